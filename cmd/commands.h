@@ -1,0 +1,14 @@
+// The subcommands of the `longctx` binary. Each registers its flags on the CLI11 app and returns
+// the action to run once parsing succeeded; actions throw longctx::Error on bad input.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <functional>
+
+namespace longctx::cmd {
+
+using Action = std::function<int()>;
+
+Action add_info(CLI::App& app);
+
+}  // namespace longctx::cmd

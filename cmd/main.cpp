@@ -1,0 +1,48 @@
+// longctx: command-line inference for long-context LLMs. This file only dispatches; each
+// subcommand lives in its own file of cmd/.
+#include <spdlog/spdlog.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <map>
+
+#include "cmd/commands.h"
+#include "support/error.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"longctx: long-context LLM inference with switchable attention strategies"};
+  app.require_subcommand(1);
+  bool verbose = false;
+  app.add_flag("-v,--verbose", verbose, "log more");
+
+  std::map<CLI::App*, longctx::cmd::Action> actions;
+  {
+    CLI::App* sub = app.add_subcommand("info", "describe a model file: hyper-parameters, tokenizer, tensors");
+    actions[sub] = longctx::cmd::add_info(*sub);
+  }
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    std::fprintf(stderr, "longctx: error: %s (see --help)\n", e.what());
+    return longctx::kExitBadInput;
+  }
+  spdlog::set_level(verbose ? spdlog::level::debug : spdlog::level::warn);
+
+  try {
+    for (auto& [sub, action] : actions) {
+      if (sub->parsed()) return action();
+    }
+  } catch (const longctx::Error& e) {
+    std::fprintf(stderr, "longctx: error: %s\n", e.what());
+    return longctx::kExitBadInput;
+  } catch (const std::bad_alloc&) {
+    std::fprintf(stderr, "longctx: error: out of memory\n");
+    return 1;
+  }
+  return 0;
+}

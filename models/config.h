@@ -1,0 +1,82 @@
+// Model hyper-parameters read from GGUF metadata, and the table of supported architectures.
+// An architecture is data here (rope layout, activation, norms, window pattern); the layer
+// recipe that consumes it lives in models/<arch>.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "models/gguf.h"
+
+namespace longctx {
+
+enum class RopeType { Norm, Neox };  // consecutive pairs vs. halves (gguf.md 3.4)
+enum class Activation { Silu, GeluTanh };
+
+struct ArchInfo {
+  std::string_view name;
+  RopeType rope_type;
+  Activation activation;
+  bool qkv_bias;         // q/k/v projections carry biases (qwen2)
+  bool qk_norm;          // per-head RMSNorm on q and k (gemma3)
+  bool sandwich_norms;   // post-attention and post-FFN norms (gemma3)
+  bool embedding_scale;  // token embeddings times sqrt(n_embd) (gemma3)
+  int swa_period;        // every swa_period-th layer is global, the rest local; 0 = no SWA
+  double swa_rope_base;  // rope base of local layers (0 = same as global)
+};
+
+// The supported architectures; nullptr for any other name.
+const ArchInfo* find_arch(std::string_view name);
+std::string supported_arch_names();
+
+struct RopeScaling {
+  std::string type = "none";  // none, linear, yarn
+  double factor = 1.0;
+  int64_t original_context = 0;
+};
+
+struct ModelConfig {
+  const ArchInfo* arch = nullptr;
+  std::string name;  // general.name, if any
+  int64_t n_ctx_train = 0;
+  int64_t n_embd = 0;
+  int64_t n_layer = 0;
+  int64_t n_head = 0;
+  int64_t n_head_kv = 0;
+  int64_t head_dim = 0;   // key length
+  int64_t value_dim = 0;  // value length
+  int64_t n_ff = 0;
+  int64_t n_vocab = 0;
+  int64_t n_rot = 0;  // rotated dimensions per head
+  double rms_eps = 1e-5;
+  double rope_base = 10000.0;
+  double rope_base_local = 10000.0;  // for sliding-window layers
+  RopeScaling rope_scaling;
+  float attention_scale = 0.0f;  // multiplies q·k
+  int64_t sliding_window = 0;    // 0 = none
+  std::vector<bool> layer_is_local;  // per layer: sliding-window attention
+
+  int64_t n_local_layers() const;
+};
+
+// Reads and checks the hyper-parameters; throws longctx::Error naming the key on any problem,
+// including an architecture longctx does not run.
+ModelConfig read_config(const gguf::File& file);
+
+// What the GGUF says about its tokenizer, for `info` (the tokenizer itself lives in tokenizer/).
+struct TokenizerSummary {
+  std::string model;  // tokenizer.ggml.model: "gpt2" (BPE), "llama" (SPM), ...
+  std::string pre;    // tokenizer.ggml.pre
+  int64_t vocab_size = 0;
+  int64_t n_merges = 0;
+  std::optional<int64_t> bos, eos, eot, unk, pad;
+  std::optional<bool> add_bos, add_eos, add_space_prefix;
+  bool has_chat_template = false;
+  int64_t n_control_tokens = 0;
+};
+
+TokenizerSummary read_tokenizer_summary(const gguf::File& file);
+
+}  // namespace longctx

@@ -1,0 +1,15 @@
+# Runs a longctx command and checks its exit code and its standard error (one line containing
+# EXPECT). Usage: cmake -DCMD="a;b;c" -DEXIT=2 -DEXPECT=text -P cli_exit_code.cmake
+execute_process(COMMAND ${CMD} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+if(NOT rc EQUAL EXIT)
+  message(FATAL_ERROR "exit code ${rc}, expected ${EXIT}\nstdout: ${out}\nstderr: ${err}")
+endif()
+string(FIND "${err}" "${EXPECT}" found)
+if(found EQUAL -1)
+  message(FATAL_ERROR "stderr does not contain '${EXPECT}':\n${err}")
+endif()
+string(STRIP "${err}" stripped)
+string(FIND "${stripped}" "\n" newline)
+if(NOT newline EQUAL -1 AND EXIT EQUAL 2)
+  message(FATAL_ERROR "expected one error line, got:\n${err}")
+endif()

@@ -1,0 +1,222 @@
+// The GGUF reader on files built in memory: every value type, the accessors' width rules, and
+// one clear error (file, field, byte offset) for each kind of damage.
+#include <catch2/catch.hpp>
+
+#include "models/config.h"
+#include "models/gguf.h"
+#include "support/error.h"
+#include "tests/gguf_builder.h"
+
+using namespace longctx;
+using longctx::test::GgufBuilder;
+using VT = gguf::ValueType;
+
+namespace {
+
+std::string error_of(std::vector<uint8_t> bytes) {
+  try {
+    gguf::File::from_bytes("test.gguf", std::move(bytes));
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+template <typename T>
+void put_at(std::vector<uint8_t>& bytes, size_t at, T value) {
+  std::memcpy(bytes.data() + at, &value, sizeof value);
+}
+
+}  // namespace
+
+TEST_CASE("every metadata type reads back through the typed accessors") {
+  auto f = gguf::File::from_bytes("rich.gguf", test::rich_gguf());
+  CHECK(f.version() == 3);
+  CHECK(f.alignment() == 32);
+  CHECK(f.data_offset() % 32 == 0);
+  CHECK(f.get_string("general.name") == "tiny test model");
+  CHECK(f.get_int<int>("test.int16") == -300);
+  CHECK(f.get_bool("test.bool"));
+  CHECK(f.get_float("llama.attention.layer_norm_rms_epsilon") == Approx(1e-5));
+  CHECK(f.get_float("llama.rope.freq_base") == 10000.0);
+  CHECK(f.get_int_array<int>("test.u8s") == std::vector<int>{1, 2, 255});
+  CHECK(f.get_int_array<int>("test.i8s") == std::vector<int>{-1, 2, -128});
+  CHECK(f.get_int_array<int64_t>("test.u32s") == std::vector<int64_t>{7, 4000000000});
+  CHECK(f.get_int_array<uint64_t>("test.u64s")[1] == uint64_t{1} << 63);
+  CHECK(f.get_int_array<int64_t>("test.i64s")[0] == -(int64_t{1} << 40));
+  CHECK(f.get_float_array("test.f32s") == std::vector<float>{0.5f, -2.0f});
+  CHECK(f.get_float_array("test.f64s")[0] == 0.25f);
+  CHECK_THROWS_WITH(f.get_int_array<int>("test.bools"), Catch::Contains("expected an integer"));
+}
+
+TEST_CASE("integer accessors take any width that fits and name the key otherwise") {
+  auto f = gguf::File::from_bytes("rich.gguf", test::rich_gguf());
+  // Stored as UINT64, INT8, UINT16: all readable as the caller's type.
+  CHECK(f.get_int<uint32_t>("llama.context_length") == 256);
+  CHECK(f.get_int<int64_t>("llama.attention.head_count_kv") == 2);
+  CHECK(f.get_int<uint8_t>("llama.embedding_length") == 64);
+  // -300 does not fit an unsigned type or int8.
+  CHECK_THROWS_WITH(f.get_int<uint32_t>("test.int16"),
+                    Catch::Contains("'test.int16'") && Catch::Contains("does not fit"));
+  CHECK_THROWS_WITH(f.get_int<int8_t>("test.int16"), Catch::Contains("does not fit"));
+  CHECK_THROWS_WITH(f.get_int<int>("general.name"),
+                    Catch::Contains("'general.name'") && Catch::Contains("STRING"));
+  CHECK_THROWS_WITH(f.get_string("llama.block_count"), Catch::Contains("expected STRING"));
+  CHECK_THROWS_WITH(f.get_int<int>("no.such.key"),
+                    Catch::Contains("'no.such.key'") && Catch::Contains("missing"));
+  CHECK_FALSE(f.find_int<int>("no.such.key").has_value());
+  CHECK(f.get_float("llama.block_count") == 2.0);  // floats accept integers
+}
+
+TEST_CASE("the tensor table: shapes, types, sizes and in-place data") {
+  auto f = gguf::File::from_bytes("rich.gguf", test::rich_gguf());
+  REQUIRE(f.tensors().size() == 6);
+  const auto& q = f.tensor("blk.0.attn_q.weight");
+  CHECK(q.type.name == "Q4_0");
+  CHECK(q.shape == std::vector<int64_t>{64, 64});
+  CHECK(q.n_bytes == 64 * 2 * 18);
+  CHECK(q.rows() == 64);
+  CHECK(q.row_bytes() == 36);
+  CHECK(q.data == f.bytes().data() + f.data_offset() + q.offset);
+  CHECK(f.tensor("blk.0.ffn_down.weight").type.name == "Q6_K");
+  CHECK_THROWS_WITH(f.tensor("missing.weight"), Catch::Contains("'missing.weight' is missing"));
+}
+
+TEST_CASE("config of a small llama file") {
+  auto f = gguf::File::from_bytes("rich.gguf", test::rich_gguf());
+  ModelConfig c = read_config(f);
+  CHECK(c.arch->name == "llama");
+  CHECK(c.n_layer == 2);
+  CHECK(c.n_head == 4);
+  CHECK(c.n_head_kv == 2);
+  CHECK(c.head_dim == 16);
+  CHECK(c.n_vocab == 7);
+  CHECK(c.sliding_window == 0);
+  CHECK(c.attention_scale == Approx(0.25f));
+}
+
+TEST_CASE("an unknown architecture is a clear error naming the supported ones") {
+  GgufBuilder b;
+  b.kv_string("general.architecture", "phi3");
+  auto f = gguf::File::from_bytes("phi.gguf", b.build());
+  CHECK_THROWS_WITH(read_config(f), Catch::Contains("unknown architecture 'phi3'") &&
+                                        Catch::Contains("llama, qwen2, gemma3"));
+}
+
+TEST_CASE("damaged headers give one error naming the field and offset") {
+  GgufBuilder b;
+  auto good = test::rich_gguf(&b);
+
+  SECTION("magic") {
+    auto bad = good;
+    bad[0] = 'X';
+    CHECK_THAT(error_of(bad), Catch::Contains("test.gguf: magic at byte offset 0"));
+  }
+  SECTION("version 1 and 4") {
+    auto bad = good;
+    put_at<uint32_t>(bad, 4, 1);
+    CHECK_THAT(error_of(bad), Catch::Contains("v1 is not supported"));
+    put_at<uint32_t>(bad, 4, 4);
+    CHECK_THAT(error_of(bad), Catch::Contains("version at byte offset 4"));
+  }
+  SECTION("v2 reads like v3") {
+    auto v2 = good;
+    put_at<uint32_t>(v2, 4, 2);
+    CHECK(gguf::File::from_bytes("v2", v2).version() == 2);
+  }
+  SECTION("huge tensor and metadata counts") {
+    auto bad = good;
+    put_at<uint64_t>(bad, 8, uint64_t{1} << 60);
+    CHECK_THAT(error_of(bad), Catch::Contains("tensor count at byte offset 8"));
+    bad = good;
+    put_at<uint64_t>(bad, 16, ~uint64_t{0});
+    CHECK_THAT(error_of(bad), Catch::Contains("metadata count at byte offset 16"));
+  }
+  SECTION("a string length past the end") {
+    auto bad = good;
+    put_at<uint64_t>(bad, 24, uint64_t{1} << 40);  // the first key's length
+    CHECK_THAT(error_of(bad), Catch::Contains("at byte offset 24") &&
+                                  Catch::Contains("exceeds the"));
+  }
+  SECTION("truncation at every field boundary") {
+    for (size_t cut : b.boundaries()) {
+      if (cut >= good.size()) continue;
+      std::vector<uint8_t> bad(good.begin(), good.begin() + long(cut));
+      std::string err = error_of(bad);
+      INFO("cut at " << cut);
+      CHECK_THAT(err, Catch::Contains("test.gguf: ") && Catch::Contains("byte offset"));
+    }
+  }
+  SECTION("an unknown value type and a nested array") {
+    auto bad = good;
+    size_t tag = b.tag_fields()[0];
+    put_at<int32_t>(bad, tag, 13);
+    CHECK_THAT(error_of(bad), Catch::Contains("unknown value type 13"));
+  }
+}
+
+TEST_CASE("tensor infos are checked against the file") {
+  auto one_tensor = [](int32_t type, std::vector<int64_t> shape, size_t data_bytes) {
+    GgufBuilder b;
+    b.tensor("w", type, std::move(shape), std::vector<uint8_t>(data_bytes, 0));
+    return b;
+  };
+  SECTION("an unknown tensor type") {
+    auto b = one_tensor(99, {32}, 32);
+    CHECK_THAT(error_of(b.build()), Catch::Contains("tensor 'w' type") &&
+                                        Catch::Contains("unknown tensor type 99"));
+  }
+  SECTION("a row that is not a whole number of blocks") {
+    auto b = one_tensor(2 /*Q4_0*/, {31}, 18);
+    CHECK_THAT(error_of(b.build()), Catch::Contains("not a multiple of the Q4_0 block size"));
+  }
+  SECTION("dimensions whose product overflows") {
+    auto b = one_tensor(0, {int64_t{1} << 40, int64_t{1} << 40}, 4);
+    CHECK_THAT(error_of(b.build()), Catch::Contains("overflows 64 bits"));
+  }
+  SECTION("five dimensions") {
+    auto b = one_tensor(0, {1, 1, 1, 1, 1}, 4);
+    CHECK_THAT(error_of(b.build()), Catch::Contains("5 dimensions"));
+  }
+  SECTION("data that runs past the end of the file") {
+    auto b = one_tensor(0, {1000}, 4);  // declares 4000 bytes, holds 4
+    CHECK_THAT(error_of(b.build()), Catch::Contains("tensor 'w' data") &&
+                                        Catch::Contains("outside the file"));
+  }
+  SECTION("an offset off the alignment") {
+    auto b = one_tensor(0, {8}, 32);
+    auto bytes = b.build();
+    // header 24 + name (8 + 1) + n_dims 4 + ne 8 + type 4: the offset field starts at 49.
+    size_t offset_field = 49;
+    put_at<uint64_t>(bytes, offset_field, 4);
+    CHECK_THAT(error_of(bytes), Catch::Contains("not a multiple of the alignment"));
+  }
+  SECTION("a bad alignment") {
+    GgufBuilder b;
+    b.kv("general.alignment", VT::UINT32, uint32_t{24});
+    CHECK_THAT(error_of(b.build(3, 32)), Catch::Contains("not a power of two"));
+  }
+  SECTION("overlapping tensors") {
+    GgufBuilder b;
+    b.tensor("a", 0, {8}, std::vector<uint8_t>(32, 0)).tensor("b", 0, {8}, std::vector<uint8_t>(32, 0));
+    auto bytes = b.build();
+    // Point b at a's data.
+    size_t b_offset_field = 0;
+    for (size_t k = 0; k + 8 <= bytes.size(); ++k) {
+      uint64_t v;
+      std::memcpy(&v, bytes.data() + k, 8);
+      if (v == 32) b_offset_field = k;  // the only u64 holding 32 is b's offset
+    }
+    REQUIRE(b_offset_field > 0);
+    put_at<uint64_t>(bytes, b_offset_field, 0);
+    CHECK_THAT(error_of(bytes), Catch::Contains("overlaps"));
+  }
+  SECTION("duplicate keys and tensor names") {
+    GgufBuilder b;
+    b.kv_string("k", "x").kv_string("k", "y");
+    CHECK_THAT(error_of(b.build()), Catch::Contains("duplicate key"));
+    GgufBuilder c;
+    c.tensor("w", 0, {8}, std::vector<uint8_t>(32, 0)).tensor("w", 0, {8}, std::vector<uint8_t>(32, 0));
+    CHECK_THAT(error_of(c.build()), Catch::Contains("duplicate tensor name"));
+  }
+}
