@@ -94,28 +94,30 @@ nlohmann::ordered_json describe(const gguf::File& f) {
   nlohmann::ordered_json swa = nullptr;
   if (c.sliding_window > 0) {
     std::vector<int64_t> local, global;
-    for (int64_t il = 0; il < c.n_layer; ++il) (c.layer_is_local[size_t(il)] ? local : global).push_back(il);
+    for (int64_t il = 0; il < c.n_layer; ++il)
+      (c.layer_is_local[size_t(il)] ? local : global).push_back(il);
     swa = {{"window", c.sliding_window},
            {"local_layers", local},
            {"global_layers", global},
            {"local_rope_base", c.rope_base_local}};
   }
   j["sliding_window"] = swa;
-  j["tokenizer"] = {{"model", tok.model},
-                    {"pre", tok.pre},
-                    {"vocab_size", tok.vocab_size},
-                    {"merges", tok.n_merges},
-                    {"control_tokens", tok.n_control_tokens},
-                    {"bos", token_json(f, tok.bos)},
-                    {"eos", token_json(f, tok.eos)},
-                    {"eot", token_json(f, tok.eot)},
-                    {"unk", token_json(f, tok.unk)},
-                    {"pad", token_json(f, tok.pad)},
-                    {"add_bos", tok.add_bos ? nlohmann::ordered_json(*tok.add_bos) : nullptr},
-                    {"add_eos", tok.add_eos ? nlohmann::ordered_json(*tok.add_eos) : nullptr},
-                    {"add_space_prefix",
-                     tok.add_space_prefix ? nlohmann::ordered_json(*tok.add_space_prefix) : nullptr},
-                    {"chat_template", tok.has_chat_template}};
+  j["tokenizer"] = {
+      {"model", tok.model},
+      {"pre", tok.pre},
+      {"vocab_size", tok.vocab_size},
+      {"merges", tok.n_merges},
+      {"control_tokens", tok.n_control_tokens},
+      {"bos", token_json(f, tok.bos)},
+      {"eos", token_json(f, tok.eos)},
+      {"eot", token_json(f, tok.eot)},
+      {"unk", token_json(f, tok.unk)},
+      {"pad", token_json(f, tok.pad)},
+      {"add_bos", tok.add_bos ? nlohmann::ordered_json(*tok.add_bos) : nullptr},
+      {"add_eos", tok.add_eos ? nlohmann::ordered_json(*tok.add_eos) : nullptr},
+      {"add_space_prefix",
+       tok.add_space_prefix ? nlohmann::ordered_json(*tok.add_space_prefix) : nullptr},
+      {"chat_template", tok.has_chat_template}};
   nlohmann::ordered_json tensors = nlohmann::ordered_json::array();
   int64_t total_bytes = 0, total_params = 0;
   std::map<std::string, int> type_counts;
@@ -163,7 +165,8 @@ void print_human(const nlohmann::ordered_json& j) {
   line("vocab:", std::to_string(j["vocab_size"].get<int64_t>()));
   const auto& rope = j["rope"];
   char buf[256];
-  std::snprintf(buf, sizeof buf, "%s, base %g, %lld rotated dims, scaling %s (factor %g, original context %lld)",
+  std::snprintf(buf, sizeof buf,
+                "%s, base %g, %lld rotated dims, scaling %s (factor %g, original context %lld)",
                 rope["type"].get<std::string>().c_str(), rope["base"].get<double>(),
                 (long long)rope["dimensions"].get<int64_t>(),
                 rope["scaling"].get<std::string>().c_str(), rope["scaling_factor"].get<double>(),
@@ -194,7 +197,9 @@ void print_human(const nlohmann::ordered_json& j) {
                          std::to_string(tok["vocab_size"].get<int64_t>()) + " tokens, " +
                          std::to_string(tok["merges"].get<int64_t>()) + " merges, " +
                          std::to_string(tok["control_tokens"].get<int64_t>()) + " control");
-  auto flag = [](const nlohmann::ordered_json& v) { return v.is_null() ? std::string("-") : v.dump(); };
+  auto flag = [](const nlohmann::ordered_json& v) {
+    return v.is_null() ? std::string("-") : v.dump();
+  };
   line("special:", "bos " + token_text(tok["bos"]) + ", eos " + token_text(tok["eos"]) + ", eot " +
                        token_text(tok["eot"]) + ", unk " + token_text(tok["unk"]) + ", pad " +
                        token_text(tok["pad"]));

@@ -17,7 +17,8 @@ int main(int argc, char** argv) {
 
   std::map<CLI::App*, longctx::cmd::Action> actions;
   {
-    CLI::App* sub = app.add_subcommand("info", "describe a model file: hyper-parameters, tokenizer, tensors");
+    CLI::App* sub =
+        app.add_subcommand("info", "describe a model file: hyper-parameters, tokenizer, tensors");
     actions[sub] = longctx::cmd::add_info(*sub);
   }
 

@@ -27,8 +27,9 @@ int64_t per_layer_scalar(const gguf::File& f, const std::string& key, int64_t n_
   if (v->type != gguf::ValueType::ARRAY) return f.get_int<int64_t>(key);
   auto values = f.get_int_array<int64_t>(key);
   if (int64_t(values.size()) != n_layer) {
-    f.fail_key(key, v, "has " + std::to_string(values.size()) + " entries for " +
-                           std::to_string(n_layer) + " layers");
+    f.fail_key(key, v,
+               "has " + std::to_string(values.size()) + " entries for " + std::to_string(n_layer) +
+                   " layers");
   }
   for (int64_t x : values) {
     if (x != values[0]) f.fail_key(key, v, "differs between layers, which longctx does not run");
@@ -86,8 +87,8 @@ ModelConfig read_config(const gguf::File& f) {
   require_positive(f, p + "attention.head_count_kv", c.n_head_kv);
   if (c.n_head % c.n_head_kv != 0) {
     f.fail_key(p + "attention.head_count_kv", f.find(p + "attention.head_count_kv"),
-               std::to_string(c.n_head_kv) + " KV heads do not divide " +
-                   std::to_string(c.n_head) + " query heads");
+               std::to_string(c.n_head_kv) + " KV heads do not divide " + std::to_string(c.n_head) +
+                   " query heads");
   }
   c.head_dim = f.find_int<int64_t>(p + "attention.key_length").value_or(c.n_embd / c.n_head);
   c.value_dim = f.find_int<int64_t>(p + "attention.value_length").value_or(c.head_dim);
@@ -112,7 +113,8 @@ ModelConfig read_config(const gguf::File& f) {
   c.rope_scaling.original_context =
       f.find_int<int64_t>(p + "rope.scaling.original_context_length").value_or(c.n_ctx_train);
 
-  if (auto tokens = f.find(std::string("tokenizer.ggml.tokens"))) c.n_vocab = int64_t(tokens->count);
+  if (auto tokens = f.find(std::string("tokenizer.ggml.tokens")))
+    c.n_vocab = int64_t(tokens->count);
   c.n_vocab = f.find_int<int64_t>(p + "vocab_size").value_or(c.n_vocab);
 
   c.attention_scale = float(1.0 / std::sqrt(double(c.head_dim)));
@@ -134,8 +136,8 @@ ModelConfig read_config(const gguf::File& f) {
       }
       for (size_t il = 0; il < flags.size(); ++il) c.layer_is_local[il] = flags[il] != 0;
     } else {
-      int64_t period = pattern ? f.get_int<int64_t>(p + "attention.sliding_window_pattern")
-                               : c.arch->swa_period;
+      int64_t period =
+          pattern ? f.get_int<int64_t>(p + "attention.sliding_window_pattern") : c.arch->swa_period;
       for (int64_t il = 0; il < c.n_layer; ++il) {
         c.layer_is_local[size_t(il)] = period > 0 ? (il % period < period - 1) : true;
       }
@@ -151,7 +153,8 @@ TokenizerSummary read_tokenizer_summary(const gguf::File& f) {
   if (const gguf::Value* tokens = f.find("tokenizer.ggml.tokens")) {
     s.vocab_size = int64_t(tokens->count);
   }
-  if (const gguf::Value* merges = f.find("tokenizer.ggml.merges")) s.n_merges = int64_t(merges->count);
+  if (const gguf::Value* merges = f.find("tokenizer.ggml.merges"))
+    s.n_merges = int64_t(merges->count);
   s.bos = f.find_int<int64_t>("tokenizer.ggml.bos_token_id");
   s.eos = f.find_int<int64_t>("tokenizer.ggml.eos_token_id");
   s.eot = f.find_int<int64_t>("tokenizer.ggml.eot_token_id");
@@ -163,7 +166,8 @@ TokenizerSummary read_tokenizer_summary(const gguf::File& f) {
   s.has_chat_template = f.find("tokenizer.chat_template") != nullptr;
   if (f.find("tokenizer.ggml.token_type")) {
     constexpr int64_t kControl = 3;  // token_type enum (gguf.md 3.2)
-    for (int64_t t : f.get_int_array<int64_t>("tokenizer.ggml.token_type")) s.n_control_tokens += t == kControl;
+    for (int64_t t : f.get_int_array<int64_t>("tokenizer.ggml.token_type"))
+      s.n_control_tokens += t == kControl;
   }
   return s;
 }

@@ -54,8 +54,8 @@ struct ModelConfig {
   double rope_base = 10000.0;
   double rope_base_local = 10000.0;  // for sliding-window layers
   RopeScaling rope_scaling;
-  float attention_scale = 0.0f;  // multiplies q·k
-  int64_t sliding_window = 0;    // 0 = none
+  float attention_scale = 0.0f;      // multiplies q·k
+  int64_t sliding_window = 0;        // 0 = none
   std::vector<bool> layer_is_local;  // per layer: sliding-window attention
 
   int64_t n_local_layers() const;

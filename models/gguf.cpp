@@ -16,7 +16,7 @@ constexpr uint32_t kMaxDims = 4;
 // longctx's own bound on tensor-name length (llama.cpp's is 63); generous but finite.
 constexpr uint64_t kMaxTensorName = 256;
 // Smallest encodings, used to reject counts that could not fit in the bytes left.
-constexpr uint64_t kMinKvBytes = 8 + 4 + 1;              // key length, type, 1-byte value
+constexpr uint64_t kMinKvBytes = 8 + 4 + 1;                  // key length, type, 1-byte value
 constexpr uint64_t kMinTensorInfoBytes = 8 + 4 + 8 + 4 + 8;  // name length, dims, ne0, type, offset
 
 size_t scalar_size(ValueType t) {
@@ -57,18 +57,45 @@ void decode_scalar(ValueType t, const uint8_t* p, Value& v) {
     v.u = x < 0 ? 0 : uint64_t(x);
   };
   switch (t) {
-    case ValueType::UINT8: v.u = load(uint8_t{}); v.i = int64_t(v.u); break;
-    case ValueType::UINT16: v.u = load(uint16_t{}); v.i = int64_t(v.u); break;
-    case ValueType::UINT32: v.u = load(uint32_t{}); v.i = int64_t(v.u); break;
-    case ValueType::UINT64: v.u = load(uint64_t{}); v.i = int64_t(v.u); break;
-    case ValueType::INT8: set_signed(load(int8_t{})); break;
-    case ValueType::INT16: set_signed(load(int16_t{})); break;
-    case ValueType::INT32: set_signed(load(int32_t{})); break;
-    case ValueType::INT64: set_signed(load(int64_t{})); break;
-    case ValueType::FLOAT32: v.f = load(float{}); break;
-    case ValueType::FLOAT64: v.f = load(double{}); break;
-    case ValueType::BOOL: v.b = load(uint8_t{}) != 0; break;
-    default: break;
+    case ValueType::UINT8:
+      v.u = load(uint8_t{});
+      v.i = int64_t(v.u);
+      break;
+    case ValueType::UINT16:
+      v.u = load(uint16_t{});
+      v.i = int64_t(v.u);
+      break;
+    case ValueType::UINT32:
+      v.u = load(uint32_t{});
+      v.i = int64_t(v.u);
+      break;
+    case ValueType::UINT64:
+      v.u = load(uint64_t{});
+      v.i = int64_t(v.u);
+      break;
+    case ValueType::INT8:
+      set_signed(load(int8_t{}));
+      break;
+    case ValueType::INT16:
+      set_signed(load(int16_t{}));
+      break;
+    case ValueType::INT32:
+      set_signed(load(int32_t{}));
+      break;
+    case ValueType::INT64:
+      set_signed(load(int64_t{}));
+      break;
+    case ValueType::FLOAT32:
+      v.f = load(float{});
+      break;
+    case ValueType::FLOAT64:
+      v.f = load(double{});
+      break;
+    case ValueType::BOOL:
+      v.b = load(uint8_t{}) != 0;
+      break;
+    default:
+      break;
   }
 }
 
@@ -127,14 +154,16 @@ Value read_value(ByteReader& r, const std::string& key) {
   return v;
 }
 
-bool mul_overflows(int64_t a, int64_t b, int64_t* out) { return __builtin_mul_overflow(a, b, out); }
+bool mul_overflows(int64_t a, int64_t b, int64_t* out) {
+  return __builtin_mul_overflow(a, b, out);
+}
 
 }  // namespace
 
 std::string_view type_name(ValueType type) {
-  static constexpr std::string_view kNames[] = {"UINT8",  "INT8",   "UINT16", "INT16", "UINT32",
-                                                "INT32",  "FLOAT32", "BOOL",  "STRING", "ARRAY",
-                                                "UINT64", "INT64",  "FLOAT64"};
+  static constexpr std::string_view kNames[] = {"UINT8",  "INT8",    "UINT16", "INT16",  "UINT32",
+                                                "INT32",  "FLOAT32", "BOOL",   "STRING", "ARRAY",
+                                                "UINT64", "INT64",   "FLOAT64"};
   auto i = size_t(type);
   return i < std::size(kNames) ? kNames[i] : "UNKNOWN";
 }
@@ -155,7 +184,9 @@ bool is_integer(ValueType t) {
   }
 }
 
-bool is_float(ValueType t) { return t == ValueType::FLOAT32 || t == ValueType::FLOAT64; }
+bool is_float(ValueType t) {
+  return t == ValueType::FLOAT32 || t == ValueType::FLOAT64;
+}
 
 Value Value::element(uint64_t k) const {
   Value v;
@@ -311,7 +342,8 @@ void File::parse() {
             [](const TensorInfo* a, const TensorInfo* b) { return a->offset < b->offset; });
   for (size_t k = 1; k < by_offset.size(); ++k) {
     const TensorInfo* prev = by_offset[k - 1];
-    if (by_offset[k]->n_bytes > 0 && prev->offset + uint64_t(prev->n_bytes) > by_offset[k]->offset) {
+    if (by_offset[k]->n_bytes > 0 &&
+        prev->offset + uint64_t(prev->n_bytes) > by_offset[k]->offset) {
       r.fail("tensor '" + by_offset[k]->name + "' offset", by_offset[k]->info_offset,
              "data overlaps tensor '" + prev->name + "'");
     }
@@ -391,8 +423,9 @@ std::optional<std::string_view> File::find_string(std::string_view key) const {
 std::span<const std::string_view> File::get_string_array(std::string_view key) const {
   const Value& v = require_array(key);
   if (v.elem_type != ValueType::STRING) {
-    fail_key(key, &v, "holds an array of " + std::string(type_name(v.elem_type)) +
-                          ", expected an array of STRING");
+    fail_key(key, &v,
+             "holds an array of " + std::string(type_name(v.elem_type)) +
+                 ", expected an array of STRING");
   }
   return v.strings;
 }

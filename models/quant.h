@@ -14,11 +14,11 @@ namespace longctx::quant {
 using kernels::BlockType;
 
 struct TypeInfo {
-  int32_t id;               // ggml_type id as stored in GGUF
-  std::string_view name;    // as llama.cpp and the gguf package print it
-  int32_t block_elems;      // elements per block
-  int32_t block_bytes;      // bytes per block
-  bool decodable;           // longctx has a dequantizer for it
+  int32_t id;             // ggml_type id as stored in GGUF
+  std::string_view name;  // as llama.cpp and the gguf package print it
+  int32_t block_elems;    // elements per block
+  int32_t block_bytes;    // bytes per block
+  bool decodable;         // longctx has a dequantizer for it
 };
 
 // Every ggml type id that GGUF files may carry, decodable or not (so `info` can list any file).

@@ -13,9 +13,7 @@ class Sha256 {
  public:
   Sha256();
   void update(std::span<const uint8_t> bytes);
-  void update(const void* data, size_t size) {
-    update({static_cast<const uint8_t*>(data), size});
-  }
+  void update(const void* data, size_t size) { update({static_cast<const uint8_t*>(data), size}); }
   std::array<uint8_t, 32> finish();
   std::string finish_hex();
 

@@ -32,7 +32,8 @@ inline float bits_float(uint32_t u) {
 inline std::string model_path(const std::string& file) {
   const char* dir = std::getenv("LONGCTX_MODELS");
   const char* home = std::getenv("HOME");
-  std::string base = (dir && *dir) ? dir : std::string(home ? home : ".") + "/.cache/longctx/models";
+  std::string base =
+      (dir && *dir) ? dir : std::string(home ? home : ".") + "/.cache/longctx/models";
   return base + "/" + file;
 }
 

@@ -31,7 +31,8 @@ std::vector<uint8_t> rich_gguf(GgufBuilder* builder_out) {
       .kv_array("test.f32s", VT::FLOAT32, std::vector<float>{0.5f, -2.0f})
       .kv_array("test.f64s", VT::FLOAT64, std::vector<double>{0.25, 1e300})
       .kv_array("test.bools", VT::BOOL, std::vector<uint8_t>{0, 1, 1})
-      .kv_string_array("tokenizer.ggml.tokens", {"<unk>", "<s>", "</s>", "a", "b", "", "\xe2\x96\x81x"})
+      .kv_string_array("tokenizer.ggml.tokens",
+                       {"<unk>", "<s>", "</s>", "a", "b", "", "\xe2\x96\x81x"})
       .kv_array("tokenizer.ggml.token_type", VT::INT32, std::vector<int32_t>{2, 3, 3, 1, 1, 1, 1})
       .kv_string("tokenizer.ggml.model", "llama")
       .kv("tokenizer.ggml.bos_token_id", VT::UINT32, uint32_t{1})

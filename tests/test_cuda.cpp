@@ -1,7 +1,7 @@
 // CUDA kernels against the CPU reference on the same inputs. Exits 77 (CTest: skipped) when no
 // CUDA device is present, as on CI machines.
-#include <cstdio>
 #include <algorithm>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <string>
@@ -28,7 +28,8 @@ void compare(const std::string& what, kernels::BlockType type, const uint8_t* sr
   cuda::dequantize_rows_host(type, src, bytes, gpu.data(), rows, row_elems);
   size_t diff = 0;
   for (size_t i = 0; i < cpu.size(); ++i) diff += std::memcmp(&cpu[i], &gpu[i], 4) != 0;
-  std::printf("%-8s %-40s %zu values, %zu differ\n", diff ? "FAIL" : "ok", what.c_str(), cpu.size(), diff);
+  std::printf("%-8s %-40s %zu values, %zu differ\n", diff ? "FAIL" : "ok", what.c_str(), cpu.size(),
+              diff);
   failures += diff != 0;
 }
 

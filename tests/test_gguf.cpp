@@ -135,8 +135,8 @@ TEST_CASE("damaged headers give one error naming the field and offset") {
   SECTION("a string length past the end") {
     auto bad = good;
     put_at<uint64_t>(bad, 24, uint64_t{1} << 40);  // the first key's length
-    CHECK_THAT(error_of(bad), Catch::Contains("at byte offset 24") &&
-                                  Catch::Contains("exceeds the"));
+    CHECK_THAT(error_of(bad),
+               Catch::Contains("at byte offset 24") && Catch::Contains("exceeds the"));
   }
   SECTION("truncation at every field boundary") {
     for (size_t cut : b.boundaries()) {
@@ -163,8 +163,8 @@ TEST_CASE("tensor infos are checked against the file") {
   };
   SECTION("an unknown tensor type") {
     auto b = one_tensor(99, {32}, 32);
-    CHECK_THAT(error_of(b.build()), Catch::Contains("tensor 'w' type") &&
-                                        Catch::Contains("unknown tensor type 99"));
+    CHECK_THAT(error_of(b.build()),
+               Catch::Contains("tensor 'w' type") && Catch::Contains("unknown tensor type 99"));
   }
   SECTION("a row that is not a whole number of blocks") {
     auto b = one_tensor(2 /*Q4_0*/, {31}, 18);
@@ -180,8 +180,8 @@ TEST_CASE("tensor infos are checked against the file") {
   }
   SECTION("data that runs past the end of the file") {
     auto b = one_tensor(0, {1000}, 4);  // declares 4000 bytes, holds 4
-    CHECK_THAT(error_of(b.build()), Catch::Contains("tensor 'w' data") &&
-                                        Catch::Contains("outside the file"));
+    CHECK_THAT(error_of(b.build()),
+               Catch::Contains("tensor 'w' data") && Catch::Contains("outside the file"));
   }
   SECTION("an offset off the alignment") {
     auto b = one_tensor(0, {8}, 32);
@@ -198,7 +198,8 @@ TEST_CASE("tensor infos are checked against the file") {
   }
   SECTION("overlapping tensors") {
     GgufBuilder b;
-    b.tensor("a", 0, {8}, std::vector<uint8_t>(32, 0)).tensor("b", 0, {8}, std::vector<uint8_t>(32, 0));
+    b.tensor("a", 0, {8}, std::vector<uint8_t>(32, 0))
+        .tensor("b", 0, {8}, std::vector<uint8_t>(32, 0));
     auto bytes = b.build();
     // Point b at a's data.
     size_t b_offset_field = 0;
@@ -216,7 +217,8 @@ TEST_CASE("tensor infos are checked against the file") {
     b.kv_string("k", "x").kv_string("k", "y");
     CHECK_THAT(error_of(b.build()), Catch::Contains("duplicate key"));
     GgufBuilder c;
-    c.tensor("w", 0, {8}, std::vector<uint8_t>(32, 0)).tensor("w", 0, {8}, std::vector<uint8_t>(32, 0));
+    c.tensor("w", 0, {8}, std::vector<uint8_t>(32, 0))
+        .tensor("w", 0, {8}, std::vector<uint8_t>(32, 0));
     CHECK_THAT(error_of(c.build()), Catch::Contains("duplicate tensor name"));
   }
 }

@@ -47,7 +47,8 @@ TEST_CASE("dequantization equals the gguf package bit for bit") {
       std::memcpy(&want, expected_bytes.data() + 4 * i, 4);
       std::memcpy(&have, &got[size_t(i)], 4);
       if (want != have && mismatches++ < 5) {
-        UNSCOPED_INFO("element " << i << ": gguf " << test::bits_float(want) << " ours " << got[size_t(i)]);
+        UNSCOPED_INFO("element " << i << ": gguf " << test::bits_float(want) << " ours "
+                                 << got[size_t(i)]);
       }
     }
     CHECK(mismatches == 0);
@@ -74,7 +75,8 @@ TEST_CASE("float to half and bfloat16 round like numpy and ggml") {
       UNSCOPED_INFO("bf16 of " << x << ": gguf " << bf16 << " ours " << kernels::float_to_bf16(x));
     }
     // Widening back is exact for every half.
-    if (kernels::float_to_fp16(kernels::fp16_to_float(half)) != half && !std::isnan(kernels::fp16_to_float(half))) {
+    if (kernels::float_to_fp16(kernels::fp16_to_float(half)) != half &&
+        !std::isnan(kernels::fp16_to_float(half))) {
       ++bad_half;
     }
   }

@@ -29,7 +29,7 @@ enum class BlockType : int32_t {
   BF16 = 30,
 };
 
-inline constexpr int kQK = 32;    // elements in a legacy block
+inline constexpr int kQK = 32;     // elements in a legacy block
 inline constexpr int kQK_K = 256;  // elements in a k-quant super-block
 inline constexpr int kKScaleSize = 12;
 
@@ -102,20 +102,34 @@ struct BlockShape {
 
 LC_HD constexpr BlockShape block_shape(BlockType type) {
   switch (type) {
-    case BlockType::F32: return {1, 4};
-    case BlockType::F16: return {1, 2};
-    case BlockType::BF16: return {1, 2};
-    case BlockType::Q4_0: return {kQK, int(sizeof(BlockQ4_0))};
-    case BlockType::Q4_1: return {kQK, int(sizeof(BlockQ4_1))};
-    case BlockType::Q5_0: return {kQK, int(sizeof(BlockQ5_0))};
-    case BlockType::Q5_1: return {kQK, int(sizeof(BlockQ5_1))};
-    case BlockType::Q8_0: return {kQK, int(sizeof(BlockQ8_0))};
-    case BlockType::Q2_K: return {kQK_K, int(sizeof(BlockQ2_K))};
-    case BlockType::Q3_K: return {kQK_K, int(sizeof(BlockQ3_K))};
-    case BlockType::Q4_K: return {kQK_K, int(sizeof(BlockQ4_K))};
-    case BlockType::Q5_K: return {kQK_K, int(sizeof(BlockQ5_K))};
-    case BlockType::Q6_K: return {kQK_K, int(sizeof(BlockQ6_K))};
-    case BlockType::Q8_K: return {kQK_K, int(sizeof(BlockQ8_K))};
+    case BlockType::F32:
+      return {1, 4};
+    case BlockType::F16:
+      return {1, 2};
+    case BlockType::BF16:
+      return {1, 2};
+    case BlockType::Q4_0:
+      return {kQK, int(sizeof(BlockQ4_0))};
+    case BlockType::Q4_1:
+      return {kQK, int(sizeof(BlockQ4_1))};
+    case BlockType::Q5_0:
+      return {kQK, int(sizeof(BlockQ5_0))};
+    case BlockType::Q5_1:
+      return {kQK, int(sizeof(BlockQ5_1))};
+    case BlockType::Q8_0:
+      return {kQK, int(sizeof(BlockQ8_0))};
+    case BlockType::Q2_K:
+      return {kQK_K, int(sizeof(BlockQ2_K))};
+    case BlockType::Q3_K:
+      return {kQK_K, int(sizeof(BlockQ3_K))};
+    case BlockType::Q4_K:
+      return {kQK_K, int(sizeof(BlockQ4_K))};
+    case BlockType::Q5_K:
+      return {kQK_K, int(sizeof(BlockQ5_K))};
+    case BlockType::Q6_K:
+      return {kQK_K, int(sizeof(BlockQ6_K))};
+    case BlockType::Q8_K:
+      return {kQK_K, int(sizeof(BlockQ8_K))};
   }
   return {0, 0};
 }
@@ -287,11 +301,11 @@ LC_HD void dequantize_block(const BlockQ8_K& b, float* y) {
 // F16 and BF16 are treated as blocks of one element). Returns false for an unsupported type.
 LC_HD bool dequantize_blocks(BlockType type, const uint8_t* src, float* dst, int64_t n_blocks) {
   switch (type) {
-#define LC_DEQUANT_CASE(TYPE, BLOCK, ELEMS)                                         \
-  case BlockType::TYPE:                                                             \
-    for (int64_t i = 0; i < n_blocks; ++i) {                                        \
+#define LC_DEQUANT_CASE(TYPE, BLOCK, ELEMS)                                          \
+  case BlockType::TYPE:                                                              \
+    for (int64_t i = 0; i < n_blocks; ++i) {                                         \
       dequantize_block(load_block<BLOCK>(src + i * sizeof(BLOCK)), dst + i * ELEMS); \
-    }                                                                               \
+    }                                                                                \
     return true;
     LC_DEQUANT_CASE(Q4_0, BlockQ4_0, kQK)
     LC_DEQUANT_CASE(Q4_1, BlockQ4_1, kQK)

@@ -46,8 +46,8 @@ LC_HD uint16_t float_to_fp16(float f) {
     return uint16_t(sign | 0x7c00u | (abs > 0x7f800000u ? 0x200u : 0u));
   }
   if (abs >= 0x477ff000u) return uint16_t(sign | 0x7c00u);  // rounds to >= 65520: infinity
-  if (abs < 0x38800000u) {                                   // below the smallest normal half
-    if (abs < 0x33000000u) return uint16_t(sign);            // below half the smallest subnormal
+  if (abs < 0x38800000u) {                                  // below the smallest normal half
+    if (abs < 0x33000000u) return uint16_t(sign);           // below half the smallest subnormal
     uint32_t exponent = abs >> 23;
     uint32_t mantissa = (abs & 0x7fffffu) | 0x800000u;
     uint32_t shift = 126 - exponent;  // 14 + (113 - exponent) - 1 ... aligns to 2^-24 units
@@ -63,7 +63,9 @@ LC_HD uint16_t float_to_fp16(float f) {
   return uint16_t(sign | value);
 }
 
-LC_HD float bf16_to_float(uint16_t b) { return bits_float(uint32_t(b) << 16); }
+LC_HD float bf16_to_float(uint16_t b) {
+  return bits_float(uint32_t(b) << 16);
+}
 
 LC_HD uint16_t float_to_bf16(float f) {
   uint32_t x = float_bits(f);

@@ -18,7 +18,8 @@ __global__ void dequantize_kernel(kernels::BlockType type, const uint8_t* src, f
 }
 
 void check(cudaError_t err, const char* what) {
-  if (err != cudaSuccess) throw std::runtime_error(std::string(what) + ": " + cudaGetErrorString(err));
+  if (err != cudaSuccess)
+    throw std::runtime_error(std::string(what) + ": " + cudaGetErrorString(err));
 }
 
 }  // namespace
@@ -51,8 +52,8 @@ bool dequantize_rows(kernels::BlockType type, const uint8_t* src, float* dst, in
   return cudaGetLastError() == cudaSuccess;
 }
 
-void dequantize_rows_host(kernels::BlockType type, const uint8_t* src, size_t src_bytes,
-                          float* dst, int64_t n_rows, int64_t row_elems) {
+void dequantize_rows_host(kernels::BlockType type, const uint8_t* src, size_t src_bytes, float* dst,
+                          int64_t n_rows, int64_t row_elems) {
   uint8_t* d_src = nullptr;
   float* d_dst = nullptr;
   size_t dst_bytes = size_t(n_rows * row_elems) * sizeof(float);

@@ -35,19 +35,33 @@ std::vector<uint8_t> with_value(std::vector<uint8_t> bytes, size_t at, T value) 
   return bytes;
 }
 
-void mutate_seed(Stats& s, const std::vector<uint8_t>& seed, const GgufBuilder& b, size_t random_runs) {
+void mutate_seed(Stats& s, const std::vector<uint8_t>& seed, const GgufBuilder& b,
+                 size_t random_runs) {
   run(s, seed, "seed");
   for (size_t cut : b.boundaries()) {
     for (size_t c : {cut, cut + 1, cut > 0 ? cut - 1 : 0}) {
-      if (c < seed.size()) run(s, std::vector<uint8_t>(seed.begin(), seed.begin() + long(c)), "truncate");
+      if (c < seed.size())
+        run(s, std::vector<uint8_t>(seed.begin(), seed.begin() + long(c)), "truncate");
     }
   }
-  const uint64_t hostile_u64[] = {0, 1, 2, 0xff, 0xffff, 0xffffffffu, 0x100000000ull, uint64_t(seed.size()),
-                                  uint64_t(seed.size()) + 1, 1ull << 62, 1ull << 63, ~0ull, ~0ull - 1};
+  const uint64_t hostile_u64[] = {0,
+                                  1,
+                                  2,
+                                  0xff,
+                                  0xffff,
+                                  0xffffffffu,
+                                  0x100000000ull,
+                                  uint64_t(seed.size()),
+                                  uint64_t(seed.size()) + 1,
+                                  1ull << 62,
+                                  1ull << 63,
+                                  ~0ull,
+                                  ~0ull - 1};
   for (size_t at : b.count_fields()) {
     for (uint64_t v : hostile_u64) run(s, with_value(seed, at, v), "count");
   }
-  const int32_t hostile_tags[] = {-1, 0, 1, 7, 8, 9, 12, 13, 15, 30, 31, 99, 0x7fffffff, int32_t(0x80000000)};
+  const int32_t hostile_tags[] = {-1, 0,  1,  7,  8,  9,          12,
+                                  13, 15, 30, 31, 99, 0x7fffffff, int32_t(0x80000000)};
   for (size_t at : b.tag_fields()) {
     for (int32_t v : hostile_tags) run(s, with_value(seed, at, v), "tag");
   }
@@ -62,10 +76,18 @@ void mutate_seed(Stats& s, const std::vector<uint8_t>& seed, const GgufBuilder& 
     for (int k = 0; k < flips; ++k) {
       size_t at = rng() % m.size();
       switch (rng() % 4) {
-        case 0: m[at] ^= uint8_t(1u << (rng() % 8)); break;
-        case 1: m[at] = uint8_t(rng()); break;
-        case 2: m[at] = 0xff; break;
-        default: m.resize(at); break;
+        case 0:
+          m[at] ^= uint8_t(1u << (rng() % 8));
+          break;
+        case 1:
+          m[at] = uint8_t(rng());
+          break;
+        case 2:
+          m[at] = 0xff;
+          break;
+        default:
+          m.resize(at);
+          break;
       }
       if (m.empty()) break;
     }
@@ -86,7 +108,8 @@ int main(int argc, char** argv) {
   auto minimal_bytes = minimal.build(2, 32);
   mutate_seed(s, minimal_bytes, minimal, random_runs / 10);
   run(s, {}, "empty");
-  std::printf("gguf fuzz corpus: %zu inputs, %zu accepted, %zu rejected with a clear error, %zu failures\n",
-              s.runs, s.accepted, s.rejected, s.crashed);
+  std::printf(
+      "gguf fuzz corpus: %zu inputs, %zu accepted, %zu rejected with a clear error, %zu failures\n",
+      s.runs, s.accepted, s.rejected, s.crashed);
   return s.crashed == 0 && s.rejected > 0 && s.accepted > 0 ? 0 : 1;
 }
