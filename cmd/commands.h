@@ -10,5 +10,6 @@ namespace longctx::cmd {
 using Action = std::function<int()>;
 
 Action add_info(CLI::App& app);
+Action add_tokenize(CLI::App& app);
 
 }  // namespace longctx::cmd

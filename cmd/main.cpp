@@ -21,6 +21,10 @@ int main(int argc, char** argv) {
         app.add_subcommand("info", "describe a model file: hyper-parameters, tokenizer, tensors");
     actions[sub] = longctx::cmd::add_info(*sub);
   }
+  {
+    CLI::App* sub = app.add_subcommand("tokenize", "show the tokens of a text");
+    actions[sub] = longctx::cmd::add_tokenize(*sub);
+  }
 
   try {
     app.parse(argc, argv);

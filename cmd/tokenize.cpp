@@ -1,0 +1,106 @@
+// `longctx tokenize -m MODEL [--ids|--pieces|--count] (TEXT | -f FILE)`.
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <iterator>
+
+#include "cmd/commands.h"
+#include "cmd/model_path.h"
+#include "models/gguf.h"
+#include "models/gguf_vocab.h"
+#include "support/error.h"
+#include "tokenizer/chat_template.h"
+#include "tokenizer/tokenizer.h"
+
+namespace longctx::cmd {
+namespace {
+
+struct TokenizeOptions {
+  std::string model, text, file, chat_template;
+  bool chat = false;
+  bool ids = false, pieces = false, count = false, no_bos = false, no_special = false;
+};
+
+std::string read_text_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error(path + ": cannot open");
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+// A piece made printable: control characters escaped, as llama.cpp's tokenize tool does.
+std::string printable(const std::string& s) {
+  std::string out;
+  for (unsigned char c : s) {
+    if (c == '\n')
+      out += "\\n";
+    else if (c == '\t')
+      out += "\\t";
+    else if (c == '\r')
+      out += "\\r";
+    else if (c < 0x20) {
+      char buf[8];
+      std::snprintf(buf, sizeof buf, "\\x%02x", c);
+      out += buf;
+    } else
+      out += char(c);
+  }
+  return out;
+}
+
+}  // namespace
+
+Action add_tokenize(CLI::App& app) {
+  auto o = std::make_shared<TokenizeOptions>();
+  app.add_option("-m,--model", o->model, "GGUF file (default: the cached SmolLM2-135M-Instruct)");
+  app.add_option("text", o->text, "text to tokenize");
+  app.add_option("-f,--file", o->file, "read the text from a file")->excludes("text");
+  auto* ids = app.add_flag("--ids", o->ids, "print only the ids, as a list");
+  app.add_flag("--pieces", o->pieces, "print only the pieces")->excludes(ids);
+  app.add_flag("--count", o->count, "print only the number of tokens")->excludes(ids);
+  app.add_flag("--chat", o->chat, "wrap the text as one user turn in the chat template");
+  app.add_option(
+      "--chat-template", o->chat_template,
+      "template family instead of the model's: " + tokenizer::ChatTemplate::known_names());
+  app.add_flag("--no-bos", o->no_bos, "do not add BOS/EOS even if the vocabulary asks");
+  app.add_flag("--no-parse-special", o->no_special,
+               "treat special-token text like <|im_start|> as plain text");
+  return [o] {
+    if (o->text.empty() && o->file.empty()) throw Error("tokenize: give TEXT or -f FILE");
+    std::string text = o->file.empty() ? o->text : read_text_file(o->file);
+    gguf::File file = gguf::File::open(resolve_model(o->model));
+    auto tok = tokenizer::Tokenizer::create(read_vocab(file));
+    bool add_special = !o->no_bos;
+    if (o->chat || !o->chat_template.empty()) {
+      auto tpl = o->chat_template.empty()
+                     ? tokenizer::ChatTemplate::detect(tok->vocab())
+                     : tokenizer::ChatTemplate::named(o->chat_template, tok->vocab());
+      std::vector<tokenizer::ChatMessage> turn = {{"user", text}};
+      text = tpl.render(turn, true);
+      add_special = false;  // the template writes BOS itself where the model wants it
+    }
+    auto start = std::chrono::steady_clock::now();
+    auto tokens = tok->encode(text, add_special, !o->no_special);
+    double ms =
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+    if (o->count) {
+      std::printf("%zu\n", tokens.size());
+      std::fprintf(stderr, "encoded %zu bytes into %zu tokens in %.1f ms (%.0f tokens/s)\n",
+                   text.size(), tokens.size(), ms, ms > 0 ? tokens.size() / ms * 1000 : 0.0);
+    } else if (o->ids) {
+      std::printf("[");
+      for (size_t i = 0; i < tokens.size(); ++i) std::printf(i ? ", %d" : "%d", tokens[i]);
+      std::printf("]\n");
+    } else {
+      for (auto t : tokens) {
+        std::string piece = printable(tok->token_to_piece(t));
+        if (o->pieces)
+          std::printf("%s\n", piece.c_str());
+        else
+          std::printf("%6d -> '%s'\n", t, piece.c_str());
+      }
+    }
+    return 0;
+  };
+}
+
+}  // namespace longctx::cmd

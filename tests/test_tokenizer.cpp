@@ -1,0 +1,156 @@
+// Tokenizers against Hugging Face transformers/tokenizers on the real models' GGUF vocabularies
+// (tests/fixtures/tokenizer, written by scripts/fixtures/make_tokenizer_fixtures.py): ids with and
+// without special-token parsing, chat-template renderings and their ids, decoding and streaming.
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "models/gguf.h"
+#include "models/gguf_vocab.h"
+#include "tests/fixtures.h"
+#include "tokenizer/chat_template.h"
+#include "tokenizer/tokenizer.h"
+#include "tokenizer/utf8.h"
+
+using namespace longctx;
+using tokenizer::Token;
+
+namespace {
+
+std::unique_ptr<tokenizer::Tokenizer> load(const char* model) {
+  std::string path = test::model_path(model);
+  if (!std::filesystem::exists(path)) FAIL("model " << path << " is missing: run scripts/setup");
+  return tokenizer::Tokenizer::create(read_vocab(gguf::File::open(path)));
+}
+
+nlohmann::json fixture(const char* model) {
+  auto bytes = test::read_fixture(std::string("tokenizer/") + model + ".json");
+  return nlohmann::json::parse(bytes.begin(), bytes.end());
+}
+
+std::string show(const std::vector<Token>& ids) {
+  std::string s;
+  for (Token t : ids) s += (s.empty() ? "" : " ") + std::to_string(t);
+  return s;
+}
+
+void check_ids_match_reference(const char* model) {
+  auto tok = load(model);
+  auto fx = fixture(model);
+  REQUIRE(fx["cases"].size() >= 300);
+  size_t bad = 0, bad_plain = 0;
+  for (const auto& c : fx["cases"]) {
+    std::string text = c["text"];
+    auto ids = tok->encode(text, true, true);
+    auto plain = tok->encode(text, false, false);
+    if (ids != c["ids"].get<std::vector<Token>>() && bad++ < 5) {
+      UNSCOPED_INFO("text " << nlohmann::json(text).dump() << "\n  ours " << show(ids)
+                            << "\n  ref  " << show(c["ids"].get<std::vector<Token>>()));
+    }
+    if (plain != c["ids_no_special"].get<std::vector<Token>>() && bad_plain++ < 5) {
+      UNSCOPED_INFO("(no special) text " << nlohmann::json(text).dump() << "\n  ours "
+                                         << show(plain) << "\n  ref  "
+                                         << show(c["ids_no_special"].get<std::vector<Token>>()));
+    }
+  }
+  CHECK(bad == 0);
+  CHECK(bad_plain == 0);
+}
+
+void check_chat_matches_reference(const char* model) {
+  auto tok = load(model);
+  auto fx = fixture(model);
+  auto tpl = tokenizer::ChatTemplate::detect(tok->vocab());
+  for (const auto& chat : fx["chat"]) {
+    std::vector<tokenizer::ChatMessage> messages;
+    for (const auto& m : chat["messages"]) messages.push_back({m["role"], m["content"]});
+    std::string text = tpl.render(messages, chat["add_generation_prompt"]);
+    INFO(chat.dump());
+    CHECK(text == chat["text"].get<std::string>());
+    CHECK(tok->encode(text, false, true) == chat["ids"].get<std::vector<Token>>());
+  }
+}
+
+void check_decoding(const char* model) {
+  auto tok = load(model);
+  auto fx = fixture(model);
+  size_t bad = 0;
+  for (const auto& c : fx["cases"]) {
+    std::string text = c["text"];
+    auto ids = tok->encode(text, false, false);
+    std::string whole = tok->decode(ids);
+    tokenizer::StreamDecoder stream(*tok);
+    std::string streamed;
+    for (Token t : ids) {
+      std::string piece = stream.push(t);
+      // Every streamed piece ends on a character boundary.
+      if (tokenizer::utf8::complete_prefix(piece) != piece.size()) ++bad;
+      streamed += piece;
+    }
+    streamed += stream.flush();
+    if ((whole != text || streamed != text) && bad++ < 5) {
+      UNSCOPED_INFO("round trip of " << nlohmann::json(text).dump() << " gave "
+                                     << nlohmann::json(whole).dump());
+    }
+  }
+  CHECK(bad == 0);
+}
+
+}  // namespace
+
+TEST_CASE("SmolLM2 BPE ids equal transformers'", "[model][tokenizer]") {
+  check_ids_match_reference(test::kSmolLM2);
+}
+TEST_CASE("Gemma 3 SentencePiece ids equal transformers'", "[model][tokenizer]") {
+  check_ids_match_reference(test::kGemma3);
+}
+TEST_CASE("SmolLM2 chat template renders as transformers does", "[model][tokenizer]") {
+  check_chat_matches_reference(test::kSmolLM2);
+}
+TEST_CASE("Gemma 3 chat template renders as transformers does", "[model][tokenizer]") {
+  check_chat_matches_reference(test::kGemma3);
+}
+TEST_CASE("decoding and streaming give the text back", "[model][tokenizer]") {
+  check_decoding(test::kSmolLM2);
+  check_decoding(test::kGemma3);
+}
+
+TEST_CASE("special ids and end-of-generation tokens", "[model][tokenizer]") {
+  auto smol = load(test::kSmolLM2);
+  CHECK(smol->eos() == 2);  // <|im_end|>
+  CHECK(smol->is_end_of_generation(2));
+  CHECK(smol->is_end_of_generation(0));  // <|endoftext|>
+  CHECK_FALSE(smol->is_end_of_generation(1));
+  CHECK(smol->encode("hi", true, true).front() != smol->bos());  // add_bos is false
+  auto gemma = load(test::kGemma3);
+  CHECK(gemma->bos() == 2);
+  CHECK(gemma->encode("hi", true, true).front() == 2);  // add_bos is true
+  CHECK(gemma->is_end_of_generation(1));                // <eos>
+  CHECK(gemma->is_end_of_generation(106));              // <end_of_turn>
+  CHECK(gemma->eot() == 106);
+}
+
+TEST_CASE("streaming never splits a UTF-8 character", "[tokenizer]") {
+  CHECK(tokenizer::utf8::complete_prefix("abc") == 3);
+  CHECK(tokenizer::utf8::complete_prefix("ab\xe4\xbd") == 2);      // 2 of 3 bytes of 你
+  CHECK(tokenizer::utf8::complete_prefix("ab\xe4\xbd\xa0") == 5);  // whole
+  CHECK(tokenizer::utf8::complete_prefix("\xf0\x9f\x99") == 0);    // 3 of 4 bytes of 🙂
+}
+
+TEST_CASE("chat templates: unknown names and broken alternation are errors", "[tokenizer]") {
+  tokenizer::Vocab v;
+  v.tokens = {"<s>", "</s>"};
+  v.types = {tokenizer::TokenType::Control, tokenizer::TokenType::Control};
+  v.bos = 0;
+  v.eos = 1;
+  CHECK_THROWS_WITH(tokenizer::ChatTemplate::detect(v), Catch::Contains("--chat-template"));
+  CHECK_THROWS_WITH(tokenizer::ChatTemplate::named("vicuna", v), Catch::Contains("chatml, gemma"));
+  auto gemma = tokenizer::ChatTemplate::named("gemma", v);
+  std::vector<tokenizer::ChatMessage> two_users = {{"user", "a"}, {"user", "b"}};
+  CHECK_THROWS_WITH(gemma.render(two_users, true), Catch::Contains("alternate"));
+  auto llama2 = tokenizer::ChatTemplate::named("llama2", v);
+  std::vector<tokenizer::ChatMessage> conv = {{"system", "S"}, {"user", "U"}, {"assistant", "A"}};
+  CHECK(llama2.render(conv, false) == "<s>[INST] <<SYS>>\nS\n<</SYS>>\n\nU [/INST] A </s>");
+  auto mistral = tokenizer::ChatTemplate::named("mistral", v);
+  CHECK(mistral.render(conv, false) == "<s>[INST] S\n\nU [/INST]A</s>");
+}

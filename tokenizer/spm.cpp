@@ -1,0 +1,161 @@
+#include "tokenizer/spm.h"
+
+#include <sentencepiece_processor.h>
+
+#include <cstring>
+
+#include "support/error.h"
+
+namespace longctx::tokenizer {
+namespace {
+
+// Minimal protobuf wire-format writer: enough for sentencepiece's ModelProto.
+class ProtoWriter {
+ public:
+  void varint_field(int field, uint64_t value) {
+    key(field, 0);
+    varint(value);
+  }
+  void float_field(int field, float value) {
+    key(field, 5);
+    uint32_t bits;
+    std::memcpy(&bits, &value, 4);
+    for (int i = 0; i < 4; ++i) out_ += char((bits >> (8 * i)) & 0xff);
+  }
+  void bytes_field(int field, std::string_view bytes) {
+    key(field, 2);
+    varint(bytes.size());
+    out_ += bytes;
+  }
+  const std::string& bytes() const { return out_; }
+
+ private:
+  void key(int field, int wire_type) { varint(uint64_t(field) << 3 | uint64_t(wire_type)); }
+  void varint(uint64_t v) {
+    while (v >= 0x80) {
+      out_ += char((v & 0x7f) | 0x80);
+      v >>= 7;
+    }
+    out_ += char(v);
+  }
+  std::string out_;
+};
+
+// Field numbers of sentencepiece_model.proto.
+enum ModelProtoField { kPieces = 1, kTrainerSpec = 2, kNormalizerSpec = 3 };
+enum PieceField { kPiece = 1, kScore = 2, kType = 3 };
+enum TrainerField {
+  kModelType = 3,
+  kVocabSize = 4,
+  kByteFallback = 35,
+  kUnkId = 40,
+  kBosId = 41,
+  kEosId = 42,
+  kPadId = 43,
+};
+enum NormalizerField {
+  kName = 1,
+  kAddDummyPrefix = 3,
+  kRemoveExtraWhitespaces = 4,
+  kEscapeWhitespaces = 5,
+};
+constexpr int kModelTypeBpe = 2;  // llama.cpp's SPM algorithm: merge the best-scoring bigram
+
+constexpr std::string_view kSpaceMark = "\xe2\x96\x81";  // U+2581, SentencePiece's space
+
+// GGUF keeps whitespace-only user-defined pieces with real spaces ("  "), but sentencepiece
+// matches pieces after turning spaces into U+2581, so they are spelled that way here (the same
+// fix transformers applies when it reads these files).
+std::string proto_piece(const std::string& text, TokenType type) {
+  if (type != TokenType::UserDefined || text.find(' ') == std::string::npos) return text;
+  if (text.find_first_not_of(' ') != std::string::npos) return text;
+  std::string spelled;
+  for (size_t i = 0; i < text.size(); ++i) spelled += kSpaceMark;
+  return spelled;
+}
+
+class SpmTokenizer final : public Tokenizer {
+ public:
+  explicit SpmTokenizer(Vocab vocab) : Tokenizer(std::move(vocab)) {
+    auto status = processor_.LoadFromSerializedProto(spm_model_proto(vocab_));
+    if (!status.ok()) throw Error("sentencepiece rejected the vocabulary: " + status.ToString());
+    if (processor_.GetPieceSize() != vocab_size()) {
+      throw Error("sentencepiece vocabulary size differs from the model's");
+    }
+    pieces_.resize(vocab_.tokens.size());
+    for (size_t id = 0; id < vocab_.tokens.size(); ++id) {
+      const std::string& t = vocab_.tokens[id];
+      if (vocab_.types[id] == TokenType::Byte && t.size() == 6 && t.rfind("<0x", 0) == 0) {
+        pieces_[id] = std::string(1, char(std::stoi(t.substr(3, 2), nullptr, 16)));
+        continue;
+      }
+      std::string text;
+      for (size_t i = 0; i < t.size();) {
+        if (t.compare(i, kSpaceMark.size(), kSpaceMark) == 0) {
+          text += ' ';
+          i += kSpaceMark.size();
+        } else {
+          text += t[i++];
+        }
+      }
+      pieces_[id] = text;
+    }
+  }
+
+ protected:
+  void encode_text(std::string_view text, bool, std::vector<Token>& out) const override {
+    std::vector<int> ids;
+    auto status = processor_.Encode(text, &ids);
+    if (!status.ok()) throw Error("sentencepiece: " + status.ToString());
+    out.insert(out.end(), ids.begin(), ids.end());
+  }
+
+  std::string piece_bytes(Token id) const override { return pieces_[size_t(id)]; }
+
+ private:
+  sentencepiece::SentencePieceProcessor processor_;
+  std::vector<std::string> pieces_;
+};
+
+}  // namespace
+
+std::string spm_model_proto(const Vocab& v) {
+  ProtoWriter model;
+  bool has_bytes = false;
+  for (size_t id = 0; id < v.tokens.size(); ++id) {
+    ProtoWriter piece;
+    TokenType type = v.types[id];
+    // sentencepiece knows no UNDEFINED pieces; they behave as normal ones.
+    if (type == TokenType::Undefined) type = TokenType::Normal;
+    // sentencepiece needs exactly one UNKNOWN piece; some converters mark <unk> as CONTROL.
+    if (int32_t(id) == v.unk) type = TokenType::Unknown;
+    piece.bytes_field(kPiece, proto_piece(v.tokens[id], type));
+    piece.float_field(kScore, v.scores.empty() ? 0.0f : v.scores[id]);
+    piece.varint_field(kType, uint64_t(type));
+    model.bytes_field(kPieces, piece.bytes());
+    has_bytes |= type == TokenType::Byte;
+  }
+  ProtoWriter trainer;
+  trainer.varint_field(kModelType, kModelTypeBpe);
+  trainer.varint_field(kVocabSize, v.tokens.size());
+  trainer.varint_field(kByteFallback, has_bytes);
+  // sentencepiece stores ids as int32 varints; -1 ("none") is ten bytes of two's complement.
+  trainer.varint_field(kUnkId, uint64_t(int64_t(v.unk)));
+  trainer.varint_field(kBosId, uint64_t(int64_t(v.bos)));
+  trainer.varint_field(kEosId, uint64_t(int64_t(v.eos)));
+  trainer.varint_field(kPadId, uint64_t(int64_t(v.pad)));
+  model.bytes_field(kTrainerSpec, trainer.bytes());
+  ProtoWriter normalizer;
+  normalizer.bytes_field(kName, "identity");
+  normalizer.varint_field(kAddDummyPrefix, v.add_space_prefix);
+  normalizer.varint_field(kRemoveExtraWhitespaces, v.remove_extra_whitespaces);
+  normalizer.varint_field(kEscapeWhitespaces, 1);
+  model.bytes_field(kNormalizerSpec, normalizer.bytes());
+  return model.bytes();
+}
+
+std::unique_ptr<Tokenizer> make_spm_tokenizer(Vocab vocab) {
+  return std::make_unique<SpmTokenizer>(std::move(vocab));
+}
+
+}  // namespace longctx::tokenizer
