@@ -11,5 +11,8 @@ using Action = std::function<int()>;
 
 Action add_info(CLI::App& app);
 Action add_tokenize(CLI::App& app);
+Action add_run(CLI::App& app);
+Action add_perplexity(CLI::App& app);
+Action add_chat(CLI::App& app);
 
 }  // namespace longctx::cmd

@@ -25,6 +25,19 @@ int main(int argc, char** argv) {
     CLI::App* sub = app.add_subcommand("tokenize", "show the tokens of a text");
     actions[sub] = longctx::cmd::add_tokenize(*sub);
   }
+  {
+    CLI::App* sub = app.add_subcommand("run", "generate text from a prompt");
+    actions[sub] = longctx::cmd::add_run(*sub);
+  }
+  {
+    CLI::App* sub =
+        app.add_subcommand("perplexity", "windowed perplexity of a text, as llama.cpp computes it");
+    actions[sub] = longctx::cmd::add_perplexity(*sub);
+  }
+  {
+    CLI::App* sub = app.add_subcommand("chat", "interactive multi-turn chat");
+    actions[sub] = longctx::cmd::add_chat(*sub);
+  }
 
   try {
     app.parse(argc, argv);

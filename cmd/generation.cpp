@@ -1,0 +1,94 @@
+#include "cmd/generation.h"
+
+#include <omp.h>
+#include <spdlog/spdlog.h>
+#include <sys/resource.h>
+
+#include <chrono>
+#include <fstream>
+#include <iterator>
+
+#include "cmd/model_path.h"
+#include "support/error.h"
+
+namespace longctx::cmd {
+
+void add_model_flags(CLI::App& app, ModelOptions& o) {
+  app.add_option("-m,--model", o.model, "GGUF file (default: the cached SmolLM2-135M-Instruct)");
+  app.add_option("-c,--ctx-size", o.n_ctx, "context size in tokens (0 = the model's)")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("-b,--batch-size", o.n_batch, "prompt tokens per forward chunk")
+      ->check(CLI::PositiveNumber);
+  app.add_option("-t,--threads", o.threads, "CPU threads (0 = all cores)")
+      ->check(CLI::NonNegativeNumber);
+}
+
+void add_sampler_flags(CLI::App& app, SamplerOptions& o) {
+  app.add_option("--temp", o.temperature, "temperature (0 = greedy)")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--top-k", o.top_k, "keep the k most likely tokens (0 = off)")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("--top-p", o.top_p, "nucleus sampling threshold")->check(CLI::Range(0.0f, 1.0f));
+  app.add_option("--min-p", o.min_p, "drop tokens below min-p times the best")
+      ->check(CLI::Range(0.0f, 1.0f));
+  app.add_option("--repeat-penalty", o.repeat_penalty, "penalty for repeated tokens (1 = off)")
+      ->check(CLI::PositiveNumber);
+  app.add_option("--repeat-last-n", o.repeat_last_n,
+                 "tokens the penalty looks back over (-1 = all)")
+      ->check(CLI::Range(-1, 1 << 30));
+  app.add_option("-s,--seed", o.seed, "random seed");
+}
+
+double now_ms() {
+  using namespace std::chrono;
+  return duration<double, std::milli>(steady_clock::now().time_since_epoch()).count();
+}
+
+long peak_rss_bytes() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return u.ru_maxrss * 1024L;
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error(path + ": cannot open");
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+namespace {
+
+int64_t available_memory_bytes() {
+  std::ifstream meminfo("/proc/meminfo");
+  std::string key;
+  int64_t kb = 0;
+  std::string unit;
+  while (meminfo >> key >> kb >> unit) {
+    if (key == "MemAvailable:") return kb * 1024;
+  }
+  return 0;
+}
+
+}  // namespace
+
+Loaded load_for_generation(const ModelOptions& o) {
+  if (o.threads > 0) omp_set_num_threads(o.threads);
+  Loaded l;
+  double start = now_ms();
+  l.model = load_model(resolve_model(o.model));
+  const ModelConfig& c = l.model->config;
+  int64_t n_ctx = o.n_ctx > 0 ? o.n_ctx : c.n_ctx_train;
+  int64_t per_token = c.n_layer * c.n_head_kv * (c.head_dim + c.value_dim) * 2;
+  int64_t budget = available_memory_bytes() / 2;  // leave room for everything else
+  if (o.n_ctx == 0 && budget > 0 && n_ctx * per_token > budget) {
+    int64_t fit = std::max<int64_t>(512, budget / per_token);
+    spdlog::warn("the model's context of {} tokens needs {} MiB of KV cache; using {} tokens",
+                 n_ctx, n_ctx * per_token >> 20, fit);
+    n_ctx = fit;
+  }
+  l.session = std::make_unique<Session>(*l.model, SessionOptions{n_ctx, o.n_batch});
+  l.load_ms = now_ms() - start;
+  return l;
+}
+
+}  // namespace longctx::cmd

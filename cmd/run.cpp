@@ -1,0 +1,125 @@
+// `longctx run [-m MODEL] (-p PROMPT | -f FILE)`: streams the continuation, then a timings block.
+#include <omp.h>
+
+#include <cstdio>
+#include <string>
+#include <vector>
+
+#include "cmd/commands.h"
+#include "cmd/generation.h"
+#include "kernels/cpu/vec.h"
+#include "support/error.h"
+#include "tokenizer/chat_template.h"
+#include "tokenizer/tokenizer.h"
+
+namespace longctx::cmd {
+namespace {
+
+struct RunOptions {
+  ModelOptions model;
+  SamplerOptions sampler;
+  std::string prompt, file, chat_template;
+  int n_predict = 128;
+  bool chat = false;
+  std::vector<std::string> stop;
+};
+
+}  // namespace
+
+Action add_run(CLI::App& app) {
+  auto o = std::make_shared<RunOptions>();
+  add_model_flags(app, o->model);
+  add_sampler_flags(app, o->sampler);
+  app.add_option("-p,--prompt", o->prompt, "prompt text");
+  app.add_option("-f,--file", o->file, "read the prompt from a file")->excludes("--prompt");
+  app.add_option("-n,--predict", o->n_predict,
+                 "tokens to generate (-1 = until the context is full)")
+      ->check(CLI::Range(-1, 1 << 30));
+  app.add_flag("--chat", o->chat, "wrap the prompt as a user turn in the chat template");
+  app.add_option(
+      "--chat-template", o->chat_template,
+      "template family instead of the model's: " + tokenizer::ChatTemplate::known_names());
+  app.add_option("--stop", o->stop, "stop when this text is generated (repeatable)");
+  return [o] {
+    if (o->prompt.empty() && o->file.empty()) throw Error("run: give -p PROMPT or -f FILE");
+    std::string prompt = o->file.empty() ? o->prompt : read_file(o->file);
+    Loaded l = load_for_generation(o->model);
+    auto tok = tokenizer::Tokenizer::create(l.model->vocab);
+    bool add_special = true;
+    if (o->chat || !o->chat_template.empty()) {
+      auto tpl = o->chat_template.empty()
+                     ? tokenizer::ChatTemplate::detect(tok->vocab())
+                     : tokenizer::ChatTemplate::named(o->chat_template, tok->vocab());
+      std::vector<tokenizer::ChatMessage> turn = {{"user", prompt}};
+      prompt = tpl.render(turn, true);
+      add_special = false;
+    }
+    std::vector<int32_t> tokens = tok->encode(prompt, add_special, true);
+    Session& s = *l.session;
+    if (int64_t(tokens.size()) >= s.n_ctx()) {
+      throw Error("the prompt has " + std::to_string(tokens.size()) +
+                  " tokens but the context holds " + std::to_string(s.n_ctx()) + " (raise -c)");
+    }
+    if (tokens.empty()) throw Error("the prompt is empty");
+    std::fprintf(stderr,
+                 "longctx: %s, %lld layers, context %lld, %s, %d threads, attention dense\n",
+                 l.model->config.arch->name.data(), (long long)l.model->config.n_layer,
+                 (long long)s.n_ctx(), cpu::isa_name(cpu::detected_isa()), omp_get_max_threads());
+
+    double t0 = now_ms();
+    std::span<const float> logits = s.eval(tokens);
+    double prompt_ms = now_ms() - t0;
+
+    Sampler sampler(o->sampler);
+    tokenizer::StreamDecoder stream(*tok, true);
+    std::vector<int32_t> history = tokens;
+    std::string generated;
+    int64_t n_gen = 0;
+    double gen_start = now_ms();
+    int64_t limit = o->n_predict < 0 ? s.n_ctx() - s.n_past() : o->n_predict;
+    std::string stop_reason = "limit";
+    while (n_gen < limit) {
+      int32_t next = sampler.sample(logits, history);
+      if (tok->is_end_of_generation(next)) {
+        stop_reason = "end of generation";
+        break;
+      }
+      history.push_back(next);
+      ++n_gen;
+      std::string text = stream.push(next);
+      generated += text;
+      std::fputs(text.c_str(), stdout);
+      std::fflush(stdout);
+      bool stopped = false;
+      for (const std::string& st : o->stop)
+        stopped |= !st.empty() && generated.find(st) != std::string::npos;
+      if (stopped) {
+        stop_reason = "stop string";
+        break;
+      }
+      if (s.n_past() + 1 > s.n_ctx()) {
+        stop_reason = "context full";
+        break;
+      }
+      int32_t one[1] = {next};
+      logits = s.eval(one);
+    }
+    std::fputs(stream.flush().c_str(), stdout);
+    std::printf("\n");
+    double gen_ms = now_ms() - gen_start;
+    std::fprintf(stderr,
+                 "\nlongctx timings (stopped: %s)\n"
+                 "  load time     = %10.2f ms\n"
+                 "  prompt eval   = %10.2f ms / %5zu tokens (%8.2f tokens per second)\n"
+                 "  generation    = %10.2f ms / %5lld tokens (%8.2f tokens per second)\n"
+                 "  KV cache      = %10.2f MiB (f16, %lld tokens)\n"
+                 "  peak memory   = %10.2f MiB\n",
+                 stop_reason.c_str(), l.load_ms, prompt_ms, tokens.size(),
+                 tokens.size() / (prompt_ms / 1000), gen_ms, (long long)n_gen,
+                 n_gen > 0 ? n_gen / (gen_ms / 1000) : 0.0, s.kv_bytes() / 1048576.0,
+                 (long long)s.n_ctx(), peak_rss_bytes() / 1048576.0);
+    return 0;
+  };
+}
+
+}  // namespace longctx::cmd

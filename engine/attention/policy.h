@@ -1,0 +1,44 @@
+// The attention-policy seam. Per layer and step the layer loop asks the layer's policy which key
+// spans each KV head attends to; the one span-sparse kernel executes the answer. Dense is the
+// first policy; later strategies (streaming, recycled, DHSA, Quest, H2O, SnapKV) plug in here
+// without touching the layer loop.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "kernels/cpu/attention.h"
+
+namespace longctx {
+
+// The key spans per KV head for one step: spans of head g are
+// spans[offsets[g] .. offsets[g+1]).
+struct Selection {
+  std::vector<cpu::KeySpan> spans;
+  std::vector<int32_t> offsets;
+  void clear() {
+    spans.clear();
+    offsets.assign(1, 0);
+  }
+};
+
+struct StepInfo {
+  int64_t layer = 0;
+  int64_t n_kv_head = 0;
+  int64_t n_cached = 0;     // slots in use, this step's keys included
+  int64_t first_q_pos = 0;  // position of the step's first query
+  int64_t window = 0;       // the layer's own sliding window (0 = none)
+};
+
+class AttentionPolicy {
+ public:
+  virtual ~AttentionPolicy() = default;
+  virtual std::string name() const = 0;
+  virtual void plan(const StepInfo& step, Selection& out) = 0;
+};
+
+std::unique_ptr<AttentionPolicy> make_dense_policy();
+
+}  // namespace longctx

@@ -1,0 +1,192 @@
+#include "engine/session.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "kernels/cpu/attention.h"
+#include "kernels/cpu/matmul.h"
+#include "kernels/cpu/ops.h"
+#include "kernels/cpu/vec.h"
+#include "support/error.h"
+
+namespace longctx {
+namespace {
+
+// Rotary frequencies of one layer: base^(-2i/n_rot), divided by a linear scaling factor.
+std::vector<float> rotary_frequencies(double base, int64_t n_rot, double linear_factor) {
+  std::vector<float> f(size_t(n_rot / 2));
+  for (int64_t i = 0; i < n_rot / 2; ++i) {
+    f[size_t(i)] = float(std::pow(base, -2.0 * double(i) / double(n_rot)) / linear_factor);
+  }
+  return f;
+}
+
+}  // namespace
+
+Session::Session(const Model& model, SessionOptions options)
+    : model_(model),
+      options_(options),
+      cache_(model.config.n_layer, model.config.n_head_kv, model.config.head_dim,
+             model.config.value_dim, options.n_ctx > 0 ? options.n_ctx : model.config.n_ctx_train) {
+  const ModelConfig& c = model.config;
+  if (options_.n_batch <= 0) throw Error("batch size must be positive");
+  for (int64_t il = 0; il < c.n_layer; ++il) {
+    policies_.push_back(make_dense_policy());
+    bool local = c.layer_is_local[size_t(il)];
+    // Gemma 3: scaling applies to the global layers only; local ones use their own base.
+    double factor = c.rope_scaling.type == "linear" && !local ? c.rope_scaling.factor : 1.0;
+    inv_freq_.push_back(
+        rotary_frequencies(local ? c.rope_base_local : c.rope_base, c.n_rot, factor));
+  }
+  const int64_t b = options_.n_batch;
+  x_.resize(size_t(b * c.n_embd));
+  h_.resize(size_t(b * c.n_embd));
+  o_.resize(size_t(b * c.n_embd));
+  q_.resize(size_t(b * c.n_head * c.head_dim));
+  k_.resize(size_t(b * c.n_head_kv * c.head_dim));
+  v_.resize(size_t(b * c.n_head_kv * c.value_dim));
+  attn_.resize(size_t(b * c.n_head * c.value_dim));
+  gate_.resize(size_t(b * c.n_ff));
+  up_.resize(size_t(b * c.n_ff));
+  pos_.resize(size_t(b));
+}
+
+void Session::clear() {
+  cache_.clear();
+  n_past_ = 0;
+}
+
+void Session::truncate(int64_t n) {
+  n_past_ = std::min(n_past_, n);
+  cache_.truncate(n_past_);
+}
+
+std::span<const float> Session::eval(std::span<const int32_t> tokens, bool all_logits) {
+  const int64_t n_vocab = model_.config.n_vocab;
+  if (n_past_ + int64_t(tokens.size()) > cache_.capacity()) {
+    throw Error("the context holds " + std::to_string(cache_.capacity()) + " tokens; " +
+                std::to_string(n_past_) + " are in use and " + std::to_string(tokens.size()) +
+                " more do not fit (raise -c)");
+  }
+  for (int32_t t : tokens) {
+    if (t < 0 || t >= n_vocab)
+      throw Error("token id " + std::to_string(t) + " is outside the vocabulary");
+  }
+  logits_.resize(size_t((all_logits ? int64_t(tokens.size()) : 1) * n_vocab));
+  for (size_t start = 0; start < tokens.size(); start += size_t(options_.n_batch)) {
+    int64_t n = std::min<int64_t>(options_.n_batch, int64_t(tokens.size() - start));
+    bool last_chunk = start + size_t(n) == tokens.size();
+    float* out = all_logits ? logits_.data() + start * size_t(n_vocab) : logits_.data();
+    forward_chunk(tokens.data() + start, n, out, all_logits || last_chunk);
+  }
+  return logits_;
+}
+
+// The layer loop: the same recipe for every architecture, steered by its ArchInfo flags.
+void Session::forward_chunk(const int32_t* tokens, int64_t n, float* logits_out, bool want_logits) {
+  const ModelConfig& c = model_.config;
+  const int64_t d = c.n_embd;
+  for (int64_t t = 0; t < n; ++t) {
+    cpu::dequantize_row(model_.token_embd, tokens[t], x_.data() + t * d);
+    pos_[size_t(t)] = int32_t(n_past_ + t);
+  }
+  if (c.arch->embedding_scale) cpu::scale_f32(x_.data(), std::sqrt(float(d)), n * d);
+  for (int64_t il = 0; il < c.n_layer; ++il) {
+    attention_block(il, n);
+    ffn_block(il, n);
+  }
+  n_past_ += n;
+  if (!want_logits) return;
+  // Logits of the last token only, unless the caller wants every position (perplexity).
+  bool all = logits_.size() > size_t(c.n_vocab);
+  int64_t first = all ? 0 : n - 1;
+  for (int64_t t = first; t < n; ++t) {
+    cpu::rms_norm(x_.data() + t * d, model_.output_norm, float(c.rms_eps), d,
+                  h_.data() + (t - first) * d);
+  }
+  cpu::matmul(model_.output, h_.data(), n - first, logits_out);
+}
+
+void Session::attention_block(int64_t il, int64_t n) {
+  const ModelConfig& c = model_.config;
+  const LayerWeights& L = model_.layers[size_t(il)];
+  const int64_t d = c.n_embd, hd = c.head_dim;
+  const float eps = float(c.rms_eps);
+  for (int64_t t = 0; t < n; ++t)
+    cpu::rms_norm(x_.data() + t * d, L.attn_norm, eps, d, h_.data() + t * d);
+  cpu::matmul(L.wq, h_.data(), n, q_.data());
+  cpu::matmul(L.wk, h_.data(), n, k_.data());
+  cpu::matmul(L.wv, h_.data(), n, v_.data());
+  const int64_t q_dim = c.n_head * hd, kv_dim = c.n_head_kv * hd;
+  auto rope_layout =
+      c.arch->rope_type == RopeType::Neox ? cpu::RopeLayout::Halves : cpu::RopeLayout::Pairs;
+  for (int64_t t = 0; t < n; ++t) {
+    float* q = q_.data() + t * q_dim;
+    float* k = k_.data() + t * kv_dim;
+    if (L.bq) cpu::add(q, L.bq, q_dim);
+    if (L.bk) cpu::add(k, L.bk, kv_dim);
+    if (L.bv) cpu::add(v_.data() + t * c.n_head_kv * c.value_dim, L.bv, c.n_head_kv * c.value_dim);
+    if (L.q_norm) {
+      for (int64_t h = 0; h < c.n_head; ++h)
+        cpu::rms_norm(q + h * hd, L.q_norm, eps, hd, q + h * hd);
+      for (int64_t h = 0; h < c.n_head_kv; ++h)
+        cpu::rms_norm(k + h * hd, L.k_norm, eps, hd, k + h * hd);
+    }
+    cpu::rope(q, c.n_head, hd, c.n_rot, inv_freq_[size_t(il)].data(), pos_[size_t(t)], rope_layout);
+    cpu::rope(k, c.n_head_kv, hd, c.n_rot, inv_freq_[size_t(il)].data(), pos_[size_t(t)],
+              rope_layout);
+  }
+  cache_.append(il, n, k_.data(), v_.data(), pos_.data());
+
+  const int64_t window = c.layer_is_local[size_t(il)] ? c.sliding_window : 0;
+  StepInfo step{il, c.n_head_kv, cache_.used(il), pos_[0], window};
+  policies_[size_t(il)]->plan(step, selection_);
+  cpu::AttentionArgs a;
+  a.q = q_.data();
+  a.n_q = n;
+  a.n_head = c.n_head;
+  a.n_kv_head = c.n_head_kv;
+  a.head_dim = hd;
+  a.k = cache_.keys(il);
+  a.v = cache_.values(il);
+  a.capacity = cache_.capacity();
+  a.key_pos = cache_.positions(il);
+  a.q_pos = pos_.data();
+  a.window = window;
+  a.scale = c.attention_scale;
+  a.spans = selection_.spans.data();
+  a.span_offsets = selection_.offsets.data();
+  a.out = attn_.data();
+  cpu::attention(a);
+
+  cpu::matmul(L.wo, attn_.data(), n, o_.data());
+  if (L.post_attn_norm) {
+    for (int64_t t = 0; t < n; ++t)
+      cpu::rms_norm(o_.data() + t * d, L.post_attn_norm, eps, d, o_.data() + t * d);
+  }
+  cpu::add(x_.data(), o_.data(), n * d);
+}
+
+void Session::ffn_block(int64_t il, int64_t n) {
+  const ModelConfig& c = model_.config;
+  const LayerWeights& L = model_.layers[size_t(il)];
+  const int64_t d = c.n_embd;
+  const float eps = float(c.rms_eps);
+  for (int64_t t = 0; t < n; ++t)
+    cpu::rms_norm(x_.data() + t * d, L.ffn_norm, eps, d, h_.data() + t * d);
+  cpu::matmul(L.w_gate, h_.data(), n, gate_.data());
+  cpu::matmul(L.w_up, h_.data(), n, up_.data());
+  if (c.arch->activation == Activation::GeluTanh) {
+    cpu::geglu_tanh(gate_.data(), up_.data(), n * c.n_ff);
+  } else {
+    cpu::swiglu(gate_.data(), up_.data(), n * c.n_ff);
+  }
+  cpu::matmul(L.w_down, gate_.data(), n, o_.data());
+  if (L.post_ffn_norm) {
+    for (int64_t t = 0; t < n; ++t)
+      cpu::rms_norm(o_.data() + t * d, L.post_ffn_norm, eps, d, o_.data() + t * d);
+  }
+  cpu::add(x_.data(), o_.data(), n * d);
+}
+
+}  // namespace longctx

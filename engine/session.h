@@ -1,0 +1,55 @@
+// A session over one model: the KV cache, the per-layer attention policies and the scratch
+// buffers, all sized when it starts; eval() runs the forward pass over new tokens in chunks.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "engine/attention/policy.h"
+#include "engine/kv_cache.h"
+#include "models/model.h"
+
+namespace longctx {
+
+struct SessionOptions {
+  int64_t n_ctx = 0;      // KV capacity in tokens (0: the model's context)
+  int64_t n_batch = 512;  // tokens per forward chunk in prefill
+};
+
+class Session {
+ public:
+  Session(const Model& model, SessionOptions options);
+
+  // Appends `tokens` after what the cache holds and runs them. Returns the logits of the last
+  // token, or of every token when all_logits ([n][vocab]). Throws longctx::Error when the
+  // context would overflow.
+  std::span<const float> eval(std::span<const int32_t> tokens, bool all_logits = false);
+
+  int64_t n_past() const { return n_past_; }
+  int64_t n_ctx() const { return cache_.capacity(); }
+  int64_t kv_bytes() const { return cache_.bytes(); }
+  void clear();
+  // Forgets everything after the first n tokens (a chat reuses the prefix it shares).
+  void truncate(int64_t n);
+  const Model& model() const { return model_; }
+
+ private:
+  void forward_chunk(const int32_t* tokens, int64_t n, float* logits_out, bool all_logits);
+  void attention_block(int64_t il, int64_t n);
+  void ffn_block(int64_t il, int64_t n);
+
+  const Model& model_;
+  SessionOptions options_;
+  KvCache cache_;
+  std::vector<std::unique_ptr<AttentionPolicy>> policies_;
+  std::vector<std::vector<float>> inv_freq_;  // per layer, rotary frequencies
+  int64_t n_past_ = 0;
+  // Scratch, sized for n_batch tokens.
+  std::vector<float> x_, h_, q_, k_, v_, attn_, o_, gate_, up_, logits_;
+  std::vector<int32_t> pos_;
+  Selection selection_;
+};
+
+}  // namespace longctx

@@ -1,0 +1,63 @@
+#include "kernels/cpu/ops.h"
+
+#include <cmath>
+
+namespace longctx::cpu {
+
+void rms_norm(const float* x, const float* w, float eps, int64_t n, float* y) {
+  double sum = 0;
+  for (int64_t i = 0; i < n; ++i) sum += double(x[i]) * x[i];
+  float inv = float(1.0 / std::sqrt(sum / double(n) + double(eps)));
+  for (int64_t i = 0; i < n; ++i) y[i] = x[i] * inv * w[i];
+}
+
+void rope(float* x, int64_t n_heads, int64_t head_dim, int64_t n_rot, const float* inv_freq,
+          int64_t pos, RopeLayout layout) {
+  const int64_t half = n_rot / 2;
+  for (int64_t i = 0; i < half; ++i) {
+    double angle = double(pos) * double(inv_freq[i]);
+    float c = float(std::cos(angle)), s = float(std::sin(angle));
+    for (int64_t h = 0; h < n_heads; ++h) {
+      float* v = x + h * head_dim;
+      int64_t a = layout == RopeLayout::Pairs ? 2 * i : i;
+      int64_t b = layout == RopeLayout::Pairs ? 2 * i + 1 : i + half;
+      float x0 = v[a], x1 = v[b];
+      v[a] = x0 * c - x1 * s;
+      v[b] = x0 * s + x1 * c;
+    }
+  }
+}
+
+void swiglu(float* gate, const float* up, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) {
+    float g = gate[i];
+    gate[i] = g / (1.0f + std::exp(-g)) * up[i];
+  }
+}
+
+void geglu_tanh(float* gate, const float* up, int64_t n) {
+  // GELU, tanh approximation: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
+  constexpr float kSqrt2OverPi = 0.7978845608028654f;
+  for (int64_t i = 0; i < n; ++i) {
+    float g = gate[i];
+    gate[i] = 0.5f * g * (1.0f + std::tanh(kSqrt2OverPi * (g + 0.044715f * g * g * g))) * up[i];
+  }
+}
+
+void add(float* y, const float* x, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] += x[i];
+}
+
+void softmax(float* x, int64_t n) {
+  float max = -INFINITY;
+  for (int64_t i = 0; i < n; ++i) max = std::fmax(max, x[i]);
+  double sum = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    x[i] = std::isinf(max) ? 0.0f : std::exp(x[i] - max);
+    sum += x[i];
+  }
+  float inv = sum > 0 ? float(1.0 / sum) : 0.0f;
+  for (int64_t i = 0; i < n; ++i) x[i] *= inv;
+}
+
+}  // namespace longctx::cpu

@@ -1,0 +1,229 @@
+#include "kernels/cpu/vec.h"
+
+#include <immintrin.h>
+
+#include "kernels/common/fp16.h"
+
+namespace longctx::cpu {
+namespace {
+
+// --- scalar -----------------------------------------------------------------------------------
+float dot_scalar(const float* a, const float* b, int64_t n) {
+  float s = 0;
+  for (int64_t i = 0; i < n; ++i) s += a[i] * b[i];
+  return s;
+}
+float dot_f16_scalar(const float* a, const uint16_t* b, int64_t n) {
+  float s = 0;
+  for (int64_t i = 0; i < n; ++i) s += a[i] * kernels::fp16_to_float(b[i]);
+  return s;
+}
+void axpy_f16_scalar(float alpha, const uint16_t* x, float* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] += alpha * kernels::fp16_to_float(x[i]);
+}
+
+// --- AVX2 + FMA + F16C ------------------------------------------------------------------------
+__attribute__((target("avx2,fma"))) inline float hsum256(__m256 v) {
+  __m128 lo = _mm256_castps256_ps128(v), hi = _mm256_extractf128_ps(v, 1);
+  lo = _mm_add_ps(lo, hi);
+  lo = _mm_add_ps(lo, _mm_movehl_ps(lo, lo));
+  lo = _mm_add_ss(lo, _mm_movehdup_ps(lo));
+  return _mm_cvtss_f32(lo);
+}
+
+__attribute__((target("avx2,fma"))) float dot_avx2(const float* a, const float* b, int64_t n) {
+  __m256 s0 = _mm256_setzero_ps(), s1 = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), s0);
+    s1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), s1);
+  }
+  float s = hsum256(_mm256_add_ps(s0, s1));
+  for (; i < n; ++i) s += a[i] * b[i];
+  return s;
+}
+
+__attribute__((target("avx2,fma,f16c"))) float dot_f16_avx2(const float* a, const uint16_t* b,
+                                                            int64_t n) {
+  __m256 s0 = _mm256_setzero_ps();
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    __m256 bf = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b + i)));
+    s0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), bf, s0);
+  }
+  float s = hsum256(s0);
+  for (; i < n; ++i) s += a[i] * kernels::fp16_to_float(b[i]);
+  return s;
+}
+
+__attribute__((target("avx2,fma,f16c"))) void axpy_f16_avx2(float alpha, const uint16_t* x,
+                                                            float* y, int64_t n) {
+  __m256 va = _mm256_set1_ps(alpha);
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    __m256 xf = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x + i)));
+    _mm256_storeu_ps(y + i, _mm256_fmadd_ps(va, xf, _mm256_loadu_ps(y + i)));
+  }
+  for (; i < n; ++i) y[i] += alpha * kernels::fp16_to_float(x[i]);
+}
+
+// --- AVX-512 ----------------------------------------------------------------------------------
+__attribute__((target("avx512f"))) float dot_avx512(const float* a, const float* b, int64_t n) {
+  __m512 s0 = _mm512_setzero_ps(), s1 = _mm512_setzero_ps();
+  int64_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), s0);
+    s1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 16), _mm512_loadu_ps(b + i + 16), s1);
+  }
+  for (; i + 16 <= n; i += 16)
+    s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), s0);
+  float s = _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
+  for (; i < n; ++i) s += a[i] * b[i];
+  return s;
+}
+
+__attribute__((target("avx512f"))) float dot_f16_avx512(const float* a, const uint16_t* b,
+                                                        int64_t n) {
+  __m512 s0 = _mm512_setzero_ps();
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    __m512 bf = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + i)));
+    s0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), bf, s0);
+  }
+  float s = _mm512_reduce_add_ps(s0);
+  for (; i < n; ++i) s += a[i] * kernels::fp16_to_float(b[i]);
+  return s;
+}
+
+__attribute__((target("avx512f"))) void axpy_f16_avx512(float alpha, const uint16_t* x, float* y,
+                                                        int64_t n) {
+  __m512 va = _mm512_set1_ps(alpha);
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    __m512 xf = _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + i)));
+    _mm512_storeu_ps(y + i, _mm512_fmadd_ps(va, xf, _mm512_loadu_ps(y + i)));
+  }
+  for (; i < n; ++i) y[i] += alpha * kernels::fp16_to_float(x[i]);
+}
+
+__attribute__((target("avx2,fma,f16c"))) void f16_to_f32_avx2(const uint16_t* x, float* y,
+                                                              int64_t n) {
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    _mm256_storeu_ps(y + i,
+                     _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x + i))));
+  }
+  for (; i < n; ++i) y[i] = kernels::fp16_to_float(x[i]);
+}
+
+__attribute__((target("avx512f"))) void f16_to_f32_avx512(const uint16_t* x, float* y, int64_t n) {
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    _mm512_storeu_ps(y + i,
+                     _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + i))));
+  }
+  for (; i < n; ++i) y[i] = kernels::fp16_to_float(x[i]);
+}
+
+// Plain loops the compiler vectorizes once per instruction set (GCC function multiversioning).
+__attribute__((target_clones("avx512f", "avx2", "default"))) void axpy_f32_clones(float alpha,
+                                                                                  const float* x,
+                                                                                  float* y,
+                                                                                  int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] += alpha * x[i];
+}
+
+__attribute__((target_clones("avx512f", "avx2", "default"))) void scale_f32_clones(float* y,
+                                                                                   float alpha,
+                                                                                   int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] *= alpha;
+}
+
+Isa detect() {
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f")) return Isa::Avx512;
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return Isa::Avx2;
+  return Isa::Scalar;
+}
+
+const Isa kIsa = detect();
+
+}  // namespace
+
+Isa detected_isa() {
+  return kIsa;
+}
+
+const char* isa_name(Isa isa) {
+  switch (isa) {
+    case Isa::Avx512:
+      return "AVX-512";
+    case Isa::Avx2:
+      return "AVX2";
+    case Isa::Scalar:
+      return "scalar";
+  }
+  return "?";
+}
+
+float dot_f32(const float* a, const float* b, int64_t n) {
+  switch (kIsa) {
+    case Isa::Avx512:
+      return dot_avx512(a, b, n);
+    case Isa::Avx2:
+      return dot_avx2(a, b, n);
+    default:
+      return dot_scalar(a, b, n);
+  }
+}
+
+float dot_f32_f16(const float* a, const uint16_t* b, int64_t n) {
+  switch (kIsa) {
+    case Isa::Avx512:
+      return dot_f16_avx512(a, b, n);
+    case Isa::Avx2:
+      return dot_f16_avx2(a, b, n);
+    default:
+      return dot_f16_scalar(a, b, n);
+  }
+}
+
+void axpy_f16(float alpha, const uint16_t* x, float* y, int64_t n) {
+  switch (kIsa) {
+    case Isa::Avx512:
+      axpy_f16_avx512(alpha, x, y, n);
+      return;
+    case Isa::Avx2:
+      axpy_f16_avx2(alpha, x, y, n);
+      return;
+    default:
+      axpy_f16_scalar(alpha, x, y, n);
+  }
+}
+
+void scale_f32(float* y, float alpha, int64_t n) {
+  scale_f32_clones(y, alpha, n);
+}
+
+void axpy_f32(float alpha, const float* x, float* y, int64_t n) {
+  axpy_f32_clones(alpha, x, y, n);
+}
+
+void f16_to_f32_row(const uint16_t* x, float* y, int64_t n) {
+  switch (kIsa) {
+    case Isa::Avx512:
+      f16_to_f32_avx512(x, y, n);
+      return;
+    case Isa::Avx2:
+      f16_to_f32_avx2(x, y, n);
+      return;
+    default:
+      for (int64_t i = 0; i < n; ++i) y[i] = kernels::fp16_to_float(x[i]);
+  }
+}
+
+void f32_to_f16_row(const float* x, uint16_t* y, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] = kernels::float_to_fp16(x[i]);
+}
+
+}  // namespace longctx::cpu

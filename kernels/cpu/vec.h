@@ -1,0 +1,28 @@
+// Vector primitives of the CPU backend with AVX-512, AVX2+FMA and scalar variants, chosen once at
+// run time from the processor's features (the binary itself targets baseline x86-64).
+#pragma once
+
+#include <cstdint>
+
+namespace longctx::cpu {
+
+enum class Isa { Scalar, Avx2, Avx512 };
+Isa detected_isa();
+const char* isa_name(Isa isa);
+
+// sum_i a[i] * b[i]
+float dot_f32(const float* a, const float* b, int64_t n);
+// sum_i a[i] * float(b[i]) with b in IEEE half
+float dot_f32_f16(const float* a, const uint16_t* b, int64_t n);
+// y[i] += alpha * float(x[i]) with x in IEEE half
+void axpy_f16(float alpha, const uint16_t* x, float* y, int64_t n);
+// y[i] += alpha * x[i]
+void axpy_f32(float alpha, const float* x, float* y, int64_t n);
+// half to float
+void f16_to_f32_row(const uint16_t* x, float* y, int64_t n);
+// y[i] *= alpha
+void scale_f32(float* y, float alpha, int64_t n);
+// float to half, round to nearest even
+void f32_to_f16_row(const float* x, uint16_t* y, int64_t n);
+
+}  // namespace longctx::cpu

@@ -1,0 +1,47 @@
+// A loaded model: hyper-parameters plus named weight views into the mmap'd file, arranged by the
+// architecture's recipe (which tensors exist, which are optional) and checked against the config.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "kernels/common/matrix_view.h"
+#include "models/config.h"
+#include "models/gguf.h"
+#include "tokenizer/vocab.h"
+
+namespace longctx {
+
+using kernels::MatrixView;
+
+struct LayerWeights {
+  const float* attn_norm = nullptr;
+  MatrixView wq, wk, wv, wo;
+  const float* bq = nullptr;  // qwen2 biases
+  const float* bk = nullptr;
+  const float* bv = nullptr;
+  const float* q_norm = nullptr;  // gemma3 per-head norms
+  const float* k_norm = nullptr;
+  const float* post_attn_norm = nullptr;  // gemma3 sandwich norms
+  const float* ffn_norm = nullptr;
+  MatrixView w_gate, w_up, w_down;
+  const float* post_ffn_norm = nullptr;
+};
+
+struct Model {
+  ModelConfig config;
+  tokenizer::Vocab vocab;
+  MatrixView token_embd;
+  const float* output_norm = nullptr;
+  MatrixView output;  // token_embd when the file ties them
+  std::vector<LayerWeights> layers;
+  std::string path;
+  gguf::File file;  // owns the mapping the views point into
+};
+
+// Loads a GGUF model; throws longctx::Error naming the tensor on a missing tensor, a shape that
+// disagrees with the hyper-parameters, or a type longctx cannot compute with.
+std::unique_ptr<Model> load_model(const std::string& path);
+
+}  // namespace longctx
