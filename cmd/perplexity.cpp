@@ -2,11 +2,13 @@
 // llama-perplexity computes it (gguf.md 6.5): the text cut into chunks of n_ctx tokens, the first
 // token of each chunk replaced by BOS when the vocabulary adds one, and only the second half of
 // each chunk scored.
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 
 #include "cmd/commands.h"
 #include "cmd/generation.h"
+#include "engine/perplexity.h"
 #include "support/error.h"
 #include "tokenizer/tokenizer.h"
 
@@ -35,52 +37,23 @@ Action add_perplexity(CLI::App& app) {
     auto tok = tokenizer::Tokenizer::create(l.model->vocab);
     std::vector<int32_t> tokens = tok->encode(text, true, false);
     const int64_t n_ctx = o->model.n_ctx;
-    if (n_ctx < 16) throw Error("perplexity: -c must be at least 16");
-    if (int64_t(tokens.size()) < 2 * n_ctx) {
-      throw Error("perplexity: " + o->file + " has " + std::to_string(tokens.size()) +
-                  " tokens; at least 2 * n_ctx = " + std::to_string(2 * n_ctx) + " are needed");
-    }
-    int64_t n_chunks = int64_t(tokens.size()) / n_ctx;
-    if (o->chunks >= 0) n_chunks = std::min<int64_t>(n_chunks, o->chunks);
-    const int64_t first = n_ctx / 2;
-    const int64_t n_vocab = l.model->config.n_vocab;
-    bool add_bos = l.model->vocab.add_bos && tok->bos() >= 0;
+    int32_t bos = l.model->vocab.add_bos ? tok->bos() : -1;
     std::fprintf(stderr,
-                 "perplexity: %zu tokens, %lld chunks of %lld, scoring the second half of each\n",
-                 tokens.size(), (long long)n_chunks, (long long)n_ctx);
-    double nll = 0, nll2 = 0;
-    int64_t count = 0;
+                 "perplexity: %zu tokens in chunks of %lld, scoring the second half of each\n",
+                 tokens.size(), (long long)n_ctx);
     double start = now_ms();
-    for (int64_t c = 0; c < n_chunks; ++c) {
-      std::vector<int32_t> chunk(tokens.begin() + c * n_ctx, tokens.begin() + (c + 1) * n_ctx);
-      if (add_bos) chunk[0] = tok->bos();
-      l.session->clear();
-      auto logits = l.session->eval(chunk, true);
-      for (int64_t j = first; j < n_ctx - 1; ++j) {
-        const float* row = logits.data() + j * n_vocab;
-        float max = row[0];
-        for (int64_t v = 1; v < n_vocab; ++v) max = std::max(max, row[v]);
-        double sum = 0;
-        for (int64_t v = 0; v < n_vocab; ++v) sum += std::exp(double(row[v] - max));
-        int32_t target = tokens[size_t(c * n_ctx + j + 1)];
-        double lp = double(row[target] - max) - std::log(sum);
-        nll -= lp;
-        nll2 += lp * lp;
-        ++count;
-      }
-      std::printf("[%lld]%.4f,", (long long)(c + 1), std::exp(nll / double(count)));
-      std::fflush(stdout);
-      if (c == 0) {
-        double secs = (now_ms() - start) / 1000;
-        std::fprintf(stderr, "\nperplexity: %.2f seconds per chunk, ETA %.1f minutes\n", secs,
-                     secs * double(n_chunks - 1) / 60);
-      }
-    }
-    double mean = nll / double(count);
-    double var = nll2 / double(count) - mean * mean;
-    double err = count > 1 ? std::sqrt(var / double(count - 1)) : 0;
-    double ppl = std::exp(mean);
-    std::printf("\nFinal estimate: PPL = %.4f +/- %.5f\n", ppl, ppl * err);
+    int64_t total = std::min<int64_t>(int64_t(tokens.size()) / std::max<int64_t>(n_ctx, 1),
+                                      o->chunks < 0 ? INT64_MAX : o->chunks);
+    auto r =
+        windowed_perplexity(*l.session, tokens, n_ctx, bos, o->chunks, [&](int64_t c, double ppl) {
+          std::printf("[%lld]%.4f,", (long long)(c + 1), ppl);
+          std::fflush(stdout);
+          double secs = (now_ms() - start) / 1000;
+          std::fprintf(stderr, "\r%lld/%lld chunks, %.1f s, ETA %.0f s   ", (long long)(c + 1),
+                       (long long)total, secs, secs / double(c + 1) * double(total - c - 1));
+        });
+    std::fprintf(stderr, "\n");
+    std::printf("\nFinal estimate: PPL = %.4f +/- %.5f\n", r.ppl, r.error);
     return 0;
   };
 }

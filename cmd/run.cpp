@@ -21,6 +21,7 @@ struct RunOptions {
   std::string prompt, file, chat_template;
   int n_predict = 128;
   bool chat = false;
+  bool ignore_eos = false;
   std::vector<std::string> stop;
 };
 
@@ -39,6 +40,7 @@ Action add_run(CLI::App& app) {
   app.add_option(
       "--chat-template", o->chat_template,
       "template family instead of the model's: " + tokenizer::ChatTemplate::known_names());
+  app.add_flag("--ignore-eos", o->ignore_eos, "keep generating past end-of-generation tokens");
   app.add_option("--stop", o->stop, "stop when this text is generated (repeatable)");
   return [o] {
     if (o->prompt.empty() && o->file.empty()) throw Error("run: give -p PROMPT or -f FILE");
@@ -80,7 +82,7 @@ Action add_run(CLI::App& app) {
     std::string stop_reason = "limit";
     while (n_gen < limit) {
       int32_t next = sampler.sample(logits, history);
-      if (tok->is_end_of_generation(next)) {
+      if (!o->ignore_eos && tok->is_end_of_generation(next)) {
         stop_reason = "end of generation";
         break;
       }

@@ -39,5 +39,6 @@ inline std::string model_path(const std::string& file) {
 
 inline constexpr const char* kSmolLM2 = "SmolLM2-135M-Instruct.Q4_1.gguf";
 inline constexpr const char* kGemma3 = "gemma-3-270m-q4_k_m.gguf";
+inline constexpr const char* kQwen2 = "qwen2.5-coder-0.5b-instruct.gguf";
 
 }  // namespace longctx::test

@@ -93,3 +93,7 @@ TEST_CASE("SmolLM2 logits and greedy text equal transformers'", "[model][forward
 TEST_CASE("Gemma 3 logits and greedy text equal transformers'", "[model][forward]") {
   check_model(test::kGemma3);
 }
+
+TEST_CASE("Qwen2.5 logits and greedy text equal transformers'", "[model][forward]") {
+  check_model(test::kQwen2);
+}

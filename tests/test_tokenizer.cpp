@@ -104,6 +104,12 @@ TEST_CASE("SmolLM2 BPE ids equal transformers'", "[model][tokenizer]") {
 TEST_CASE("Gemma 3 SentencePiece ids equal transformers'", "[model][tokenizer]") {
   check_ids_match_reference(test::kGemma3);
 }
+TEST_CASE("Qwen2.5 BPE ids equal transformers'", "[model][tokenizer]") {
+  check_ids_match_reference(test::kQwen2);
+}
+TEST_CASE("Qwen2.5 chat template renders as transformers does", "[model][tokenizer]") {
+  check_chat_matches_reference(test::kQwen2);
+}
 TEST_CASE("SmolLM2 chat template renders as transformers does", "[model][tokenizer]") {
   check_chat_matches_reference(test::kSmolLM2);
 }
@@ -113,6 +119,7 @@ TEST_CASE("Gemma 3 chat template renders as transformers does", "[model][tokeniz
 TEST_CASE("decoding and streaming give the text back", "[model][tokenizer]") {
   check_decoding(test::kSmolLM2);
   check_decoding(test::kGemma3);
+  check_decoding(test::kQwen2);
 }
 
 TEST_CASE("special ids and end-of-generation tokens", "[model][tokenizer]") {

@@ -14,9 +14,16 @@ constexpr int64_t kTileRows = 8;
 
 }  // namespace
 
+// The shared block decoder, compiled once per instruction set so the compiler vectorizes it for
+// the machine it runs on (GCC picks the clone at load time).
+__attribute__((target_clones("avx512f", "avx2", "default"))) void decode_blocks(
+    kernels::BlockType type, const uint8_t* src, float* dst, int64_t n_blocks) {
+  kernels::dequantize_blocks(type, src, dst, n_blocks);
+}
+
 void dequantize_row(const QMatrix& w, int64_t r, float* out) {
   kernels::BlockShape shape = kernels::block_shape(w.type);
-  kernels::dequantize_blocks(w.type, w.data + r * w.row_bytes, out, w.cols / shape.elems);
+  decode_blocks(w.type, w.data + r * w.row_bytes, out, w.cols / shape.elems);
 }
 
 void matmul(const QMatrix& w, const float* x, int64_t n_tokens, float* y) {
