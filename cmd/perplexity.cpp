@@ -38,14 +38,15 @@ Action add_perplexity(CLI::App& app) {
     std::vector<int32_t> tokens = tok->encode(text, true, false);
     const int64_t n_ctx = o->model.n_ctx;
     int32_t bos = l.model->vocab.add_bos ? tok->bos() : -1;
-    std::fprintf(stderr,
-                 "perplexity: %zu tokens in chunks of %lld, scoring the second half of each\n",
-                 tokens.size(), (long long)n_ctx);
     double start = now_ms();
     int64_t total = std::min<int64_t>(int64_t(tokens.size()) / std::max<int64_t>(n_ctx, 1),
                                       o->chunks < 0 ? INT64_MAX : o->chunks);
     auto r =
         windowed_perplexity(*l.session, tokens, n_ctx, bos, o->chunks, [&](int64_t c, double ppl) {
+          if (c == 0) {
+            std::fprintf(stderr, "perplexity: %zu tokens in chunks of %lld, second halves scored\n",
+                         tokens.size(), (long long)n_ctx);
+          }
           std::printf("[%lld]%.4f,", (long long)(c + 1), ppl);
           std::fflush(stdout);
           double secs = (now_ms() - start) / 1000;
