@@ -25,7 +25,8 @@ TEST_CASE("top-k 1 always picks the best token", "[sampler]") {
   for (int i = 0; i < 50; ++i) CHECK(s.sample(kLogits, {}) == 1);
 }
 
-TEST_CASE("the same seed gives the same tokens; top-k, top-p and min-p bound the choice", "[sampler]") {
+TEST_CASE("the same seed gives the same tokens; top-k, top-p and min-p bound the choice",
+          "[sampler]") {
   SamplerOptions o;
   o.temperature = 1.0f;
   o.top_k = 0;
@@ -40,7 +41,7 @@ TEST_CASE("the same seed gives the same tokens; top-k, top-p and min-p bound the
     seen[x]++;
   }
   CHECK(seen.size() >= 4);  // every plausible token shows up at temperature 1
-  o.top_k = 3;  // keeps 1, 4, 2
+  o.top_k = 3;              // keeps 1, 4, 2
   Sampler k3(o);
   for (int i = 0; i < 200; ++i) {
     int32_t x = k3.sample(kLogits, {});

@@ -1,0 +1,192 @@
+#include "kernels/cpu/quant_dot.h"
+
+#include <immintrin.h>
+
+#include <cmath>
+
+#include "kernels/common/fp16.h"
+
+namespace longctx::cpu {
+namespace {
+
+using kernels::BlockType;
+
+// Every legacy block is read as unsigned codes u with w = d * u + c (Q8_0: signed codes, c = 0).
+struct Unpacked {
+  __m256i codes;
+  float d;
+  float c;
+};
+
+#define LC_AVX2 __attribute__((target("avx2,fma")))
+
+LC_AVX2 inline __m256i nibbles(const uint8_t* qs) {
+  __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
+  __m128i lo = _mm_and_si128(raw, _mm_set1_epi8(0x0f));
+  __m128i hi = _mm_and_si128(_mm_srli_epi16(raw, 4), _mm_set1_epi8(0x0f));
+  return _mm256_set_m128i(hi, lo);  // elements 0..15 low nibbles, 16..31 high nibbles
+}
+
+// Byte i = 0x10 when bit i of the 32-bit mask is set.
+LC_AVX2 inline __m256i fifth_bits(const uint8_t* qh) {
+  uint32_t bits;
+  std::memcpy(&bits, qh, 4);
+  const __m256i spread = _mm256_shuffle_epi8(
+      _mm256_set1_epi32(int(bits)),
+      _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202, 0x0101010101010101, 0));
+  const __m256i select = _mm256_set1_epi64x(int64_t(0x8040201008040201ull));
+  __m256i is_set = _mm256_cmpeq_epi8(_mm256_and_si256(spread, select), select);
+  return _mm256_and_si256(is_set, _mm256_set1_epi8(0x10));
+}
+
+template <BlockType T>
+LC_AVX2 inline Unpacked unpack(const uint8_t* block) {
+  if constexpr (T == BlockType::Q4_0) {
+    auto b = kernels::load_block<kernels::BlockQ4_0>(block);
+    float d = kernels::fp16_to_float(b.d);
+    return {nibbles(block + 2), d, -8.0f * d};
+  } else if constexpr (T == BlockType::Q4_1) {
+    auto b = kernels::load_block<kernels::BlockQ4_1>(block);
+    return {nibbles(block + 4), kernels::fp16_to_float(b.d), kernels::fp16_to_float(b.m)};
+  } else if constexpr (T == BlockType::Q5_0) {
+    auto b = kernels::load_block<kernels::BlockQ5_0>(block);
+    float d = kernels::fp16_to_float(b.d);
+    return {_mm256_or_si256(nibbles(block + 6), fifth_bits(block + 2)), d, -16.0f * d};
+  } else if constexpr (T == BlockType::Q5_1) {
+    auto b = kernels::load_block<kernels::BlockQ5_1>(block);
+    return {_mm256_or_si256(nibbles(block + 8), fifth_bits(block + 4)), kernels::fp16_to_float(b.d),
+            kernels::fp16_to_float(b.m)};
+  } else {
+    auto b = kernels::load_block<kernels::BlockQ8_0>(block);
+    return {_mm256_loadu_si256(reinterpret_cast<const __m256i*>(block + 2)),
+            kernels::fp16_to_float(b.d), 0.0f};
+  }
+}
+
+LC_AVX2 inline float hsum(__m256 v) {
+  __m128 lo = _mm256_castps256_ps128(v), hi = _mm256_extractf128_ps(v, 1);
+  lo = _mm_add_ps(lo, hi);
+  lo = _mm_add_ps(lo, _mm_movehl_ps(lo, lo));
+  lo = _mm_add_ss(lo, _mm_movehdup_ps(lo));
+  return _mm_cvtss_f32(lo);
+}
+
+// 8 partial int32 sums of codes[i] * x[i] over a block of 32 (codes widened to 16 bits).
+template <bool kSigned, bool kVnni>
+__attribute__((target("avx2,fma,avx512vnni,avx512vl"))) inline __m256i products(__m256i codes,
+                                                                                const int16_t* x) {
+  __m128i lo8 = _mm256_castsi256_si128(codes), hi8 = _mm256_extracti128_si256(codes, 1);
+  __m256i lo = kSigned ? _mm256_cvtepi8_epi16(lo8) : _mm256_cvtepu8_epi16(lo8);
+  __m256i hi = kSigned ? _mm256_cvtepi8_epi16(hi8) : _mm256_cvtepu8_epi16(hi8);
+  __m256i xlo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x));
+  __m256i xhi = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + 16));
+  if constexpr (kVnni) {
+    return _mm256_dpwssd_epi32(_mm256_dpwssd_epi32(_mm256_setzero_si256(), lo, xlo), hi, xhi);
+  } else {
+    return _mm256_add_epi32(_mm256_madd_epi16(lo, xlo), _mm256_madd_epi16(hi, xhi));
+  }
+}
+
+template <bool kSigned>
+LC_AVX2 inline __m256i products_avx2(__m256i codes, const int16_t* x) {
+  __m128i lo8 = _mm256_castsi256_si128(codes), hi8 = _mm256_extracti128_si256(codes, 1);
+  __m256i lo = kSigned ? _mm256_cvtepi8_epi16(lo8) : _mm256_cvtepu8_epi16(lo8);
+  __m256i hi = kSigned ? _mm256_cvtepi8_epi16(hi8) : _mm256_cvtepu8_epi16(hi8);
+  __m256i xlo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x));
+  __m256i xhi = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + 16));
+  return _mm256_add_epi32(_mm256_madd_epi16(lo, xlo), _mm256_madd_epi16(hi, xhi));
+}
+
+// sum over blocks of d_w d_x sum(u x) + c_w d_x sum(x): codes times activations in integers.
+template <BlockType T>
+__attribute__((target("avx2,fma,avx512vnni,avx512vl"))) float dot_blocks_vnni(
+    const uint8_t* w, const Q16Activations& x, int64_t n_blocks) {
+  constexpr int kBytes = kernels::block_shape(T).bytes;
+  __m256 acc = _mm256_setzero_ps();
+  float offset_sum = 0.0f;
+  for (int64_t b = 0; b < n_blocks; ++b) {
+    Unpacked u = unpack<T>(w + b * kBytes);
+    __m256i p = products<T == BlockType::Q8_0, true>(u.codes, x.q + 32 * b);
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(u.d * x.d[b]), _mm256_cvtepi32_ps(p), acc);
+    offset_sum += u.c * x.d[b] * float(x.sum[b]);
+  }
+  return hsum(acc) + offset_sum;
+}
+
+template <BlockType T>
+LC_AVX2 float dot_blocks_avx2(const uint8_t* w, const Q16Activations& x, int64_t n_blocks) {
+  constexpr int kBytes = kernels::block_shape(T).bytes;
+  __m256 acc = _mm256_setzero_ps();
+  float offset_sum = 0.0f;
+  for (int64_t b = 0; b < n_blocks; ++b) {
+    Unpacked u = unpack<T>(w + b * kBytes);
+    __m256i p = products_avx2<T == BlockType::Q8_0>(u.codes, x.q + 32 * b);
+    acc = _mm256_fmadd_ps(_mm256_set1_ps(u.d * x.d[b]), _mm256_cvtepi32_ps(p), acc);
+    offset_sum += u.c * x.d[b] * float(x.sum[b]);
+  }
+  return hsum(acc) + offset_sum;
+}
+
+bool detect_avx2() {
+  __builtin_cpu_init();
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+}
+bool detect_vnni() {
+  return detect_avx2() && __builtin_cpu_supports("avx512vnni") &&
+         __builtin_cpu_supports("avx512vl");
+}
+const bool kAvx2 = detect_avx2();
+const bool kVnni = detect_vnni();
+
+}  // namespace
+
+bool has_integer_dot(BlockType type) {
+  if (!kAvx2) return false;
+  switch (type) {
+    case BlockType::Q4_0:
+    case BlockType::Q4_1:
+    case BlockType::Q5_0:
+    case BlockType::Q5_1:
+    case BlockType::Q8_0:
+      return true;
+    default:
+      return false;
+  }
+}
+
+void quantize_q16(const float* x, int64_t n, Q16Activations out) {
+  for (int64_t b = 0; b < n / 32; ++b) {
+    const float* xb = x + 32 * b;
+    float amax = 0.0f;
+    for (int i = 0; i < 32; ++i) amax = std::fmax(amax, std::fabs(xb[i]));
+    float d = amax / 32767.0f;
+    float id = d > 0 ? 1.0f / d : 0.0f;
+    int32_t sum = 0;
+    for (int i = 0; i < 32; ++i) {
+      int q = int(std::nearbyint(xb[i] * id));
+      out.q[32 * b + i] = int16_t(q);
+      sum += q;
+    }
+    out.d[b] = d;
+    out.sum[b] = sum;
+  }
+}
+
+float dot_q16(BlockType type, const uint8_t* w, const Q16Activations& x, int64_t n_blocks) {
+#define LC_DOT_CASE(T)                                           \
+  case BlockType::T:                                             \
+    return kVnni ? dot_blocks_vnni<BlockType::T>(w, x, n_blocks) \
+                 : dot_blocks_avx2<BlockType::T>(w, x, n_blocks);
+  switch (type) {
+    LC_DOT_CASE(Q4_0)
+    LC_DOT_CASE(Q4_1)
+    LC_DOT_CASE(Q5_0)
+    LC_DOT_CASE(Q5_1)
+    LC_DOT_CASE(Q8_0)
+    default:
+      return 0.0f;
+  }
+#undef LC_DOT_CASE
+}
+
+}  // namespace longctx::cpu
