@@ -91,7 +91,24 @@ void matmul(const QMatrix& w, const float* x, int64_t n_tokens, float* y) {
           rows[i] = tile + i * w.cols;
         }
       }
-      for (int64_t tok = 0; tok < n_tokens; ++tok) {
+      int64_t tok = 0;
+      // Blocks of 4 rows x 4 tokens through the register-blocked core, the rest one by one.
+      for (; tok + 4 <= n_tokens; tok += 4) {
+        const float* xt = x + tok * w.cols;
+        int64_t i = 0;
+        for (; i + 4 <= nr; i += 4) {
+          float out[4][4];
+          dot_4x4(rows + i, xt, w.cols, w.cols, out);
+          for (int r = 0; r < 4; ++r) {
+            for (int t = 0; t < 4; ++t) y[(tok + t) * w.rows + r0 + i + r] = out[r][t];
+          }
+        }
+        for (; i < nr; ++i) {
+          for (int t = 0; t < 4; ++t)
+            y[(tok + t) * w.rows + r0 + i] = dot_f32(rows[i], xt + t * w.cols, w.cols);
+        }
+      }
+      for (; tok < n_tokens; ++tok) {
         const float* xt = x + tok * w.cols;
         float* yt = y + tok * w.rows + r0;
         for (int64_t i = 0; i < nr; ++i) yt[i] = dot_f32(rows[i], xt, w.cols);

@@ -139,6 +139,61 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) void scale_f32_clon
   for (int64_t i = 0; i < n; ++i) y[i] *= alpha;
 }
 
+void dot_4x4_scalar(const float* const w[4], const float* x, int64_t xs, int64_t n,
+                    float out[4][4]) {
+  for (int r = 0; r < 4; ++r) {
+    for (int t = 0; t < 4; ++t) out[r][t] = dot_scalar(w[r], x + t * xs, n);
+  }
+}
+
+__attribute__((target("avx2,fma"))) void dot_4x4_avx2(const float* const w[4], const float* x,
+                                                      int64_t xs, int64_t n, float out[4][4]) {
+  __m256 acc[4][4];
+  for (auto& row : acc) {
+    for (auto& a : row) a = _mm256_setzero_ps();
+  }
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    __m256 xv[4];
+    for (int t = 0; t < 4; ++t) xv[t] = _mm256_loadu_ps(x + t * xs + i);
+    for (int r = 0; r < 4; ++r) {
+      __m256 wv = _mm256_loadu_ps(w[r] + i);
+      for (int t = 0; t < 4; ++t) acc[r][t] = _mm256_fmadd_ps(wv, xv[t], acc[r][t]);
+    }
+  }
+  for (int r = 0; r < 4; ++r) {
+    for (int t = 0; t < 4; ++t) {
+      float s = hsum256(acc[r][t]);
+      for (int64_t j = i; j < n; ++j) s += w[r][j] * x[t * xs + j];
+      out[r][t] = s;
+    }
+  }
+}
+
+__attribute__((target("avx512f"))) void dot_4x4_avx512(const float* const w[4], const float* x,
+                                                       int64_t xs, int64_t n, float out[4][4]) {
+  __m512 acc[4][4];
+  for (auto& row : acc) {
+    for (auto& a : row) a = _mm512_setzero_ps();
+  }
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    __m512 xv[4];
+    for (int t = 0; t < 4; ++t) xv[t] = _mm512_loadu_ps(x + t * xs + i);
+    for (int r = 0; r < 4; ++r) {
+      __m512 wv = _mm512_loadu_ps(w[r] + i);
+      for (int t = 0; t < 4; ++t) acc[r][t] = _mm512_fmadd_ps(wv, xv[t], acc[r][t]);
+    }
+  }
+  for (int r = 0; r < 4; ++r) {
+    for (int t = 0; t < 4; ++t) {
+      float s = _mm512_reduce_add_ps(acc[r][t]);
+      for (int64_t j = i; j < n; ++j) s += w[r][j] * x[t * xs + j];
+      out[r][t] = s;
+    }
+  }
+}
+
 Isa detect() {
   __builtin_cpu_init();
   if (__builtin_cpu_supports("avx512f")) return Isa::Avx512;
@@ -174,6 +229,20 @@ float dot_f32(const float* a, const float* b, int64_t n) {
       return dot_avx2(a, b, n);
     default:
       return dot_scalar(a, b, n);
+  }
+}
+
+void dot_4x4(const float* const w[4], const float* x, int64_t x_stride, int64_t n,
+             float out[4][4]) {
+  switch (kIsa) {
+    case Isa::Avx512:
+      dot_4x4_avx512(w, x, x_stride, n, out);
+      return;
+    case Isa::Avx2:
+      dot_4x4_avx2(w, x, x_stride, n, out);
+      return;
+    default:
+      dot_4x4_scalar(w, x, x_stride, n, out);
   }
 }
 
