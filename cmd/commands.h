@@ -14,5 +14,6 @@ Action add_tokenize(CLI::App& app);
 Action add_run(CLI::App& app);
 Action add_perplexity(CLI::App& app);
 Action add_chat(CLI::App& app);
+Action add_bench(CLI::App& app);
 
 }  // namespace longctx::cmd

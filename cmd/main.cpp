@@ -38,6 +38,10 @@ int main(int argc, char** argv) {
     CLI::App* sub = app.add_subcommand("chat", "interactive multi-turn chat");
     actions[sub] = longctx::cmd::add_chat(*sub);
   }
+  {
+    CLI::App* sub = app.add_subcommand("bench", "prompt and generation speed, llama-bench style");
+    actions[sub] = longctx::cmd::add_bench(*sub);
+  }
 
   try {
     app.parse(argc, argv);

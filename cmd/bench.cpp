@@ -1,0 +1,187 @@
+// `longctx bench`: llama-bench's method (gguf.md 6.4) on longctx: random token ids, a warm-up run,
+// then for each context depth and repetition a fresh cache, pp = n_prompt tokens in n_batch
+// chunks and tg = n_gen single-token steps, reported as mean +/- standard deviation of tokens/s.
+#include <omp.h>
+
+#include <cmath>
+#include <cstdio>
+#include <nlohmann/json.hpp>
+#include <random>
+#include <sstream>
+
+#include "cmd/commands.h"
+#include "cmd/generation.h"
+#include "kernels/cpu/vec.h"
+#include "support/error.h"
+
+namespace longctx::cmd {
+namespace {
+
+struct BenchOptions {
+  ModelOptions model;
+  int n_prompt = 512, n_gen = 128, reps = 5;
+  std::string depths = "0";
+  bool json = false, csv = false;
+};
+
+struct Result {
+  std::string test;
+  int64_t depth = 0;
+  int64_t tokens = 0;
+  double mean = 0, stddev = 0;
+};
+
+std::vector<int64_t> parse_list(const std::string& text, const char* flag) {
+  std::vector<int64_t> out;
+  std::stringstream ss(text);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    try {
+      size_t used = 0;
+      long long v = std::stoll(item, &used);
+      if (used != item.size() || v < 0) throw std::invalid_argument(item);
+      out.push_back(v);
+    } catch (const std::exception&) {
+      throw Error(std::string(flag) + ": '" + item + "' is not a non-negative integer");
+    }
+  }
+  if (out.empty()) throw Error(std::string(flag) + ": empty list");
+  return out;
+}
+
+std::pair<double, double> mean_std(const std::vector<double>& v) {
+  double m = 0;
+  for (double x : v) m += x;
+  m /= double(v.size());
+  double var = 0;
+  for (double x : v) var += (x - m) * (x - m);
+  return {m, v.size() > 1 ? std::sqrt(var / double(v.size() - 1)) : 0.0};
+}
+
+}  // namespace
+
+Action add_bench(CLI::App& app) {
+  auto o = std::make_shared<BenchOptions>();
+  add_model_flags(app, o->model);
+  app.add_option("-p,--n-prompt", o->n_prompt, "prompt tokens per pp test (0 = skip)")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("-n,--n-gen", o->n_gen, "generated tokens per tg test (0 = skip)")
+      ->check(CLI::NonNegativeNumber);
+  app.add_option("-d,--n-depth", o->depths, "comma list of context depths filled before each test");
+  app.add_option("-r,--repetitions", o->reps, "repetitions of each test")
+      ->check(CLI::PositiveNumber);
+  app.add_flag("--json", o->json, "print JSON");
+  app.add_flag("--csv", o->csv, "print CSV");
+  return [o] {
+    auto depths = parse_list(o->depths, "-d");
+    int64_t need = 0;
+    for (int64_t d : depths)
+      need = std::max<int64_t>(need, d + std::max(o->n_prompt, o->n_gen) + 1);
+    ModelOptions mo = o->model;
+    if (mo.n_ctx == 0) mo.n_ctx = need;
+    Loaded l = load_for_generation(mo);
+    Session& s = *l.session;
+    if (need > s.n_ctx()) {
+      throw Error("bench needs a context of " + std::to_string(need) + " tokens; -c is " +
+                  std::to_string(s.n_ctx()));
+    }
+    const ModelConfig& c = l.model->config;
+    std::mt19937 rng(1234);
+    std::uniform_int_distribution<int32_t> any_token(0, int32_t(c.n_vocab - 1));
+    auto random_tokens = [&](int64_t n) {
+      std::vector<int32_t> t(static_cast<size_t>(n));
+      for (auto& x : t) x = any_token(rng);
+      if (!t.empty() && l.model->vocab.add_bos && l.model->vocab.bos >= 0)
+        t[0] = l.model->vocab.bos;
+      return t;
+    };
+    auto fill = [&](int64_t depth) {
+      s.clear();
+      if (depth > 0) s.eval(random_tokens(depth));
+    };
+    fill(0);
+    s.eval(random_tokens(std::min<int64_t>(16, s.n_ctx())));  // warm-up
+    std::vector<Result> results;
+    for (int64_t depth : depths) {
+      std::string at = depth > 0 ? " @ d" + std::to_string(depth) : "";
+      if (o->n_prompt > 0) {
+        std::vector<double> rates;
+        for (int r = 0; r < o->reps; ++r) {
+          fill(depth);
+          auto tokens = random_tokens(o->n_prompt);
+          double t0 = now_ms();
+          s.eval(tokens);
+          rates.push_back(o->n_prompt / ((now_ms() - t0) / 1000));
+        }
+        auto [m, sd] = mean_std(rates);
+        results.push_back({"pp" + std::to_string(o->n_prompt) + at, depth, o->n_prompt, m, sd});
+      }
+      if (o->n_gen > 0) {
+        std::vector<double> rates;
+        for (int r = 0; r < o->reps; ++r) {
+          fill(depth);
+          if (depth == 0) s.eval(random_tokens(1));  // a first token, as llama-bench's BOS
+          double t0 = now_ms();
+          for (int i = 0; i < o->n_gen; ++i) {
+            int32_t one[1] = {any_token(rng)};
+            s.eval(one);
+          }
+          rates.push_back(o->n_gen / ((now_ms() - t0) / 1000));
+        }
+        auto [m, sd] = mean_std(rates);
+        results.push_back({"tg" + std::to_string(o->n_gen) + at, depth, o->n_gen, m, sd});
+      }
+    }
+    std::string model_name =
+        std::string(c.arch->name) + " " + l.model->path.substr(l.model->path.rfind('/') + 1);
+    double size_mib = 0;
+    int64_t params = 0;
+    for (const auto& t : l.model->file.tensors()) {
+      size_mib += double(t.n_bytes) / 1048576.0;
+      params += t.n_elems;
+    }
+    int threads = omp_get_max_threads();
+    if (o->json) {
+      nlohmann::ordered_json j = nlohmann::ordered_json::array();
+      for (const Result& r : results) {
+        j.push_back({{"model", model_name},
+                     {"size_mib", size_mib},
+                     {"params", params},
+                     {"backend", "CPU"},
+                     {"threads", threads},
+                     {"test", r.test},
+                     {"depth", r.depth},
+                     {"tokens", r.tokens},
+                     {"avg_ts", r.mean},
+                     {"stddev_ts", r.stddev},
+                     {"kv_bytes", s.kv_bytes()},
+                     {"peak_rss_bytes", peak_rss_bytes()},
+                     {"attention", "dense"},
+                     {"isa", cpu::isa_name(cpu::detected_isa())}});
+      }
+      std::printf("%s\n", j.dump(2).c_str());
+    } else if (o->csv) {
+      std::printf(
+          "model,size_mib,params,backend,threads,test,depth,avg_ts,stddev_ts,kv_bytes,peak_rss_"
+          "bytes\n");
+      for (const Result& r : results) {
+        std::printf("\"%s\",%.2f,%lld,CPU,%d,%s,%lld,%.4f,%.4f,%lld,%ld\n", model_name.c_str(),
+                    size_mib, (long long)params, threads, r.test.c_str(), (long long)r.depth,
+                    r.mean, r.stddev, (long long)s.kv_bytes(), peak_rss_bytes());
+      }
+    } else {
+      std::printf("| model | size | params | backend | threads | attention | test | t/s |\n");
+      std::printf("| --- | ---: | ---: | --- | ---: | --- | ---: | ---: |\n");
+      for (const Result& r : results) {
+        std::printf("| %s | %.2f MiB | %.2f M | CPU (%s) | %d | dense | %s | %.2f ± %.2f |\n",
+                    model_name.c_str(), size_mib, double(params) / 1e6,
+                    cpu::isa_name(cpu::detected_isa()), threads, r.test.c_str(), r.mean, r.stddev);
+      }
+      std::printf("\nKV cache %.2f MiB (f16, %lld tokens), peak RSS %.2f MiB\n",
+                  s.kv_bytes() / 1048576.0, (long long)s.n_ctx(), peak_rss_bytes() / 1048576.0);
+    }
+    return 0;
+  };
+}
+
+}  // namespace longctx::cmd
