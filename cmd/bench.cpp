@@ -134,12 +134,8 @@ Action add_bench(CLI::App& app) {
     }
     std::string model_name =
         std::string(c.arch->name) + " " + l.model->path.substr(l.model->path.rfind('/') + 1);
-    double size_mib = 0;
-    int64_t params = 0;
-    for (const auto& t : l.model->file.tensors()) {
-      size_mib += double(t.n_bytes) / 1048576.0;
-      params += t.n_elems;
-    }
+    double size_mib = double(l.model->weight_bytes) / 1048576.0;
+    int64_t params = l.model->n_params;
     int threads = omp_get_max_threads();
     if (o->json) {
       nlohmann::ordered_json j = nlohmann::ordered_json::array();

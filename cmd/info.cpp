@@ -1,5 +1,7 @@
 // `longctx info MODEL [--json]`: what a model file holds, as llama.cpp users expect to read it.
 #include <cstdio>
+#include <filesystem>
+#include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -8,6 +10,7 @@
 #include "cmd/model_path.h"
 #include "models/config.h"
 #include "models/gguf.h"
+#include "models/model.h"
 
 namespace longctx::cmd {
 namespace {
@@ -52,26 +55,80 @@ std::string layer_ranges(const std::vector<bool>& flags, bool want) {
   return out.empty() ? "none" : out;
 }
 
-nlohmann::ordered_json token_json(const gguf::File& f, std::optional<int64_t> id) {
-  if (!id) return nullptr;
-  nlohmann::ordered_json j = {{"id", *id}};
-  if (const gguf::Value* tokens = f.find("tokenizer.ggml.tokens");
-      tokens && tokens->type == gguf::ValueType::ARRAY &&
-      tokens->elem_type == gguf::ValueType::STRING && *id >= 0 && *id < int64_t(tokens->count)) {
-    j["text"] = std::string(tokens->strings[size_t(*id)]);
+struct TensorRow {
+  std::string name, type;
+  std::vector<int64_t> shape;
+  int64_t bytes = 0, elems = 0;
+};
+
+struct Described {
+  std::string path, format;
+  uint64_t bytes = 0;
+  ModelConfig config;
+  TokenizerSummary tokenizer;
+  std::function<std::optional<std::string>(int64_t)> token_text;
+  std::vector<TensorRow> tensors;
+};
+
+Described from_gguf(const gguf::File& f) {
+  Described d{
+      f.source(),
+      "GGUF v" + std::to_string(f.version()) + ", alignment " + std::to_string(f.alignment()),
+      f.file_size(),
+      read_config(f),
+      read_tokenizer_summary(f),
+      {},
+      {}};
+  d.token_text = [&f](int64_t id) -> std::optional<std::string> {
+    const gguf::Value* tokens = f.find("tokenizer.ggml.tokens");
+    if (tokens && tokens->type == gguf::ValueType::ARRAY &&
+        tokens->elem_type == gguf::ValueType::STRING && id >= 0 && id < int64_t(tokens->count)) {
+      return std::string(tokens->strings[size_t(id)]);
+    }
+    return std::nullopt;
+  };
+  for (const gguf::TensorInfo& t : f.tensors()) {
+    d.tensors.push_back({t.name, std::string(t.type.name), t.shape, t.n_bytes, t.n_elems});
   }
-  return j;
+  return d;
 }
 
-nlohmann::ordered_json describe(const gguf::File& f) {
-  ModelConfig c = read_config(f);
-  TokenizerSummary tok = read_tokenizer_summary(f);
+Described from_folder(const Model& m) {
+  uint64_t bytes = 0;
+  Described d;
+  for (const auto& shard : m.shards) {
+    for (const auto& t : shard.tensors()) {
+      std::string type = t.dtype == kernels::BlockType::F32   ? "F32"
+                         : t.dtype == kernels::BlockType::F16 ? "F16"
+                                                              : "BF16";
+      d.tensors.push_back({t.name, type, t.shape, int64_t(t.end - t.begin), t.n_elems});
+      bytes += t.end - t.begin;
+    }
+  }
+  d.path = m.path;
+  d.format = "Hugging Face folder, " + std::to_string(m.shards.size()) + " safetensors file(s)";
+  d.bytes = bytes;
+  d.config = m.config;
+  d.tokenizer = tokenizer_summary(m.vocab);
+  const tokenizer::Vocab* vocab = &m.vocab;
+  d.token_text = [vocab](int64_t id) -> std::optional<std::string> {
+    if (id < 0 || id >= int64_t(vocab->tokens.size())) return std::nullopt;
+    return vocab->tokens[size_t(id)];
+  };
+  return d;
+}
+
+nlohmann::ordered_json describe(const Described& d) {
+  const ModelConfig& c = d.config;
+  const TokenizerSummary& tok = d.tokenizer;
+  auto token_json = [&d](std::optional<int64_t> id) -> nlohmann::ordered_json {
+    if (!id) return nullptr;
+    nlohmann::ordered_json t = {{"id", *id}};
+    if (auto text = d.token_text(*id)) t["text"] = *text;
+    return t;
+  };
   nlohmann::ordered_json j;
-  j["file"] = {{"path", f.source()},
-               {"bytes", f.file_size()},
-               {"gguf_version", f.version()},
-               {"alignment", f.alignment()},
-               {"metadata_entries", f.metadata().size()}};
+  j["file"] = {{"path", d.path}, {"bytes", d.bytes}, {"format", d.format}};
   j["name"] = c.name;
   j["architecture"] = std::string(c.arch->name);
   j["context_length"] = c.n_ctx_train;
@@ -85,7 +142,7 @@ nlohmann::ordered_json describe(const gguf::File& f) {
   j["vocab_size"] = c.n_vocab;
   j["rms_eps"] = c.rms_eps;
   j["attention_scale"] = c.attention_scale;
-  j["rope"] = {{"type", c.arch->rope_type == RopeType::Neox ? "neox" : "norm"},
+  j["rope"] = {{"type", c.rope_type == RopeType::Neox ? "neox" : "norm"},
                {"base", c.rope_base},
                {"dimensions", c.n_rot},
                {"scaling", c.rope_scaling.type},
@@ -108,11 +165,11 @@ nlohmann::ordered_json describe(const gguf::File& f) {
       {"vocab_size", tok.vocab_size},
       {"merges", tok.n_merges},
       {"control_tokens", tok.n_control_tokens},
-      {"bos", token_json(f, tok.bos)},
-      {"eos", token_json(f, tok.eos)},
-      {"eot", token_json(f, tok.eot)},
-      {"unk", token_json(f, tok.unk)},
-      {"pad", token_json(f, tok.pad)},
+      {"bos", token_json(tok.bos)},
+      {"eos", token_json(tok.eos)},
+      {"eot", token_json(tok.eot)},
+      {"unk", token_json(tok.unk)},
+      {"pad", token_json(tok.pad)},
       {"add_bos", tok.add_bos ? nlohmann::ordered_json(*tok.add_bos) : nullptr},
       {"add_eos", tok.add_eos ? nlohmann::ordered_json(*tok.add_eos) : nullptr},
       {"add_space_prefix",
@@ -121,14 +178,11 @@ nlohmann::ordered_json describe(const gguf::File& f) {
   nlohmann::ordered_json tensors = nlohmann::ordered_json::array();
   int64_t total_bytes = 0, total_params = 0;
   std::map<std::string, int> type_counts;
-  for (const gguf::TensorInfo& t : f.tensors()) {
-    tensors.push_back({{"name", t.name},
-                       {"type", std::string(t.type.name)},
-                       {"shape", t.shape},
-                       {"bytes", t.n_bytes}});
-    total_bytes += t.n_bytes;
-    total_params += t.n_elems;
-    type_counts[std::string(t.type.name)]++;
+  for (const TensorRow& t : d.tensors) {
+    tensors.push_back({{"name", t.name}, {"type", t.type}, {"shape", t.shape}, {"bytes", t.bytes}});
+    total_bytes += t.bytes;
+    total_params += t.elems;
+    type_counts[t.type]++;
   }
   j["tensors"] = tensors;
   j["tensor_types"] = type_counts;
@@ -150,8 +204,7 @@ void print_human(const nlohmann::ordered_json& j) {
   };
   const auto& file = j["file"];
   line("file:", file["path"].get<std::string>() + " (" + human_bytes(file["bytes"].get<double>()) +
-                    ", GGUF v" + std::to_string(file["gguf_version"].get<int>()) + ", alignment " +
-                    std::to_string(file["alignment"].get<int64_t>()) + ")");
+                    ", " + file["format"].get<std::string>() + ")");
   if (!j["name"].get<std::string>().empty()) line("name:", j["name"]);
   line("architecture:", j["architecture"]);
   line("context:", std::to_string(j["context_length"].get<int64_t>()));
@@ -214,9 +267,9 @@ void print_human(const nlohmann::ordered_json& j) {
                 types.c_str(), human_bytes(j["tensor_bytes"].get<double>()).c_str(),
                 j["parameters"].get<double>() / 1e6);
   line("tensors:", buf);
-  std::printf("\n  %-32s %-6s %-20s %12s\n", "name", "type", "shape", "bytes");
+  std::printf("\n  %-48s %-6s %-20s %12s\n", "name", "type", "shape", "bytes");
   for (const auto& t : j["tensors"]) {
-    std::printf("  %-32s %-6s %-20s %12lld\n", t["name"].get<std::string>().c_str(),
+    std::printf("  %-48s %-6s %-20s %12lld\n", t["name"].get<std::string>().c_str(),
                 t["type"].get<std::string>().c_str(), shape_text(t["shape"]).c_str(),
                 (long long)t["bytes"].get<int64_t>());
   }
@@ -230,8 +283,15 @@ Action add_info(CLI::App& app) {
   app.add_option("-m,--model", opts->model, "GGUF file (same as the positional argument)");
   app.add_flag("--json", opts->json, "print JSON instead of text");
   return [opts] {
-    gguf::File file = gguf::File::open(resolve_model(opts->model));
-    nlohmann::ordered_json j = describe(file);
+    std::string path = resolve_model(opts->model);
+    nlohmann::ordered_json j;
+    if (std::filesystem::is_directory(path)) {
+      auto model = load_hf_model(path);
+      j = describe(from_folder(*model));
+    } else {
+      gguf::File file = gguf::File::open(path);
+      j = describe(from_gguf(file));
+    }
     if (opts->json) {
       std::printf("%s\n", j.dump(2).c_str());
     } else {

@@ -119,7 +119,7 @@ void Session::attention_block(int64_t il, int64_t n) {
   cpu::matmul(L.wv, h_.data(), n, v_.data());
   const int64_t q_dim = c.n_head * hd, kv_dim = c.n_head_kv * hd;
   auto rope_layout =
-      c.arch->rope_type == RopeType::Neox ? cpu::RopeLayout::Halves : cpu::RopeLayout::Pairs;
+      c.rope_type == RopeType::Neox ? cpu::RopeLayout::Halves : cpu::RopeLayout::Pairs;
   for (int64_t t = 0; t < n; ++t) {
     float* q = q_.data() + t * q_dim;
     float* k = k_.data() + t * kv_dim;

@@ -71,6 +71,7 @@ ModelConfig read_config(const gguf::File& f) {
                 "' (longctx runs: " + supported_arch_names() + ")");
   }
   c.name = std::string(f.find_string("general.name").value_or(""));
+  c.rope_type = c.arch->rope_type;
   const std::string p = arch + ".";
   c.n_ctx_train = f.get_int<int64_t>(p + "context_length");
   c.n_embd = f.get_int<int64_t>(p + "embedding_length");

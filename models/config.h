@@ -49,7 +49,8 @@ struct ModelConfig {
   int64_t value_dim = 0;  // value length
   int64_t n_ff = 0;
   int64_t n_vocab = 0;
-  int64_t n_rot = 0;  // rotated dimensions per head
+  int64_t n_rot = 0;                    // rotated dimensions per head
+  RopeType rope_type = RopeType::Norm;  // the arch's layout, unless the weights' layout differs
   double rms_eps = 1e-5;
   double rope_base = 10000.0;
   double rope_base_local = 10000.0;  // for sliding-window layers

@@ -1,5 +1,7 @@
 #include "models/model.h"
 
+#include <filesystem>
+
 #include "models/gguf_vocab.h"
 #include "support/error.h"
 
@@ -56,19 +58,50 @@ class WeightLoader {
 
 }  // namespace
 
+TokenizerSummary tokenizer_summary(const tokenizer::Vocab& v) {
+  TokenizerSummary s;
+  s.model = v.kind == tokenizer::VocabKind::Bpe ? "gpt2" : "llama";
+  s.pre = v.pre;
+  s.vocab_size = int64_t(v.tokens.size());
+  s.n_merges = int64_t(v.merges.size());
+  auto id = [](int32_t x) { return x >= 0 ? std::optional<int64_t>(x) : std::nullopt; };
+  s.bos = id(v.bos);
+  s.eos = id(v.eos);
+  s.eot = id(v.eot);
+  s.unk = id(v.unk);
+  s.pad = id(v.pad);
+  s.add_bos = v.add_bos;
+  s.add_eos = v.add_eos;
+  s.add_space_prefix = v.add_space_prefix;
+  s.has_chat_template = !v.chat_template.empty();
+  for (auto t : v.types) s.n_control_tokens += t == tokenizer::TokenType::Control;
+  return s;
+}
+
+void check_kernel_limits(const ModelConfig& c, const std::string& source) {
+  // Limits of the CPU attention kernel (kernels/cpu/attention.h).
+  if (c.head_dim > 256 || c.value_dim != c.head_dim || c.n_head / c.n_head_kv > 16) {
+    throw Error(source + ": head dim " + std::to_string(c.head_dim) + " with " +
+                std::to_string(c.n_head / c.n_head_kv) +
+                " query heads per KV head is beyond longctx's attention kernel (head dim <= 256, "
+                "equal key and value dims, at most 16 heads per group)");
+  }
+}
+
 std::unique_ptr<Model> load_model(const std::string& path) {
-  auto model = std::unique_ptr<Model>(new Model{.path = path, .file = gguf::File::open(path)});
-  const gguf::File& f = model->file;
+  if (std::filesystem::is_directory(path)) return load_hf_model(path);
+  auto model = std::make_unique<Model>();
+  model->path = path;
+  model->gguf.emplace(gguf::File::open(path));
+  const gguf::File& f = *model->gguf;
   model->config = read_config(f);
   model->vocab = read_vocab(f);
   const ModelConfig& c = model->config;
   const ArchInfo& arch = *c.arch;
-  // Limits of the CPU attention kernel (kernels/cpu/attention.h).
-  if (c.head_dim > 256 || c.value_dim != c.head_dim || c.n_head / c.n_head_kv > 16) {
-    throw Error(path + ": head dim " + std::to_string(c.head_dim) + " with " +
-                std::to_string(c.n_head / c.n_head_kv) +
-                " query heads per KV head is beyond longctx's attention kernel (head dim <= 256, "
-                "equal key and value dims, at most 16 heads per group)");
+  check_kernel_limits(c, path);
+  for (const auto& t : f.tensors()) {
+    model->weight_bytes += t.n_bytes;
+    model->n_params += t.n_elems;
   }
   WeightLoader w(f);
   const int64_t q_dim = c.n_head * c.head_dim, kv_dim = c.n_head_kv * c.head_dim;

@@ -9,6 +9,7 @@
 #include "kernels/common/matrix_view.h"
 #include "models/config.h"
 #include "models/gguf.h"
+#include "models/safetensors.h"
 #include "tokenizer/vocab.h"
 
 namespace longctx {
@@ -37,11 +38,27 @@ struct Model {
   MatrixView output;  // token_embd when the file ties them
   std::vector<LayerWeights> layers;
   std::string path;
-  gguf::File file;  // owns the mapping the views point into
+  int64_t weight_bytes = 0;
+  int64_t n_params = 0;
+  // What the views point into: a GGUF mapping, or safetensors shards plus the float vectors the
+  // Hugging Face conventions required longctx to rewrite (see models/hf_conventions.h).
+  std::optional<gguf::File> gguf;
+  std::vector<safetensors::File> shards;
+  std::vector<std::vector<float>> owned;
 };
 
-// Loads a GGUF model; throws longctx::Error naming the tensor on a missing tensor, a shape that
-// disagrees with the hyper-parameters, or a type longctx cannot compute with.
+// Loads a GGUF file or a Hugging Face folder (config.json + *.safetensors + tokenizer files);
+// throws longctx::Error naming the tensor on a missing tensor, a shape that disagrees with the
+// hyper-parameters, or a type longctx cannot compute with.
 std::unique_ptr<Model> load_model(const std::string& path);
+
+// The Hugging Face folder loader (models/hf_model.cpp).
+std::unique_ptr<Model> load_hf_model(const std::string& folder);
+
+// What `info` shows of a tokenizer, from its vocabulary (any source).
+TokenizerSummary tokenizer_summary(const tokenizer::Vocab& vocab);
+
+// Limits of the CPU attention kernel, checked for every model.
+void check_kernel_limits(const ModelConfig& c, const std::string& source);
 
 }  // namespace longctx

@@ -3,7 +3,10 @@
 #include <fstream>
 #include <string>
 
+#include <filesystem>
+
 #include "tests/gguf_builder.h"
+#include "tests/safetensors_builder.h"
 
 namespace {
 void write(const std::string& path, const std::vector<uint8_t>& bytes) {
@@ -25,5 +28,19 @@ int main(int argc, char** argv) {
   longctx::test::GgufBuilder phi;
   phi.kv_string("general.architecture", "phi3");
   write(dir + "/unknown_arch.gguf", phi.build());
+  // Hugging Face folders: one without config.json, one whose weights are cut short.
+  std::filesystem::create_directories(dir + "/hf_no_config");
+  std::filesystem::create_directories(dir + "/hf_truncated");
+  const std::string config =
+      R"({"architectures": ["LlamaForCausalLM"], "hidden_size": 8, "num_hidden_layers": 1,
+          "num_attention_heads": 2, "intermediate_size": 16, "vocab_size": 4})";
+  write(dir + "/hf_truncated/config.json", std::vector<uint8_t>(config.begin(), config.end()));
+  auto st = longctx::test::sample_safetensors();
+  st.resize(st.size() - 5);
+  write(dir + "/hf_truncated/model.safetensors", st);
+  const std::string phi_config = R"({"architectures": ["Phi3ForCausalLM"], "hidden_size": 8})";
+  std::filesystem::create_directories(dir + "/hf_unknown_arch");
+  write(dir + "/hf_unknown_arch/config.json",
+        std::vector<uint8_t>(phi_config.begin(), phi_config.end()));
   return 0;
 }

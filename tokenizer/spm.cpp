@@ -77,7 +77,8 @@ std::string proto_piece(const std::string& text, TokenType type) {
 class SpmTokenizer final : public Tokenizer {
  public:
   explicit SpmTokenizer(Vocab vocab) : Tokenizer(std::move(vocab)) {
-    auto status = processor_.LoadFromSerializedProto(spm_model_proto(vocab_));
+    auto status = processor_.LoadFromSerializedProto(
+        vocab_.spm_model.empty() ? spm_model_proto(vocab_) : vocab_.spm_model);
     if (!status.ok()) throw Error("sentencepiece rejected the vocabulary: " + status.ToString());
     if (processor_.GetPieceSize() != vocab_size()) {
       throw Error("sentencepiece vocabulary size differs from the model's");
@@ -152,6 +153,100 @@ std::string spm_model_proto(const Vocab& v) {
   normalizer.varint_field(kEscapeWhitespaces, 1);
   model.bytes_field(kNormalizerSpec, normalizer.bytes());
   return model.bytes();
+}
+
+namespace {
+
+// Reads the pieces (field 1: piece, score, type) of a serialized ModelProto, bounds-checked.
+class ProtoReader {
+ public:
+  explicit ProtoReader(std::string_view bytes) : b_(bytes) {}
+  bool done() const { return pos_ >= b_.size(); }
+  uint64_t varint() {
+    uint64_t v = 0;
+    for (int shift = 0; shift < 64; shift += 7) {
+      if (pos_ >= b_.size()) throw Error("sentencepiece model: truncated varint");
+      uint8_t c = uint8_t(b_[pos_++]);
+      v |= uint64_t(c & 0x7f) << shift;
+      if (!(c & 0x80)) return v;
+    }
+    throw Error("sentencepiece model: varint too long");
+  }
+  std::string_view bytes(uint64_t n) {
+    if (n > b_.size() - pos_) throw Error("sentencepiece model: a field runs past the end");
+    std::string_view v = b_.substr(pos_, n);
+    pos_ += n;
+    return v;
+  }
+  void skip(int wire_type) {
+    switch (wire_type) {
+      case 0:
+        varint();
+        break;
+      case 1:
+        bytes(8);
+        break;
+      case 2:
+        bytes(varint());
+        break;
+      case 5:
+        bytes(4);
+        break;
+      default:
+        throw Error("sentencepiece model: unknown wire type " + std::to_string(wire_type));
+    }
+  }
+
+ private:
+  std::string_view b_;
+  size_t pos_ = 0;
+};
+
+}  // namespace
+
+Vocab vocab_from_spm_model(std::string serialized) {
+  sentencepiece::SentencePieceProcessor sp;
+  auto status = sp.LoadFromSerializedProto(serialized);
+  if (!status.ok()) throw Error("not a sentencepiece model: " + status.ToString());
+  Vocab v;
+  v.kind = VocabKind::Spm;
+  ProtoReader model(serialized);
+  while (!model.done()) {
+    uint64_t key = model.varint();
+    if ((key >> 3) != kPieces || (key & 7) != 2) {
+      model.skip(int(key & 7));
+      continue;
+    }
+    ProtoReader piece(model.bytes(model.varint()));
+    std::string text;
+    float score = 0;
+    int64_t type = int64_t(TokenType::Normal);
+    while (!piece.done()) {
+      uint64_t k = piece.varint();
+      if ((k >> 3) == kPiece && (k & 7) == 2) {
+        text = std::string(piece.bytes(piece.varint()));
+      } else if ((k >> 3) == kScore && (k & 7) == 5) {
+        std::memcpy(&score, piece.bytes(4).data(), 4);
+      } else if ((k >> 3) == kType && (k & 7) == 0) {
+        type = int64_t(piece.varint());
+      } else {
+        piece.skip(int(k & 7));
+      }
+    }
+    if (type < 1 || type > int64_t(TokenType::Byte)) type = int64_t(TokenType::Normal);
+    v.tokens.push_back(text);
+    v.scores.push_back(score);
+    v.types.push_back(TokenType(type));
+  }
+  if (int64_t(v.tokens.size()) != sp.GetPieceSize())
+    throw Error("sentencepiece model: piece count differs");
+  v.bos = sp.bos_id();
+  v.eos = sp.eos_id();
+  v.unk = sp.unk_id();
+  v.pad = sp.pad_id();
+  v.add_bos = true;  // SentencePiece vocabularies start with BOS unless the config says otherwise
+  v.spm_model = std::move(serialized);
+  return v;
 }
 
 std::unique_ptr<Tokenizer> make_spm_tokenizer(Vocab vocab) {

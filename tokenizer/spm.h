@@ -15,4 +15,8 @@ std::unique_ptr<Tokenizer> make_spm_tokenizer(Vocab vocab);
 // The serialized sentencepiece ModelProto (BPE model) for a SentencePiece vocabulary.
 std::string spm_model_proto(const Vocab& vocab);
 
+// A Vocab from a serialized sentencepiece model (a tokenizer.model file): pieces, scores, types
+// and special ids read through the library; the model itself is kept and loaded as is.
+Vocab vocab_from_spm_model(std::string serialized);
+
 }  // namespace longctx::tokenizer

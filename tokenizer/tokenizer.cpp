@@ -91,6 +91,9 @@ Tokenizer::Tokenizer(Vocab vocab) : vocab_(std::move(vocab)) {
   for (Token id : {vocab_.eos, vocab_.eot, vocab_.eom}) {
     if (id >= 0) eog_.push_back(id);
   }
+  for (Token id : vocab_.extra_end_of_generation) {
+    if (id >= 0 && id < vocab_size() && !is_end_of_generation(id)) eog_.push_back(id);
+  }
   for (std::string_view text : kEndOfTurnTexts) {
     for (size_t id = 0; id < vocab_.tokens.size(); ++id) {
       if (vocab_.tokens[id] != text || vocab_.types[id] != TokenType::Control) continue;

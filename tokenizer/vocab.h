@@ -31,10 +31,12 @@ struct Vocab {
   int32_t bos = -1, eos = -1, eot = -1, eom = -1, unk = -1, pad = -1;
   bool add_bos = false;
   bool add_eos = false;
-  bool add_space_prefix = false;          // SPM: a leading space before the text
-  bool remove_extra_whitespaces = false;  // SPM normalizer
-  std::string chat_template;              // Jinja text, empty when the file has none
-  std::string architecture;               // of the model, to pick a chat template when absent
+  bool add_space_prefix = false;                 // SPM: a leading space before the text
+  bool remove_extra_whitespaces = false;         // SPM normalizer
+  std::vector<int32_t> extra_end_of_generation;  // e.g. generation_config.json's eos_token_id list
+  std::string spm_model;                         // a serialized sentencepiece model to load as is
+  std::string chat_template;                     // Jinja text, empty when the file has none
+  std::string architecture;  // of the model, to pick a chat template when absent
 };
 
 }  // namespace longctx::tokenizer

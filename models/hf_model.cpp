@@ -1,0 +1,288 @@
+// A Hugging Face model folder: config.json, one or many *.safetensors (with
+// model.safetensors.index.json), tokenizer files. The same Model as a GGUF file, through the same
+// per-architecture data; the convention differences live in models/hf_conventions.
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "kernels/common/fp16.h"
+#include "models/hf_conventions.h"
+#include "models/hf_vocab.h"
+#include "models/model.h"
+#include "support/error.h"
+
+namespace longctx {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+class ConfigReader {
+ public:
+  ConfigReader(std::string source, json j) : source_(std::move(source)), j_(std::move(j)) {}
+
+  int64_t integer(const std::string& key) const {
+    auto it = j_.find(key);
+    if (it == j_.end() || it->is_null()) fail(key, "is missing");
+    if (!it->is_number_integer()) fail(key, "is not an integer");
+    return it->get<int64_t>();
+  }
+  int64_t integer(const std::string& key, int64_t fallback) const {
+    auto it = j_.find(key);
+    return it == j_.end() || it->is_null() ? fallback : integer(key);
+  }
+  double number(const std::string& key, double fallback) const {
+    auto it = j_.find(key);
+    if (it == j_.end() || it->is_null()) return fallback;
+    if (!it->is_number()) fail(key, "is not a number");
+    return it->get<double>();
+  }
+  bool boolean(const std::string& key, bool fallback) const {
+    auto it = j_.find(key);
+    if (it == j_.end() || it->is_null()) return fallback;
+    if (!it->is_boolean()) fail(key, "is not true or false");
+    return it->get<bool>();
+  }
+  const json& raw() const { return j_; }
+  [[noreturn]] void fail(const std::string& key, const std::string& why) const {
+    throw Error(source_ + ": key '" + key + "' " + why);
+  }
+
+ private:
+  std::string source_;
+  json j_;
+};
+
+ModelConfig read_hf_config(const ConfigReader& r) {
+  ModelConfig c;
+  const json& j = r.raw();
+  auto archs = j.find("architectures");
+  if (archs == j.end() || !archs->is_array() || archs->empty() || !(*archs)[0].is_string()) {
+    r.fail("architectures", "is missing or not a list of names");
+  }
+  std::string hf_arch = (*archs)[0].get<std::string>();
+  c.arch = find_arch(hf::arch_for(hf_arch));
+  if (hf::arch_for(hf_arch).empty() || !c.arch) {
+    r.fail("architectures",
+           "names " + hf_arch +
+               ", which longctx does not run (LlamaForCausalLM, MistralForCausalLM, "
+               "Qwen2ForCausalLM, Gemma3ForCausalLM)");
+  }
+  c.name = j.value("_name_or_path", std::string());
+  c.rope_type = hf::rope_layout(*c.arch);
+  c.n_embd = r.integer("hidden_size");
+  c.n_layer = r.integer("num_hidden_layers");
+  c.n_head = r.integer("num_attention_heads");
+  c.n_head_kv = r.integer("num_key_value_heads", c.n_head);
+  c.n_ff = r.integer("intermediate_size");
+  c.n_vocab = r.integer("vocab_size");
+  for (auto [key, v] : {std::pair{"hidden_size", c.n_embd},
+                        {"num_hidden_layers", c.n_layer},
+                        {"num_attention_heads", c.n_head},
+                        {"num_key_value_heads", c.n_head_kv},
+                        {"intermediate_size", c.n_ff},
+                        {"vocab_size", c.n_vocab}}) {
+    if (v <= 0) r.fail(key, "must be positive");
+  }
+  if (c.n_head % c.n_head_kv != 0)
+    r.fail("num_key_value_heads", "does not divide num_attention_heads");
+  c.head_dim = r.integer("head_dim", c.n_embd / c.n_head);
+  c.value_dim = c.head_dim;
+  c.n_rot = c.head_dim;
+  c.n_ctx_train = r.integer("max_position_embeddings", 4096);
+  c.rope_scaling.original_context = c.n_ctx_train;
+  c.rms_eps = r.number("rms_norm_eps", 1e-6);
+  c.rope_base = r.number("rope_theta", 10000.0);
+  c.rope_base_local = c.arch->swa_rope_base > 0 ? c.arch->swa_rope_base : c.rope_base;
+  c.rope_base_local = r.number("rope_local_base_freq", c.rope_base_local);
+  if (auto rs = j.find("rope_scaling"); rs != j.end() && rs->is_object()) {
+    std::string type = rs->value("rope_type", rs->value("type", std::string("none")));
+    if (type == "linear") {
+      c.rope_scaling.type = "linear";
+      c.rope_scaling.factor = rs->value("factor", 1.0);
+    } else if (type != "default" && type != "none") {
+      r.fail("rope_scaling", "type '" + type + "' is not supported (linear)");
+    }
+  }
+  c.attention_scale = float(1.0 / std::sqrt(double(c.head_dim)));
+  if (c.arch->name == "gemma3") {
+    c.attention_scale =
+        float(1.0 / std::sqrt(r.number("query_pre_attn_scalar", double(c.head_dim))));
+  }
+  c.layer_is_local.assign(size_t(c.n_layer), false);
+  if (c.arch->swa_period > 0) {
+    c.sliding_window = r.integer("sliding_window", 0);
+    auto types = j.find("layer_types");
+    if (types != j.end() && types->is_array()) {
+      if (int64_t(types->size()) != c.n_layer)
+        r.fail("layer_types", "length differs from num_hidden_layers");
+      for (size_t il = 0; il < types->size(); ++il) {
+        c.layer_is_local[il] = (*types)[il] == "sliding_attention";
+      }
+    } else {
+      int64_t period = r.integer("sliding_window_pattern", c.arch->swa_period);
+      for (int64_t il = 0; il < c.n_layer; ++il)
+        c.layer_is_local[size_t(il)] = il % period < period - 1;
+    }
+  }
+  return c;
+}
+
+json read_json(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error(path.string() + ": cannot open");
+  std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  try {
+    return json::parse(text);
+  } catch (const json::parse_error& e) {
+    throw Error(path.string() + ": not valid JSON at byte offset " +
+                std::to_string(e.byte > 0 ? e.byte - 1 : 0));
+  } catch (const json::exception& e) {
+    throw Error(path.string() + ": not readable JSON: " + e.what());
+  }
+}
+
+// The shard files: model.safetensors.index.json's weight map, else every *.safetensors.
+std::vector<fs::path> shard_paths(const fs::path& folder) {
+  std::set<fs::path> files;
+  fs::path index = folder / "model.safetensors.index.json";
+  if (fs::exists(index)) {
+    json j = read_json(index);
+    auto map = j.find("weight_map");
+    if (map == j.end() || !map->is_object()) throw Error(index.string() + ": no weight_map object");
+    for (auto& [name, file] : map->items()) {
+      if (!file.is_string())
+        throw Error(index.string() + ": weight_map entry '" + name + "' is not a file name");
+      fs::path p = folder / file.get<std::string>();
+      if (p.filename() != fs::path(file.get<std::string>()).filename()) {
+        throw Error(index.string() + ": weight_map entry '" + name + "' leaves the folder");
+      }
+      files.insert(p);
+    }
+  } else {
+    for (const auto& e : fs::directory_iterator(folder)) {
+      if (e.path().extension() == ".safetensors") files.insert(e.path());
+    }
+  }
+  if (files.empty()) throw Error(folder.string() + ": no *.safetensors files");
+  return {files.begin(), files.end()};
+}
+
+class HfWeights {
+ public:
+  HfWeights(Model& m) : m_(m) {
+    for (size_t s = 0; s < m.shards.size(); ++s) {
+      for (const auto& t : m.shards[s].tensors()) {
+        if (!where_.emplace(t.name, std::pair{s, &t}).second) {
+          throw Error(m.shards[s].source() + ": tensor '" + t.name +
+                      "' also appears in another shard");
+        }
+        m.weight_bytes += int64_t(t.end - t.begin);
+        m.n_params += t.n_elems;
+      }
+    }
+  }
+  bool has(const std::string& name) const { return where_.count(name) > 0; }
+
+  // A [rows, cols] matrix (PyTorch [out, in]).
+  MatrixView matrix(const std::string& name, int64_t rows, int64_t cols) const {
+    const auto& [t, file] = get(name, {rows, cols});
+    if (cols > 32768) throw Error(file + ": tensor '" + name + "' rows are too long");
+    int64_t elem = t->dtype == kernels::BlockType::F32 ? 4 : 2;
+    return {t->dtype, t->data, rows, cols, cols * elem};
+  }
+
+  // A float vector of n (converted from F16/BF16; plus one for Gemma's norms).
+  const float* vector(const std::string& name, int64_t n, bool required, float add = 0.0f) {
+    if (!required && !has(name)) return nullptr;
+    const auto& [t, file] = get(name, {n});
+    std::vector<float> v(static_cast<size_t>(n));
+    kernels::dequantize_blocks(t->dtype, t->data, v.data(), n);
+    for (float& x : v) x += add;
+    m_.owned.push_back(std::move(v));
+    return m_.owned.back().data();
+  }
+
+ private:
+  std::pair<const safetensors::TensorInfo*, std::string> get(
+      const std::string& name, const std::vector<int64_t>& shape) const {
+    auto it = where_.find(name);
+    if (it == where_.end()) throw Error(m_.path + ": tensor '" + name + "' is missing");
+    const safetensors::TensorInfo* t = it->second.second;
+    const std::string& file = m_.shards[it->second.first].source();
+    if (t->shape != shape) {
+      auto text = [](const std::vector<int64_t>& s) {
+        std::string out;
+        for (int64_t d : s) out += (out.empty() ? "" : " x ") + std::to_string(d);
+        return out;
+      };
+      throw Error(file + ": tensor '" + name + "' has shape " + text(t->shape) +
+                  ", config.json implies " + text(shape));
+    }
+    return {t, file};
+  }
+  Model& m_;
+  std::unordered_map<std::string, std::pair<size_t, const safetensors::TensorInfo*>> where_;
+};
+
+}  // namespace
+
+std::unique_ptr<Model> load_hf_model(const std::string& folder_name) {
+  fs::path folder(folder_name);
+  auto model = std::make_unique<Model>();
+  model->path = folder_name;
+  fs::path config_path = folder / "config.json";
+  if (!fs::exists(config_path))
+    throw Error(folder_name + ": no config.json (not a Hugging Face model folder)");
+  ConfigReader config(config_path.string(), read_json(config_path));
+  model->config = read_hf_config(config);
+  const ModelConfig& c = model->config;
+  check_kernel_limits(c, config_path.string());
+  for (const fs::path& p : shard_paths(folder))
+    model->shards.push_back(safetensors::File::open(p.string()));
+  model->vocab = read_hf_vocab(folder_name, c);
+
+  HfWeights w(*model);
+  const float norm_add = hf::norm_weights_add_one(*c.arch) ? 1.0f : 0.0f;
+  const ArchInfo& arch = *c.arch;
+  const int64_t q_dim = c.n_head * c.head_dim, kv_dim = c.n_head_kv * c.head_dim;
+  model->token_embd = w.matrix("model.embed_tokens.weight", c.n_vocab, c.n_embd);
+  model->output_norm = w.vector("model.norm.weight", c.n_embd, true, norm_add);
+  bool tied = config.boolean("tie_word_embeddings", !w.has("lm_head.weight"));
+  model->output = tied ? model->token_embd : w.matrix("lm_head.weight", c.n_vocab, c.n_embd);
+  for (int64_t il = 0; il < c.n_layer; ++il) {
+    const std::string p = "model.layers." + std::to_string(il) + ".";
+    LayerWeights L;
+    L.attn_norm = w.vector(p + "input_layernorm.weight", c.n_embd, true, norm_add);
+    L.wq = w.matrix(p + "self_attn.q_proj.weight", q_dim, c.n_embd);
+    L.wk = w.matrix(p + "self_attn.k_proj.weight", kv_dim, c.n_embd);
+    L.wv = w.matrix(p + "self_attn.v_proj.weight", kv_dim, c.n_embd);
+    L.wo = w.matrix(p + "self_attn.o_proj.weight", c.n_embd, q_dim);
+    L.bq = w.vector(p + "self_attn.q_proj.bias", q_dim, arch.qkv_bias);
+    L.bk = w.vector(p + "self_attn.k_proj.bias", kv_dim, arch.qkv_bias);
+    L.bv = w.vector(p + "self_attn.v_proj.bias", kv_dim, arch.qkv_bias);
+    if (arch.qk_norm) {
+      L.q_norm = w.vector(p + "self_attn.q_norm.weight", c.head_dim, true, norm_add);
+      L.k_norm = w.vector(p + "self_attn.k_norm.weight", c.head_dim, true, norm_add);
+    }
+    if (arch.sandwich_norms) {
+      // Gemma: post_attention_layernorm follows attention; pre_feedforward_layernorm feeds the MLP.
+      L.post_attn_norm = w.vector(p + "post_attention_layernorm.weight", c.n_embd, true, norm_add);
+      L.ffn_norm = w.vector(p + "pre_feedforward_layernorm.weight", c.n_embd, true, norm_add);
+      L.post_ffn_norm = w.vector(p + "post_feedforward_layernorm.weight", c.n_embd, true, norm_add);
+    } else {
+      // llama/qwen2: post_attention_layernorm is the norm in front of the MLP.
+      L.ffn_norm = w.vector(p + "post_attention_layernorm.weight", c.n_embd, true, norm_add);
+    }
+    L.w_gate = w.matrix(p + "mlp.gate_proj.weight", c.n_ff, c.n_embd);
+    L.w_up = w.matrix(p + "mlp.up_proj.weight", c.n_ff, c.n_embd);
+    L.w_down = w.matrix(p + "mlp.down_proj.weight", c.n_embd, c.n_ff);
+    model->layers.push_back(L);
+  }
+  return model;
+}
+
+}  // namespace longctx
