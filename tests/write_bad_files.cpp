@@ -38,6 +38,13 @@ int main(int argc, char** argv) {
   auto st = longctx::test::sample_safetensors();
   st.resize(st.size() - 5);
   write(dir + "/hf_truncated/model.safetensors", st);
+  // Weights whose shapes disagree with config.json.
+  std::filesystem::create_directories(dir + "/hf_shape");
+  write(dir + "/hf_shape/config.json", std::vector<uint8_t>(config.begin(), config.end()));
+  write(dir + "/hf_shape/model.safetensors", longctx::test::sample_safetensors());
+  const std::string tok = R"({"model": {"type": "BPE", "vocab": {"a": 0, "b": 1}, "merges": []},
+                              "pre_tokenizer": {"type": "ByteLevel", "use_regex": true}})";
+  write(dir + "/hf_shape/tokenizer.json", std::vector<uint8_t>(tok.begin(), tok.end()));
   const std::string phi_config = R"({"architectures": ["Phi3ForCausalLM"], "hidden_size": 8})";
   std::filesystem::create_directories(dir + "/hf_unknown_arch");
   write(dir + "/hf_unknown_arch/config.json",
