@@ -34,9 +34,7 @@ Action add_chat(CLI::App& app) {
   return [o] {
     Loaded l = load_for_generation(o->model);
     auto tok = tokenizer::Tokenizer::create(l.model->vocab);
-    auto tpl = o->chat_template.empty()
-                   ? tokenizer::ChatTemplate::detect(tok->vocab())
-                   : tokenizer::ChatTemplate::named(o->chat_template, tok->vocab());
+    auto tpl = tokenizer::ChatTemplate::choose(o->chat_template, tok->vocab());
     Session& s = *l.session;
     Sampler sampler(o->sampler);
     std::vector<tokenizer::ChatMessage> messages;

@@ -32,12 +32,6 @@ std::string human_bytes(double bytes) {
   return buf;
 }
 
-std::string shape_text(const std::vector<int64_t>& shape) {
-  std::string s;
-  for (int64_t d : shape) s += (s.empty() ? "" : " x ") + std::to_string(d);
-  return s;
-}
-
 // Layer indices as compact ranges: "0-4, 6-10, 12".
 std::string layer_ranges(const std::vector<bool>& flags, bool want) {
   std::string out;

@@ -15,32 +15,25 @@ int main(int argc, char** argv) {
   bool verbose = false;
   app.add_flag("-v,--verbose", verbose, "log more");
 
+  // The subcommands, one file of cmd/ each.
+  struct Subcommand {
+    const char* name;
+    const char* help;
+    longctx::cmd::Action (*add)(CLI::App&);
+  };
+  static constexpr Subcommand kSubcommands[] = {
+      {"run", "generate text from a prompt", longctx::cmd::add_run},
+      {"chat", "interactive multi-turn chat", longctx::cmd::add_chat},
+      {"perplexity", "windowed perplexity of a text, as llama.cpp computes it",
+       longctx::cmd::add_perplexity},
+      {"bench", "prompt and generation speed, llama-bench style", longctx::cmd::add_bench},
+      {"info", "describe a model: hyper-parameters, tokenizer, tensors", longctx::cmd::add_info},
+      {"tokenize", "show the tokens of a text", longctx::cmd::add_tokenize},
+  };
   std::map<CLI::App*, longctx::cmd::Action> actions;
-  {
-    CLI::App* sub =
-        app.add_subcommand("info", "describe a model file: hyper-parameters, tokenizer, tensors");
-    actions[sub] = longctx::cmd::add_info(*sub);
-  }
-  {
-    CLI::App* sub = app.add_subcommand("tokenize", "show the tokens of a text");
-    actions[sub] = longctx::cmd::add_tokenize(*sub);
-  }
-  {
-    CLI::App* sub = app.add_subcommand("run", "generate text from a prompt");
-    actions[sub] = longctx::cmd::add_run(*sub);
-  }
-  {
-    CLI::App* sub =
-        app.add_subcommand("perplexity", "windowed perplexity of a text, as llama.cpp computes it");
-    actions[sub] = longctx::cmd::add_perplexity(*sub);
-  }
-  {
-    CLI::App* sub = app.add_subcommand("chat", "interactive multi-turn chat");
-    actions[sub] = longctx::cmd::add_chat(*sub);
-  }
-  {
-    CLI::App* sub = app.add_subcommand("bench", "prompt and generation speed, llama-bench style");
-    actions[sub] = longctx::cmd::add_bench(*sub);
+  for (const Subcommand& sc : kSubcommands) {
+    CLI::App* sub = app.add_subcommand(sc.name, sc.help);
+    actions[sub] = sc.add(*sub);
   }
 
   try {

@@ -49,9 +49,7 @@ Action add_run(CLI::App& app) {
     auto tok = tokenizer::Tokenizer::create(l.model->vocab);
     bool add_special = true;
     if (o->chat || !o->chat_template.empty()) {
-      auto tpl = o->chat_template.empty()
-                     ? tokenizer::ChatTemplate::detect(tok->vocab())
-                     : tokenizer::ChatTemplate::named(o->chat_template, tok->vocab());
+      auto tpl = tokenizer::ChatTemplate::choose(o->chat_template, tok->vocab());
       std::vector<tokenizer::ChatMessage> turn = {{"user", prompt}};
       prompt = tpl.render(turn, true);
       add_special = false;

@@ -71,9 +71,7 @@ Action add_tokenize(CLI::App& app) {
     auto tok = tokenizer::Tokenizer::create(read_vocab(file));
     bool add_special = !o->no_bos;
     if (o->chat || !o->chat_template.empty()) {
-      auto tpl = o->chat_template.empty()
-                     ? tokenizer::ChatTemplate::detect(tok->vocab())
-                     : tokenizer::ChatTemplate::named(o->chat_template, tok->vocab());
+      auto tpl = tokenizer::ChatTemplate::choose(o->chat_template, tok->vocab());
       std::vector<tokenizer::ChatMessage> turn = {{"user", text}};
       text = tpl.render(turn, true);
       add_special = false;  // the template writes BOS itself where the model wants it

@@ -214,13 +214,8 @@ class HfWeights {
     const safetensors::TensorInfo* t = it->second.second;
     const std::string& file = m_.shards[it->second.first].source();
     if (t->shape != shape) {
-      auto text = [](const std::vector<int64_t>& s) {
-        std::string out;
-        for (int64_t d : s) out += (out.empty() ? "" : " x ") + std::to_string(d);
-        return out;
-      };
-      throw Error(file + ": tensor '" + name + "' has shape " + text(t->shape) +
-                  ", config.json implies " + text(shape));
+      throw Error(file + ": tensor '" + name + "' has shape " + shape_text(t->shape) +
+                  ", config.json implies " + shape_text(shape));
     }
     return {t, file};
   }

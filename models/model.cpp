@@ -44,19 +44,20 @@ class WeightLoader {
     std::vector<int64_t> have = t.shape;
     while (have.size() > want.size() && have.back() == 1) have.pop_back();
     if (have != want) {
-      auto text = [](const std::vector<int64_t>& s) {
-        std::string out;
-        for (int64_t d : s) out += (out.empty() ? "" : " x ") + std::to_string(d);
-        return out;
-      };
-      throw Error(f_.source() + ": tensor '" + t.name + "' has shape " + text(t.shape) +
-                  ", expected " + text(want) + " from the hyper-parameters");
+      throw Error(f_.source() + ": tensor '" + t.name + "' has shape " + shape_text(t.shape) +
+                  ", expected " + shape_text(want) + " from the hyper-parameters");
     }
   }
   const gguf::File& f_;
 };
 
 }  // namespace
+
+std::string shape_text(const std::vector<int64_t>& shape) {
+  std::string out;
+  for (int64_t d : shape) out += (out.empty() ? "" : " x ") + std::to_string(d);
+  return out;
+}
 
 TokenizerSummary tokenizer_summary(const tokenizer::Vocab& v) {
   TokenizerSummary s;

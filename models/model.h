@@ -55,6 +55,9 @@ std::unique_ptr<Model> load_model(const std::string& path);
 // The Hugging Face folder loader (models/hf_model.cpp).
 std::unique_ptr<Model> load_hf_model(const std::string& folder);
 
+// "576 x 49152": a shape as error messages and `info` print it.
+std::string shape_text(const std::vector<int64_t>& shape);
+
 // What `info` shows of a tokenizer, from its vocabulary (any source).
 TokenizerSummary tokenizer_summary(const tokenizer::Vocab& vocab);
 

@@ -92,6 +92,10 @@ ChatTemplate ChatTemplate::named(std::string_view name, const Vocab& vocab) {
   throw Error("unknown chat template '" + std::string(name) + "' (known: " + known_names() + ")");
 }
 
+ChatTemplate ChatTemplate::choose(std::string_view name, const Vocab& vocab) {
+  return name.empty() ? detect(vocab) : named(name, vocab);
+}
+
 ChatTemplate ChatTemplate::detect(const Vocab& vocab) {
   const std::string& t = vocab.chat_template;
   if (t.empty()) {

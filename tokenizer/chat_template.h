@@ -27,6 +27,8 @@ class ChatTemplate {
   // --chat-template NAME: chatml, gemma, llama3, llama2, mistral.
   static ChatTemplate named(std::string_view name, const Vocab& vocab);
   static std::string known_names();
+  // `named(name)` when a name is given (--chat-template), else `detect`.
+  static ChatTemplate choose(std::string_view name, const Vocab& vocab);
 
   // The prompt text; control tokens appear as text, so encode it with parse_special and
   // without adding BOS (the template writes it where the model expects it).
