@@ -14,7 +14,8 @@
 namespace longctx::cmd {
 
 void add_model_flags(CLI::App& app, ModelOptions& o) {
-  app.add_option("-m,--model", o.model, "GGUF file (default: the cached SmolLM2-135M-Instruct)");
+  app.add_option("-m,--model", o.model,
+                 "GGUF file or Hugging Face folder (default: the cached SmolLM2-135M-Instruct)");
   app.add_option("-c,--ctx-size", o.n_ctx, "context size in tokens (0 = the model's)")
       ->check(CLI::NonNegativeNumber);
   app.add_option("-b,--batch-size", o.n_batch, "prompt tokens per forward chunk")
@@ -36,7 +37,7 @@ void add_sampler_flags(CLI::App& app, SamplerOptions& o) {
   app.add_option("--repeat-last-n", o.repeat_last_n,
                  "tokens the penalty looks back over (-1 = all)")
       ->check(CLI::Range(-1, 1 << 30));
-  app.add_option("-s,--seed", o.seed, "random seed");
+  app.add_option("-s,--seed", o.seed, "random seed (4294967295 = a new one each run)");
 }
 
 double now_ms() {

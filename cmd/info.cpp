@@ -273,8 +273,10 @@ void print_human(const nlohmann::ordered_json& j) {
 
 Action add_info(CLI::App& app) {
   auto opts = std::make_shared<InfoOptions>();
-  app.add_option("file", opts->model, "GGUF file (default: the cached SmolLM2-135M-Instruct)");
-  app.add_option("-m,--model", opts->model, "GGUF file (same as the positional argument)");
+  app.add_option("file", opts->model,
+                 "GGUF file or Hugging Face folder (default: the cached SmolLM2-135M-Instruct)");
+  app.add_option("-m,--model", opts->model,
+                 "GGUF file or Hugging Face folder (same as the positional argument)");
   app.add_flag("--json", opts->json, "print JSON instead of text");
   return [opts] {
     std::string path = resolve_model(opts->model);

@@ -51,7 +51,8 @@ std::string printable(const std::string& s) {
 
 Action add_tokenize(CLI::App& app) {
   auto o = std::make_shared<TokenizeOptions>();
-  app.add_option("-m,--model", o->model, "GGUF file (default: the cached SmolLM2-135M-Instruct)");
+  app.add_option("-m,--model", o->model,
+                 "GGUF file or Hugging Face folder (default: the cached SmolLM2-135M-Instruct)");
   app.add_option("text", o->text, "text to tokenize");
   app.add_option("-f,--file", o->file, "read the text from a file")->excludes("text");
   auto* ids = app.add_flag("--ids", o->ids, "print only the ids, as a list");

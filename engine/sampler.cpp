@@ -5,7 +5,9 @@
 
 namespace longctx {
 
-Sampler::Sampler(SamplerOptions options) : o_(options), rng_(options.seed) {}
+Sampler::Sampler(SamplerOptions options)
+    : o_(options),
+      rng_(options.seed == SamplerOptions::kRandomSeed ? std::random_device{}() : options.seed) {}
 
 int32_t Sampler::sample(std::span<const float> logits, std::span<const int32_t> history) {
   const int32_t n = int32_t(logits.size());

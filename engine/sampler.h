@@ -16,7 +16,9 @@ struct SamplerOptions {
   float min_p = 0.05f;
   float repeat_penalty = 1.0f;  // 1 = off
   int32_t repeat_last_n = 64;
-  uint64_t seed = 0xFFFFFFFF;
+  uint64_t seed = kRandomSeed;
+  // llama.cpp's LLAMA_DEFAULT_SEED: draw a fresh seed for every run.
+  static constexpr uint64_t kRandomSeed = 0xFFFFFFFF;
 };
 
 class Sampler {
