@@ -137,6 +137,8 @@ Action add_bench(CLI::App& app) {
     double size_mib = double(l.model->weight_bytes) / 1048576.0;
     int64_t params = l.model->n_params;
     int threads = omp_get_max_threads();
+    const std::string attention =
+        o->model.attn_config.empty() ? o->model.attn : o->model.attn_config;
     if (o->json) {
       nlohmann::ordered_json j = nlohmann::ordered_json::array();
       for (const Result& r : results) {
@@ -152,7 +154,7 @@ Action add_bench(CLI::App& app) {
                      {"stddev_ts", r.stddev},
                      {"kv_bytes", s.kv_bytes()},
                      {"peak_rss_bytes", peak_rss_bytes()},
-                     {"attention", "dense"},
+                     {"attention", attention},
                      {"isa", cpu::isa_name(cpu::detected_isa())}});
       }
       std::printf("%s\n", j.dump(2).c_str());
@@ -169,9 +171,10 @@ Action add_bench(CLI::App& app) {
       std::printf("| model | size | params | backend | threads | attention | test | t/s |\n");
       std::printf("| --- | ---: | ---: | --- | ---: | --- | ---: | ---: |\n");
       for (const Result& r : results) {
-        std::printf("| %s | %.2f MiB | %.2f M | CPU (%s) | %d | dense | %s | %.2f ± %.2f |\n",
+        std::printf("| %s | %.2f MiB | %.2f M | CPU (%s) | %d | %s | %s | %.2f ± %.2f |\n",
                     model_name.c_str(), size_mib, double(params) / 1e6,
-                    cpu::isa_name(cpu::detected_isa()), threads, r.test.c_str(), r.mean, r.stddev);
+                    cpu::isa_name(cpu::detected_isa()), threads, attention.c_str(), r.test.c_str(),
+                    r.mean, r.stddev);
       }
       std::printf("\nKV cache %.2f MiB (f16, %lld tokens), peak RSS %.2f MiB\n",
                   s.kv_bytes() / 1048576.0, (long long)s.n_ctx(), peak_rss_bytes() / 1048576.0);

@@ -22,6 +22,12 @@ void add_model_flags(CLI::App& app, ModelOptions& o) {
       ->check(CLI::PositiveNumber);
   app.add_option("-t,--threads", o.threads, "CPU threads (0 = all cores)")
       ->check(CLI::NonNegativeNumber);
+  app.add_option(
+      "--attn", o.attn,
+      "attention policy for every layer: NAME[:key=value,...] (" + known_policies() + ")");
+  app.add_option("--attn-config", o.attn_config,
+                 "per-layer policies from a JSON file (see configs/)")
+      ->excludes("--attn");
 }
 
 void add_sampler_flags(CLI::App& app, SamplerOptions& o) {
@@ -57,6 +63,20 @@ std::string read_file(const std::string& path) {
   return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
 }
 
+std::string describe_policies(const Session& s) {
+  std::string out;
+  const int64_t n = s.model().config.n_layer;
+  for (int64_t il = 0; il < n;) {
+    int64_t end = il;
+    while (end + 1 < n && s.policy_name(end + 1) == s.policy_name(il)) ++end;
+    out += (out.empty() ? "" : ", ") + std::string(end > il ? "layers " : "layer ") +
+           std::to_string(il) + (end > il ? "-" + std::to_string(end) : "") + " " +
+           s.policy_name(il);
+    il = end + 1;
+  }
+  return out;
+}
+
 namespace {
 
 int64_t available_memory_bytes() {
@@ -87,7 +107,10 @@ Loaded load_for_generation(const ModelOptions& o) {
                  n_ctx, n_ctx * per_token >> 20, fit);
     n_ctx = fit;
   }
-  l.session = std::make_unique<Session>(*l.model, SessionOptions{n_ctx, o.n_batch});
+  std::vector<PolicySpec> policies = o.attn_config.empty()
+                                         ? policies_for_all_layers(o.attn, c.n_layer)
+                                         : policies_from_config_file(o.attn_config, c.n_layer);
+  l.session = std::make_unique<Session>(*l.model, SessionOptions{n_ctx, o.n_batch, policies});
   l.load_ms = now_ms() - start;
   return l;
 }

@@ -15,7 +15,9 @@ struct ModelOptions {
   std::string model;
   int64_t n_ctx = 0;  // 0: the model's context
   int64_t n_batch = 512;
-  int threads = 0;  // 0: all cores
+  int threads = 0;             // 0: all cores
+  std::string attn = "dense";  // --attn NAME[:key=value,...] for every layer
+  std::string attn_config;     // --attn-config FILE.json, a per-layer mix
 };
 
 void add_model_flags(CLI::App& app, ModelOptions& o);
@@ -31,6 +33,9 @@ struct Loaded {
 Loaded load_for_generation(const ModelOptions& o);
 
 std::string read_file(const std::string& path);
+
+// "layers 0-1 dense, 2-29 quest:budget=1024,page=16": the policy of each layer, compactly.
+std::string describe_policies(const Session& session);
 double now_ms();
 long peak_rss_bytes();
 

@@ -61,10 +61,11 @@ Action add_run(CLI::App& app) {
                   " tokens but the context holds " + std::to_string(s.n_ctx()) + " (raise -c)");
     }
     if (tokens.empty()) throw Error("the prompt is empty");
-    std::fprintf(stderr,
-                 "longctx: %s, %lld layers, context %lld, %s, %d threads, attention dense\n",
+    std::fprintf(stderr, "longctx: %s, %lld layers, context %lld, %s, %d threads\n",
                  l.model->config.arch->name.data(), (long long)l.model->config.n_layer,
                  (long long)s.n_ctx(), cpu::isa_name(cpu::detected_isa()), omp_get_max_threads());
+    std::fprintf(stderr, "attention: %s; KV cache %.2f MiB (f16)\n", describe_policies(s).c_str(),
+                 s.kv_bytes() / 1048576.0);
 
     double t0 = now_ms();
     std::span<const float> logits = s.eval(tokens);

@@ -30,9 +30,15 @@ Session::Session(const Model& model, SessionOptions options)
              model.config.value_dim, options.n_ctx > 0 ? options.n_ctx : model.config.n_ctx_train) {
   const ModelConfig& c = model.config;
   if (options_.n_batch <= 0) throw Error("batch size must be positive");
+  if (!options_.attention.empty() && int64_t(options_.attention.size()) != c.n_layer) {
+    throw Error("attention: " + std::to_string(options_.attention.size()) + " policies for " +
+                std::to_string(c.n_layer) + " layers");
+  }
   for (int64_t il = 0; il < c.n_layer; ++il) {
-    policies_.push_back(make_dense_policy());
     bool local = c.layer_is_local[size_t(il)];
+    policies_.push_back(options_.attention.empty() || local
+                            ? make_dense_policy()
+                            : make_policy(options_.attention[size_t(il)]));
     // Gemma 3: scaling applies to the global layers only; local ones use their own base.
     double factor = c.rope_scaling.type == "linear" && !local ? c.rope_scaling.factor : 1.0;
     inv_freq_.push_back(
@@ -139,7 +145,8 @@ void Session::attention_block(int64_t il, int64_t n) {
   cache_.append(il, n, k_.data(), v_.data(), pos_.data());
 
   const int64_t window = c.layer_is_local[size_t(il)] ? c.sliding_window : 0;
-  StepInfo step{il, c.n_head_kv, cache_.used(il), pos_[0], window};
+  StepInfo step{il,       c.n_head_kv, cache_.used(il), pos_[0],          window, q_.data(), n,
+                c.n_head, hd,          cache_.keys(il), cache_.capacity()};
   policies_[size_t(il)]->plan(step, selection_);
   cpu::AttentionArgs a;
   a.q = q_.data();

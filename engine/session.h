@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "engine/attention/policy.h"
+#include "engine/attention/registry.h"
 #include "engine/kv_cache.h"
 #include "models/model.h"
 
@@ -16,6 +17,9 @@ namespace longctx {
 struct SessionOptions {
   int64_t n_ctx = 0;      // KV capacity in tokens (0: the model's context)
   int64_t n_batch = 512;  // tokens per forward chunk in prefill
+  // One policy per layer (empty: dense everywhere). Layers with their own sliding window (Gemma 3's
+  // local layers) stay dense whatever is asked: the window already bounds them.
+  std::vector<PolicySpec> attention;
 };
 
 class Session {
@@ -34,6 +38,7 @@ class Session {
   // Forgets everything after the first n tokens (a chat reuses the prefix it shares).
   void truncate(int64_t n);
   const Model& model() const { return model_; }
+  std::string policy_name(int64_t layer) const { return policies_[size_t(layer)]->name(); }
 
  private:
   void forward_chunk(const int32_t* tokens, int64_t n, float* logits_out, bool all_logits);

@@ -30,6 +30,12 @@ struct StepInfo {
   int64_t n_cached = 0;     // slots in use, this step's keys included
   int64_t first_q_pos = 0;  // position of the step's first query
   int64_t window = 0;       // the layer's own sliding window (0 = none)
+  // What query-aware policies read: the step's queries (rotated, unscaled)
+  // [n_q][n_head][head_dim] and the layer's cached keys [n_kv_head][capacity][head_dim] (half).
+  const float* q = nullptr;
+  int64_t n_q = 0, n_head = 0, head_dim = 0;
+  const uint16_t* keys = nullptr;
+  int64_t capacity = 0;
 };
 
 class AttentionPolicy {
@@ -38,6 +44,10 @@ class AttentionPolicy {
   virtual std::string name() const = 0;
   virtual void plan(const StepInfo& step, Selection& out) = 0;
 };
+
+// One key span per KV head covering [begin, end): the dense selection, used by every policy for
+// steps it leaves dense (prefill, short contexts).
+void select_all(const StepInfo& step, Selection& out);
 
 std::unique_ptr<AttentionPolicy> make_dense_policy();
 

@@ -1,0 +1,159 @@
+#include "engine/attention/registry.h"
+
+#include <algorithm>
+#include <fstream>
+#include <iterator>
+#include <nlohmann/json.hpp>
+
+#include "support/error.h"
+
+namespace longctx {
+
+std::unique_ptr<AttentionPolicy> make_quest_policy(PolicyParams& params);
+
+namespace {
+
+struct Entry {
+  std::string_view name;
+  std::unique_ptr<AttentionPolicy> (*make)(PolicyParams&);
+};
+
+std::unique_ptr<AttentionPolicy> make_dense(PolicyParams&) {
+  return make_dense_policy();
+}
+
+constexpr Entry kPolicies[] = {
+    {"dense", make_dense},
+    {"quest", make_quest_policy},
+};
+
+}  // namespace
+
+std::string PolicySpec::text() const {
+  std::string out = name;
+  char sep = ':';
+  for (const auto& [k, v] : params) {
+    out += sep + k + "=" + v;
+    sep = ',';
+  }
+  return out;
+}
+
+PolicySpec parse_policy_spec(std::string_view text) {
+  PolicySpec spec;
+  size_t colon = text.find(':');
+  spec.name = std::string(text.substr(0, colon));
+  if (spec.name.empty()) throw Error("--attn: empty policy name (known: " + known_policies() + ")");
+  if (colon == std::string_view::npos) return spec;
+  std::string_view rest = text.substr(colon + 1);
+  while (!rest.empty()) {
+    size_t comma = rest.find(',');
+    std::string_view item = rest.substr(0, comma);
+    size_t eq = item.find('=');
+    if (eq == std::string_view::npos || eq == 0 || eq + 1 == item.size()) {
+      throw Error("--attn " + std::string(text) + ": '" + std::string(item) + "' is not key=value");
+    }
+    std::string key(item.substr(0, eq));
+    if (spec.params.count(key))
+      throw Error("--attn " + std::string(text) + ": '" + key + "' given twice");
+    spec.params[key] = std::string(item.substr(eq + 1));
+    rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+  }
+  return spec;
+}
+
+int64_t PolicyParams::integer(const std::string& key, int64_t fallback, int64_t min, int64_t max) {
+  used_.push_back(key);
+  auto it = spec_.params.find(key);
+  if (it == spec_.params.end()) return fallback;
+  size_t used = 0;
+  long long v = 0;
+  try {
+    v = std::stoll(it->second, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used != it->second.size() || v < min || v > max) {
+    throw Error("--attn " + spec_.text() + ": " + key + "=" + it->second +
+                " is not an integer in [" + std::to_string(min) + ", " + std::to_string(max) + "]");
+  }
+  return v;
+}
+
+void PolicyParams::finish() const {
+  for (const auto& [k, v] : spec_.params) {
+    if (std::find(used_.begin(), used_.end(), k) == used_.end()) {
+      std::string known;
+      for (const auto& u : used_) known += (known.empty() ? "" : ", ") + u;
+      throw Error("--attn " + spec_.text() + ": unknown parameter '" + k + "' for " + spec_.name +
+                  (known.empty() ? " (it takes none)" : " (known: " + known + ")"));
+    }
+  }
+}
+
+std::string known_policies() {
+  std::string names;
+  for (const Entry& e : kPolicies) names += (names.empty() ? "" : ", ") + std::string(e.name);
+  return names;
+}
+
+std::unique_ptr<AttentionPolicy> make_policy(const PolicySpec& spec) {
+  for (const Entry& e : kPolicies) {
+    if (e.name == spec.name) {
+      PolicyParams params(spec);
+      auto policy = e.make(params);
+      params.finish();
+      return policy;
+    }
+  }
+  throw Error("unknown attention policy '" + spec.name + "' (known: " + known_policies() + ")");
+}
+
+std::vector<PolicySpec> policies_for_all_layers(std::string_view spec, int64_t n_layer) {
+  PolicySpec parsed = parse_policy_spec(spec);
+  make_policy(parsed);  // validate once, with a clear error
+  return std::vector<PolicySpec>(size_t(n_layer), parsed);
+}
+
+std::vector<PolicySpec> policies_from_config_file(const std::string& path, int64_t n_layer) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error(path + ": cannot open");
+  std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  nlohmann::json j;
+  try {
+    j = nlohmann::json::parse(text);
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(path + ": not valid JSON (" + e.what() + ")");
+  }
+  if (!j.is_object()) throw Error(path + ": expected an object with \"default\" and \"layers\"");
+  for (auto& [key, value] : j.items()) {
+    if (key != "default" && key != "layers" && key != "description") {
+      throw Error(path + ": unknown key '" + key + "' (default, layers, description)");
+    }
+  }
+  std::string fallback = j.value("default", std::string("dense"));
+  std::vector<PolicySpec> specs = policies_for_all_layers(fallback, n_layer);
+  if (auto layers = j.find("layers"); layers != j.end()) {
+    if (!layers->is_object()) throw Error(path + ": \"layers\" must map layer numbers to policies");
+    for (auto& [key, value] : layers->items()) {
+      size_t used = 0;
+      long long il = -1;
+      try {
+        il = std::stoll(key, &used);
+      } catch (const std::exception&) {
+        used = 0;
+      }
+      if (used != key.size() || il < 0 || il >= n_layer) {
+        throw Error(path + ": layer '" + key + "' is not a layer of this model (0.." +
+                    std::to_string(n_layer - 1) + ")");
+      }
+      if (!value.is_string())
+        throw Error(path + ": the policy of layer " + key + " is not a string");
+      specs[size_t(il)] = parse_policy_spec(value.get<std::string>());
+      make_policy(specs[size_t(il)]);
+    }
+  }
+  return specs;
+}
+
+}  // namespace longctx

@@ -1,0 +1,45 @@
+// Choosing attention policies at run time: `--attn NAME[:key=value,...]` for every layer, or a
+// JSON file for a per-layer mix. Names and parameters are checked: an unknown policy, an unknown
+// key or a bad value is an error naming it, never a silent default.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "engine/attention/policy.h"
+
+namespace longctx {
+
+struct PolicySpec {
+  std::string name = "dense";
+  std::map<std::string, std::string> params;
+  std::string text() const;  // back to NAME:key=value,...
+};
+
+PolicySpec parse_policy_spec(std::string_view text);
+
+// The parameters of one policy, read once each; finish() rejects the keys nobody read.
+class PolicyParams {
+ public:
+  explicit PolicyParams(const PolicySpec& spec) : spec_(spec) {}
+  int64_t integer(const std::string& key, int64_t fallback, int64_t min, int64_t max);
+  void finish() const;
+
+ private:
+  const PolicySpec& spec_;
+  std::vector<std::string> used_;
+};
+
+std::unique_ptr<AttentionPolicy> make_policy(const PolicySpec& spec);
+std::string known_policies();
+
+// One spec per layer, from a single --attn value or from --attn-config FILE.json:
+//   {"default": "quest:budget=512", "layers": {"0": "dense", "1": "dense"}}
+std::vector<PolicySpec> policies_for_all_layers(std::string_view spec, int64_t n_layer);
+std::vector<PolicySpec> policies_from_config_file(const std::string& path, int64_t n_layer);
+
+}  // namespace longctx

@@ -1,0 +1,112 @@
+// Attention policies: flag parsing, Quest's selection rules, and policies with a budget at least
+// the context reproducing dense attention exactly on a real model.
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <random>
+
+#include "engine/attention/registry.h"
+#include "engine/session.h"
+#include "kernels/common/fp16.h"
+#include "models/model.h"
+#include "support/error.h"
+#include "tests/fixtures.h"
+#include "tokenizer/tokenizer.h"
+
+using namespace longctx;
+
+TEST_CASE("--attn specs parse and reject what they do not know", "[attention]") {
+  auto spec = parse_policy_spec("quest:budget=512,page=8");
+  CHECK(spec.name == "quest");
+  CHECK(spec.params.at("budget") == "512");
+  CHECK(spec.text() == "quest:budget=512,page=8");
+  CHECK(make_policy(spec)->name() == "quest:budget=512,page=8");
+  CHECK(make_policy(parse_policy_spec("quest"))->name() == "quest:budget=1024,page=16");
+  CHECK_THROWS_WITH(make_policy(parse_policy_spec("nope")),
+                    Catch::Contains("unknown attention policy 'nope'"));
+  CHECK_THROWS_WITH(make_policy(parse_policy_spec("quest:size=3")),
+                    Catch::Contains("unknown parameter 'size'"));
+  CHECK_THROWS_WITH(make_policy(parse_policy_spec("quest:page=0")), Catch::Contains("page=0"));
+  CHECK_THROWS_WITH(make_policy(parse_policy_spec("dense:budget=1")),
+                    Catch::Contains("it takes none"));
+  CHECK_THROWS_WITH(parse_policy_spec("quest:budget"), Catch::Contains("not key=value"));
+  CHECK_THROWS_WITH(parse_policy_spec("quest:page=1,page=2"), Catch::Contains("given twice"));
+  auto all = policies_for_all_layers("quest:budget=64", 3);
+  REQUIRE(all.size() == 3);
+  CHECK(all[2].params.at("budget") == "64");
+  CHECK_THROWS_WITH(policies_from_config_file(test::fixture_path("no_such.json"), 3),
+                    Catch::Contains("cannot open"));
+  auto preset =
+      policies_from_config_file(std::string(LONGCTX_SOURCE_DIR) + "/configs/quest.json", 30);
+  CHECK(preset[0].name == "dense");
+  CHECK(preset[1].name == "dense");
+  CHECK(preset[2].name == "quest");
+}
+
+TEST_CASE("Quest reads at most its budget, always the newest page, in sorted spans",
+          "[attention]") {
+  const int64_t n_kv = 2, group = 2, hd = 16, cap = 400, cached = 333;
+  std::mt19937 rng(4);
+  std::normal_distribution<float> normal(0, 1);
+  std::vector<uint16_t> keys(size_t(n_kv * cap * hd));
+  for (auto& k : keys) k = kernels::float_to_fp16(normal(rng));
+  std::vector<float> q(size_t(n_kv * group * hd));
+  for (auto& x : q) x = normal(rng);
+  for (int64_t budget : {int64_t(40), int64_t(100), int64_t(256)}) {
+    auto policy = make_policy(parse_policy_spec("quest:page=16,budget=" + std::to_string(budget)));
+    Selection sel;
+    StepInfo step{5, n_kv, cached, cached - 1, 0, q.data(), 1, n_kv * group, hd, keys.data(), cap};
+    policy->plan(step, sel);
+    REQUIRE(sel.offsets.size() == size_t(n_kv + 1));
+    for (int64_t g = 0; g < n_kv; ++g) {
+      int64_t read = 0, last_end = -1;
+      for (int32_t s = sel.offsets[size_t(g)]; s < sel.offsets[size_t(g + 1)]; ++s) {
+        const auto& span = sel.spans[size_t(s)];
+        CHECK(span.begin < span.end);
+        CHECK(span.begin > last_end);  // sorted, disjoint
+        CHECK(span.end <= cached);
+        last_end = span.end;
+        read += span.end - span.begin;
+      }
+      CHECK(read <= budget);
+      CHECK(last_end == cached);  // the newest tokens are read
+    }
+  }
+  // Within budget (or while prefilling) it is dense.
+  auto policy = make_policy(parse_policy_spec("quest:budget=1000"));
+  Selection sel;
+  StepInfo step{5, n_kv, cached, cached - 1, 0, q.data(), 1, n_kv * group, hd, keys.data(), cap};
+  policy->plan(step, sel);
+  CHECK(sel.spans.size() == size_t(n_kv));
+  CHECK(sel.spans[0].begin == 0);
+  CHECK(sel.spans[0].end == cached);
+}
+
+TEST_CASE("Quest with a budget at least the context gives dense logits exactly",
+          "[model][attention]") {
+  std::string path = test::model_path(test::kSmolLM2);
+  if (!std::filesystem::exists(path)) FAIL("model " << path << " is missing: run scripts/setup");
+  auto model = load_model(path);
+  auto tok = tokenizer::Tokenizer::create(model->vocab);
+  auto ids =
+      tok->encode("Once upon a time, in a small village by the sea, there lived", true, true);
+  auto run = [&](const std::string& attn) {
+    Session s(*model,
+              SessionOptions{128, 64, policies_for_all_layers(attn, model->config.n_layer)});
+    std::vector<float> all;
+    auto l = s.eval(ids);
+    all.insert(all.end(), l.begin(), l.end());
+    for (int i = 0; i < 8; ++i) {  // decode steps, where Quest plans
+      int32_t next = int32_t(std::max_element(l.begin(), l.end()) - l.begin());
+      int32_t one[1] = {next};
+      l = s.eval(one);
+      all.insert(all.end(), l.begin(), l.end());
+    }
+    return all;
+  };
+  auto dense = run("dense");
+  CHECK(run("quest:budget=128,page=16") == dense);
+  // A small budget reads fewer keys: the logits move, but stay those of a working model.
+  auto sparse = run("quest:budget=16,page=4");
+  CHECK(sparse.size() == dense.size());
+  CHECK(sparse != dense);
+}
