@@ -201,19 +201,13 @@ Value Value::element(uint64_t k) const {
 }
 
 File File::open(const std::string& path) {
-  File file;
-  file.source_ = path;
-  file.mapping_.emplace(path);
-  file.bytes_ = file.mapping_->bytes();
+  File file(path, ByteSource::map(path));
   file.parse();
   return file;
 }
 
 File File::from_bytes(std::string source, std::vector<uint8_t> bytes) {
-  File file;
-  file.source_ = std::move(source);
-  file.owned_ = std::move(bytes);
-  file.bytes_ = file.owned_;
+  File file(std::move(source), ByteSource::own(std::move(bytes)));
   file.parse();
   return file;
 }

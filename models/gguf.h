@@ -14,7 +14,7 @@
 #include <vector>
 
 #include "models/quant.h"
-#include "support/mapped_file.h"
+#include "support/byte_source.h"
 
 namespace longctx::gguf {
 
@@ -126,7 +126,8 @@ class File {
   [[noreturn]] void fail_key(std::string_view key, const Value* v, const std::string& why) const;
 
  private:
-  File() = default;
+  File(std::string source, ByteSource bytes)
+      : source_(std::move(source)), data_(std::move(bytes)), bytes_(data_.bytes()) {}
   void parse();
   const Value& require(std::string_view key) const;
   const Value& require_array(std::string_view key) const;
@@ -148,8 +149,7 @@ class File {
   }
 
   std::string source_;
-  std::optional<MappedFile> mapping_;
-  std::vector<uint8_t> owned_;
+  ByteSource data_;
   std::span<const uint8_t> bytes_;
   uint32_t version_ = 0;
   uint64_t alignment_ = 32;

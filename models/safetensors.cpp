@@ -27,21 +27,15 @@ constexpr DtypeInfo kDtypes[] = {
 }  // namespace
 
 File File::open(const std::string& path) {
-  File f;
-  f.source_ = path;
-  f.mapping_.emplace(path);
-  f.bytes_ = f.mapping_->bytes();
-  f.parse();
-  return f;
+  File file(path, ByteSource::map(path));
+  file.parse();
+  return file;
 }
 
 File File::from_bytes(std::string source, std::vector<uint8_t> bytes) {
-  File f;
-  f.source_ = std::move(source);
-  f.owned_ = std::move(bytes);
-  f.bytes_ = f.owned_;
-  f.parse();
-  return f;
+  File file(std::move(source), ByteSource::own(std::move(bytes)));
+  file.parse();
+  return file;
 }
 
 const TensorInfo* File::find(const std::string& name) const {

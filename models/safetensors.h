@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "kernels/common/blocks.h"
-#include "support/mapped_file.h"
+#include "support/byte_source.h"
 
 namespace longctx::safetensors {
 
@@ -37,12 +37,12 @@ class File {
   const std::map<std::string, std::string>& metadata() const { return metadata_; }
 
  private:
-  File() = default;
+  File(std::string source, ByteSource bytes)
+      : source_(std::move(source)), data_(std::move(bytes)), bytes_(data_.bytes()) {}
   void parse();
 
   std::string source_;
-  std::optional<MappedFile> mapping_;
-  std::vector<uint8_t> owned_;
+  ByteSource data_;
   std::span<const uint8_t> bytes_;
   uint64_t data_offset_ = 0;
   std::vector<TensorInfo> tensors_;
