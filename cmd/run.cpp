@@ -77,7 +77,7 @@ Action add_run(CLI::App& app) {
     std::string generated;
     int64_t n_gen = 0;
     double gen_start = now_ms();
-    int64_t limit = o->n_predict < 0 ? s.n_ctx() - s.n_past() : o->n_predict;
+    int64_t limit = o->n_predict < 0 ? s.room() : o->n_predict;
     std::string stop_reason = "limit";
     while (n_gen < limit) {
       int32_t next = sampler.sample(logits, history);
@@ -98,7 +98,7 @@ Action add_run(CLI::App& app) {
         stop_reason = "stop string";
         break;
       }
-      if (s.n_past() + 1 > s.n_ctx()) {
+      if (s.room() < 1) {
         stop_reason = "context full";
         break;
       }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "kernels/common/fp16.h"
 #include "kernels/cpu/vec.h"
 #include "support/error.h"
 
@@ -45,6 +46,37 @@ void KvCache::append(int64_t layer, int64_t n, const float* k, const float* v,
 
 void KvCache::truncate(int64_t n) {
   for (auto& u : used_) u = std::min(u, n);
+}
+
+void KvCache::evict(int64_t layer, int64_t begin, int64_t count,
+                    const std::function<void(float*, int64_t)>& rotate) {
+  int64_t& used = used_[size_t(layer)];
+  if (count <= 0) return;
+  if (begin < 0 || begin + count > used) throw Error("internal: eviction outside the cache");
+  auto& k = k_[size_t(layer)];
+  auto& v = v_[size_t(layer)];
+  auto& pos = pos_[size_t(layer)];
+  std::vector<float> key(static_cast<size_t>(head_dim_));
+  for (int64_t g = 0; g < n_kv_head_; ++g) {
+    uint16_t* kg = k.data() + g * capacity_ * head_dim_;
+    uint16_t* vg = v.data() + g * capacity_ * value_dim_;
+    for (int64_t s = begin + count; s < used; ++s) {
+      uint16_t* dst = kg + (s - count) * head_dim_;
+      const uint16_t* src = kg + s * head_dim_;
+      if (rotate) {
+        for (int64_t d = 0; d < head_dim_; ++d) key[size_t(d)] = kernels::fp16_to_float(src[d]);
+        rotate(key.data(), count);
+        cpu::f32_to_f16_row(key.data(), dst, head_dim_);
+      } else {
+        std::copy(src, src + head_dim_, dst);
+      }
+      std::copy(vg + s * value_dim_, vg + (s + 1) * value_dim_, vg + (s - count) * value_dim_);
+    }
+  }
+  for (int64_t s = begin + count; s < used; ++s) {
+    pos[size_t(s - count)] = pos[size_t(s)] - (rotate ? int32_t(count) : 0);
+  }
+  used -= count;
 }
 
 void KvCache::clear() {

@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 namespace longctx {
@@ -22,6 +23,11 @@ class KvCache {
   void clear();
   // Keeps the first n slots of every layer (they must hold positions 0..n-1).
   void truncate(int64_t n);
+  // Drops slots [begin, begin + count) of a layer, moving later slots down. With `rotate` given,
+  // moved keys are re-rotated by -count positions and their positions lowered by count: rotate is
+  // called on each moved key (as floats) to turn it back by count positions.
+  void evict(int64_t layer, int64_t begin, int64_t count,
+             const std::function<void(float* key, int64_t count)>& rotate);
 
   const uint16_t* keys(int64_t layer) const { return k_[size_t(layer)].data(); }
   const uint16_t* values(int64_t layer) const { return v_[size_t(layer)].data(); }

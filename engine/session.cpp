@@ -55,21 +55,31 @@ Session::Session(const Model& model, SessionOptions options)
   gate_.resize(size_t(b * c.n_ff));
   up_.resize(size_t(b * c.n_ff));
   pos_.resize(size_t(b));
+  layer_pos_.resize(size_t(b));
+  shift_.assign(size_t(c.n_layer), 0);
 }
 
 void Session::clear() {
   cache_.clear();
   n_past_ = 0;
+  std::fill(shift_.begin(), shift_.end(), 0);
+}
+
+int64_t Session::room() const {
+  return cache_.capacity() - (n_past_ - *std::min_element(shift_.begin(), shift_.end()));
 }
 
 void Session::truncate(int64_t n) {
+  for (int64_t s : shift_) {
+    if (s != 0) throw Error("this session has evicted tokens; it cannot rewind to a prefix");
+  }
   n_past_ = std::min(n_past_, n);
   cache_.truncate(n_past_);
 }
 
 std::span<const float> Session::eval(std::span<const int32_t> tokens, bool all_logits) {
   const int64_t n_vocab = model_.config.n_vocab;
-  if (n_past_ + int64_t(tokens.size()) > cache_.capacity()) {
+  if (int64_t(tokens.size()) > room()) {
     throw Error("the context holds " + std::to_string(cache_.capacity()) + " tokens; " +
                 std::to_string(n_past_) + " are in use and " + std::to_string(tokens.size()) +
                 " more do not fit (raise -c)");
@@ -126,6 +136,9 @@ void Session::attention_block(int64_t il, int64_t n) {
   const int64_t q_dim = c.n_head * hd, kv_dim = c.n_head_kv * hd;
   auto rope_layout =
       c.rope_type == RopeType::Neox ? cpu::RopeLayout::Halves : cpu::RopeLayout::Pairs;
+  // Positions inside this layer's cache: lower than the token's by what eviction shifted out.
+  for (int64_t t = 0; t < n; ++t)
+    layer_pos_[size_t(t)] = pos_[size_t(t)] - int32_t(shift_[size_t(il)]);
   for (int64_t t = 0; t < n; ++t) {
     float* q = q_.data() + t * q_dim;
     float* k = k_.data() + t * kv_dim;
@@ -138,14 +151,15 @@ void Session::attention_block(int64_t il, int64_t n) {
       for (int64_t h = 0; h < c.n_head_kv; ++h)
         cpu::rms_norm(k + h * hd, L.k_norm, eps, hd, k + h * hd);
     }
-    cpu::rope(q, c.n_head, hd, c.n_rot, inv_freq_[size_t(il)].data(), pos_[size_t(t)], rope_layout);
-    cpu::rope(k, c.n_head_kv, hd, c.n_rot, inv_freq_[size_t(il)].data(), pos_[size_t(t)],
+    cpu::rope(q, c.n_head, hd, c.n_rot, inv_freq_[size_t(il)].data(), layer_pos_[size_t(t)],
+              rope_layout);
+    cpu::rope(k, c.n_head_kv, hd, c.n_rot, inv_freq_[size_t(il)].data(), layer_pos_[size_t(t)],
               rope_layout);
   }
-  cache_.append(il, n, k_.data(), v_.data(), pos_.data());
+  cache_.append(il, n, k_.data(), v_.data(), layer_pos_.data());
 
   const int64_t window = c.layer_is_local[size_t(il)] ? c.sliding_window : 0;
-  StepInfo step{il,       c.n_head_kv, cache_.used(il), pos_[0],          window, q_.data(), n,
+  StepInfo step{il,       c.n_head_kv, cache_.used(il), layer_pos_[0],    window, q_.data(), n,
                 c.n_head, hd,          cache_.keys(il), cache_.capacity()};
   policies_[size_t(il)]->plan(step, selection_);
   cpu::AttentionArgs a;
@@ -158,13 +172,23 @@ void Session::attention_block(int64_t il, int64_t n) {
   a.v = cache_.values(il);
   a.capacity = cache_.capacity();
   a.key_pos = cache_.positions(il);
-  a.q_pos = pos_.data();
+  a.q_pos = layer_pos_.data();
   a.window = window;
   a.scale = c.attention_scale;
   a.spans = selection_.spans.data();
   a.span_offsets = selection_.offsets.data();
   a.out = attn_.data();
   cpu::attention(a);
+  Eviction ev = policies_[size_t(il)]->evict(step);
+  if (ev.count > 0) {
+    const float* inv_freq = inv_freq_[size_t(il)].data();
+    auto turn_back = [&](float* key, int64_t count) {
+      cpu::rope(key, 1, hd, c.n_rot, inv_freq, -count, rope_layout);
+    };
+    cache_.evict(il, ev.begin, ev.count,
+                 ev.reposition ? std::function<void(float*, int64_t)>(turn_back) : nullptr);
+    if (ev.reposition) shift_[size_t(il)] += ev.count;
+  }
 
   cpu::matmul(L.wo, attn_.data(), n, o_.data());
   if (L.post_attn_norm) {

@@ -32,6 +32,8 @@ class Session {
   std::span<const float> eval(std::span<const int32_t> tokens, bool all_logits = false);
 
   int64_t n_past() const { return n_past_; }
+  // Tokens that still fit: eviction policies make room as they go, dense layers do not.
+  int64_t room() const;
   int64_t n_ctx() const { return cache_.capacity(); }
   int64_t kv_bytes() const { return cache_.bytes(); }
   void clear();
@@ -39,6 +41,7 @@ class Session {
   void truncate(int64_t n);
   const Model& model() const { return model_; }
   std::string policy_name(int64_t layer) const { return policies_[size_t(layer)]->name(); }
+  const KvCache& cache() const { return cache_; }
 
  private:
   void forward_chunk(const int32_t* tokens, int64_t n, float* logits_out, bool all_logits);
@@ -53,7 +56,9 @@ class Session {
   int64_t n_past_ = 0;
   // Scratch, sized for n_batch tokens.
   std::vector<float> x_, h_, q_, k_, v_, attn_, o_, gate_, up_, logits_;
-  std::vector<int32_t> pos_;
+  std::vector<int32_t> pos_;        // token positions of the chunk
+  std::vector<int32_t> layer_pos_;  // the same inside one layer's cache (after shifts)
+  std::vector<int64_t> shift_;      // per layer: positions shifted out by eviction
   Selection selection_;
 };
 

@@ -1,6 +1,7 @@
 // Attention policies: flag parsing, Quest's selection rules, and policies with a budget at least
 // the context reproducing dense attention exactly on a real model.
 #include <catch2/catch.hpp>
+#include <cmath>
 #include <filesystem>
 #include <random>
 
@@ -109,4 +110,74 @@ TEST_CASE("Quest with a budget at least the context gives dense logits exactly",
   auto sparse = run("quest:budget=16,page=4");
   CHECK(sparse.size() == dense.size());
   CHECK(sparse != dense);
+}
+
+TEST_CASE("streaming keeps sinks and a window, re-positioned as a fresh run would",
+          "[model][attention]") {
+  std::string path = test::model_path(test::kSmolLM2);
+  if (!std::filesystem::exists(path)) FAIL("model " << path << " is missing: run scripts/setup");
+  auto model = load_model(path);
+  auto tok = tokenizer::Tokenizer::create(model->vocab);
+  auto ids = tok->encode(
+      "It was a bright cold day in April, and the clocks were striking thirteen. Winston Smith, "
+      "his chin nuzzled into his breast in an effort to escape the vile wind, slipped quickly",
+      true, true);
+  REQUIRE(ids.size() > 24);
+  const int64_t n_layer = model->config.n_layer;
+  Session streamed(
+      *model,
+      SessionOptions{128, 64, policies_for_all_layers("streaming:sinks=4,window=16", n_layer)});
+  streamed.eval(ids);
+  // Only the 4 sinks and the 16 newest tokens remain, at positions 0..19 in every layer.
+  for (int64_t il = 0; il < n_layer; ++il) {
+    REQUIRE(streamed.cache().used(il) == 20);
+    for (int32_t s = 0; s < 20; ++s) CHECK(streamed.cache().positions(il)[s] == s);
+  }
+  // Layer 0 keys depend only on the token and its position: after the shift they must equal a
+  // fresh dense run over exactly the kept tokens (up to the half-precision rounding of
+  // re-rotation).
+  std::vector<int32_t> kept(ids.begin(), ids.begin() + 4);
+  kept.insert(kept.end(), ids.end() - 16, ids.end());
+  Session fresh(*model, SessionOptions{128, 64});
+  fresh.eval(kept);
+  const int64_t hd = model->config.head_dim, cap = 128;
+  float worst = 0;
+  for (int64_t g = 0; g < model->config.n_head_kv; ++g) {
+    for (int64_t s = 0; s < 20; ++s) {
+      for (int64_t d = 0; d < hd; ++d) {
+        float a = kernels::fp16_to_float(streamed.cache().keys(0)[(g * cap + s) * hd + d]);
+        float b = kernels::fp16_to_float(fresh.cache().keys(0)[(g * cap + s) * hd + d]);
+        worst = std::max(worst, std::fabs(a - b) / std::max(1.0f, std::fabs(b)));
+      }
+    }
+  }
+  CHECK(worst < 4e-3f);
+  // Decoding goes on past the cache with eviction making room.
+  int32_t one[1] = {ids.back()};
+  for (int i = 0; i < 5; ++i) streamed.eval(one);
+  CHECK(streamed.cache().used(0) == 20);
+}
+
+TEST_CASE("streaming with a window at least the context gives dense logits exactly",
+          "[model][attention]") {
+  std::string path = test::model_path(test::kSmolLM2);
+  if (!std::filesystem::exists(path)) FAIL("model " << path << " is missing: run scripts/setup");
+  auto model = load_model(path);
+  auto tok = tokenizer::Tokenizer::create(model->vocab);
+  auto ids =
+      tok->encode("The lighthouse keeper counted the ships that passed each night", true, true);
+  auto run = [&](const std::string& attn) {
+    Session s(*model,
+              SessionOptions{128, 64, policies_for_all_layers(attn, model->config.n_layer)});
+    std::vector<float> all;
+    auto l = s.eval(ids);
+    all.insert(all.end(), l.begin(), l.end());
+    for (int i = 0; i < 6; ++i) {
+      int32_t one[1] = {int32_t(std::max_element(l.begin(), l.end()) - l.begin())};
+      l = s.eval(one);
+      all.insert(all.end(), l.begin(), l.end());
+    }
+    return all;
+  };
+  CHECK(run("streaming:sinks=4,window=124") == run("dense"));
 }

@@ -38,11 +38,21 @@ struct StepInfo {
   int64_t capacity = 0;
 };
 
+// Slots a policy drops after a step: [begin, begin + count); later slots move down. With
+// reposition, their positions drop by count too and their keys are re-rotated to match
+// (StreamingLLM's positions inside the cache; also llama.cpp-style context shift).
+struct Eviction {
+  int64_t begin = 0, count = 0;
+  bool reposition = false;
+};
+
 class AttentionPolicy {
  public:
   virtual ~AttentionPolicy() = default;
   virtual std::string name() const = 0;
   virtual void plan(const StepInfo& step, Selection& out) = 0;
+  // Called after the step's attention; eviction policies name what leaves the cache.
+  virtual Eviction evict(const StepInfo& step) { return {}; }
 };
 
 // One key span per KV head covering [begin, end): the dense selection, used by every policy for

@@ -10,6 +10,7 @@
 namespace longctx {
 
 std::unique_ptr<AttentionPolicy> make_quest_policy(PolicyParams& params);
+std::unique_ptr<AttentionPolicy> make_streaming_policy(PolicyParams& params);
 
 namespace {
 
@@ -24,6 +25,7 @@ std::unique_ptr<AttentionPolicy> make_dense(PolicyParams&) {
 
 constexpr Entry kPolicies[] = {
     {"dense", make_dense},
+    {"streaming", make_streaming_policy},
     {"quest", make_quest_policy},
 };
 

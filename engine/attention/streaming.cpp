@@ -1,0 +1,60 @@
+// StreamingLLM (Xiao et al., "Efficient Streaming Language Models with Attention Sinks", ICLR
+// 2024): keep the first `sinks` tokens (attention sinks) and the most recent `window` tokens;
+// everything between leaves the cache for good, and the kept tokens get positions inside the cache
+// (the paper's rolling cache): later keys are re-rotated down by the number of evicted tokens. An
+// eviction policy: it saves memory and loses tokens.
+#include <algorithm>
+
+#include "engine/attention/registry.h"
+
+namespace longctx {
+namespace {
+
+// Defaults of the official code (streaming-llm, run_streaming_llama.py): start_size 4,
+// recent_size 2000.
+constexpr int64_t kDefaultSinks = 4;
+constexpr int64_t kDefaultWindow = 2000;
+
+class StreamingPolicy final : public AttentionPolicy {
+ public:
+  StreamingPolicy(int64_t sinks, int64_t window) : sinks_(sinks), window_(window) {}
+  std::string name() const override {
+    return "streaming:sinks=" + std::to_string(sinks_) + ",window=" + std::to_string(window_);
+  }
+
+  // Sinks plus the recent window. A prefill chunk shares one window that starts `window` before its
+  // first query, so its later queries see up to window + chunk - 1 recent keys (decoding, one query
+  // at a time, sees exactly `window`).
+  void plan(const StepInfo& step, Selection& out) override {
+    const int64_t recent_begin = std::max(sinks_, step.n_cached - step.n_q - window_ + 1);
+    if (recent_begin <= sinks_ || step.window > 0) {
+      select_all(step, out);
+      return;
+    }
+    out.clear();
+    for (int64_t g = 0; g < step.n_kv_head; ++g) {
+      out.spans.push_back({0, int32_t(std::min(sinks_, step.n_cached))});
+      out.spans.push_back({int32_t(recent_begin), int32_t(step.n_cached)});
+      out.offsets.push_back(int32_t(out.spans.size()));
+    }
+  }
+
+  Eviction evict(const StepInfo& step) override {
+    const int64_t excess = step.n_cached - (sinks_ + window_);
+    if (excess <= 0 || step.window > 0) return {};
+    return {sinks_, excess, true};
+  }
+
+ private:
+  int64_t sinks_, window_;
+};
+
+}  // namespace
+
+std::unique_ptr<AttentionPolicy> make_streaming_policy(PolicyParams& params) {
+  int64_t sinks = params.integer("sinks", kDefaultSinks, 0, int64_t(1) << 20);
+  int64_t window = params.integer("window", kDefaultWindow, 1, int64_t(1) << 30);
+  return std::make_unique<StreamingPolicy>(sinks, window);
+}
+
+}  // namespace longctx
