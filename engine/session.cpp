@@ -56,6 +56,7 @@ Session::Session(const Model& model, SessionOptions options)
   up_.resize(size_t(b * c.n_ff));
   pos_.resize(size_t(b));
   layer_pos_.resize(size_t(b));
+  rotation_.resize(size_t(c.n_rot));
   shift_.assign(size_t(c.n_layer), 0);
 }
 
@@ -181,9 +182,15 @@ void Session::attention_block(int64_t il, int64_t n) {
   cpu::attention(a);
   Eviction ev = policies_[size_t(il)]->evict(step);
   if (ev.count > 0) {
-    const float* inv_freq = inv_freq_[size_t(il)].data();
-    auto turn_back = [&](float* key, int64_t count) {
-      cpu::rope(key, 1, hd, c.n_rot, inv_freq, -count, rope_layout);
+    // Every moved key turns back by the same angles: compute them once per eviction.
+    const int64_t half = c.n_rot / 2;
+    for (int64_t i = 0; i < half; ++i) {
+      double angle = -double(ev.count) * double(inv_freq_[size_t(il)][size_t(i)]);
+      rotation_[size_t(i)] = float(std::cos(angle));
+      rotation_[size_t(half + i)] = float(std::sin(angle));
+    }
+    auto turn_back = [&](float* key, int64_t) {
+      cpu::rope_table(key, hd, c.n_rot, rotation_.data(), rotation_.data() + half, rope_layout);
     };
     cache_.evict(il, ev.begin, ev.count,
                  ev.reposition ? std::function<void(float*, int64_t)>(turn_back) : nullptr);

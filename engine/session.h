@@ -59,6 +59,7 @@ class Session {
   std::vector<int32_t> pos_;        // token positions of the chunk
   std::vector<int32_t> layer_pos_;  // the same inside one layer's cache (after shifts)
   std::vector<int64_t> shift_;      // per layer: positions shifted out by eviction
+  std::vector<float> rotation_;     // cos and sin of one re-positioning
   Selection selection_;
 };
 

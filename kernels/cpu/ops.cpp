@@ -28,6 +28,19 @@ void rope(float* x, int64_t n_heads, int64_t head_dim, int64_t n_rot, const floa
   }
 }
 
+void rope_table(float* x, int64_t head_dim, int64_t n_rot, const float* cos, const float* sin,
+                RopeLayout layout) {
+  const int64_t half = n_rot / 2;
+  for (int64_t i = 0; i < half; ++i) {
+    int64_t a = layout == RopeLayout::Pairs ? 2 * i : i;
+    int64_t b = layout == RopeLayout::Pairs ? 2 * i + 1 : i + half;
+    float x0 = x[a], x1 = x[b];
+    x[a] = x0 * cos[i] - x1 * sin[i];
+    x[b] = x0 * sin[i] + x1 * cos[i];
+  }
+  (void)head_dim;
+}
+
 void swiglu(float* gate, const float* up, int64_t n) {
   for (int64_t i = 0; i < n; ++i) {
     float g = gate[i];

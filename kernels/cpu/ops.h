@@ -15,6 +15,11 @@ enum class RopeLayout { Pairs, Halves };  // llama "norm" (x[2i], x[2i+1]) / Neo
 void rope(float* x, int64_t n_heads, int64_t head_dim, int64_t n_rot, const float* inv_freq,
           int64_t pos, RopeLayout layout);
 
+// The same rotation with precomputed cos[i], sin[i] (n_rot/2 each): for turning many vectors by
+// one angle set, as when an evicted cache re-positions its keys.
+void rope_table(float* x, int64_t head_dim, int64_t n_rot, const float* cos, const float* sin,
+                RopeLayout layout);
+
 // GLU FFN activations: gate[i] = act(gate[i]) * up[i].
 void swiglu(float* gate, const float* up, int64_t n);
 void geglu_tanh(float* gate, const float* up, int64_t n);
