@@ -16,6 +16,7 @@ KvCache::KvCache(int64_t n_layer, int64_t n_kv_head, int64_t head_dim, int64_t v
     v_.emplace_back(size_t(n_kv_head * capacity * value_dim));
     pos_.emplace_back(size_t(capacity), 0);
   }
+  scratch_key_.resize(size_t(head_dim));
   used_.assign(size_t(n_layer), 0);
 }
 
@@ -56,7 +57,7 @@ void KvCache::evict(int64_t layer, int64_t begin, int64_t count,
   auto& k = k_[size_t(layer)];
   auto& v = v_[size_t(layer)];
   auto& pos = pos_[size_t(layer)];
-  std::vector<float> key(static_cast<size_t>(head_dim_));
+  std::vector<float>& key = scratch_key_;  // sized once, reused by every eviction
   for (int64_t g = 0; g < n_kv_head_; ++g) {
     uint16_t* kg = k.data() + g * capacity_ * head_dim_;
     uint16_t* vg = v.data() + g * capacity_ * value_dim_;

@@ -38,6 +38,7 @@ class KvCache {
   std::vector<std::vector<uint16_t>> k_, v_;
   std::vector<std::vector<int32_t>> pos_;
   std::vector<int64_t> used_;
+  std::vector<float> scratch_key_;  // one key as floats while re-rotating
 };
 
 }  // namespace longctx

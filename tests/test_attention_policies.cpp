@@ -15,6 +15,25 @@
 
 using namespace longctx;
 
+namespace {
+
+// Logits of a prompt and of `steps` greedy decode steps under one policy for all layers.
+std::vector<float> logits_under(const Model& model, const std::vector<int32_t>& ids,
+                                const std::string& attn, int steps) {
+  Session s(model, SessionOptions{128, 64, policies_for_all_layers(attn, model.config.n_layer)});
+  std::vector<float> all;
+  auto l = s.eval(ids);
+  all.insert(all.end(), l.begin(), l.end());
+  for (int i = 0; i < steps; ++i) {  // decode steps, where the sparse policies plan
+    int32_t one[1] = {int32_t(std::max_element(l.begin(), l.end()) - l.begin())};
+    l = s.eval(one);
+    all.insert(all.end(), l.begin(), l.end());
+  }
+  return all;
+}
+
+}  // namespace
+
 TEST_CASE("--attn specs parse and reject what they do not know", "[attention]") {
   auto spec = parse_policy_spec("quest:budget=512,page=8");
   CHECK(spec.name == "quest");
@@ -90,24 +109,10 @@ TEST_CASE("Quest with a budget at least the context gives dense logits exactly",
   auto tok = tokenizer::Tokenizer::create(model->vocab);
   auto ids =
       tok->encode("Once upon a time, in a small village by the sea, there lived", true, true);
-  auto run = [&](const std::string& attn) {
-    Session s(*model,
-              SessionOptions{128, 64, policies_for_all_layers(attn, model->config.n_layer)});
-    std::vector<float> all;
-    auto l = s.eval(ids);
-    all.insert(all.end(), l.begin(), l.end());
-    for (int i = 0; i < 8; ++i) {  // decode steps, where Quest plans
-      int32_t next = int32_t(std::max_element(l.begin(), l.end()) - l.begin());
-      int32_t one[1] = {next};
-      l = s.eval(one);
-      all.insert(all.end(), l.begin(), l.end());
-    }
-    return all;
-  };
-  auto dense = run("dense");
-  CHECK(run("quest:budget=128,page=16") == dense);
+  auto dense = logits_under(*model, ids, "dense", 8);
+  CHECK(logits_under(*model, ids, "quest:budget=128,page=16", 8) == dense);
   // A small budget reads fewer keys: the logits move, but stay those of a working model.
-  auto sparse = run("quest:budget=16,page=4");
+  auto sparse = logits_under(*model, ids, "quest:budget=16,page=4", 8);
   CHECK(sparse.size() == dense.size());
   CHECK(sparse != dense);
 }
@@ -166,18 +171,6 @@ TEST_CASE("streaming with a window at least the context gives dense logits exact
   auto tok = tokenizer::Tokenizer::create(model->vocab);
   auto ids =
       tok->encode("The lighthouse keeper counted the ships that passed each night", true, true);
-  auto run = [&](const std::string& attn) {
-    Session s(*model,
-              SessionOptions{128, 64, policies_for_all_layers(attn, model->config.n_layer)});
-    std::vector<float> all;
-    auto l = s.eval(ids);
-    all.insert(all.end(), l.begin(), l.end());
-    for (int i = 0; i < 6; ++i) {
-      int32_t one[1] = {int32_t(std::max_element(l.begin(), l.end()) - l.begin())};
-      l = s.eval(one);
-      all.insert(all.end(), l.begin(), l.end());
-    }
-    return all;
-  };
-  CHECK(run("streaming:sinks=4,window=124") == run("dense"));
+  CHECK(logits_under(*model, ids, "streaming:sinks=4,window=124", 6) ==
+        logits_under(*model, ids, "dense", 6));
 }

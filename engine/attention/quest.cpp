@@ -86,7 +86,6 @@ class QuestPolicy final : public AttentionPolicy {
     max_.resize(size_t(step.n_kv_head));
     const int64_t complete = step.n_cached / page_;
     done_ = std::min(done_, complete);  // the cache was truncated (a chat rewound)
-    std::vector<float> key(size_t(hd));
     for (int64_t g = 0; g < step.n_kv_head; ++g) {
       min_[size_t(g)].resize(size_t(complete * hd));
       max_[size_t(g)].resize(size_t(complete * hd));
