@@ -28,6 +28,8 @@ void add_model_flags(CLI::App& app, ModelOptions& o) {
   app.add_option("--attn-config", o.attn_config,
                  "per-layer policies from a JSON file (see configs/)")
       ->excludes("--attn");
+  app.add_option("--kv-type", o.kv_type, "KV cache precision: f16, q8_0 or q4_0 (any policy)")
+      ->check(CLI::IsMember({"f16", "q8_0", "q4_0"}));
 }
 
 void add_sampler_flags(CLI::App& app, SamplerOptions& o) {
@@ -69,9 +71,13 @@ std::string describe_policies(const Session& s) {
   for (int64_t il = 0; il < n;) {
     int64_t end = il;
     while (end + 1 < n && s.policy_name(end + 1) == s.policy_name(il)) ++end;
+    int64_t held = 0;
+    for (int64_t j = il; j <= end; ++j) held += s.cache().layer_held_bytes(j);
+    char mib[32];
+    std::snprintf(mib, sizeof mib, " (%.2f MiB)", held / 1048576.0);
     out += (out.empty() ? "" : ", ") + std::string(end > il ? "layers " : "layer ") +
            std::to_string(il) + (end > il ? "-" + std::to_string(end) : "") + " " +
-           s.policy_name(il);
+           s.policy_name(il) + mib;
     il = end + 1;
   }
   return out;
@@ -99,7 +105,10 @@ Loaded load_for_generation(const ModelOptions& o) {
   l.model = load_model(resolve_model(o.model));
   const ModelConfig& c = l.model->config;
   int64_t n_ctx = o.n_ctx > 0 ? o.n_ctx : c.n_ctx_train;
-  int64_t per_token = c.n_layer * c.n_head_kv * (c.head_dim + c.value_dim) * 2;
+  const KvType kv_type = parse_kv_type(o.kv_type);
+  int64_t per_token = c.n_layer * c.n_head_kv *
+                      (kernels::kv_row_bytes(kv_type, c.head_dim) +
+                       kernels::kv_row_bytes(kv_type, c.value_dim));
   int64_t budget = available_memory_bytes() / 2;  // leave room for everything else
   if (o.n_ctx == 0 && budget > 0 && n_ctx * per_token > budget) {
     int64_t fit = std::max<int64_t>(512, budget / per_token);
@@ -110,7 +119,8 @@ Loaded load_for_generation(const ModelOptions& o) {
   std::vector<PolicySpec> policies = o.attn_config.empty()
                                          ? policies_for_all_layers(o.attn, c.n_layer)
                                          : policies_from_config_file(o.attn_config, c.n_layer);
-  l.session = std::make_unique<Session>(*l.model, SessionOptions{n_ctx, o.n_batch, policies});
+  l.session = std::make_unique<Session>(*l.model,
+                                       SessionOptions{n_ctx, o.n_batch, policies, kv_type});
   l.load_ms = now_ms() - start;
   return l;
 }

@@ -18,6 +18,7 @@ struct ModelOptions {
   int threads = 0;             // 0: all cores
   std::string attn = "dense";  // --attn NAME[:key=value,...] for every layer
   std::string attn_config;     // --attn-config FILE.json, a per-layer mix
+  std::string kv_type = "f16";  // --kv-type: KV precision, with any policy
 };
 
 void add_model_flags(CLI::App& app, ModelOptions& o);
@@ -34,7 +35,8 @@ Loaded load_for_generation(const ModelOptions& o);
 
 std::string read_file(const std::string& path);
 
-// "layers 0-1 dense, 2-29 quest:budget=1024,page=16": the policy of each layer, compactly.
+// "layers 0-1 dense (1.5 MiB), layers 2-29 quest:budget=1024,page=16 (21 MiB)": the policy of
+// each run of layers and the KV memory those layers hold now.
 std::string describe_policies(const Session& session);
 double now_ms();
 long peak_rss_bytes();

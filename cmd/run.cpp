@@ -56,7 +56,7 @@ Action add_run(CLI::App& app) {
     }
     std::vector<int32_t> tokens = tok->encode(prompt, add_special, true);
     Session& s = *l.session;
-    if (int64_t(tokens.size()) >= s.n_ctx()) {
+    if (int64_t(tokens.size()) >= s.room()) {
       throw Error("the prompt has " + std::to_string(tokens.size()) +
                   " tokens but the context holds " + std::to_string(s.n_ctx()) + " (raise -c)");
     }
@@ -64,7 +64,7 @@ Action add_run(CLI::App& app) {
     std::fprintf(stderr, "longctx: %s, %lld layers, context %lld, %s, %d threads\n",
                  l.model->config.arch->name.data(), (long long)l.model->config.n_layer,
                  (long long)s.n_ctx(), cpu::isa_name(cpu::detected_isa()), omp_get_max_threads());
-    std::fprintf(stderr, "attention: %s; KV cache %.2f MiB (f16)\n", describe_policies(s).c_str(),
+    std::fprintf(stderr, "KV cache: %s, %.2f MiB allocated\n", kv_type_name(s.cache().type()),
                  s.kv_bytes() / 1048576.0);
 
     double t0 = now_ms();
@@ -113,12 +113,14 @@ Action add_run(CLI::App& app) {
                  "  load time     = %10.2f ms\n"
                  "  prompt eval   = %10.2f ms / %5zu tokens (%8.2f tokens per second)\n"
                  "  generation    = %10.2f ms / %5lld tokens (%8.2f tokens per second)\n"
-                 "  KV cache      = %10.2f MiB (f16, %lld tokens)\n"
-                 "  peak memory   = %10.2f MiB\n",
+                 "  KV cache      = %10.2f MiB held, %.2f MiB allocated (%s, context %lld)\n"
+                 "  peak memory   = %10.2f MiB\n"
+                 "attention: %s\n",
                  stop_reason.c_str(), l.load_ms, prompt_ms, tokens.size(),
                  tokens.size() / (prompt_ms / 1000), gen_ms, (long long)n_gen,
-                 n_gen > 0 ? n_gen / (gen_ms / 1000) : 0.0, s.kv_bytes() / 1048576.0,
-                 (long long)s.n_ctx(), peak_rss_bytes() / 1048576.0);
+                 n_gen > 0 ? n_gen / (gen_ms / 1000) : 0.0, s.held_kv_bytes() / 1048576.0,
+                 s.kv_bytes() / 1048576.0, kv_type_name(s.cache().type()), (long long)s.n_ctx(),
+                 peak_rss_bytes() / 1048576.0, describe_policies(s).c_str());
     return 0;
   };
 }

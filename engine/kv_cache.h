@@ -1,44 +1,83 @@
-// The KV cache: per layer, keys and values in IEEE half, [kv_head][slot][head_dim], plus the
-// position of the token in each slot. Only the cache changes its own memory.
+// The KV cache: per layer and KV head, one row per slot in the cache's precision (f16, q8_0 or
+// q4_0; kernels/common/kv_rows.h), plus the position of the token each slot holds. Every KV head of
+// a layer holds the same number of slots, but eviction may keep different tokens per head, so
+// positions are per head. Layers may have different capacities (an eviction policy bounds what its
+// layer ever holds). Only the cache changes its own memory.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <string>
 #include <vector>
 
+#include "kernels/common/kv_rows.h"
+
 namespace longctx {
+
+using kernels::KvType;
+
+KvType parse_kv_type(const std::string& name);  // "f16", "q8_0", "q4_0"; throws otherwise
+const char* kv_type_name(KvType type);
+
+// How a drop of slots is carried out, so that policies keeping per-slot state can mirror it: the
+// dropped slots (sorted ascending, unique) are refilled by the last kept slots, highest first. Each
+// move is {from, to}; the cache then holds used - drops.size() slots.
+struct SlotMove {
+  int32_t from, to;
+};
+void plan_drop(const int32_t* drops, int64_t n_drops, int64_t used, std::vector<SlotMove>& moves);
 
 class KvCache {
  public:
   KvCache(int64_t n_layer, int64_t n_kv_head, int64_t head_dim, int64_t value_dim,
-          int64_t capacity);
+          std::vector<int64_t> capacity, KvType type = KvType::F16);
 
-  int64_t capacity() const { return capacity_; }
+  int64_t n_layer() const { return int64_t(used_.size()); }
+  int64_t n_kv_head() const { return n_kv_head_; }
+  int64_t capacity(int64_t layer) const { return capacity_[size_t(layer)]; }
+  int64_t max_capacity() const;
   int64_t used(int64_t layer) const { return used_[size_t(layer)]; }
-  int64_t bytes() const;
+  KvType type() const { return type_; }
+  int64_t key_row_bytes() const { return k_row_; }
+  int64_t value_row_bytes() const { return v_row_; }
+  int64_t bytes() const;       // allocated
+  int64_t held_bytes() const;  // slots in use, keys and values, every layer
+  int64_t layer_held_bytes(int64_t layer) const {
+    return n_kv_head_ * used(layer) * (k_row_ + v_row_);
+  }
 
   // Appends n tokens' keys and values ([n][n_kv_head][dim] floats) at the given positions.
   void append(int64_t layer, int64_t n, const float* k, const float* v, const int32_t* positions);
   void clear();
   // Keeps the first n slots of every layer (they must hold positions 0..n-1).
   void truncate(int64_t n);
-  // Drops slots [begin, begin + count) of a layer, moving later slots down. With `rotate` given,
-  // moved keys are re-rotated by -count positions and their positions lowered by count: rotate is
-  // called on each moved key (as floats) to turn it back by count positions.
-  void evict(int64_t layer, int64_t begin, int64_t count,
-             const std::function<void(float* key, int64_t count)>& rotate);
+  // Drops slots [begin, begin + count) of a layer in every head, moving later slots down in order.
+  // With `rotate` given, moved keys are decoded, turned back by count positions, re-encoded, and
+  // their positions lowered by count.
+  void evict_range(int64_t layer, int64_t begin, int64_t count,
+                   const std::function<void(float* key)>& rotate);
+  // Drops, per KV head, `per_head` slots: drops[g * per_head ...] sorted ascending (plan_drop).
+  void drop(int64_t layer, const std::vector<int32_t>& drops, int64_t per_head);
 
-  const uint16_t* keys(int64_t layer) const { return k_[size_t(layer)].data(); }
-  const uint16_t* values(int64_t layer) const { return v_[size_t(layer)].data(); }
+  // Rows of head g start at keys(layer) + (g * capacity(layer) + slot) * key_row_bytes().
+  const uint8_t* keys(int64_t layer) const { return k_[size_t(layer)].data(); }
+  const uint8_t* values(int64_t layer) const { return v_[size_t(layer)].data(); }
+  // Positions of head g: positions(layer) + g * capacity(layer).
   const int32_t* positions(int64_t layer) const { return pos_[size_t(layer)].data(); }
+  void key(int64_t layer, int64_t g, int64_t slot, float* out) const;
+  void value(int64_t layer, int64_t g, int64_t slot, float* out) const;
 
  private:
-  int64_t n_kv_head_, head_dim_, value_dim_, capacity_;
-  std::vector<std::vector<uint16_t>> k_, v_;
+  int64_t n_kv_head_, head_dim_, value_dim_;
+  KvType type_;
+  int64_t k_row_, v_row_;
+  std::vector<int64_t> capacity_;
+  std::vector<std::vector<uint8_t>> k_, v_;
   std::vector<std::vector<int32_t>> pos_;
   std::vector<int64_t> used_;
-  std::vector<float> scratch_key_;  // one key as floats while re-rotating
+  std::vector<float> scratch_key_;
+  std::vector<SlotMove> moves_;
 };
 
 }  // namespace longctx

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "kernels/cpu/attention.h"
 #include "kernels/cpu/matmul.h"
@@ -21,24 +22,53 @@ std::vector<float> rotary_frequencies(double base, int64_t n_rot, double linear_
   return f;
 }
 
+std::vector<std::unique_ptr<AttentionPolicy>> make_policies(const ModelConfig& c,
+                                                           const SessionOptions& o) {
+  if (o.n_batch <= 0) throw Error("batch size must be positive");
+  if (!o.attention.empty() && int64_t(o.attention.size()) != c.n_layer) {
+    throw Error("attention: " + std::to_string(o.attention.size()) + " policies for " +
+                std::to_string(c.n_layer) + " layers");
+  }
+  std::vector<std::unique_ptr<AttentionPolicy>> out;
+  for (int64_t il = 0; il < c.n_layer; ++il) {
+    bool local = c.layer_is_local[size_t(il)];
+    out.push_back(o.attention.empty() || local ? make_dense_policy()
+                                               : make_policy(o.attention[size_t(il)]));
+  }
+  return out;
+}
+
+// A layer whose policy bounds what it holds needs that bound plus one chunk; the others the context.
+std::vector<int64_t> layer_capacities(const std::vector<std::unique_ptr<AttentionPolicy>>& policies,
+                                      int64_t n_ctx, int64_t n_batch) {
+  std::vector<int64_t> cap;
+  for (const auto& p : policies) {
+    int64_t held = p->max_held();
+    cap.push_back(held < 0 ? n_ctx : std::min(n_ctx, held + n_batch));
+  }
+  return cap;
+}
+
 }  // namespace
 
 Session::Session(const Model& model, SessionOptions options)
     : model_(model),
       options_(options),
+      n_ctx_(options.n_ctx > 0 ? options.n_ctx : model.config.n_ctx_train),
+      policies_(make_policies(model.config, options)),
       cache_(model.config.n_layer, model.config.n_head_kv, model.config.head_dim,
-             model.config.value_dim, options.n_ctx > 0 ? options.n_ctx : model.config.n_ctx_train) {
+             model.config.value_dim, layer_capacities(policies_, n_ctx_, options.n_batch),
+             options.kv_type) {
   const ModelConfig& c = model.config;
-  if (options_.n_batch <= 0) throw Error("batch size must be positive");
-  if (!options_.attention.empty() && int64_t(options_.attention.size()) != c.n_layer) {
-    throw Error("attention: " + std::to_string(options_.attention.size()) + " policies for " +
-                std::to_string(c.n_layer) + " layers");
+  for (const auto& p : policies_) {
+    min_last_chunk_ = std::max(min_last_chunk_, p->min_last_chunk());
+    if (p->min_last_chunk() > options_.n_batch) {
+      throw Error(p->name() + " observes the last " + std::to_string(p->min_last_chunk()) +
+                  " prompt tokens together; raise the batch size (-b) to at least that");
+    }
   }
   for (int64_t il = 0; il < c.n_layer; ++il) {
     bool local = c.layer_is_local[size_t(il)];
-    policies_.push_back(options_.attention.empty() || local
-                            ? make_dense_policy()
-                            : make_policy(options_.attention[size_t(il)]));
     // Gemma 3: scaling applies to the global layers only; local ones use their own base.
     double factor = c.rope_scaling.type == "linear" && !local ? c.rope_scaling.factor : 1.0;
     inv_freq_.push_back(
@@ -58,21 +88,31 @@ Session::Session(const Model& model, SessionOptions options)
   layer_pos_.resize(size_t(b));
   rotation_.resize(size_t(c.n_rot));
   shift_.assign(size_t(c.n_layer), 0);
+  lse_.resize(size_t(b * c.n_head));
 }
 
 void Session::clear() {
   cache_.clear();
   n_past_ = 0;
+  evicted_ = false;
   std::fill(shift_.begin(), shift_.end(), 0);
+  for (auto& p : policies_) p->reset();
 }
 
 int64_t Session::room() const {
-  return cache_.capacity() - (n_past_ - *std::min_element(shift_.begin(), shift_.end()));
+  int64_t room = std::numeric_limits<int64_t>::max() / 4;  // every layer bounded: no end
+  for (int64_t il = 0; il < int64_t(policies_.size()); ++il) {
+    if (policies_[size_t(il)]->max_held() < 0)
+      room = std::min(room, cache_.capacity(il) - cache_.used(il));
+  }
+  return room;
 }
 
 void Session::truncate(int64_t n) {
-  for (int64_t s : shift_) {
-    if (s != 0) throw Error("this session has evicted tokens; it cannot rewind to a prefix");
+  if (evicted_ && n < n_past_)
+    throw Error("this session has evicted tokens; it cannot rewind to a prefix");
+  if (n < n_past_) {
+    for (auto& p : policies_) p->reset();
   }
   n_past_ = std::min(n_past_, n);
   cache_.truncate(n_past_);
@@ -81,26 +121,33 @@ void Session::truncate(int64_t n) {
 std::span<const float> Session::eval(std::span<const int32_t> tokens, bool all_logits) {
   const int64_t n_vocab = model_.config.n_vocab;
   if (int64_t(tokens.size()) > room()) {
-    throw Error("the context holds " + std::to_string(cache_.capacity()) + " tokens; " +
-                std::to_string(n_past_) + " are in use and " + std::to_string(tokens.size()) +
-                " more do not fit (raise -c)");
+    throw Error("the context holds " + std::to_string(n_ctx_) + " tokens; " +
+                std::to_string(n_ctx_ - room()) + " are in use and " +
+                std::to_string(tokens.size()) + " more do not fit (raise -c)");
   }
   for (int32_t t : tokens) {
     if (t < 0 || t >= n_vocab)
       throw Error("token id " + std::to_string(t) + " is outside the vocabulary");
   }
   logits_.resize(size_t((all_logits ? int64_t(tokens.size()) : 1) * n_vocab));
-  for (size_t start = 0; start < tokens.size(); start += size_t(options_.n_batch)) {
-    int64_t n = std::min<int64_t>(options_.n_batch, int64_t(tokens.size() - start));
-    bool last_chunk = start + size_t(n) == tokens.size();
-    float* out = all_logits ? logits_.data() + start * size_t(n_vocab) : logits_.data();
-    forward_chunk(tokens.data() + start, n, out, all_logits || last_chunk);
+  // Chunks of n_batch; the last one holds at least what an observing policy needs.
+  const int64_t total = int64_t(tokens.size());
+  for (int64_t start = 0; start < total;) {
+    int64_t n = std::min<int64_t>(options_.n_batch, total - start);
+    int64_t after = total - start - n;
+    if (after > 0 && after < min_last_chunk_) n -= min_last_chunk_ - after;
+    bool last_chunk = start + n == total;
+    float* out = all_logits ? logits_.data() + start * n_vocab : logits_.data();
+    forward_chunk(tokens.data() + start, n, out, all_logits || last_chunk,
+                  last_chunk && total > 1);
+    start += n;
   }
   return logits_;
 }
 
 // The layer loop: the same recipe for every architecture, steered by its ArchInfo flags.
-void Session::forward_chunk(const int32_t* tokens, int64_t n, float* logits_out, bool want_logits) {
+void Session::forward_chunk(const int32_t* tokens, int64_t n, float* logits_out, bool want_logits,
+                            bool prompt_end) {
   const ModelConfig& c = model_.config;
   const int64_t d = c.n_embd;
   for (int64_t t = 0; t < n; ++t) {
@@ -109,7 +156,7 @@ void Session::forward_chunk(const int32_t* tokens, int64_t n, float* logits_out,
   }
   if (c.arch->embedding_scale) cpu::scale_f32(x_.data(), std::sqrt(float(d)), n * d);
   for (int64_t il = 0; il < c.n_layer; ++il) {
-    attention_block(il, n);
+    attention_block(il, n, prompt_end);
     ffn_block(il, n);
   }
   n_past_ += n;
@@ -124,7 +171,7 @@ void Session::forward_chunk(const int32_t* tokens, int64_t n, float* logits_out,
   cpu::matmul(model_.output, h_.data(), n - first, logits_out);
 }
 
-void Session::attention_block(int64_t il, int64_t n) {
+void Session::attention_block(int64_t il, int64_t n, bool prompt_end) {
   const ModelConfig& c = model_.config;
   const LayerWeights& L = model_.layers[size_t(il)];
   const int64_t d = c.n_embd, hd = c.head_dim;
@@ -160,42 +207,51 @@ void Session::attention_block(int64_t il, int64_t n) {
   cache_.append(il, n, k_.data(), v_.data(), layer_pos_.data());
 
   const int64_t window = c.layer_is_local[size_t(il)] ? c.sliding_window : 0;
-  StepInfo step{il,       c.n_head_kv, cache_.used(il), layer_pos_[0],    window, q_.data(), n,
-                c.n_head, hd,          cache_.keys(il), cache_.capacity()};
-  policies_[size_t(il)]->plan(step, selection_);
+  AttentionPolicy& policy = *policies_[size_t(il)];
+  StepInfo step;
+  step.layer = il;
+  step.n_kv_head = c.n_head_kv;
+  step.n_cached = cache_.used(il);
+  step.first_q_pos = layer_pos_[0];
+  step.window = window;
+  step.prompt_end = prompt_end;
+  step.q = q_.data();
+  step.n_q = n;
+  step.n_head = c.n_head;
+  step.head_dim = hd;
+  step.scale = c.attention_scale;
+  step.cache = &cache_;
+  policy.plan(step, selection_);
+  const int64_t observed = std::min(n, policy.observe_queries(step));
   cpu::AttentionArgs a;
   a.q = q_.data();
   a.n_q = n;
   a.n_head = c.n_head;
   a.n_kv_head = c.n_head_kv;
   a.head_dim = hd;
+  a.kv_type = cache_.type();
   a.k = cache_.keys(il);
   a.v = cache_.values(il);
-  a.capacity = cache_.capacity();
+  a.capacity = cache_.capacity(il);
   a.key_pos = cache_.positions(il);
   a.q_pos = layer_pos_.data();
   a.window = window;
   a.scale = c.attention_scale;
   a.spans = selection_.spans.data();
   a.span_offsets = selection_.offsets.data();
+  a.span_q_block = selection_.q_block;
   a.out = attn_.data();
+  a.lse = observed > 0 ? lse_.data() : nullptr;
   cpu::attention(a);
-  Eviction ev = policies_[size_t(il)]->evict(step);
-  if (ev.count > 0) {
-    // Every moved key turns back by the same angles: compute them once per eviction.
-    const int64_t half = c.n_rot / 2;
-    for (int64_t i = 0; i < half; ++i) {
-      double angle = -double(ev.count) * double(inv_freq_[size_t(il)][size_t(i)]);
-      rotation_[size_t(i)] = float(std::cos(angle));
-      rotation_[size_t(half + i)] = float(std::sin(angle));
-    }
-    auto turn_back = [&](float* key, int64_t) {
-      cpu::rope_table(key, hd, c.n_rot, rotation_.data(), rotation_.data() + half, rope_layout);
-    };
-    cache_.evict(il, ev.begin, ev.count,
-                 ev.reposition ? std::function<void(float*, int64_t)>(turn_back) : nullptr);
-    if (ev.reposition) shift_[size_t(il)] += ev.count;
+  if (observed > 0) {
+    mass_.assign(size_t(c.n_head_kv * a.capacity), 0.0f);
+    cpu::attention_mass(a, n - observed, mass_.data());
+    policy.observe(step, mass_.data());
   }
+  eviction_.clear();
+  step.n_cached = cache_.used(il);
+  policy.evict(step, eviction_);
+  apply_eviction(il, eviction_);
 
   cpu::matmul(L.wo, attn_.data(), n, o_.data());
   if (L.post_attn_norm) {
@@ -203,6 +259,32 @@ void Session::attention_block(int64_t il, int64_t n) {
       cpu::rms_norm(o_.data() + t * d, L.post_attn_norm, eps, d, o_.data() + t * d);
   }
   cpu::add(x_.data(), o_.data(), n * d);
+}
+
+void Session::apply_eviction(int64_t il, const Eviction& ev) {
+  const ModelConfig& c = model_.config;
+  if (ev.per_head > 0) {
+    cache_.drop(il, ev.drops, ev.per_head);
+    evicted_ = true;
+  }
+  if (ev.count <= 0) return;
+  evicted_ = true;
+  if (!ev.reposition) {
+    cache_.evict_range(il, ev.begin, ev.count, nullptr);
+    return;
+  }
+  // Every moved key turns back by the same angles: compute them once per eviction.
+  const int64_t half = c.n_rot / 2;
+  for (int64_t i = 0; i < half; ++i) {
+    double angle = -double(ev.count) * double(inv_freq_[size_t(il)][size_t(i)]);
+    rotation_[size_t(i)] = float(std::cos(angle));
+    rotation_[size_t(half + i)] = float(std::sin(angle));
+  }
+  auto layout = c.rope_type == RopeType::Neox ? cpu::RopeLayout::Halves : cpu::RopeLayout::Pairs;
+  cache_.evict_range(il, ev.begin, ev.count, [&](float* key) {
+    cpu::rope_table(key, c.head_dim, c.n_rot, rotation_.data(), rotation_.data() + half, layout);
+  });
+  shift_[size_t(il)] += ev.count;
 }
 
 void Session::ffn_block(int64_t il, int64_t n) {

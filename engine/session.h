@@ -20,6 +20,7 @@ struct SessionOptions {
   // One policy per layer (empty: dense everywhere). Layers with their own sliding window (Gemma 3's
   // local layers) stay dense whatever is asked: the window already bounds them.
   std::vector<PolicySpec> attention;
+  KvType kv_type = KvType::F16;  // KV precision, orthogonal to the policies
 };
 
 class Session {
@@ -32,10 +33,12 @@ class Session {
   std::span<const float> eval(std::span<const int32_t> tokens, bool all_logits = false);
 
   int64_t n_past() const { return n_past_; }
-  // Tokens that still fit: eviction policies make room as they go, dense layers do not.
+  // Tokens that still fit: layers whose policy bounds what they hold make room as they go; the
+  // others fill up.
   int64_t room() const;
-  int64_t n_ctx() const { return cache_.capacity(); }
-  int64_t kv_bytes() const { return cache_.bytes(); }
+  int64_t n_ctx() const { return n_ctx_; }
+  int64_t kv_bytes() const { return cache_.bytes(); }            // allocated
+  int64_t held_kv_bytes() const { return cache_.held_bytes(); }  // in use now
   void clear();
   // Forgets everything after the first n tokens (a chat reuses the prefix it shares).
   void truncate(int64_t n);
@@ -44,14 +47,19 @@ class Session {
   const KvCache& cache() const { return cache_; }
 
  private:
-  void forward_chunk(const int32_t* tokens, int64_t n, float* logits_out, bool all_logits);
-  void attention_block(int64_t il, int64_t n);
+  void forward_chunk(const int32_t* tokens, int64_t n, float* logits_out, bool all_logits,
+                     bool prompt_end);
+  void apply_eviction(int64_t il, const Eviction& ev);
+  void attention_block(int64_t il, int64_t n, bool prompt_end);
   void ffn_block(int64_t il, int64_t n);
 
   const Model& model_;
   SessionOptions options_;
+  int64_t n_ctx_;
+  std::vector<std::unique_ptr<AttentionPolicy>> policies_;  // before cache_: they size it
   KvCache cache_;
-  std::vector<std::unique_ptr<AttentionPolicy>> policies_;
+  int64_t min_last_chunk_ = 1;
+  bool evicted_ = false;  // some tokens left the cache: no rewinding to a prefix
   std::vector<std::vector<float>> inv_freq_;  // per layer, rotary frequencies
   int64_t n_past_ = 0;
   // Scratch, sized for n_batch tokens.
@@ -60,7 +68,9 @@ class Session {
   std::vector<int32_t> layer_pos_;  // the same inside one layer's cache (after shifts)
   std::vector<int64_t> shift_;      // per layer: positions shifted out by eviction
   std::vector<float> rotation_;     // cos and sin of one re-positioning
+  std::vector<float> lse_, mass_;   // statistics, for policies that observe
   Selection selection_;
+  Eviction eviction_;
 };
 
 }  // namespace longctx

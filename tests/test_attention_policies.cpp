@@ -19,8 +19,9 @@ namespace {
 
 // Logits of a prompt and of `steps` greedy decode steps under one policy for all layers.
 std::vector<float> logits_under(const Model& model, const std::vector<int32_t>& ids,
-                                const std::string& attn, int steps) {
-  Session s(model, SessionOptions{128, 64, policies_for_all_layers(attn, model.config.n_layer)});
+                                const std::string& attn, int steps, KvType kv = KvType::F16) {
+  Session s(model,
+            SessionOptions{128, 64, policies_for_all_layers(attn, model.config.n_layer), kv});
   std::vector<float> all;
   auto l = s.eval(ids);
   all.insert(all.end(), l.begin(), l.end());
@@ -67,34 +68,36 @@ TEST_CASE("Quest reads at most its budget, always the newest page, in sorted spa
   const int64_t n_kv = 2, group = 2, hd = 16, cap = 400, cached = 333;
   std::mt19937 rng(4);
   std::normal_distribution<float> normal(0, 1);
-  std::vector<uint16_t> keys(size_t(n_kv * cap * hd));
-  for (auto& k : keys) k = kernels::float_to_fp16(normal(rng));
-  std::vector<float> q(size_t(n_kv * group * hd));
+  KvCache cache(1, n_kv, hd, hd, {cap});
+  std::vector<float> k(static_cast<size_t>(cached * n_kv * hd)), v(k.size());
+  for (auto& x : k) x = normal(rng);
+  std::vector<int32_t> pos(static_cast<size_t>(cached));
+  for (int32_t i = 0; i < int32_t(cached); ++i) pos[size_t(i)] = i;
+  cache.append(0, cached, k.data(), v.data(), pos.data());
+  std::vector<float> q(static_cast<size_t>(n_kv * group * hd));
   for (auto& x : q) x = normal(rng);
+  StepInfo step;
+  step.n_kv_head = n_kv;
+  step.n_cached = cached;
+  step.first_q_pos = cached - 1;
+  step.q = q.data();
+  step.n_q = 1;
+  step.n_head = n_kv * group;
+  step.head_dim = hd;
+  step.cache = &cache;
   for (int64_t budget : {int64_t(40), int64_t(100), int64_t(256)}) {
     auto policy = make_policy(parse_policy_spec("quest:page=16,budget=" + std::to_string(budget)));
     Selection sel;
-    StepInfo step{5, n_kv, cached, cached - 1, 0, q.data(), 1, n_kv * group, hd, keys.data(), cap};
     policy->plan(step, sel);
     REQUIRE(sel.offsets.size() == size_t(n_kv + 1));
     for (int64_t g = 0; g < n_kv; ++g) {
-      int64_t read = 0, last_end = -1;
-      for (int32_t s = sel.offsets[size_t(g)]; s < sel.offsets[size_t(g + 1)]; ++s) {
-        const auto& span = sel.spans[size_t(s)];
-        CHECK(span.begin < span.end);
-        CHECK(span.begin > last_end);  // sorted, disjoint
-        CHECK(span.end <= cached);
-        last_end = span.end;
-        read += span.end - span.begin;
-      }
-      CHECK(read <= budget);
-      CHECK(last_end == cached);  // the newest tokens are read
+      CHECK(sel.keys(g) <= budget);
+      CHECK(sel.spans[size_t(sel.offsets[size_t(g + 1)] - 1)].end == cached);  // newest tokens
     }
   }
   // Within budget (or while prefilling) it is dense.
   auto policy = make_policy(parse_policy_spec("quest:budget=1000"));
   Selection sel;
-  StepInfo step{5, n_kv, cached, cached - 1, 0, q.data(), 1, n_kv * group, hd, keys.data(), cap};
   policy->plan(step, sel);
   CHECK(sel.spans.size() == size_t(n_kv));
   CHECK(sel.spans[0].begin == 0);
@@ -145,14 +148,16 @@ TEST_CASE("streaming keeps sinks and a window, re-positioned as a fresh run woul
   kept.insert(kept.end(), ids.end() - 16, ids.end());
   Session fresh(*model, SessionOptions{128, 64});
   fresh.eval(kept);
-  const int64_t hd = model->config.head_dim, cap = 128;
+  const int64_t hd = model->config.head_dim;
+  std::vector<float> a(static_cast<size_t>(hd)), b(static_cast<size_t>(hd));
   float worst = 0;
   for (int64_t g = 0; g < model->config.n_head_kv; ++g) {
     for (int64_t s = 0; s < 20; ++s) {
+      streamed.cache().key(0, g, s, a.data());
+      fresh.cache().key(0, g, s, b.data());
       for (int64_t d = 0; d < hd; ++d) {
-        float a = kernels::fp16_to_float(streamed.cache().keys(0)[(g * cap + s) * hd + d]);
-        float b = kernels::fp16_to_float(fresh.cache().keys(0)[(g * cap + s) * hd + d]);
-        worst = std::max(worst, std::fabs(a - b) / std::max(1.0f, std::fabs(b)));
+        worst = std::max(worst, std::fabs(a[size_t(d)] - b[size_t(d)]) /
+                                    std::max(1.0f, std::fabs(b[size_t(d)])));
       }
     }
   }
@@ -173,4 +178,67 @@ TEST_CASE("streaming with a window at least the context gives dense logits exact
       tok->encode("The lighthouse keeper counted the ships that passed each night", true, true);
   CHECK(logits_under(*model, ids, "streaming:sinks=4,window=124", 6) ==
         logits_under(*model, ids, "dense", 6));
+}
+
+TEST_CASE("every policy with a budget at least the context gives dense logits exactly",
+          "[model][attention]") {
+  for (const char* file : {test::kSmolLM2, test::kGemma3}) {
+    std::string path = test::model_path(file);
+    if (!std::filesystem::exists(path)) FAIL("model " << path << " is missing: run scripts/setup");
+    auto model = load_model(path);
+    auto tok = tokenizer::Tokenizer::create(model->vocab);
+    auto ids = tok->encode("The old map showed a river, three hills and a tower by the sea", true,
+                           true);
+    for (KvType kv : {KvType::F16, KvType::Q8_0, KvType::Q4_0}) {
+      auto dense = logits_under(*model, ids, "dense", 6, kv);
+      for (const char* spec :
+           {"streaming:sinks=4,window=124", "recycled:k=128,stride=2", "dhsa:budget=128",
+            "quest:budget=128", "h2o:budget=128", "snapkv:budget=128,window=8"}) {
+        INFO(file << " " << spec << " kv " << kv_type_name(kv));
+        CHECK(logits_under(*model, ids, spec, 6, kv) == dense);
+      }
+    }
+  }
+}
+
+TEST_CASE("small budgets change the logits but keep a working model", "[model][attention]") {
+  std::string path = test::model_path(test::kSmolLM2);
+  if (!std::filesystem::exists(path)) FAIL("model " << path << " is missing: run scripts/setup");
+  auto model = load_model(path);
+  auto tok = tokenizer::Tokenizer::create(model->vocab);
+  auto ids = tok->encode(
+      "In the beginning the committee met every Tuesday, and the minutes of each meeting were "
+      "read aloud before any new business could be discussed by the members present",
+      true, true);
+  auto dense = logits_under(*model, ids, "dense", 4);
+  for (const char* spec :
+       {"recycled:k=8,stride=3", "dhsa:budget=16,local=4,chunk_min=2,chunk_max=8",
+        "h2o:budget=16", "snapkv:budget=16,window=4"}) {
+    INFO(spec);
+    auto sparse = logits_under(*model, ids, spec, 4);
+    REQUIRE(sparse.size() == dense.size());
+    CHECK(sparse != dense);
+    for (float x : sparse) REQUIRE(std::isfinite(x));
+  }
+}
+
+TEST_CASE("Gemma 3's sliding-window layers stay dense whatever the policy", "[model][attention]") {
+  std::string path = test::model_path(test::kGemma3);
+  if (!std::filesystem::exists(path)) FAIL("model " << path << " is missing: run scripts/setup");
+  auto model = load_model(path);
+  const ModelConfig& c = model->config;
+  Session s(*model, SessionOptions{256, 64, policies_for_all_layers("h2o:budget=16", c.n_layer)});
+  std::vector<int32_t> ids(100, 1000);
+  ids[0] = 2;
+  s.eval(ids);
+  for (int64_t il = 0; il < c.n_layer; ++il) {
+    INFO("layer " << il);
+    if (c.layer_is_local[size_t(il)]) {
+      CHECK(s.policy_name(il) == "dense");
+      CHECK(s.cache().used(il) == 100);
+    } else {
+      CHECK(s.policy_name(il) == "h2o:budget=16,recent=8");
+      CHECK(s.cache().used(il) == 16);
+    }
+  }
 }

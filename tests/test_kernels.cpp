@@ -1,4 +1,5 @@
 // CPU kernels against plain reference arithmetic on the same inputs.
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <cmath>
 #include <random>
@@ -67,54 +68,139 @@ TEST_CASE("matmul over quantized rows equals dequantize-then-multiply", "[kernel
   }
 }
 
-TEST_CASE("tiled attention equals a direct softmax over the visible keys", "[kernels]") {
-  const int64_t n_q = 5, n_head = 4, n_kv = 2, hd = 64, cap = 100;
+namespace {
+
+// A direct double-precision softmax of one (query, head) row over the visible selected keys.
+struct Reference {
+  std::vector<double> p;  // probabilities
+  std::vector<int> idx;   // their slots
+};
+
+}  // namespace
+
+TEST_CASE("tiled attention and its mass equal a direct softmax, in every KV precision",
+          "[kernels]") {
+  const int64_t n_q = 5, n_head = 4, n_kv = 2, hd = 64, cap = 100, group = n_head / n_kv;
   std::mt19937 rng(9);
   std::normal_distribution<float> normal(0.0f, 1.0f);
   std::vector<float> q(static_cast<size_t>(n_q * n_head * hd));
   for (auto& v : q) v = normal(rng);
-  std::vector<uint16_t> k(static_cast<size_t>(n_kv * cap * hd)), v(size_t(n_kv * cap * hd));
-  for (auto& e : k) e = kernels::float_to_fp16(normal(rng));
-  for (auto& e : v) e = kernels::float_to_fp16(normal(rng));
-  std::vector<int32_t> key_pos(cap), q_pos(n_q);
-  for (int i = 0; i < cap; ++i) key_pos[size_t(i)] = i;
+  std::vector<float> kf(static_cast<size_t>(n_kv * cap * hd)), vf(kf.size());
+  for (auto& e : kf) e = normal(rng);
+  for (auto& e : vf) e = normal(rng);
+  // Per-head positions, shuffled in head 1 (eviction leaves slots out of order).
+  std::vector<int32_t> key_pos(static_cast<size_t>(n_kv * cap)), q_pos(n_q);
+  for (int i = 0; i < cap; ++i) key_pos[size_t(i)] = key_pos[size_t(cap + i)] = i;
+  std::shuffle(key_pos.begin() + cap, key_pos.end(), rng);
   for (int i = 0; i < n_q; ++i) q_pos[size_t(i)] = 90 + i;
-  // Two spans per head with a hole: keys 10..19 are never read.
+  // Two spans per head with a hole: slots 10..19 are never read.
   std::vector<cpu::KeySpan> spans = {{0, 10}, {20, 95}, {0, 10}, {20, 95}};
   std::vector<int32_t> offsets = {0, 2, 4};
-  for (int64_t window : {int64_t(0), int64_t(40)}) {
-    std::vector<float> out(q.size());
-    cpu::AttentionArgs a{q.data(), n_q,      n_head,       n_kv,           hd,
-                         k.data(), v.data(), cap,          key_pos.data(), q_pos.data(),
-                         window,   0.125f,   spans.data(), offsets.data(), out.data()};
-    cpu::attention(a);
-    for (int64_t qi = 0; qi < n_q; ++qi) {
-      for (int64_t h = 0; h < n_head; ++h) {
-        int64_t g = h / (n_head / n_kv);
-        std::vector<double> s;
-        std::vector<int> idx;
-        for (int j = 0; j < cap; ++j) {
-          bool in_span = j < 10 || (j >= 20 && j < 95);
-          bool visible = j <= q_pos[size_t(qi)] && (window == 0 || q_pos[size_t(qi)] - j < window);
-          if (!in_span || !visible) continue;
-          double dot = 0;
+  for (auto type : {kernels::KvType::F16, kernels::KvType::Q8_0, kernels::KvType::Q4_0}) {
+    const int64_t rb = kernels::kv_row_bytes(type, hd);
+    std::vector<uint8_t> k(size_t(n_kv * cap * rb)), v(k.size());
+    std::vector<float> kd(kf.size()), vd(vf.size());  // what the cache holds, decoded
+    for (int64_t r = 0; r < n_kv * cap; ++r) {
+      kernels::encode_kv_row(type, kf.data() + r * hd, k.data() + r * rb, hd);
+      kernels::encode_kv_row(type, vf.data() + r * hd, v.data() + r * rb, hd);
+      kernels::decode_kv_row(type, k.data() + r * rb, kd.data() + r * hd, hd);
+      kernels::decode_kv_row(type, v.data() + r * rb, vd.data() + r * hd, hd);
+    }
+    for (int64_t window : {int64_t(0), int64_t(40)}) {
+      std::vector<float> out(q.size()), lse(size_t(n_q * n_head));
+      std::vector<float> mass(size_t(n_kv * cap), 0.0f);
+      cpu::AttentionArgs a;
+      a.q = q.data();
+      a.n_q = n_q;
+      a.n_head = n_head;
+      a.n_kv_head = n_kv;
+      a.head_dim = hd;
+      a.kv_type = type;
+      a.k = k.data();
+      a.v = v.data();
+      a.capacity = cap;
+      a.key_pos = key_pos.data();
+      a.q_pos = q_pos.data();
+      a.window = window;
+      a.scale = 0.125f;
+      a.spans = spans.data();
+      a.span_offsets = offsets.data();
+      a.out = out.data();
+      a.lse = lse.data();
+      cpu::attention(a);
+      cpu::attention_mass(a, 2, mass.data());  // queries 2..4
+      std::vector<double> ref_mass(mass.size(), 0.0);
+      for (int64_t qi = 0; qi < n_q; ++qi) {
+        for (int64_t h = 0; h < n_head; ++h) {
+          int64_t g = h / group;
+          Reference r;
+          for (int j = 0; j < cap; ++j) {
+            int32_t kp = key_pos[size_t(g * cap + j)];
+            bool in_span = j < 10 || (j >= 20 && j < 95);
+            bool visible = kp <= q_pos[size_t(qi)] && (window == 0 || q_pos[size_t(qi)] - kp < window);
+            if (!in_span || !visible) continue;
+            double dot = 0;
+            for (int e = 0; e < hd; ++e)
+              dot += q[size_t((qi * n_head + h) * hd + e)] * kd[size_t((g * cap + j) * hd + e)];
+            r.p.push_back(0.125 * dot);
+            r.idx.push_back(j);
+          }
+          double mx = *std::max_element(r.p.begin(), r.p.end()), den = 0;
+          for (double& e : r.p) den += e = std::exp(e - mx);
+          for (double& e : r.p) e /= den;
           for (int e = 0; e < hd; ++e) {
-            dot += q[size_t((qi * n_head + h) * hd + e)] *
-                   kernels::fp16_to_float(k[size_t((g * cap + j) * hd + e)]);
+            double ref = 0;
+            for (size_t i = 0; i < r.p.size(); ++i)
+              ref += r.p[i] * vd[size_t((g * cap + r.idx[i]) * hd + e)];
+            CHECK(std::fabs(out[size_t((qi * n_head + h) * hd + e)] - ref) < 1e-4);
           }
-          s.push_back(0.125 * dot);
-          idx.push_back(j);
-        }
-        double mx = *std::max_element(s.begin(), s.end()), den = 0;
-        for (double& e : s) den += e = std::exp(e - mx);
-        for (int e = 0; e < hd; ++e) {
-          double ref = 0;
-          for (size_t i = 0; i < s.size(); ++i) {
-            ref += s[i] / den * kernels::fp16_to_float(v[size_t((g * cap + idx[i]) * hd + e)]);
+          if (qi >= 2) {
+            for (size_t i = 0; i < r.p.size(); ++i) ref_mass[size_t(g * cap + r.idx[i])] += r.p[i];
           }
-          CHECK(std::fabs(out[size_t((qi * n_head + h) * hd + e)] - ref) < 1e-4);
         }
       }
+      double total = 0;
+      for (size_t i = 0; i < mass.size(); ++i) {
+        CHECK(std::fabs(mass[i] - ref_mass[i]) < 1e-5);
+        total += mass[i];
+      }
+      CHECK(std::fabs(total - 3.0 * n_head) < 1e-3);  // each query head's row sums to one
+    }
+  }
+}
+
+TEST_CASE("per-query-block selections: each block reads only its own spans", "[kernels]") {
+  // Two blocks of 8 queries; block 0 reads keys 0..7 only, block 1 keys 8..15 only. With values
+  // equal to one-hot slot markers, the output shows which keys each block read.
+  const int64_t n_q = 16, hd = 32, cap = 16;
+  std::vector<float> q(size_t(n_q * hd), 0.0f);
+  std::vector<uint16_t> k(size_t(cap * hd), kernels::float_to_fp16(0.0f)), v(k);
+  for (int s = 0; s < cap; ++s) v[size_t(s * hd + s)] = kernels::float_to_fp16(1.0f);
+  std::vector<int32_t> key_pos(cap), q_pos(n_q);
+  for (int i = 0; i < cap; ++i) key_pos[size_t(i)] = i;
+  for (int i = 0; i < n_q; ++i) q_pos[size_t(i)] = 100 + i;
+  std::vector<cpu::KeySpan> spans = {{0, 8}, {8, 16}};
+  std::vector<int32_t> offsets = {0, 1, 2};
+  std::vector<float> out(q.size());
+  cpu::AttentionArgs a;
+  a.q = q.data();
+  a.n_q = n_q;
+  a.n_head = a.n_kv_head = 1;
+  a.head_dim = hd;
+  a.k = reinterpret_cast<const uint8_t*>(k.data());
+  a.v = reinterpret_cast<const uint8_t*>(v.data());
+  a.capacity = cap;
+  a.key_pos = key_pos.data();
+  a.q_pos = q_pos.data();
+  a.spans = spans.data();
+  a.span_offsets = offsets.data();
+  a.span_q_block = 8;
+  a.out = out.data();
+  cpu::attention(a);
+  for (int64_t qi = 0; qi < n_q; ++qi) {
+    for (int s = 0; s < cap; ++s) {
+      bool read = (qi < 8) == (s < 8);
+      CHECK(out[size_t(qi * hd + s)] == Approx(read ? 0.125 : 0.0));
     }
   }
 }

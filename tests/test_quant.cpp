@@ -1,12 +1,15 @@
 // Block formats against the `gguf` Python package: raw blocks and the floats gguf's dequantizer
 // made of them (tests/fixtures/quant, written by scripts/fixtures/make_quant_fixtures.py).
+#include <algorithm>
 #include <catch2/catch.hpp>
+#include <cmath>
 #include <cstring>
 #include <fstream>
 #include <iterator>
 
 #include "kernels/common/blocks.h"
 #include "kernels/common/fp16.h"
+#include "kernels/common/kv_rows.h"
 #include "models/quant.h"
 #include "tests/fixtures.h"
 
@@ -89,4 +92,35 @@ TEST_CASE("rows that are not whole blocks and undecodable types are errors") {
   float out[32];
   CHECK_THROWS_WITH(quant::dequantize_row(kernels::BlockType::Q4_0, block.data(), out, 31),
                     Catch::Contains("not a whole number of Q4_0 blocks"));
+}
+
+TEST_CASE("KV rows quantize like gguf's q8_0 / q4_0 and round-trip within the format's error") {
+  for (auto [type, name] : {std::pair{kernels::KvType::Q8_0, "Q8_0"},
+                            std::pair{kernels::KvType::Q4_0, "Q4_0"}}) {
+    std::vector<uint8_t> in = test::read_fixture(std::string("quant/kv_") + name + ".in.f32");
+    std::vector<uint8_t> expected = test::read_fixture(std::string("quant/kv_") + name + ".blocks");
+    const int64_t dim = 64, rows = int64_t(in.size()) / (dim * 4);
+    const int64_t rb = kernels::kv_row_bytes(type, dim);
+    REQUIRE(int64_t(expected.size()) == rows * rb);
+    std::vector<float> x(static_cast<size_t>(rows * dim)), y(static_cast<size_t>(dim));
+    std::memcpy(x.data(), in.data(), in.size());
+    std::vector<uint8_t> row(static_cast<size_t>(rb));
+    for (int64_t r = 0; r < rows; ++r) {
+      const float* xr = x.data() + r * dim;
+      kernels::encode_kv_row(type, xr, row.data(), dim);
+      CHECK(std::equal(row.begin(), row.end(), expected.begin() + r * rb));
+      kernels::decode_kv_row(type, row.data(), y.data(), dim);
+      for (int64_t b = 0; b < dim / 32; ++b) {
+        float amax = 0;
+        for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(xr[b * 32 + j]));
+        // q8_0: half a step of amax/127; q4_0: one step of amax/8 (the clamp at +7 on the side
+        // opposite the extreme); both widened for the half-precision scale.
+        // The scale's own rounding adds up to |q| * d * 2^-11 (|q| <= 127 or 8).
+        float bound = type == kernels::KvType::Q8_0 ? amax / 127 * (0.5f + 127.0f / 2048)
+                                                    : amax / 8 * (1.0f + 8.0f / 2048);
+        for (int j = 0; j < 32; ++j)
+          CHECK(std::fabs(y[size_t(b * 32 + j)] - xr[b * 32 + j]) <= bound * 1.0001f + 1e-7f);
+      }
+    }
+  }
 }

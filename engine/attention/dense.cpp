@@ -1,6 +1,8 @@
 // Dense attention: every KV head attends to the whole cache (the kernel applies the causal mask
-// and the layer's own sliding window). A layer with a window skips keys no query can see.
+// and the layer's own sliding window). A layer with a window skips keys no query can see. Also the
+// helpers every policy shares.
 #include <algorithm>
+#include <numeric>
 
 #include "engine/attention/policy.h"
 
@@ -15,16 +17,45 @@ class DensePolicy final : public AttentionPolicy {
 
 }  // namespace
 
+void Selection::add(int32_t begin, int32_t end) {
+  if (begin >= end) return;
+  bool same_head = offsets.back() < int32_t(spans.size());
+  if (same_head && spans.back().end == begin) {
+    spans.back().end = end;
+  } else {
+    spans.push_back({begin, end});
+  }
+}
+
+int64_t Selection::keys(int64_t head) const {
+  int64_t n = 0;
+  for (int32_t s = offsets[size_t(head)]; s < offsets[size_t(head) + 1]; ++s)
+    n += spans[size_t(s)].end - spans[size_t(s)].begin;
+  return n;
+}
+
 void select_all(const StepInfo& step, Selection& out) {
   out.clear();
-  // Slots hold positions in order, so keys older than the first query's window are dead.
+  // Layers with a window (always dense, never evicted) hold positions in slot order, so keys older
+  // than the first query's window are dead.
   int32_t begin =
       step.window > 0 ? int32_t(std::max<int64_t>(0, step.first_q_pos - step.window + 1)) : 0;
   begin = std::min<int32_t>(begin, int32_t(step.n_cached));
   for (int64_t g = 0; g < step.n_kv_head; ++g) {
     out.spans.push_back({begin, int32_t(step.n_cached)});
-    out.offsets.push_back(int32_t(out.spans.size()));
+    out.end_head();
   }
+}
+
+void top_k(const float* scores, int64_t n, int64_t k, std::vector<int32_t>& out) {
+  k = std::clamp<int64_t>(k, 0, n);
+  out.resize(size_t(n));
+  std::iota(out.begin(), out.end(), 0);
+  std::nth_element(out.begin(), out.begin() + k, out.end(), [&](int32_t a, int32_t b) {
+    return scores[a] > scores[b] || (scores[a] == scores[b] && a < b);
+  });
+  out.resize(size_t(k));
+  std::sort(out.begin(), out.end());
 }
 
 std::unique_ptr<AttentionPolicy> make_dense_policy() {

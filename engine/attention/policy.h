@@ -1,7 +1,10 @@
-// The attention-policy seam. Per layer and step the layer loop asks the layer's policy which key
-// spans each KV head attends to; the one span-sparse kernel executes the answer. Dense is the
-// first policy; later strategies (streaming, recycled, DHSA, Quest, H2O, SnapKV) plug in here
-// without touching the layer loop.
+// The attention-policy seam. Per layer and step (a prefill chunk or one decoded token) the layer
+// loop asks the layer's policy three things, in this order:
+//   plan()    which key spans each KV head attends to (the one span-sparse kernel executes it);
+//   observe() what the step's attention looked like, only when observe_queries() asks for it;
+//   evict()   which slots leave the cache (the KvCache carries it out).
+// Eviction policies (streaming, H2O, SnapKV) save memory and lose tokens for good; selection
+// policies (recycled, DHSA, Quest) keep every token and save time.
 #pragma once
 
 #include <cstdint>
@@ -9,19 +12,27 @@
 #include <string>
 #include <vector>
 
+#include "engine/kv_cache.h"
 #include "kernels/cpu/attention.h"
 
 namespace longctx {
 
-// The key spans per KV head for one step: spans of head g are
-// spans[offsets[g] .. offsets[g+1]).
+// The key spans per KV head for one step: spans of head g are spans[offsets[g] .. offsets[g+1]).
+// With q_block > 0 each block of q_block queries has its own: block b, head g at
+// offsets[b * n_kv_head + g] (q_block a multiple of the kernel's query block, 8).
 struct Selection {
   std::vector<cpu::KeySpan> spans;
   std::vector<int32_t> offsets;
+  int64_t q_block = 0;
   void clear() {
     spans.clear();
     offsets.assign(1, 0);
+    q_block = 0;
   }
+  // Appends [begin, end) to the current head, merged with its last span when they touch.
+  void add(int32_t begin, int32_t end);
+  void end_head() { offsets.push_back(int32_t(spans.size())); }
+  int64_t keys(int64_t head) const;  // keys head `head` reads
 };
 
 struct StepInfo {
@@ -30,20 +41,31 @@ struct StepInfo {
   int64_t n_cached = 0;     // slots in use, this step's keys included
   int64_t first_q_pos = 0;  // position of the step's first query
   int64_t window = 0;       // the layer's own sliding window (0 = none)
+  bool prompt_end = false;  // the last chunk of an eval() of several tokens: a prompt just ended
   // What query-aware policies read: the step's queries (rotated, unscaled)
-  // [n_q][n_head][head_dim] and the layer's cached keys [n_kv_head][capacity][head_dim] (half).
+  // [n_q][n_head][head_dim], the scale of q.k and the layer's cache.
   const float* q = nullptr;
   int64_t n_q = 0, n_head = 0, head_dim = 0;
-  const uint16_t* keys = nullptr;
-  int64_t capacity = 0;
+  float scale = 1.0f;
+  const KvCache* cache = nullptr;
+  int64_t capacity() const { return cache->capacity(layer); }
+  const int32_t* positions(int64_t g) const { return cache->positions(layer) + g * capacity(); }
 };
 
-// Slots a policy drops after a step: [begin, begin + count); later slots move down. With
-// reposition, their positions drop by count too and their keys are re-rotated to match
-// (StreamingLLM's positions inside the cache; also llama.cpp-style context shift).
+// What leaves the cache after a step: either a range of slots [begin, begin + count) in every head
+// (later slots move down; with reposition their positions drop by count and their keys are
+// re-rotated to match: StreamingLLM's positions inside the cache, llama.cpp's context shift), or
+// per_head slots of every KV head, drops[g * per_head ...] ascending (filled as plan_drop says).
 struct Eviction {
   int64_t begin = 0, count = 0;
   bool reposition = false;
+  std::vector<int32_t> drops;
+  int64_t per_head = 0;
+  void clear() {
+    begin = count = per_head = 0;
+    reposition = false;
+    drops.clear();
+  }
 };
 
 class AttentionPolicy {
@@ -51,13 +73,27 @@ class AttentionPolicy {
   virtual ~AttentionPolicy() = default;
   virtual std::string name() const = 0;
   virtual void plan(const StepInfo& step, Selection& out) = 0;
-  // Called after the step's attention; eviction policies name what leaves the cache.
-  virtual Eviction evict(const StepInfo& step) { return {}; }
+  // How many of the step's last queries' attention mass observe() wants (0: none, the default:
+  // statistics cost nothing unless asked for).
+  virtual int64_t observe_queries(const StepInfo&) { return 0; }
+  // mass[g * capacity + slot]: attention probability of each selected key, summed over the query
+  // heads of KV head g and the observed queries.
+  virtual void observe(const StepInfo&, const float* /*mass*/) {}
+  virtual void evict(const StepInfo&, Eviction&) {}
+  // Tokens the layer ever holds after a step (-1: no bound); bounded layers get a smaller cache.
+  virtual int64_t max_held() const { return -1; }
+  // The fewest tokens the last chunk of a prompt must hold (SnapKV's observation window).
+  virtual int64_t min_last_chunk() const { return 1; }
+  // The session forgot its tokens (clear) or some of them (a chat rewinding to a shared prefix).
+  virtual void reset() {}
 };
 
-// One key span per KV head covering [begin, end): the dense selection, used by every policy for
-// steps it leaves dense (prefill, short contexts).
+// One key span per KV head covering the cache: the dense selection, used by every policy for steps
+// it leaves dense (prefill, short contexts).
 void select_all(const StepInfo& step, Selection& out);
+
+// The k largest scores' indices among n (ties to the lower index), ascending.
+void top_k(const float* scores, int64_t n, int64_t k, std::vector<int32_t>& out);
 
 std::unique_ptr<AttentionPolicy> make_dense_policy();
 

@@ -9,7 +9,6 @@
 #include <vector>
 
 #include "engine/attention/registry.h"
-#include "kernels/common/fp16.h"
 
 namespace longctx {
 namespace {
@@ -55,26 +54,11 @@ class QuestPolicy final : public AttentionPolicy {
           scores_[size_t(p)] = std::max(scores_[size_t(p)], bound);
         }
       }
-      order_.resize(size_t(candidates));
-      std::iota(order_.begin(), order_.end(), 0);
-      std::nth_element(order_.begin(), order_.begin() + pick, order_.end(),
-                       [&](int64_t a, int64_t b) {
-                         return scores_[size_t(a)] > scores_[size_t(b)] ||
-                                (scores_[size_t(a)] == scores_[size_t(b)] && a < b);
-                       });
-      order_.resize(size_t(pick));
-      std::sort(order_.begin(), order_.end());
-      auto add = [&](int32_t begin, int32_t end) {
-        bool same_head = out.offsets.back() < int32_t(out.spans.size());
-        if (same_head && out.spans.back().end == begin) {
-          out.spans.back().end = end;  // neighbouring pages read as one span
-        } else {
-          out.spans.push_back({begin, end});
-        }
-      };
-      for (int64_t p : order_) add(int32_t(p * page_), int32_t((p + 1) * page_));
-      add(int32_t(recent_begin), int32_t(step.n_cached));
-      out.offsets.push_back(int32_t(out.spans.size()));
+      top_k(scores_.data(), candidates, pick, order_);
+      // Neighbouring pages read as one span.
+      for (int32_t p : order_) out.add(int32_t(p * page_), int32_t((p + 1) * page_));
+      out.add(int32_t(recent_begin), int32_t(step.n_cached));
+      out.end_head();
     }
   }
 
@@ -85,6 +69,7 @@ class QuestPolicy final : public AttentionPolicy {
     min_.resize(size_t(step.n_kv_head));
     max_.resize(size_t(step.n_kv_head));
     const int64_t complete = step.n_cached / page_;
+    key_.resize(size_t(hd));
     done_ = std::min(done_, complete);  // the cache was truncated (a chat rewound)
     for (int64_t g = 0; g < step.n_kv_head; ++g) {
       min_[size_t(g)].resize(size_t(complete * hd));
@@ -95,11 +80,10 @@ class QuestPolicy final : public AttentionPolicy {
         std::fill(mn, mn + hd, INFINITY);
         std::fill(mx, mx + hd, -INFINITY);
         for (int64_t s = p * page_; s < (p + 1) * page_; ++s) {
-          const uint16_t* k = step.keys + (g * step.capacity + s) * hd;
+          step.cache->key(step.layer, g, s, key_.data());
           for (int64_t d = 0; d < hd; ++d) {
-            float v = kernels::fp16_to_float(k[d]);
-            mn[d] = std::min(mn[d], v);
-            mx[d] = std::max(mx[d], v);
+            mn[d] = std::min(mn[d], key_[size_t(d)]);
+            mx[d] = std::max(mx[d], key_[size_t(d)]);
           }
         }
       }
@@ -111,7 +95,8 @@ class QuestPolicy final : public AttentionPolicy {
   int64_t done_ = 0;
   std::vector<std::vector<float>> min_, max_;  // per KV head: [page][head_dim]
   std::vector<float> scores_;
-  std::vector<int64_t> order_;
+  std::vector<int32_t> order_;
+  std::vector<float> key_;
 };
 
 }  // namespace

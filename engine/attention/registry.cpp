@@ -11,6 +11,10 @@ namespace longctx {
 
 std::unique_ptr<AttentionPolicy> make_quest_policy(PolicyParams& params);
 std::unique_ptr<AttentionPolicy> make_streaming_policy(PolicyParams& params);
+std::unique_ptr<AttentionPolicy> make_h2o_policy(PolicyParams& params);
+std::unique_ptr<AttentionPolicy> make_snapkv_policy(PolicyParams& params);
+std::unique_ptr<AttentionPolicy> make_recycled_policy(PolicyParams& params);
+std::unique_ptr<AttentionPolicy> make_dhsa_policy(PolicyParams& params);
 
 namespace {
 
@@ -26,7 +30,11 @@ std::unique_ptr<AttentionPolicy> make_dense(PolicyParams&) {
 constexpr Entry kPolicies[] = {
     {"dense", make_dense},
     {"streaming", make_streaming_policy},
+    {"recycled", make_recycled_policy},
+    {"dhsa", make_dhsa_policy},
     {"quest", make_quest_policy},
+    {"h2o", make_h2o_policy},
+    {"snapkv", make_snapkv_policy},
 };
 
 }  // namespace
@@ -80,6 +88,35 @@ int64_t PolicyParams::integer(const std::string& key, int64_t fallback, int64_t 
                 " is not an integer in [" + std::to_string(min) + ", " + std::to_string(max) + "]");
   }
   return v;
+}
+
+double PolicyParams::real(const std::string& key, double fallback, double min, double max) {
+  used_.push_back(key);
+  auto it = spec_.params.find(key);
+  if (it == spec_.params.end()) return fallback;
+  size_t used = 0;
+  double v = 0;
+  try {
+    v = std::stod(it->second, &used);
+  } catch (const std::exception&) {
+    used = 0;
+  }
+  if (used != it->second.size() || !(v >= min && v <= max)) {
+    throw Error("--attn " + spec_.text() + ": " + key + "=" + it->second + " is not a number in [" +
+                std::to_string(min) + ", " + std::to_string(max) + "]");
+  }
+  return v;
+}
+
+std::string PolicyParams::choice(const std::string& key, const std::string& fallback,
+                                 const std::vector<std::string>& allowed) {
+  used_.push_back(key);
+  auto it = spec_.params.find(key);
+  if (it == spec_.params.end()) return fallback;
+  if (std::find(allowed.begin(), allowed.end(), it->second) != allowed.end()) return it->second;
+  std::string list;
+  for (const auto& a : allowed) list += (list.empty() ? "" : ", ") + a;
+  throw Error("--attn " + spec_.text() + ": " + key + "=" + it->second + " is not one of " + list);
 }
 
 void PolicyParams::finish() const {

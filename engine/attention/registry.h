@@ -27,6 +27,9 @@ class PolicyParams {
  public:
   explicit PolicyParams(const PolicySpec& spec) : spec_(spec) {}
   int64_t integer(const std::string& key, int64_t fallback, int64_t min, int64_t max);
+  double real(const std::string& key, double fallback, double min, double max);
+  std::string choice(const std::string& key, const std::string& fallback,
+                     const std::vector<std::string>& allowed);
   void finish() const;
 
  private:

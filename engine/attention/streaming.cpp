@@ -33,17 +33,21 @@ class StreamingPolicy final : public AttentionPolicy {
     }
     out.clear();
     for (int64_t g = 0; g < step.n_kv_head; ++g) {
-      out.spans.push_back({0, int32_t(std::min(sinks_, step.n_cached))});
-      out.spans.push_back({int32_t(recent_begin), int32_t(step.n_cached)});
-      out.offsets.push_back(int32_t(out.spans.size()));
+      out.add(0, int32_t(std::min(sinks_, step.n_cached)));
+      out.add(int32_t(recent_begin), int32_t(step.n_cached));
+      out.end_head();
     }
   }
 
-  Eviction evict(const StepInfo& step) override {
+  void evict(const StepInfo& step, Eviction& out) override {
     const int64_t excess = step.n_cached - (sinks_ + window_);
-    if (excess <= 0 || step.window > 0) return {};
-    return {sinks_, excess, true};
+    if (excess <= 0 || step.window > 0) return;
+    out.begin = sinks_;
+    out.count = excess;
+    out.reposition = true;
   }
+
+  int64_t max_held() const override { return sinks_ + window_; }
 
  private:
   int64_t sinks_, window_;

@@ -1,9 +1,12 @@
-// Causal attention over an f16 KV cache, read in place: grouped-query heads, tiles of keys with an
-// online softmax, and a list of key spans per KV head, so that one kernel executes every attention
-// policy's selection (dense is a single span over the whole cache).
+// Causal attention over the KV cache, read in place in its precision (f16, q8_0, q4_0):
+// grouped-query heads, tiles of keys with an online softmax, and a list of key spans per KV head,
+// so that one kernel executes every attention policy's selection (dense is a single span over the
+// whole cache). attention_mass() is the statistics pass scored policies ask for.
 #pragma once
 
 #include <cstdint>
+
+#include "kernels/common/kv_rows.h"
 
 namespace longctx::cpu {
 
@@ -12,22 +15,34 @@ struct KeySpan {
 };
 
 struct AttentionArgs {
-  const float* q = nullptr;  // [n_q][n_head][head_dim], rotated and scaled
+  const float* q = nullptr;  // [n_q][n_head][head_dim], rotated
   int64_t n_q = 0, n_head = 0, n_kv_head = 0, head_dim = 0;
-  const uint16_t* k = nullptr;  // [n_kv_head][capacity][head_dim] IEEE half
-  const uint16_t* v = nullptr;  // same layout
+  kernels::KvType kv_type = kernels::KvType::F16;
+  const uint8_t* k = nullptr;  // [n_kv_head][capacity] rows of kv_row_bytes(kv_type, head_dim)
+  const uint8_t* v = nullptr;  // same layout
   int64_t capacity = 0;
-  const int32_t* key_pos = nullptr;  // position of the token in each cache slot
+  const int32_t* key_pos = nullptr;  // [n_kv_head][capacity]: position of each slot's token
   const int32_t* q_pos = nullptr;    // position of each query
   int64_t window = 0;  // sliding window: key masked when q_pos - key_pos >= window (0 = none)
   float scale = 1.0f;  // multiplies q.k
-  // Spans of head g: spans[span_offsets[g] .. span_offsets[g+1]).
+  // Spans of head g: spans[span_offsets[g] .. span_offsets[g+1]). With span_q_block > 0 (a
+  // multiple of 8), queries [b * span_q_block, (b + 1) * span_q_block) have their own spans, at
+  // span_offsets[b * n_kv_head + g].
   const KeySpan* spans = nullptr;
   const int32_t* span_offsets = nullptr;
+  int64_t span_q_block = 0;
   float* out = nullptr;  // [n_q][n_head][head_dim]
+  // Optional: log of each row's softmax normaliser, [n_q][n_head] (what attention_mass needs).
+  float* lse = nullptr;
   // Limits of this kernel: head_dim <= 256, n_head / n_kv_head <= 16.
 };
 
 void attention(const AttentionArgs& a);
+
+// Adds to mass[g * capacity + slot] the attention probability of every key of the selection,
+// summed over the query heads of KV head g and over queries [q_begin, n_q). Reads a.lse as written
+// by attention() with the same arguments; keys outside the selection get nothing. Needs one
+// selection for all queries (span_q_block == 0).
+void attention_mass(const AttentionArgs& a, int64_t q_begin, float* mass);
 
 }  // namespace longctx::cpu

@@ -1,0 +1,271 @@
+// Properties every attention policy must keep, checked on a real KvCache and the real kernels with
+// random keys and queries (no model): selections are sorted, disjoint and inside the cache; the
+// selected set stays within its budget; evictions name slots in use and keep sinks and the recent
+// window; what leaves the cache is never read again.
+#include <algorithm>
+#include <catch2/catch.hpp>
+#include <random>
+#include <map>
+#include <set>
+
+#include "engine/attention/registry.h"
+#include "engine/kv_cache.h"
+#include "kernels/cpu/attention.h"
+
+using namespace longctx;
+
+namespace {
+
+struct Harness {
+  static constexpr int64_t n_kv = 2, group = 2, n_head = 4, hd = 32;
+  KvCache cache;
+  std::unique_ptr<AttentionPolicy> policy;
+  std::mt19937 rng{17};
+  std::normal_distribution<float> normal{0.0f, 1.0f};
+  int64_t next_pos = 0;  // position of the next token inside the cache
+  Selection sel;
+  Eviction ev;
+  std::vector<float> q, k, v, out, lse, mass;
+  std::vector<int32_t> q_pos;
+  std::set<int32_t> evicted;  // positions that left the cache (head 0)
+  int64_t max_read = 0;       // the most keys one head read on a decode step
+  // Optional structure: every query gets + query_bias; the key at a position in key_override
+  // (every KV head) is replaced by the given vector.
+  std::vector<float> query_bias;
+  std::map<int64_t, std::vector<float>> key_override;
+
+  Harness(const std::string& spec, int64_t capacity, KvType type = KvType::F16)
+      : cache(1, n_kv, hd, hd, {capacity}, type), policy(make_policy(parse_policy_spec(spec))) {}
+
+  void step(int64_t n, bool prompt_end) {
+    k.resize(size_t(n * n_kv * hd));
+    v.resize(k.size());
+    q.resize(size_t(n * n_head * hd));
+    for (auto& x : k) x = normal(rng);
+    for (auto& x : v) x = normal(rng);
+    for (auto& x : q) x = normal(rng);
+    if (!query_bias.empty()) {
+      for (int64_t r = 0; r < n * n_head; ++r)
+        for (int64_t d = 0; d < hd; ++d) q[size_t(r * hd + d)] += query_bias[size_t(d)];
+    }
+    for (int64_t t = 0; t < n; ++t) {
+      auto it = key_override.find(next_pos + t);
+      if (it == key_override.end()) continue;
+      for (int64_t g = 0; g < n_kv; ++g)
+        std::copy(it->second.begin(), it->second.end(), k.begin() + (t * n_kv + g) * hd);
+    }
+    q_pos.resize(size_t(n));
+    for (int64_t t = 0; t < n; ++t) q_pos[size_t(t)] = int32_t(next_pos + t);
+    cache.append(0, n, k.data(), v.data(), q_pos.data());
+    StepInfo s;
+    s.n_kv_head = n_kv;
+    s.n_cached = cache.used(0);
+    s.first_q_pos = next_pos;
+    s.prompt_end = prompt_end;
+    s.q = q.data();
+    s.n_q = n;
+    s.n_head = n_head;
+    s.head_dim = hd;
+    s.scale = 0.17f;
+    s.cache = &cache;
+    policy->plan(s, sel);
+    const int64_t blocks = sel.q_block > 0 ? (n + sel.q_block - 1) / sel.q_block : 1;
+    REQUIRE(sel.offsets.size() == size_t(blocks * n_kv + 1));
+    for (int64_t h = 0; h < blocks * n_kv; ++h) {
+      int32_t last_end = -1;
+      for (int32_t i = sel.offsets[size_t(h)]; i < sel.offsets[size_t(h) + 1]; ++i) {
+        const auto& span = sel.spans[size_t(i)];
+        REQUIRE(span.begin < span.end);
+        REQUIRE(span.begin > last_end);  // sorted, disjoint, not even touching (merged)
+        REQUIRE(span.end <= s.n_cached);
+        last_end = span.end;
+      }
+      if (n == 1) max_read = std::max(max_read, sel.keys(h));
+    }
+    const int64_t observed = std::min(n, policy->observe_queries(s));
+    out.resize(q.size());
+    lse.resize(size_t(n * n_head));
+    cpu::AttentionArgs a;
+    a.q = q.data();
+    a.n_q = n;
+    a.n_head = n_head;
+    a.n_kv_head = n_kv;
+    a.head_dim = hd;
+    a.kv_type = cache.type();
+    a.k = cache.keys(0);
+    a.v = cache.values(0);
+    a.capacity = cache.capacity(0);
+    a.key_pos = cache.positions(0);
+    a.q_pos = q_pos.data();
+    a.scale = 0.17f;
+    a.spans = sel.spans.data();
+    a.span_offsets = sel.offsets.data();
+    a.span_q_block = sel.q_block;
+    a.out = out.data();
+    a.lse = observed > 0 ? lse.data() : nullptr;
+    cpu::attention(a);
+    if (observed > 0) {
+      mass.assign(size_t(n_kv * a.capacity), 0.0f);
+      cpu::attention_mass(a, n - observed, mass.data());
+      policy->observe(s, mass.data());
+    }
+    ev.clear();
+    policy->evict(s, ev);
+    const int32_t* pos = cache.positions(0);
+    if (ev.per_head > 0) {
+      REQUIRE(ev.drops.size() == size_t(ev.per_head * n_kv));
+      for (int64_t i = 0; i < ev.per_head; ++i) evicted.insert(pos[ev.drops[size_t(i)]]);
+      cache.drop(0, ev.drops, ev.per_head);
+    }
+    if (ev.count > 0) {
+      if (!ev.reposition) {
+        for (int64_t i = ev.begin; i < ev.begin + ev.count; ++i) evicted.insert(pos[i]);
+      }
+      std::function<void(float*)> keep_key = [](float*) {};
+      cache.evict_range(0, ev.begin, ev.count, ev.reposition ? keep_key : nullptr);
+    }
+    next_pos = next_pos + n - (ev.reposition ? ev.count : 0);
+    // Nothing evicted is still held (re-positioning policies are checked by position instead).
+    for (int64_t i = 0; i < cache.used(0); ++i) REQUIRE(evicted.count(pos[i]) == 0);
+  }
+
+  std::set<int32_t> held(int64_t g) const {
+    const int32_t* pos = cache.positions(0) + g * cache.capacity(0);
+    return {pos, pos + cache.used(0)};
+  }
+};
+
+}  // namespace
+
+TEST_CASE("h2o holds its budget, its sinks and its recent window; scores follow the slots",
+          "[attention]") {
+  Harness h("h2o:budget=64,recent=16,sinks=4", 64 + 32);
+  h.step(32, false);
+  h.step(32, true);  // a prompt of 64
+  for (int i = 0; i < 200; ++i) {
+    h.step(1, false);
+    REQUIRE(h.cache.used(0) <= 64);
+    for (int64_t g = 0; g < Harness::n_kv; ++g) {
+      auto held = h.held(g);
+      REQUIRE(held.size() == size_t(h.cache.used(0)));  // distinct tokens
+      for (int32_t p = 0; p < 4; ++p) CHECK(held.count(p) == 1);  // sinks
+      for (int64_t p = h.next_pos - 16; p < h.next_pos; ++p) CHECK(held.count(int32_t(p)) == 1);
+    }
+  }
+  CHECK(h.evicted.size() == 64 + 200 - 64);
+}
+
+TEST_CASE("h2o keeps the token every query attends to and drops the one none does",
+          "[attention]") {
+  // Every query leans towards u; the key at position 5 is 4u (a heavy hitter), the one at 6 is
+  // -40u (no query gives it any mass, so it is the first to go).
+  Harness h("h2o:budget=32,recent=8", 64);
+  std::vector<float> u(Harness::hd, 0.0f);
+  std::fill(u.begin(), u.begin() + 8, 1.5f);  // q.u = 1.5 * (12 +- 2.8): positive for every query
+  h.query_bias = u;
+  std::vector<float> heavy(u), light(u);
+  for (auto& x : heavy) x *= 4;
+  for (auto& x : light) x *= -40;
+  h.key_override[5] = heavy;
+  h.key_override[6] = light;
+  h.step(32, false);
+  h.step(1, false);  // the first eviction
+  for (int64_t g = 0; g < Harness::n_kv; ++g) CHECK(h.held(g).count(6) == 0);
+  for (int i = 0; i < 100; ++i) h.step(1, false);
+  for (int64_t g = 0; g < Harness::n_kv; ++g) CHECK(h.held(g).count(5) == 1);
+}
+
+TEST_CASE("snapkv keeps what the observation window attends to", "[attention]") {
+  Harness h("snapkv:budget=24,window=8,kernel=1", 128);
+  std::vector<float> u(Harness::hd, 0.0f);
+  std::fill(u.begin(), u.begin() + 8, 1.5f);  // q.u = 1.5 * (12 +- 2.8): positive for every query
+  h.query_bias = u;
+  std::vector<float> heavy(u);
+  for (auto& x : heavy) x *= 4;
+  h.key_override[40] = heavy;
+  h.step(80, true);
+  for (int64_t g = 0; g < Harness::n_kv; ++g) CHECK(h.held(g).count(40) == 1);
+}
+
+TEST_CASE("snapkv compresses a prompt to its budget per head and keeps the window", "[attention]") {
+  Harness h("snapkv:budget=48,window=8,sinks=2", 256);
+  h.step(100, false);
+  h.step(20, true);  // the prompt ends: 120 tokens, compressed to 48
+  CHECK(h.cache.used(0) == 48);
+  for (int64_t g = 0; g < Harness::n_kv; ++g) {
+    auto held = h.held(g);
+    CHECK(held.size() == 48);
+    for (int32_t p = 112; p < 120; ++p) CHECK(held.count(p) == 1);  // the observation window
+    CHECK(held.count(0) == 1);
+    CHECK(held.count(1) == 1);
+  }
+  for (int i = 0; i < 10; ++i) h.step(1, false);  // decoding appends, never evicts
+  CHECK(h.cache.used(0) == 58);
+}
+
+TEST_CASE("streaming holds sinks and window, positions inside the cache", "[attention]") {
+  Harness h("streaming:sinks=4,window=32", 36 + 16);
+  h.step(16, false);
+  for (int i = 0; i < 100; ++i) {
+    h.step(1, false);
+    REQUIRE(h.cache.used(0) <= 36);
+    const int32_t* pos = h.cache.positions(0);
+    for (int64_t s = 0; s < h.cache.used(0); ++s) CHECK(pos[s] == s);  // re-positioned
+  }
+  CHECK(h.max_read <= 36);
+}
+
+TEST_CASE("selection policies read within their budgets and keep every token", "[attention]") {
+  struct Case {
+    std::string spec;
+    int64_t limit;  // keys one head may read on a decode step
+  };
+  for (const Case& c : {Case{"quest:budget=64,page=8", 64},
+                        Case{"dhsa:budget=96,local=16,chunk_min=4,chunk_max=16", 96},
+                        // recycled's full steps read everything; its other steps are tested below
+                        Case{"recycled:k=40,stride=5", 240}}) {
+    INFO(c.spec);
+    Harness h(c.spec, 512);
+    h.step(64, false);
+    h.step(64, false);
+    h.step(72, true);  // a 200-token prompt, in chunks
+    for (int i = 0; i < 40; ++i) h.step(1, false);
+    CHECK(h.cache.used(0) == 240);  // nothing leaves the cache
+    CHECK(h.evicted.empty());
+    CHECK(h.max_read <= c.limit);
+    CHECK(h.max_read >= c.limit / 2);  // and the budget is used
+  }
+}
+
+TEST_CASE("recycled attention refreshes on schedule, or when the query drifts", "[attention]") {
+  // refresh=query with similarity 1.0: random queries always drift, so every step is full.
+  Harness drift("recycled:k=16,refresh=query,similarity=1.0", 256);
+  drift.step(64, true);
+  for (int i = 0; i < 5; ++i) {
+    drift.step(1, false);
+    CHECK(drift.sel.keys(0) == drift.cache.used(0));
+  }
+  // fixed, stride 3: full, recycled, recycled, full, ...: recycled steps read k + tokens since.
+  Harness fixed("recycled:k=16,stride=3", 256);
+  fixed.step(64, true);  // the prompt's last token records the first set
+  std::vector<int64_t> read;
+  for (int i = 0; i < 6; ++i) {
+    fixed.step(1, false);
+    read.push_back(fixed.sel.keys(0));
+  }
+  CHECK(read == std::vector<int64_t>{16 + 1, 16 + 2, 67, 16 + 1, 16 + 2, 70});
+}
+
+TEST_CASE("policies run over q8_0 and q4_0 caches", "[attention]") {
+  for (KvType type : {KvType::Q8_0, KvType::Q4_0}) {
+    for (std::string spec : {"h2o:budget=40", "snapkv:budget=40,window=8", "dhsa:budget=48,local=8",
+                             "quest:budget=32,page=8", "recycled:k=16,stride=4",
+                             "streaming:sinks=4,window=24"}) {
+      INFO(spec);
+      Harness h(spec, 200, type);
+      h.step(64, true);
+      for (int i = 0; i < 20; ++i) h.step(1, false);
+      for (float x : h.out) REQUIRE(std::isfinite(x));
+    }
+  }
+}
