@@ -19,6 +19,7 @@ struct PerplexityOptions {
   ModelOptions model;
   std::string file;
   int chunks = -1;
+  int64_t decode = 0;
 };
 
 }  // namespace
@@ -30,6 +31,10 @@ Action add_perplexity(CLI::App& app) {
   app.add_option("-f,--file", o->file, "text to score")->required();
   app.add_option("--chunks", o->chunks, "score at most this many chunks (-1 = all)")
       ->check(CLI::Range(-1, 1 << 30));
+  app.add_option("--decode", o->decode,
+                 "score the last N tokens of each window as decode steps, one at a time, instead "
+                 "of the second half in one pass (what decode-time attention policies change)")
+      ->check(CLI::NonNegativeNumber);
   return [o] {
     std::string text = read_file(o->file);
     if (o->model.n_batch < o->model.n_ctx) o->model.n_batch = o->model.n_ctx;
@@ -44,15 +49,21 @@ Action add_perplexity(CLI::App& app) {
     auto r =
         windowed_perplexity(*l.session, tokens, n_ctx, bos, o->chunks, [&](int64_t c, double ppl) {
           if (c == 0) {
-            std::fprintf(stderr, "perplexity: %zu tokens in chunks of %lld, second halves scored\n",
-                         tokens.size(), (long long)n_ctx);
+            if (o->decode > 0) {
+              std::fprintf(stderr, "perplexity: %zu tokens in chunks of %lld, last %lld decoded\n",
+                           tokens.size(), (long long)n_ctx, (long long)o->decode);
+            } else {
+              std::fprintf(stderr,
+                           "perplexity: %zu tokens in chunks of %lld, second halves scored\n",
+                           tokens.size(), (long long)n_ctx);
+            }
           }
           std::printf("[%lld]%.4f,", (long long)(c + 1), ppl);
           std::fflush(stdout);
           double secs = (now_ms() - start) / 1000;
           std::fprintf(stderr, "\r%lld/%lld chunks, %.1f s, ETA %.0f s   ", (long long)(c + 1),
                        (long long)total, secs, secs / double(c + 1) * double(total - c - 1));
-        });
+        }, o->decode);
     std::fprintf(stderr, "\n");
     std::printf("\nFinal estimate: PPL = %.4f +/- %.5f\n", r.ppl, r.error);
     return 0;

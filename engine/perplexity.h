@@ -20,8 +20,12 @@ struct PerplexityResult {
 
 // Throws longctx::Error when tokens hold fewer than 2 * n_ctx. `on_chunk(i, running_ppl)` is
 // called after each chunk (progress). The session's context must hold n_ctx tokens.
+// With decode > 0 each chunk is instead prefilled up to its last `decode` tokens, which are then
+// fed one at a time and each scored: decode steps, where decode-time attention policies (Quest,
+// recycled, H2O after its prompt, SnapKV's compressed cache) act.
 PerplexityResult windowed_perplexity(Session& session, std::span<const int32_t> tokens,
                                      int64_t n_ctx, int32_t bos, int64_t max_chunks,
-                                     const std::function<void(int64_t, double)>& on_chunk = {});
+                                     const std::function<void(int64_t, double)>& on_chunk = {},
+                                     int64_t decode = 0);
 
 }  // namespace longctx

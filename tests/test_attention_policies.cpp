@@ -134,7 +134,8 @@ TEST_CASE("streaming keeps sinks and a window, re-positioned as a fresh run woul
   const int64_t n_layer = model->config.n_layer;
   Session streamed(
       *model,
-      SessionOptions{128, 64, policies_for_all_layers("streaming:sinks=4,window=16", n_layer)});
+      SessionOptions{128, 64,
+                     policies_for_all_layers("streaming:sinks=4,window=16,evict_every=1", n_layer)});
   streamed.eval(ids);
   // Only the 4 sinks and the 16 newest tokens remain, at positions 0..19 in every layer.
   for (int64_t il = 0; il < n_layer; ++il) {
@@ -240,5 +241,47 @@ TEST_CASE("Gemma 3's sliding-window layers stay dense whatever the policy", "[mo
       CHECK(s.policy_name(il) == "h2o:budget=16,recent=8");
       CHECK(s.cache().used(il) == 16);
     }
+  }
+}
+
+TEST_CASE("needle: dense finds a pass key in a 1.5k-token haystack; a window without it does not",
+          "[model][attention]") {
+  std::string path = test::model_path(test::kSmolLM2);
+  if (!std::filesystem::exists(path)) FAIL("model " << path << " is missing: run scripts/setup");
+  auto model = load_model(path);
+  auto tok = tokenizer::Tokenizer::create(model->vocab);
+  const std::string filler =
+      "The grass is green. The sky is blue. The sun is yellow. Here we go. There and back again. ";
+  std::string prompt =
+      "There is an important info hidden inside a lot of irrelevant text. Find it and memorize "
+      "it. I will quiz you about the important information there.\n";
+  for (int i = 0; i < 60; ++i) {
+    if (i == 20) prompt += "The pass key is 68213. Remember it. 68213 is the pass key. ";
+    prompt += filler;
+  }
+  prompt += "\nWhat is the pass key? The pass key is";
+  auto ids = tok->encode(prompt, true, false);
+  REQUIRE(ids.size() > 1400);
+  auto answer = [&](const std::string& attn) {
+    Session s(*model, SessionOptions{2048, 512, policies_for_all_layers(attn, model->config.n_layer)});
+    auto logits = s.eval(ids);
+    std::string text;
+    for (int i = 0; i < 8; ++i) {
+      int32_t next = int32_t(std::max_element(logits.begin(), logits.end()) - logits.begin());
+      std::vector<int32_t> piece{next};
+      text += tok->decode(piece);
+      int32_t one[1] = {next};
+      logits = s.eval(one);
+    }
+    return text;
+  };
+  CHECK_THAT(answer("dense"), Catch::Contains("68213"));
+  // The needle sits ~500 tokens deep in ~1500: a 256-token window has let it go.
+  CHECK_THAT(answer("streaming:sinks=4,window=256"), !Catch::Contains("68213"));
+  for (const char* spec : {"recycled:k=256", "dhsa:budget=256", "quest:budget=256",
+                           "h2o:budget=256", "snapkv:budget=256"}) {
+    std::string text = answer(spec);
+    WARN(spec << (text.find("68213") != std::string::npos ? ": found" : ": missed") << " ('"
+              << text << "')");
   }
 }
