@@ -56,6 +56,10 @@ Action add_chat(CLI::App& app) {
         throw Error("the conversation no longer fits the context of " + std::to_string(s.n_ctx()) +
                     " tokens (raise -c)");
       }
+      if (!s.can_truncate(int64_t(common))) {  // tokens were evicted: start the cache over
+        s.clear();
+        common = 0;
+      }
       s.truncate(int64_t(common));
       auto logits = s.eval(std::span<const int32_t>(tokens).subspan(common));
       cached = tokens;

@@ -31,9 +31,12 @@ std::vector<std::unique_ptr<AttentionPolicy>> make_policies(const ModelConfig& c
   }
   std::vector<std::unique_ptr<AttentionPolicy>> out;
   for (int64_t il = 0; il < c.n_layer; ++il) {
-    bool local = c.layer_is_local[size_t(il)];
-    out.push_back(o.attention.empty() || local ? make_dense_policy()
-                                               : make_policy(o.attention[size_t(il)]));
+    if (c.layer_is_local[size_t(il)] && c.sliding_window > 0) {
+      out.push_back(make_sliding_window_policy(c.sliding_window));
+    } else {
+      out.push_back(o.attention.empty() ? make_dense_policy()
+                                        : make_policy(o.attention[size_t(il)]));
+    }
   }
   return out;
 }
@@ -108,8 +111,12 @@ int64_t Session::room() const {
   return room;
 }
 
+bool Session::can_truncate(int64_t n) const {
+  return !evicted_ || n >= n_past_;
+}
+
 void Session::truncate(int64_t n) {
-  if (evicted_ && n < n_past_)
+  if (!can_truncate(n))
     throw Error("this session has evicted tokens; it cannot rewind to a prefix");
   if (n < n_past_) {
     for (auto& p : policies_) p->reset();

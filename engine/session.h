@@ -18,7 +18,7 @@ struct SessionOptions {
   int64_t n_ctx = 0;      // KV capacity in tokens (0: the model's context)
   int64_t n_batch = 512;  // tokens per forward chunk in prefill
   // One policy per layer (empty: dense everywhere). Layers with their own sliding window (Gemma 3's
-  // local layers) stay dense whatever is asked: the window already bounds them.
+  // local layers) stay sliding-window whatever is asked, holding only the window.
   std::vector<PolicySpec> attention;
   KvType kv_type = KvType::F16;  // KV precision, orthogonal to the policies
 };
@@ -40,7 +40,9 @@ class Session {
   int64_t kv_bytes() const { return cache_.bytes(); }            // allocated
   int64_t held_kv_bytes() const { return cache_.held_bytes(); }  // in use now
   void clear();
-  // Forgets everything after the first n tokens (a chat reuses the prefix it shares).
+  // Forgets everything after the first n tokens (a chat reuses the prefix it shares). Once tokens
+  // were evicted the cache cannot rewind: can_truncate says so, truncate throws.
+  bool can_truncate(int64_t n) const;
   void truncate(int64_t n);
   const Model& model() const { return model_; }
   std::string policy_name(int64_t layer) const { return policies_[size_t(layer)]->name(); }

@@ -235,7 +235,7 @@ TEST_CASE("Gemma 3's sliding-window layers stay dense whatever the policy", "[mo
   for (int64_t il = 0; il < c.n_layer; ++il) {
     INFO("layer " << il);
     if (c.layer_is_local[size_t(il)]) {
-      CHECK(s.policy_name(il) == "dense");
+      CHECK(s.policy_name(il) == "sliding-window:512");
       CHECK(s.cache().used(il) == 100);
     } else {
       CHECK(s.policy_name(il) == "h2o:budget=16,recent=8");
@@ -284,4 +284,35 @@ TEST_CASE("needle: dense finds a pass key in a 1.5k-token haystack; a window wit
     WARN(spec << (text.find("68213") != std::string::npos ? ": found" : ": missed") << " ('"
               << text << "')");
   }
+}
+
+TEST_CASE("Gemma 3's local layers drop keys older than the window without changing the logits",
+          "[model][attention]") {
+  std::string path = test::model_path(test::kGemma3);
+  if (!std::filesystem::exists(path)) FAIL("model " << path << " is missing: run scripts/setup");
+  auto model = load_model(path);
+  const ModelConfig& c = model->config;
+  auto tok = tokenizer::Tokenizer::create(model->vocab);
+  std::string text;
+  for (int i = 0; i < 70; ++i) text += "Line " + std::to_string(i) + ": the tide came in and went out. ";
+  auto ids = tok->encode(text, true, false);
+  REQUIRE(ids.size() > 800);
+  // Small chunks evict between chunks; one big chunk attends before anything leaves.
+  Session chunked(*model, SessionOptions{1024, 64});
+  Session whole(*model, SessionOptions{1024, 1024});
+  auto a = chunked.eval(ids);
+  std::vector<float> first(a.begin(), a.end());
+  auto b = whole.eval(ids);
+  float worst = 0, scale = 0;
+  for (size_t i = 0; i < first.size(); ++i) {
+    worst = std::max(worst, std::fabs(first[i] - b[i]));
+    scale = std::max(scale, std::fabs(b[i]));
+  }
+  CHECK(worst < 2e-3f * scale);
+  for (int64_t il = 0; il < c.n_layer; ++il) {
+    if (!c.layer_is_local[size_t(il)]) continue;
+    CHECK(chunked.cache().used(il) <= c.sliding_window + 63);
+    CHECK(whole.cache().used(il) <= c.sliding_window + 63);
+  }
+  CHECK(chunked.kv_bytes() < whole.kv_bytes());  // a 64-token chunk needs less room than 1024
 }

@@ -96,5 +96,7 @@ void select_all(const StepInfo& step, Selection& out);
 void top_k(const float* scores, int64_t n, int64_t k, std::vector<int32_t>& out);
 
 std::unique_ptr<AttentionPolicy> make_dense_policy();
+// A model's own sliding-window layer (Gemma 3's local layers), whatever policy the others run.
+std::unique_ptr<AttentionPolicy> make_sliding_window_policy(int64_t window);
 
 }  // namespace longctx
