@@ -11,6 +11,8 @@
 
 #include "cmd/commands.h"
 #include "cmd/generation.h"
+#include "cmd/model_path.h"
+#include "engine/attention/registry.h"
 #include "kernels/cpu/vec.h"
 #include "support/error.h"
 
@@ -25,10 +27,13 @@ struct BenchOptions {
 };
 
 struct Result {
+  std::string attention;
   std::string test;
   int64_t depth = 0;
   int64_t tokens = 0;
   double mean = 0, stddev = 0;
+  int64_t kv_held = 0, kv_allocated = 0;  // after the test
+  double attention_ms_per_token = 0;      // of the timed tokens, in attention (all layers)
 };
 
 std::vector<int64_t> parse_list(const std::string& text, const char* flag) {
@@ -79,66 +84,81 @@ Action add_bench(CLI::App& app) {
       need = std::max<int64_t>(need, d + std::max(o->n_prompt, o->n_gen) + 1);
     ModelOptions mo = o->model;
     if (mo.n_ctx == 0) mo.n_ctx = need;
-    Loaded l = load_for_generation(mo);
-    Session& s = *l.session;
-    if (need > s.n_ctx()) {
-      throw Error("bench needs a context of " + std::to_string(need) + " tokens; -c is " +
-                  std::to_string(s.n_ctx()));
-    }
-    const ModelConfig& c = l.model->config;
-    std::mt19937 rng(1234);
-    std::uniform_int_distribution<int32_t> any_token(0, int32_t(c.n_vocab - 1));
-    auto random_tokens = [&](int64_t n) {
-      std::vector<int32_t> t(static_cast<size_t>(n));
-      for (auto& x : t) x = any_token(rng);
-      if (!t.empty() && l.model->vocab.add_bos && l.model->vocab.bos >= 0)
-        t[0] = l.model->vocab.bos;
-      return t;
-    };
-    auto fill = [&](int64_t depth) {
-      s.clear();
-      if (depth > 0) s.eval(random_tokens(depth));
-    };
-    fill(0);
-    s.eval(random_tokens(std::min<int64_t>(16, s.n_ctx())));  // warm-up
+    if (mo.threads > 0) omp_set_num_threads(mo.threads);
+    // Several modes compare side by side on one loaded model and the same random tokens.
+    std::vector<std::string> modes =
+        mo.attn_config.empty() ? split_policy_list(mo.attn) : std::vector<std::string>{""};
+    auto model = load_model(resolve_model(mo.model));
+    const ModelConfig& c = model->config;
     std::vector<Result> results;
-    for (int64_t depth : depths) {
-      std::string at = depth > 0 ? " @ d" + std::to_string(depth) : "";
-      if (o->n_prompt > 0) {
-        std::vector<double> rates;
-        for (int r = 0; r < o->reps; ++r) {
-          fill(depth);
-          auto tokens = random_tokens(o->n_prompt);
-          double t0 = now_ms();
-          s.eval(tokens);
-          rates.push_back(o->n_prompt / ((now_ms() - t0) / 1000));
-        }
-        auto [m, sd] = mean_std(rates);
-        results.push_back({"pp" + std::to_string(o->n_prompt) + at, depth, o->n_prompt, m, sd});
+    for (const std::string& mode : modes) {
+      auto session = make_session(*model, mo, mode);
+      Session& s = *session;
+      const std::string attention = mode.empty() ? mo.attn_config : mode;
+      if (need > s.n_ctx()) {
+        throw Error("bench needs a context of " + std::to_string(need) + " tokens; -c is " +
+                    std::to_string(s.n_ctx()));
       }
-      if (o->n_gen > 0) {
-        std::vector<double> rates;
-        for (int r = 0; r < o->reps; ++r) {
-          fill(depth);
-          if (depth == 0) s.eval(random_tokens(1));  // a first token, as llama-bench's BOS
-          double t0 = now_ms();
-          for (int i = 0; i < o->n_gen; ++i) {
-            int32_t one[1] = {any_token(rng)};
-            s.eval(one);
+      std::mt19937 rng(1234);
+      std::uniform_int_distribution<int32_t> any_token(0, int32_t(c.n_vocab - 1));
+      auto random_tokens = [&](int64_t n) {
+        std::vector<int32_t> t(static_cast<size_t>(n));
+        for (auto& x : t) x = any_token(rng);
+        if (!t.empty() && model->vocab.add_bos && model->vocab.bos >= 0) t[0] = model->vocab.bos;
+        return t;
+      };
+      auto fill = [&](int64_t depth) {
+        s.clear();
+        if (depth > 0) s.eval(random_tokens(depth));
+      };
+      fill(0);
+      s.eval(random_tokens(std::min<int64_t>(16, s.n_ctx())));  // warm-up
+      for (int64_t depth : depths) {
+        std::string at = depth > 0 ? " @ d" + std::to_string(depth) : "";
+        if (o->n_prompt > 0) {
+          std::vector<double> rates;
+          double attn_ms = 0;
+          for (int r = 0; r < o->reps; ++r) {
+            fill(depth);
+            auto tokens = random_tokens(o->n_prompt);
+            s.reset_timing();
+            double t0 = now_ms();
+            s.eval(tokens);
+            rates.push_back(o->n_prompt / ((now_ms() - t0) / 1000));
+            attn_ms += s.attention_ms();
           }
-          rates.push_back(o->n_gen / ((now_ms() - t0) / 1000));
+          auto [m, sd] = mean_std(rates);
+          results.push_back({attention, "pp" + std::to_string(o->n_prompt) + at, depth,
+                             o->n_prompt, m, sd, s.held_kv_bytes(), s.kv_bytes(),
+                             attn_ms / double(o->reps * o->n_prompt)});
         }
-        auto [m, sd] = mean_std(rates);
-        results.push_back({"tg" + std::to_string(o->n_gen) + at, depth, o->n_gen, m, sd});
+        if (o->n_gen > 0) {
+          std::vector<double> rates;
+          double attn_ms = 0;
+          for (int r = 0; r < o->reps; ++r) {
+            fill(depth);
+            if (depth == 0) s.eval(random_tokens(1));  // a first token, as llama-bench's BOS
+            s.reset_timing();
+            double t0 = now_ms();
+            for (int i = 0; i < o->n_gen; ++i) {
+              int32_t one[1] = {any_token(rng)};
+              s.eval(one);
+            }
+            rates.push_back(o->n_gen / ((now_ms() - t0) / 1000));
+            attn_ms += s.attention_ms();
+          }
+          auto [m, sd] = mean_std(rates);
+          results.push_back({attention, "tg" + std::to_string(o->n_gen) + at, depth, o->n_gen, m,
+                             sd, s.held_kv_bytes(), s.kv_bytes(),
+                             attn_ms / double(o->reps * o->n_gen)});
+        }
       }
     }
     std::string model_name =
-        std::string(c.arch->name) + " " + l.model->path.substr(l.model->path.rfind('/') + 1);
-    double size_mib = double(l.model->weight_bytes) / 1048576.0;
-    int64_t params = l.model->n_params;
+        std::string(c.arch->name) + " " + model->path.substr(model->path.rfind('/') + 1);
+    double size_mib = double(model->weight_bytes) / 1048576.0;
+    int64_t params = model->n_params;
     int threads = omp_get_max_threads();
-    const std::string attention =
-        o->model.attn_config.empty() ? o->model.attn : o->model.attn_config;
     if (o->json) {
       nlohmann::ordered_json j = nlohmann::ordered_json::array();
       for (const Result& r : results) {
@@ -152,32 +172,39 @@ Action add_bench(CLI::App& app) {
                      {"tokens", r.tokens},
                      {"avg_ts", r.mean},
                      {"stddev_ts", r.stddev},
-                     {"kv_bytes", s.kv_bytes()},
+                     {"kv_bytes", r.kv_allocated},
+                     {"kv_held_bytes", r.kv_held},
+                     {"attention_ms_per_token", r.attention_ms_per_token},
+                     {"kv_type", mo.kv_type},
                      {"peak_rss_bytes", peak_rss_bytes()},
-                     {"attention", attention},
+                     {"attention", r.attention},
                      {"isa", cpu::isa_name(cpu::detected_isa())}});
       }
       std::printf("%s\n", j.dump(2).c_str());
     } else if (o->csv) {
       std::printf(
-          "model,size_mib,params,backend,threads,test,depth,avg_ts,stddev_ts,kv_bytes,peak_rss_"
-          "bytes\n");
+          "model,size_mib,params,backend,threads,attention,kv_type,test,depth,avg_ts,stddev_ts,"
+          "kv_bytes,kv_held_bytes,peak_rss_bytes\n");
       for (const Result& r : results) {
-        std::printf("\"%s\",%.2f,%lld,CPU,%d,%s,%lld,%.4f,%.4f,%lld,%ld\n", model_name.c_str(),
-                    size_mib, (long long)params, threads, r.test.c_str(), (long long)r.depth,
-                    r.mean, r.stddev, (long long)s.kv_bytes(), peak_rss_bytes());
+        std::printf("\"%s\",%.2f,%lld,CPU,%d,\"%s\",%s,%s,%lld,%.4f,%.4f,%lld,%lld,%ld\n",
+                    model_name.c_str(), size_mib, (long long)params, threads, r.attention.c_str(),
+                    mo.kv_type.c_str(), r.test.c_str(), (long long)r.depth, r.mean, r.stddev,
+                    (long long)r.kv_allocated, (long long)r.kv_held, peak_rss_bytes());
       }
     } else {
-      std::printf("| model | size | params | backend | threads | attention | test | t/s |\n");
-      std::printf("| --- | ---: | ---: | --- | ---: | --- | ---: | ---: |\n");
+      std::printf(
+          "| model | size | params | backend | threads | attention | test | t/s | attention "
+          "ms/token | KV held |\n");
+      std::printf("| --- | ---: | ---: | --- | ---: | --- | ---: | ---: | ---: | ---: |\n");
       for (const Result& r : results) {
-        std::printf("| %s | %.2f MiB | %.2f M | CPU (%s) | %d | %s | %s | %.2f ± %.2f |\n",
-                    model_name.c_str(), size_mib, double(params) / 1e6,
-                    cpu::isa_name(cpu::detected_isa()), threads, attention.c_str(), r.test.c_str(),
-                    r.mean, r.stddev);
+        std::printf(
+            "| %s | %.2f MiB | %.2f M | CPU (%s) | %d | %s | %s | %.2f ± %.2f | %.3f | %.2f MiB |\n",
+            model_name.c_str(), size_mib, double(params) / 1e6, cpu::isa_name(cpu::detected_isa()),
+            threads, r.attention.c_str(), r.test.c_str(), r.mean, r.stddev,
+            r.attention_ms_per_token, r.kv_held / 1048576.0);
       }
-      std::printf("\nKV cache %.2f MiB (f16, %lld tokens), peak RSS %.2f MiB\n",
-                  s.kv_bytes() / 1048576.0, (long long)s.n_ctx(), peak_rss_bytes() / 1048576.0);
+      std::printf("\nKV cache %s, context %lld, peak RSS %.2f MiB\n", mo.kv_type.c_str(),
+                  (long long)mo.n_ctx, peak_rss_bytes() / 1048576.0);
     }
     return 0;
   };

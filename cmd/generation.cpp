@@ -98,12 +98,9 @@ int64_t available_memory_bytes() {
 
 }  // namespace
 
-Loaded load_for_generation(const ModelOptions& o) {
-  if (o.threads > 0) omp_set_num_threads(o.threads);
-  Loaded l;
-  double start = now_ms();
-  l.model = load_model(resolve_model(o.model));
-  const ModelConfig& c = l.model->config;
+std::unique_ptr<Session> make_session(const Model& model, const ModelOptions& o,
+                                      const std::string& attn) {
+  const ModelConfig& c = model.config;
   int64_t n_ctx = o.n_ctx > 0 ? o.n_ctx : c.n_ctx_train;
   const KvType kv_type = parse_kv_type(o.kv_type);
   int64_t per_token = c.n_layer * c.n_head_kv *
@@ -116,11 +113,26 @@ Loaded load_for_generation(const ModelOptions& o) {
                  n_ctx, n_ctx * per_token >> 20, fit);
     n_ctx = fit;
   }
-  std::vector<PolicySpec> policies = o.attn_config.empty()
-                                         ? policies_for_all_layers(o.attn, c.n_layer)
-                                         : policies_from_config_file(o.attn_config, c.n_layer);
-  l.session = std::make_unique<Session>(*l.model,
-                                       SessionOptions{n_ctx, o.n_batch, policies, kv_type});
+  std::vector<PolicySpec> policies;
+  if (!attn.empty()) {
+    policies = policies_for_all_layers(attn, c.n_layer);
+  } else if (!o.attn_config.empty()) {
+    policies = policies_from_config_file(o.attn_config, c.n_layer);
+  } else {
+    if (split_policy_list(o.attn).size() > 1) {
+      throw Error("--attn " + o.attn + ": one policy here (bench compares several)");
+    }
+    policies = policies_for_all_layers(o.attn, c.n_layer);
+  }
+  return std::make_unique<Session>(model, SessionOptions{n_ctx, o.n_batch, policies, kv_type});
+}
+
+Loaded load_for_generation(const ModelOptions& o) {
+  if (o.threads > 0) omp_set_num_threads(o.threads);
+  Loaded l;
+  double start = now_ms();
+  l.model = load_model(resolve_model(o.model));
+  l.session = make_session(*l.model, o);
   l.load_ms = now_ms() - start;
   return l;
 }

@@ -32,6 +32,10 @@ struct Loaded {
   double load_ms = 0;
 };
 Loaded load_for_generation(const ModelOptions& o);
+// A session over a loaded model with the options' context, batch, KV type and the given attention
+// (one --attn value; empty: the options' --attn or --attn-config).
+std::unique_ptr<Session> make_session(const Model& model, const ModelOptions& o,
+                                      const std::string& attn = "");
 
 std::string read_file(const std::string& path);
 

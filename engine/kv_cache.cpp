@@ -19,8 +19,10 @@ void encode_row(KvType type, const float* x, uint8_t* out, int64_t dim) {
 void decode_row(KvType type, const uint8_t* row, float* y, int64_t dim) {
   if (type == KvType::F16) {
     cpu::f16_to_f32_row(reinterpret_cast<const uint16_t*>(row), y, dim);
+  } else if (type == KvType::Q8_0) {
+    cpu::q8_0_to_f32_row(row, y, dim);
   } else {
-    kernels::decode_kv_row(type, row, y, dim);
+    cpu::q4_0_to_f32_row(row, y, dim);
   }
 }
 

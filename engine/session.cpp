@@ -1,6 +1,7 @@
 #include "engine/session.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <limits>
 
@@ -214,6 +215,7 @@ void Session::attention_block(int64_t il, int64_t n, bool prompt_end) {
   cache_.append(il, n, k_.data(), v_.data(), layer_pos_.data());
 
   const int64_t window = c.layer_is_local[size_t(il)] ? c.sliding_window : 0;
+  const auto attention_start = std::chrono::steady_clock::now();
   AttentionPolicy& policy = *policies_[size_t(il)];
   StepInfo step;
   step.layer = il;
@@ -259,6 +261,9 @@ void Session::attention_block(int64_t il, int64_t n, bool prompt_end) {
   step.n_cached = cache_.used(il);
   policy.evict(step, eviction_);
   apply_eviction(il, eviction_);
+  attention_ms_ += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() -
+                                                             attention_start)
+                       .count();
 
   cpu::matmul(L.wo, attn_.data(), n, o_.data());
   if (L.post_attn_norm) {

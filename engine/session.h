@@ -47,6 +47,10 @@ class Session {
   const Model& model() const { return model_; }
   std::string policy_name(int64_t layer) const { return policies_[size_t(layer)]->name(); }
   const KvCache& cache() const { return cache_; }
+  // Wall time spent in attention (policy planning, the kernel, statistics, eviction) since the
+  // last reset_timing(): what the policies change, apart from the rest of the layer.
+  double attention_ms() const { return attention_ms_; }
+  void reset_timing() { attention_ms_ = 0; }
 
  private:
   void forward_chunk(const int32_t* tokens, int64_t n, float* logits_out, bool all_logits,
@@ -62,6 +66,7 @@ class Session {
   KvCache cache_;
   int64_t min_last_chunk_ = 1;
   bool evicted_ = false;  // some tokens left the cache: no rewinding to a prefix
+  double attention_ms_ = 0;
   std::vector<std::vector<float>> inv_freq_;  // per layer, rotary frequencies
   int64_t n_past_ = 0;
   // Scratch, sized for n_batch tokens.

@@ -51,6 +51,16 @@ TEST_CASE("--attn specs parse and reject what they do not know", "[attention]") 
                     Catch::Contains("it takes none"));
   CHECK_THROWS_WITH(parse_policy_spec("quest:budget"), Catch::Contains("not key=value"));
   CHECK_THROWS_WITH(parse_policy_spec("quest:page=1,page=2"), Catch::Contains("given twice"));
+  CHECK(split_policy_list("dense,quest:budget=512,page=8,h2o") ==
+        std::vector<std::string>{"dense", "quest:budget=512,page=8", "h2o"});
+  CHECK(split_policy_list("streaming:sinks=4,window=64") ==
+        std::vector<std::string>{"streaming:sinks=4,window=64"});
+  CHECK_THROWS_WITH(split_policy_list("dense,,h2o"), Catch::Contains("empty policy"));
+  CHECK_THROWS_WITH(split_policy_list("dense,magic"), Catch::Contains("unknown attention policy"));
+  CHECK_THROWS_WITH(make_policy(parse_policy_spec("recycled:similarity=2")),
+                    Catch::Contains("similarity=2 is not a number in"));
+  CHECK(make_policy(parse_policy_spec("recycled:refresh=query"))->name() ==
+        "recycled:k=4096,stride=10,refresh=query,similarity=0.90");
   auto all = policies_for_all_layers("quest:budget=64", 3);
   REQUIRE(all.size() == 3);
   CHECK(all[2].params.at("budget") == "64");

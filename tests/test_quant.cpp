@@ -10,6 +10,7 @@
 #include "kernels/common/blocks.h"
 #include "kernels/common/fp16.h"
 #include "kernels/common/kv_rows.h"
+#include "kernels/cpu/vec.h"
 #include "models/quant.h"
 #include "tests/fixtures.h"
 
@@ -110,6 +111,13 @@ TEST_CASE("KV rows quantize like gguf's q8_0 / q4_0 and round-trip within the fo
       kernels::encode_kv_row(type, xr, row.data(), dim);
       CHECK(std::equal(row.begin(), row.end(), expected.begin() + r * rb));
       kernels::decode_kv_row(type, row.data(), y.data(), dim);
+      std::vector<float> fast(static_cast<size_t>(dim));  // the attention path's SIMD decoder
+      if (type == kernels::KvType::Q8_0) {
+        cpu::q8_0_to_f32_row(row.data(), fast.data(), dim);
+      } else {
+        cpu::q4_0_to_f32_row(row.data(), fast.data(), dim);
+      }
+      CHECK(std::memcmp(fast.data(), y.data(), y.size() * sizeof(float)) == 0);
       for (int64_t b = 0; b < dim / 32; ++b) {
         float amax = 0;
         for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(xr[b * 32 + j]));

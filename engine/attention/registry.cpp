@@ -72,6 +72,27 @@ PolicySpec parse_policy_spec(std::string_view text) {
   return spec;
 }
 
+std::vector<std::string> split_policy_list(std::string_view text) {
+  std::vector<std::string> out;
+  while (true) {
+    size_t comma = text.find(',');
+    std::string item(text.substr(0, comma));
+    bool continues = item.find('=') != std::string::npos && item.find(':') == std::string::npos;
+    if (continues && !out.empty()) {
+      out.back() += "," + item;
+    } else {
+      out.push_back(item);
+    }
+    if (comma == std::string_view::npos) break;
+    text = text.substr(comma + 1);
+  }
+  for (const auto& p : out) {
+    if (p.empty()) throw Error("--attn: an empty policy in the list (known: " + known_policies() + ")");
+    make_policy(parse_policy_spec(p));  // each one checked now, with a clear error
+  }
+  return out;
+}
+
 int64_t PolicyParams::integer(const std::string& key, int64_t fallback, int64_t min, int64_t max) {
   used_.push_back(key);
   auto it = spec_.params.find(key);

@@ -22,6 +22,10 @@ struct PolicySpec {
 
 PolicySpec parse_policy_spec(std::string_view text);
 
+// A comma-separated list of policies to compare, e.g. "dense,quest:budget=512,page=8,h2o": an item
+// with '=' but no ':' continues the parameters of the policy before it.
+std::vector<std::string> split_policy_list(std::string_view text);
+
 // The parameters of one policy, read once each; finish() rejects the keys nobody read.
 class PolicyParams {
  public:

@@ -21,8 +21,10 @@ void decode_rows(kernels::KvType type, const uint8_t* base, int64_t row_bytes, c
     const uint8_t* row = base + slots[j] * row_bytes;
     if (type == kernels::KvType::F16) {
       f16_to_f32_row(reinterpret_cast<const uint16_t*>(row), out + j * dim, dim);
+    } else if (type == kernels::KvType::Q8_0) {
+      q8_0_to_f32_row(row, out + j * dim, dim);
     } else {
-      kernels::decode_kv_row(type, row, out + j * dim, dim);
+      q4_0_to_f32_row(row, out + j * dim, dim);
     }
   }
 }

@@ -1,5 +1,7 @@
 #include "kernels/cpu/vec.h"
 
+#include <cstring>
+
 #include <immintrin.h>
 
 #include "kernels/common/fp16.h"
@@ -139,6 +141,37 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) void scale_f32_clon
   for (int64_t i = 0; i < n; ++i) y[i] *= alpha;
 }
 
+// One block at a time: the scale in float, then 32 (or 2 x 16) conversions and products that the
+// compiler vectorizes; the same float operations as kernels::dequantize_block.
+__attribute__((target_clones("avx512f", "avx2", "default"))) void q8_0_rows_clones(
+    const uint8_t* blocks, float* y, int64_t n) {
+  for (int64_t b = 0; b < n / 32; ++b) {
+    const uint8_t* blk = blocks + b * 34;
+    uint16_t dh;
+    std::memcpy(&dh, blk, 2);
+    const float d = kernels::fp16_to_float(dh);
+    const int8_t* q = reinterpret_cast<const int8_t*>(blk + 2);
+    float* out = y + b * 32;
+    for (int j = 0; j < 32; ++j) out[j] = float(q[j]) * d;
+  }
+}
+
+__attribute__((target_clones("avx512f", "avx2", "default"))) void q4_0_rows_clones(
+    const uint8_t* blocks, float* y, int64_t n) {
+  for (int64_t b = 0; b < n / 32; ++b) {
+    const uint8_t* blk = blocks + b * 18;
+    uint16_t dh;
+    std::memcpy(&dh, blk, 2);
+    const float d = kernels::fp16_to_float(dh);
+    const uint8_t* q = blk + 2;
+    float* out = y + b * 32;
+    for (int j = 0; j < 16; ++j) {
+      out[j] = d * float(int(q[j] & 0x0f) - 8);
+      out[j + 16] = d * float(int(q[j] >> 4) - 8);
+    }
+  }
+}
+
 void dot_4x4_scalar(const float* const w[4], const float* x, int64_t xs, int64_t n,
                     float out[4][4]) {
   for (int r = 0; r < 4; ++r) {
@@ -276,6 +309,14 @@ void scale_f32(float* y, float alpha, int64_t n) {
 
 void axpy_f32(float alpha, const float* x, float* y, int64_t n) {
   axpy_f32_clones(alpha, x, y, n);
+}
+
+void q8_0_to_f32_row(const uint8_t* blocks, float* y, int64_t n) {
+  q8_0_rows_clones(blocks, y, n);
+}
+
+void q4_0_to_f32_row(const uint8_t* blocks, float* y, int64_t n) {
+  q4_0_rows_clones(blocks, y, n);
 }
 
 void f16_to_f32_row(const uint16_t* x, float* y, int64_t n) {

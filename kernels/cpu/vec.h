@@ -23,6 +23,10 @@ void axpy_f16(float alpha, const uint16_t* x, float* y, int64_t n);
 void axpy_f32(float alpha, const float* x, float* y, int64_t n);
 // half to float
 void f16_to_f32_row(const uint16_t* x, float* y, int64_t n);
+// Rows of ggml q8_0 / q4_0 blocks (n a multiple of 32) to float, equal bit for bit to
+// kernels::dequantize_block: the KV cache's quantized rows on the attention path.
+void q8_0_to_f32_row(const uint8_t* blocks, float* y, int64_t n);
+void q4_0_to_f32_row(const uint8_t* blocks, float* y, int64_t n);
 // y[i] *= alpha
 void scale_f32(float* y, float alpha, int64_t n);
 // float to half, round to nearest even
