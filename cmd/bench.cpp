@@ -128,8 +128,8 @@ Action add_bench(CLI::App& app) {
             attn_ms += s.attention_ms();
           }
           auto [m, sd] = mean_std(rates);
-          results.push_back({attention, "pp" + std::to_string(o->n_prompt) + at, depth,
-                             o->n_prompt, m, sd, s.held_kv_bytes(), s.kv_bytes(),
+          results.push_back({attention, "pp" + std::to_string(o->n_prompt) + at, depth, o->n_prompt,
+                             m, sd, s.held_kv_bytes(), s.kv_bytes(),
                              attn_ms / double(o->reps * o->n_prompt)});
         }
         if (o->n_gen > 0) {
@@ -198,7 +198,8 @@ Action add_bench(CLI::App& app) {
       std::printf("| --- | ---: | ---: | --- | ---: | --- | ---: | ---: | ---: | ---: |\n");
       for (const Result& r : results) {
         std::printf(
-            "| %s | %.2f MiB | %.2f M | CPU (%s) | %d | %s | %s | %.2f ± %.2f | %.3f | %.2f MiB |\n",
+            "| %s | %.2f MiB | %.2f M | CPU (%s) | %d | %s | %s | %.2f ± %.2f | %.3f | %.2f MiB "
+            "|\n",
             model_name.c_str(), size_mib, double(params) / 1e6, cpu::isa_name(cpu::detected_isa()),
             threads, r.attention.c_str(), r.test.c_str(), r.mean, r.stddev,
             r.attention_ms_per_token, r.kv_held / 1048576.0);

@@ -103,9 +103,9 @@ std::unique_ptr<Session> make_session(const Model& model, const ModelOptions& o,
   const ModelConfig& c = model.config;
   int64_t n_ctx = o.n_ctx > 0 ? o.n_ctx : c.n_ctx_train;
   const KvType kv_type = parse_kv_type(o.kv_type);
-  int64_t per_token = c.n_layer * c.n_head_kv *
-                      (kernels::kv_row_bytes(kv_type, c.head_dim) +
-                       kernels::kv_row_bytes(kv_type, c.value_dim));
+  int64_t per_token =
+      c.n_layer * c.n_head_kv *
+      (kernels::kv_row_bytes(kv_type, c.head_dim) + kernels::kv_row_bytes(kv_type, c.value_dim));
   int64_t budget = available_memory_bytes() / 2;  // leave room for everything else
   if (o.n_ctx == 0 && budget > 0 && n_ctx * per_token > budget) {
     int64_t fit = std::max<int64_t>(512, budget / per_token);

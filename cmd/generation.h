@@ -15,9 +15,9 @@ struct ModelOptions {
   std::string model;
   int64_t n_ctx = 0;  // 0: the model's context
   int64_t n_batch = 512;
-  int threads = 0;             // 0: all cores
-  std::string attn = "dense";  // --attn NAME[:key=value,...] for every layer
-  std::string attn_config;     // --attn-config FILE.json, a per-layer mix
+  int threads = 0;              // 0: all cores
+  std::string attn = "dense";   // --attn NAME[:key=value,...] for every layer
+  std::string attn_config;      // --attn-config FILE.json, a per-layer mix
   std::string kv_type = "f16";  // --kv-type: KV precision, with any policy
 };
 

@@ -46,8 +46,9 @@ Action add_perplexity(CLI::App& app) {
     double start = now_ms();
     int64_t total = std::min<int64_t>(int64_t(tokens.size()) / std::max<int64_t>(n_ctx, 1),
                                       o->chunks < 0 ? INT64_MAX : o->chunks);
-    auto r =
-        windowed_perplexity(*l.session, tokens, n_ctx, bos, o->chunks, [&](int64_t c, double ppl) {
+    auto r = windowed_perplexity(
+        *l.session, tokens, n_ctx, bos, o->chunks,
+        [&](int64_t c, double ppl) {
           if (c == 0) {
             if (o->decode > 0) {
               std::fprintf(stderr, "perplexity: %zu tokens in chunks of %lld, last %lld decoded\n",
@@ -63,7 +64,8 @@ Action add_perplexity(CLI::App& app) {
           double secs = (now_ms() - start) / 1000;
           std::fprintf(stderr, "\r%lld/%lld chunks, %.1f s, ETA %.0f s   ", (long long)(c + 1),
                        (long long)total, secs, secs / double(c + 1) * double(total - c - 1));
-        }, o->decode);
+        },
+        o->decode);
     std::fprintf(stderr, "\n");
     std::printf("\nFinal estimate: PPL = %.4f +/- %.5f\n", r.ppl, r.error);
     return 0;

@@ -37,9 +37,12 @@ KvType parse_kv_type(const std::string& name) {
 
 const char* kv_type_name(KvType type) {
   switch (type) {
-    case KvType::Q8_0: return "q8_0";
-    case KvType::Q4_0: return "q4_0";
-    default: return "f16";
+    case KvType::Q8_0:
+      return "q8_0";
+    case KvType::Q4_0:
+      return "q4_0";
+    default:
+      return "f16";
   }
 }
 
@@ -70,8 +73,9 @@ KvCache::KvCache(int64_t n_layer, int64_t n_kv_head, int64_t head_dim, int64_t v
       capacity_(std::move(capacity)) {
   if (int64_t(capacity_.size()) != n_layer) throw Error("internal: one KV capacity per layer");
   if (type != KvType::F16 && (head_dim % kernels::kQK != 0 || value_dim % kernels::kQK != 0)) {
-    throw Error(std::string("--kv-type ") + kv_type_name(type) + " needs head dimensions that are " +
-                "multiples of 32; this model has " + std::to_string(head_dim));
+    throw Error(std::string("--kv-type ") + kv_type_name(type) +
+                " needs head dimensions that are " + "multiples of 32; this model has " +
+                std::to_string(head_dim));
   }
   for (int64_t il = 0; il < n_layer; ++il) {
     const int64_t cap = capacity_[size_t(il)];

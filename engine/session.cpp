@@ -24,7 +24,7 @@ std::vector<float> rotary_frequencies(double base, int64_t n_rot, double linear_
 }
 
 std::vector<std::unique_ptr<AttentionPolicy>> make_policies(const ModelConfig& c,
-                                                           const SessionOptions& o) {
+                                                            const SessionOptions& o) {
   if (o.n_batch <= 0) throw Error("batch size must be positive");
   if (!o.attention.empty() && int64_t(o.attention.size()) != c.n_layer) {
     throw Error("attention: " + std::to_string(o.attention.size()) + " policies for " +
@@ -42,7 +42,8 @@ std::vector<std::unique_ptr<AttentionPolicy>> make_policies(const ModelConfig& c
   return out;
 }
 
-// A layer whose policy bounds what it holds needs that bound plus one chunk; the others the context.
+// A layer whose policy bounds what it holds needs that bound plus one chunk; the others the
+// context.
 std::vector<int64_t> layer_capacities(const std::vector<std::unique_ptr<AttentionPolicy>>& policies,
                                       int64_t n_ctx, int64_t n_batch) {
   std::vector<int64_t> cap;
@@ -146,8 +147,7 @@ std::span<const float> Session::eval(std::span<const int32_t> tokens, bool all_l
     if (after > 0 && after < min_last_chunk_) n -= min_last_chunk_ - after;
     bool last_chunk = start + n == total;
     float* out = all_logits ? logits_.data() + start * n_vocab : logits_.data();
-    forward_chunk(tokens.data() + start, n, out, all_logits || last_chunk,
-                  last_chunk && total > 1);
+    forward_chunk(tokens.data() + start, n, out, all_logits || last_chunk, last_chunk && total > 1);
     start += n;
   }
   return logits_;
@@ -261,9 +261,9 @@ void Session::attention_block(int64_t il, int64_t n, bool prompt_end) {
   step.n_cached = cache_.used(il);
   policy.evict(step, eviction_);
   apply_eviction(il, eviction_);
-  attention_ms_ += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() -
-                                                             attention_start)
-                       .count();
+  attention_ms_ +=
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - attention_start)
+          .count();
 
   cpu::matmul(L.wo, attn_.data(), n, o_.data());
   if (L.post_attn_norm) {

@@ -144,8 +144,8 @@ TEST_CASE("streaming keeps sinks and a window, re-positioned as a fresh run woul
   const int64_t n_layer = model->config.n_layer;
   Session streamed(
       *model,
-      SessionOptions{128, 64,
-                     policies_for_all_layers("streaming:sinks=4,window=16,evict_every=1", n_layer)});
+      SessionOptions{
+          128, 64, policies_for_all_layers("streaming:sinks=4,window=16,evict_every=1", n_layer)});
   streamed.eval(ids);
   // Only the 4 sinks and the 16 newest tokens remain, at positions 0..19 in every layer.
   for (int64_t il = 0; il < n_layer; ++il) {
@@ -198,8 +198,8 @@ TEST_CASE("every policy with a budget at least the context gives dense logits ex
     if (!std::filesystem::exists(path)) FAIL("model " << path << " is missing: run scripts/setup");
     auto model = load_model(path);
     auto tok = tokenizer::Tokenizer::create(model->vocab);
-    auto ids = tok->encode("The old map showed a river, three hills and a tower by the sea", true,
-                           true);
+    auto ids =
+        tok->encode("The old map showed a river, three hills and a tower by the sea", true, true);
     for (KvType kv : {KvType::F16, KvType::Q8_0, KvType::Q4_0}) {
       auto dense = logits_under(*model, ids, "dense", 6, kv);
       for (const char* spec :
@@ -223,8 +223,8 @@ TEST_CASE("small budgets change the logits but keep a working model", "[model][a
       true, true);
   auto dense = logits_under(*model, ids, "dense", 4);
   for (const char* spec :
-       {"recycled:k=8,stride=3", "dhsa:budget=16,local=4,chunk_min=2,chunk_max=8",
-        "h2o:budget=16", "snapkv:budget=16,window=4"}) {
+       {"recycled:k=8,stride=3", "dhsa:budget=16,local=4,chunk_min=2,chunk_max=8", "h2o:budget=16",
+        "snapkv:budget=16,window=4"}) {
     INFO(spec);
     auto sparse = logits_under(*model, ids, spec, 4);
     REQUIRE(sparse.size() == dense.size());
@@ -273,7 +273,8 @@ TEST_CASE("needle: dense finds a pass key in a 1.5k-token haystack; a window wit
   auto ids = tok->encode(prompt, true, false);
   REQUIRE(ids.size() > 1400);
   auto answer = [&](const std::string& attn) {
-    Session s(*model, SessionOptions{2048, 512, policies_for_all_layers(attn, model->config.n_layer)});
+    Session s(*model,
+              SessionOptions{2048, 512, policies_for_all_layers(attn, model->config.n_layer)});
     auto logits = s.eval(ids);
     std::string text;
     for (int i = 0; i < 8; ++i) {
@@ -291,8 +292,8 @@ TEST_CASE("needle: dense finds a pass key in a 1.5k-token haystack; a window wit
   for (const char* spec : {"recycled:k=256", "dhsa:budget=256", "quest:budget=256",
                            "h2o:budget=256", "snapkv:budget=256"}) {
     std::string text = answer(spec);
-    WARN(spec << (text.find("68213") != std::string::npos ? ": found" : ": missed") << " ('"
-              << text << "')");
+    WARN(spec << (text.find("68213") != std::string::npos ? ": found" : ": missed") << " ('" << text
+              << "')");
   }
 }
 
@@ -304,7 +305,8 @@ TEST_CASE("Gemma 3's local layers drop keys older than the window without changi
   const ModelConfig& c = model->config;
   auto tok = tokenizer::Tokenizer::create(model->vocab);
   std::string text;
-  for (int i = 0; i < 70; ++i) text += "Line " + std::to_string(i) + ": the tide came in and went out. ";
+  for (int i = 0; i < 70; ++i)
+    text += "Line " + std::to_string(i) + ": the tide came in and went out. ";
   auto ids = tok->encode(text, true, false);
   REQUIRE(ids.size() > 800);
   // Small chunks evict between chunks; one big chunk attends before anything leaves.

@@ -137,7 +137,8 @@ TEST_CASE("tiled attention and its mass equal a direct softmax, in every KV prec
           for (int j = 0; j < cap; ++j) {
             int32_t kp = key_pos[size_t(g * cap + j)];
             bool in_span = j < 10 || (j >= 20 && j < 95);
-            bool visible = kp <= q_pos[size_t(qi)] && (window == 0 || q_pos[size_t(qi)] - kp < window);
+            bool visible =
+                kp <= q_pos[size_t(qi)] && (window == 0 || q_pos[size_t(qi)] - kp < window);
             if (!in_span || !visible) continue;
             double dot = 0;
             for (int e = 0; e < hd; ++e)

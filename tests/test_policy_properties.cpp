@@ -4,8 +4,8 @@
 // window; what leaves the cache is never read again.
 #include <algorithm>
 #include <catch2/catch.hpp>
-#include <random>
 #include <map>
+#include <random>
 #include <set>
 
 #include "engine/attention/registry.h"
@@ -147,7 +147,7 @@ TEST_CASE("h2o holds its budget, its sinks and its recent window; scores follow 
     REQUIRE(h.cache.used(0) <= 64);
     for (int64_t g = 0; g < Harness::n_kv; ++g) {
       auto held = h.held(g);
-      REQUIRE(held.size() == size_t(h.cache.used(0)));  // distinct tokens
+      REQUIRE(held.size() == size_t(h.cache.used(0)));            // distinct tokens
       for (int32_t p = 0; p < 4; ++p) CHECK(held.count(p) == 1);  // sinks
       for (int64_t p = h.next_pos - 16; p < h.next_pos; ++p) CHECK(held.count(int32_t(p)) == 1);
     }
@@ -155,8 +155,7 @@ TEST_CASE("h2o holds its budget, its sinks and its recent window; scores follow 
   CHECK(h.evicted.size() == 64 + 200 - 64);
 }
 
-TEST_CASE("h2o keeps the token every query attends to and drops the one none does",
-          "[attention]") {
+TEST_CASE("h2o keeps the token every query attends to and drops the one none does", "[attention]") {
   // Every query leans towards u; the key at position 5 is 4u (a heavy hitter), the one at 6 is
   // -40u (no query gives it any mass, so it is the first to go).
   Harness h("h2o:budget=32,recent=8", 64);
@@ -260,9 +259,9 @@ TEST_CASE("recycled attention refreshes on schedule, or when the query drifts", 
 
 TEST_CASE("policies run over q8_0 and q4_0 caches", "[attention]") {
   for (KvType type : {KvType::Q8_0, KvType::Q4_0}) {
-    for (std::string spec : {"h2o:budget=40", "snapkv:budget=40,window=8", "dhsa:budget=48,local=8",
-                             "quest:budget=32,page=8", "recycled:k=16,stride=4",
-                             "streaming:sinks=4,window=24"}) {
+    for (std::string spec :
+         {"h2o:budget=40", "snapkv:budget=40,window=8", "dhsa:budget=48,local=8",
+          "quest:budget=32,page=8", "recycled:k=16,stride=4", "streaming:sinks=4,window=24"}) {
       INFO(spec);
       Harness h(spec, 200, type);
       h.step(64, true);

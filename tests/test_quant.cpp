@@ -96,8 +96,8 @@ TEST_CASE("rows that are not whole blocks and undecodable types are errors") {
 }
 
 TEST_CASE("KV rows quantize like gguf's q8_0 / q4_0 and round-trip within the format's error") {
-  for (auto [type, name] : {std::pair{kernels::KvType::Q8_0, "Q8_0"},
-                            std::pair{kernels::KvType::Q4_0, "Q4_0"}}) {
+  for (auto [type, name] :
+       {std::pair{kernels::KvType::Q8_0, "Q8_0"}, std::pair{kernels::KvType::Q4_0, "Q4_0"}}) {
     std::vector<uint8_t> in = test::read_fixture(std::string("quant/kv_") + name + ".in.f32");
     std::vector<uint8_t> expected = test::read_fixture(std::string("quant/kv_") + name + ".blocks");
     const int64_t dim = 64, rows = int64_t(in.size()) / (dim * 4);

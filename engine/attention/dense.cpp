@@ -28,7 +28,8 @@ class SlidingWindowPolicy final : public AttentionPolicy {
   void evict(const StepInfo& step, Eviction& out) override {
     if (step.n_cached == 0) return;
     const int64_t newest = step.first_q_pos + step.n_q - 1;
-    const int64_t dead = newest - window_ - step.positions(0)[0] + 1;  // slots hold runs of positions
+    const int64_t dead =
+        newest - window_ - step.positions(0)[0] + 1;  // slots hold runs of positions
     if (dead <= 0 || (step.n_q == 1 && dead < kEvictEvery)) return;
     out.begin = 0;
     out.count = std::min(dead, step.n_cached);
@@ -64,7 +65,8 @@ void select_all(const StepInfo& step, Selection& out) {
   // older than the first query's window are dead.
   int32_t begin = 0;
   if (step.window > 0 && step.n_cached > 0) {
-    begin = int32_t(std::max<int64_t>(0, step.first_q_pos - step.window + 1 - step.positions(0)[0]));
+    begin =
+        int32_t(std::max<int64_t>(0, step.first_q_pos - step.window + 1 - step.positions(0)[0]));
     begin = std::min<int32_t>(begin, int32_t(step.n_cached));
   }
   for (int64_t g = 0; g < step.n_kv_head; ++g) {

@@ -113,9 +113,7 @@ class DhsaPolicy final : public AttentionPolicy {
     }
   }
 
-  int64_t chunk_end(size_t c) const {
-    return c + 1 < starts_.size() ? starts_[c + 1] : closed_;
-  }
+  int64_t chunk_end(size_t c) const { return c + 1 < starts_.size() ? starts_[c + 1] : closed_; }
 
   void select_block(const StepInfo& step, int64_t g, int64_t q0, int64_t q1, int64_t visible,
                     Selection& out) {
@@ -169,10 +167,10 @@ class DhsaPolicy final : public AttentionPolicy {
   }
 
   int64_t budget_, min_, max_, local_, q_block_;
-  std::vector<int32_t> starts_;           // closed chunks: start slots
-  int64_t closed_ = 0;                    // slots before this are in closed chunks
-  std::vector<float> sim_;                // cosine similarity of keys i-1 and i
-  std::vector<std::vector<float>> rep_;   // per KV head: [chunk][head_dim]
+  std::vector<int32_t> starts_;          // closed chunks: start slots
+  int64_t closed_ = 0;                   // slots before this are in closed chunks
+  std::vector<float> sim_;               // cosine similarity of keys i-1 and i
+  std::vector<std::vector<float>> rep_;  // per KV head: [chunk][head_dim]
   std::vector<float> key_, prev_, qrep_, score_;
   std::vector<int32_t> order_, chosen_;
 };
@@ -187,7 +185,8 @@ std::unique_ptr<AttentionPolicy> make_dhsa_policy(PolicyParams& params) {
   int64_t q_block = params.integer("q_block", kDefaultQueryBlock, 8, 4096);
   if (chunk_min > chunk_max)
     throw Error("--attn dhsa: chunk_min=" + std::to_string(chunk_min) + " exceeds chunk_max");
-  if (q_block % 8 != 0) throw Error("--attn dhsa: q_block=" + std::to_string(q_block) + " must be a multiple of 8");
+  if (q_block % 8 != 0)
+    throw Error("--attn dhsa: q_block=" + std::to_string(q_block) + " must be a multiple of 8");
   return std::make_unique<DhsaPolicy>(budget, chunk_min, chunk_max, local, q_block);
 }
 

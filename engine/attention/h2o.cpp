@@ -31,9 +31,7 @@ class H2oPolicy final : public AttentionPolicy {
   }
 
   void plan(const StepInfo& step, Selection& out) override { select_all(step, out); }
-  int64_t observe_queries(const StepInfo& step) override {
-    return step.window > 0 ? 0 : step.n_q;
-  }
+  int64_t observe_queries(const StepInfo& step) override { return step.window > 0 ? 0 : step.n_q; }
 
   void observe(const StepInfo& step, const float* mass) override {
     const int64_t cap = step.capacity();
@@ -61,8 +59,9 @@ class H2oPolicy final : public AttentionPolicy {
       }
       if (int64_t(candidates_.size()) < excess)
         throw Error("internal: h2o has fewer candidates than tokens to evict");
-      std::nth_element(candidates_.begin(), candidates_.begin() + (excess - 1), candidates_.end(),
-                       [&](int32_t a, int32_t b) { return s[a] < s[b] || (s[a] == s[b] && a < b); });
+      std::nth_element(
+          candidates_.begin(), candidates_.begin() + (excess - 1), candidates_.end(),
+          [&](int32_t a, int32_t b) { return s[a] < s[b] || (s[a] == s[b] && a < b); });
       candidates_.resize(size_t(excess));
       std::sort(candidates_.begin(), candidates_.end());
       out.drops.insert(out.drops.end(), candidates_.begin(), candidates_.end());
@@ -89,8 +88,8 @@ std::unique_ptr<AttentionPolicy> make_h2o_policy(PolicyParams& params) {
   int64_t sinks = params.integer("sinks", 0, 0, int64_t(1) << 20);
   if (recent + sinks >= budget) {
     throw Error("--attn h2o: recent (" + std::to_string(recent) + ") plus sinks (" +
-                std::to_string(sinks) + ") must leave room for heavy hitters in budget=" +
-                std::to_string(budget));
+                std::to_string(sinks) +
+                ") must leave room for heavy hitters in budget=" + std::to_string(budget));
   }
   return std::make_unique<H2oPolicy>(budget, recent, sinks);
 }

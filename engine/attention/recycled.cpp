@@ -107,8 +107,8 @@ class RecycledPolicy final : public AttentionPolicy {
   bool dynamic_;
   double similarity_;
   bool full_ = true;
-  int64_t steps_ = 0;   // decode steps since the last full one
-  int64_t since_ = 0;   // slots from here on were added after the last full step
+  int64_t steps_ = 0;  // decode steps since the last full one
+  int64_t since_ = 0;  // slots from here on were added after the last full step
   std::vector<std::vector<int32_t>> recycled_;  // per KV head, sorted slots
   std::vector<float> full_query_;
 };

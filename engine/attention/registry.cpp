@@ -87,7 +87,8 @@ std::vector<std::string> split_policy_list(std::string_view text) {
     text = text.substr(comma + 1);
   }
   for (const auto& p : out) {
-    if (p.empty()) throw Error("--attn: an empty policy in the list (known: " + known_policies() + ")");
+    if (p.empty())
+      throw Error("--attn: an empty policy in the list (known: " + known_policies() + ")");
     make_policy(parse_policy_spec(p));  // each one checked now, with a clear error
   }
   return out;

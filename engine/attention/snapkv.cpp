@@ -28,15 +28,16 @@ class SnapKvPolicy final : public AttentionPolicy {
       : budget_(budget), window_(window), kernel_(kernel), sinks_(sinks) {}
   std::string name() const override {
     return "snapkv:budget=" + std::to_string(budget_) + ",window=" + std::to_string(window_) +
-           ",kernel=" + std::to_string(kernel_) + (sinks_ ? ",sinks=" + std::to_string(sinks_) : "");
+           ",kernel=" + std::to_string(kernel_) +
+           (sinks_ ? ",sinks=" + std::to_string(sinks_) : "");
   }
 
   void plan(const StepInfo& step, Selection& out) override { select_all(step, out); }
   int64_t min_last_chunk() const override { return window_; }
 
   int64_t observe_queries(const StepInfo& step) override {
-    bool compress = step.prompt_end && step.window == 0 && step.n_q >= window_ &&
-                    step.n_cached > budget_;
+    bool compress =
+        step.prompt_end && step.window == 0 && step.n_q >= window_ && step.n_cached > budget_;
     return compress ? window_ : 0;
   }
 
@@ -51,7 +52,8 @@ class SnapKvPolicy final : public AttentionPolicy {
       const int32_t* pos = step.positions(g);
       order_.resize(size_t(prefix));
       std::iota(order_.begin(), order_.end(), 0);
-      std::sort(order_.begin(), order_.end(), [&](int32_t a, int32_t b) { return pos[a] < pos[b]; });
+      std::sort(order_.begin(), order_.end(),
+                [&](int32_t a, int32_t b) { return pos[a] < pos[b]; });
       pooled_.assign(size_t(prefix), 0.0f);
       const int64_t half = kernel_ / 2;
       for (int64_t i = 0; i < prefix; ++i) {
@@ -92,10 +94,11 @@ std::unique_ptr<AttentionPolicy> make_snapkv_policy(PolicyParams& params) {
   int64_t window = params.integer("window", kDefaultWindow, 1, 4096);
   int64_t kernel = params.integer("kernel", kDefaultKernel, 1, 63);
   int64_t sinks = params.integer("sinks", 0, 0, int64_t(1) << 20);
-  if (kernel % 2 == 0) throw Error("--attn snapkv: kernel=" + std::to_string(kernel) + " must be odd");
+  if (kernel % 2 == 0)
+    throw Error("--attn snapkv: kernel=" + std::to_string(kernel) + " must be odd");
   if (window + sinks >= budget) {
-    throw Error("--attn snapkv: window (" + std::to_string(window) + ") plus sinks must be below budget=" +
-                std::to_string(budget));
+    throw Error("--attn snapkv: window (" + std::to_string(window) +
+                ") plus sinks must be below budget=" + std::to_string(budget));
   }
   return std::make_unique<SnapKvPolicy>(budget, window, kernel, sinks);
 }

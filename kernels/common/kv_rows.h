@@ -1,7 +1,7 @@
 // Storage of one KV row (one token's key or value for one KV head) in the cache's precision: IEEE
 // half, or ggml's q8_0 / q4_0 blocks of 32 (the layouts of blocks.h, so the GGUF dequantizers read
-// them). Quantization follows ggml's reference rounding (quantize_row_q8_0_ref / _q4_0_ref), written
-// once for host and device.
+// them). Quantization follows ggml's reference rounding (quantize_row_q8_0_ref / _q4_0_ref),
+// written once for host and device.
 #pragma once
 
 #include <cmath>
@@ -19,9 +19,12 @@ enum class KvType : int32_t { F16 = 0, Q8_0 = 1, Q4_0 = 2 };
 // Bytes of one row of `dim` elements; quantized types need dim % 32 == 0.
 LC_HD int64_t kv_row_bytes(KvType type, int64_t dim) {
   switch (type) {
-    case KvType::Q8_0: return dim / kQK * int64_t(sizeof(BlockQ8_0));
-    case KvType::Q4_0: return dim / kQK * int64_t(sizeof(BlockQ4_0));
-    default: return dim * 2;
+    case KvType::Q8_0:
+      return dim / kQK * int64_t(sizeof(BlockQ8_0));
+    case KvType::Q4_0:
+      return dim / kQK * int64_t(sizeof(BlockQ4_0));
+    default:
+      return dim * 2;
   }
 }
 
@@ -63,10 +66,12 @@ LC_HD void quantize_block_q4_0(const float* x, uint8_t* out) {
 LC_HD void encode_kv_row(KvType type, const float* x, uint8_t* out, int64_t dim) {
   switch (type) {
     case KvType::Q8_0:
-      for (int64_t i = 0; i < dim / kQK; ++i) quantize_block_q8_0(x + i * kQK, out + i * sizeof(BlockQ8_0));
+      for (int64_t i = 0; i < dim / kQK; ++i)
+        quantize_block_q8_0(x + i * kQK, out + i * sizeof(BlockQ8_0));
       break;
     case KvType::Q4_0:
-      for (int64_t i = 0; i < dim / kQK; ++i) quantize_block_q4_0(x + i * kQK, out + i * sizeof(BlockQ4_0));
+      for (int64_t i = 0; i < dim / kQK; ++i)
+        quantize_block_q4_0(x + i * kQK, out + i * sizeof(BlockQ4_0));
       break;
     default:
       for (int64_t i = 0; i < dim; ++i) {
