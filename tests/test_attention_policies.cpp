@@ -33,6 +33,13 @@ std::vector<float> logits_under(const Model& model, const std::vector<int32_t>& 
   return all;
 }
 
+// A real model from the cache, or a failure that says how to get it.
+std::unique_ptr<Model> load_or_fail(const std::string& file) {
+  std::string path = test::model_path(file);
+  if (!std::filesystem::exists(path)) FAIL("model " << path << " is missing: run scripts/setup");
+  return load_model(path);
+}
+
 }  // namespace
 
 TEST_CASE("--attn specs parse and reject what they do not know", "[attention]") {
@@ -114,27 +121,9 @@ TEST_CASE("Quest reads at most its budget, always the newest page, in sorted spa
   CHECK(sel.spans[0].end == cached);
 }
 
-TEST_CASE("Quest with a budget at least the context gives dense logits exactly",
-          "[model][attention]") {
-  std::string path = test::model_path(test::kSmolLM2);
-  if (!std::filesystem::exists(path)) FAIL("model " << path << " is missing: run scripts/setup");
-  auto model = load_model(path);
-  auto tok = tokenizer::Tokenizer::create(model->vocab);
-  auto ids =
-      tok->encode("Once upon a time, in a small village by the sea, there lived", true, true);
-  auto dense = logits_under(*model, ids, "dense", 8);
-  CHECK(logits_under(*model, ids, "quest:budget=128,page=16", 8) == dense);
-  // A small budget reads fewer keys: the logits move, but stay those of a working model.
-  auto sparse = logits_under(*model, ids, "quest:budget=16,page=4", 8);
-  CHECK(sparse.size() == dense.size());
-  CHECK(sparse != dense);
-}
-
 TEST_CASE("streaming keeps sinks and a window, re-positioned as a fresh run would",
           "[model][attention]") {
-  std::string path = test::model_path(test::kSmolLM2);
-  if (!std::filesystem::exists(path)) FAIL("model " << path << " is missing: run scripts/setup");
-  auto model = load_model(path);
+  auto model = load_or_fail(test::kSmolLM2);
   auto tok = tokenizer::Tokenizer::create(model->vocab);
   auto ids = tok->encode(
       "It was a bright cold day in April, and the clocks were striking thirteen. Winston Smith, "
@@ -179,24 +168,10 @@ TEST_CASE("streaming keeps sinks and a window, re-positioned as a fresh run woul
   CHECK(streamed.cache().used(0) == 20);
 }
 
-TEST_CASE("streaming with a window at least the context gives dense logits exactly",
-          "[model][attention]") {
-  std::string path = test::model_path(test::kSmolLM2);
-  if (!std::filesystem::exists(path)) FAIL("model " << path << " is missing: run scripts/setup");
-  auto model = load_model(path);
-  auto tok = tokenizer::Tokenizer::create(model->vocab);
-  auto ids =
-      tok->encode("The lighthouse keeper counted the ships that passed each night", true, true);
-  CHECK(logits_under(*model, ids, "streaming:sinks=4,window=124", 6) ==
-        logits_under(*model, ids, "dense", 6));
-}
-
 TEST_CASE("every policy with a budget at least the context gives dense logits exactly",
           "[model][attention]") {
   for (const char* file : {test::kSmolLM2, test::kGemma3}) {
-    std::string path = test::model_path(file);
-    if (!std::filesystem::exists(path)) FAIL("model " << path << " is missing: run scripts/setup");
-    auto model = load_model(path);
+    auto model = load_or_fail(file);
     auto tok = tokenizer::Tokenizer::create(model->vocab);
     auto ids =
         tok->encode("The old map showed a river, three hills and a tower by the sea", true, true);
@@ -213,18 +188,16 @@ TEST_CASE("every policy with a budget at least the context gives dense logits ex
 }
 
 TEST_CASE("small budgets change the logits but keep a working model", "[model][attention]") {
-  std::string path = test::model_path(test::kSmolLM2);
-  if (!std::filesystem::exists(path)) FAIL("model " << path << " is missing: run scripts/setup");
-  auto model = load_model(path);
+  auto model = load_or_fail(test::kSmolLM2);
   auto tok = tokenizer::Tokenizer::create(model->vocab);
   auto ids = tok->encode(
       "In the beginning the committee met every Tuesday, and the minutes of each meeting were "
       "read aloud before any new business could be discussed by the members present",
       true, true);
   auto dense = logits_under(*model, ids, "dense", 4);
-  for (const char* spec :
-       {"recycled:k=8,stride=3", "dhsa:budget=16,local=4,chunk_min=2,chunk_max=8", "h2o:budget=16",
-        "snapkv:budget=16,window=4"}) {
+  for (const char* spec : {"quest:budget=16,page=4", "recycled:k=8,stride=3",
+                           "dhsa:budget=16,local=4,chunk_min=2,chunk_max=8", "h2o:budget=16",
+                           "snapkv:budget=16,window=4"}) {
     INFO(spec);
     auto sparse = logits_under(*model, ids, spec, 4);
     REQUIRE(sparse.size() == dense.size());
@@ -234,9 +207,7 @@ TEST_CASE("small budgets change the logits but keep a working model", "[model][a
 }
 
 TEST_CASE("Gemma 3's sliding-window layers stay dense whatever the policy", "[model][attention]") {
-  std::string path = test::model_path(test::kGemma3);
-  if (!std::filesystem::exists(path)) FAIL("model " << path << " is missing: run scripts/setup");
-  auto model = load_model(path);
+  auto model = load_or_fail(test::kGemma3);
   const ModelConfig& c = model->config;
   Session s(*model, SessionOptions{256, 64, policies_for_all_layers("h2o:budget=16", c.n_layer)});
   std::vector<int32_t> ids(100, 1000);
@@ -256,9 +227,7 @@ TEST_CASE("Gemma 3's sliding-window layers stay dense whatever the policy", "[mo
 
 TEST_CASE("needle: dense finds a pass key in a 1.5k-token haystack; a window without it does not",
           "[model][attention]") {
-  std::string path = test::model_path(test::kSmolLM2);
-  if (!std::filesystem::exists(path)) FAIL("model " << path << " is missing: run scripts/setup");
-  auto model = load_model(path);
+  auto model = load_or_fail(test::kSmolLM2);
   auto tok = tokenizer::Tokenizer::create(model->vocab);
   const std::string filler =
       "The grass is green. The sky is blue. The sun is yellow. Here we go. There and back again. ";
@@ -299,9 +268,7 @@ TEST_CASE("needle: dense finds a pass key in a 1.5k-token haystack; a window wit
 
 TEST_CASE("Gemma 3's local layers drop keys older than the window without changing the logits",
           "[model][attention]") {
-  std::string path = test::model_path(test::kGemma3);
-  if (!std::filesystem::exists(path)) FAIL("model " << path << " is missing: run scripts/setup");
-  auto model = load_model(path);
+  auto model = load_or_fail(test::kGemma3);
   const ModelConfig& c = model->config;
   auto tok = tokenizer::Tokenizer::create(model->vocab);
   std::string text;

@@ -94,37 +94,41 @@ std::vector<std::string> split_policy_list(std::string_view text) {
   return out;
 }
 
-int64_t PolicyParams::integer(const std::string& key, int64_t fallback, int64_t min, int64_t max) {
+const std::string* PolicyParams::lookup(const std::string& key) {
   used_.push_back(key);
   auto it = spec_.params.find(key);
-  if (it == spec_.params.end()) return fallback;
+  return it == spec_.params.end() ? nullptr : &it->second;
+}
+
+int64_t PolicyParams::integer(const std::string& key, int64_t fallback, int64_t min, int64_t max) {
+  const std::string* text = lookup(key);
+  if (!text) return fallback;
   size_t used = 0;
   long long v = 0;
   try {
-    v = std::stoll(it->second, &used);
+    v = std::stoll(*text, &used);
   } catch (const std::exception&) {
     used = 0;
   }
-  if (used != it->second.size() || v < min || v > max) {
-    throw Error("--attn " + spec_.text() + ": " + key + "=" + it->second +
-                " is not an integer in [" + std::to_string(min) + ", " + std::to_string(max) + "]");
+  if (used != text->size() || v < min || v > max) {
+    throw Error("--attn " + spec_.text() + ": " + key + "=" + *text + " is not an integer in [" +
+                std::to_string(min) + ", " + std::to_string(max) + "]");
   }
   return v;
 }
 
 double PolicyParams::real(const std::string& key, double fallback, double min, double max) {
-  used_.push_back(key);
-  auto it = spec_.params.find(key);
-  if (it == spec_.params.end()) return fallback;
+  const std::string* text = lookup(key);
+  if (!text) return fallback;
   size_t used = 0;
   double v = 0;
   try {
-    v = std::stod(it->second, &used);
+    v = std::stod(*text, &used);
   } catch (const std::exception&) {
     used = 0;
   }
-  if (used != it->second.size() || !(v >= min && v <= max)) {
-    throw Error("--attn " + spec_.text() + ": " + key + "=" + it->second + " is not a number in [" +
+  if (used != text->size() || !(v >= min && v <= max)) {
+    throw Error("--attn " + spec_.text() + ": " + key + "=" + *text + " is not a number in [" +
                 std::to_string(min) + ", " + std::to_string(max) + "]");
   }
   return v;
@@ -132,13 +136,12 @@ double PolicyParams::real(const std::string& key, double fallback, double min, d
 
 std::string PolicyParams::choice(const std::string& key, const std::string& fallback,
                                  const std::vector<std::string>& allowed) {
-  used_.push_back(key);
-  auto it = spec_.params.find(key);
-  if (it == spec_.params.end()) return fallback;
-  if (std::find(allowed.begin(), allowed.end(), it->second) != allowed.end()) return it->second;
+  const std::string* text = lookup(key);
+  if (!text) return fallback;
+  if (std::find(allowed.begin(), allowed.end(), *text) != allowed.end()) return *text;
   std::string list;
   for (const auto& a : allowed) list += (list.empty() ? "" : ", ") + a;
-  throw Error("--attn " + spec_.text() + ": " + key + "=" + it->second + " is not one of " + list);
+  throw Error("--attn " + spec_.text() + ": " + key + "=" + *text + " is not one of " + list);
 }
 
 void PolicyParams::finish() const {

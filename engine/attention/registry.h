@@ -37,6 +37,7 @@ class PolicyParams {
   void finish() const;
 
  private:
+  const std::string* lookup(const std::string& key);  // marks the key read; null when absent
   const PolicySpec& spec_;
   std::vector<std::string> used_;
 };
