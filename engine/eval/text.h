@@ -1,0 +1,33 @@
+// Python's string semantics, as far as the benchmark scorers rely on them: str.lower(),
+// str.split() / strip() on whitespace, code-point length. Texts are UTF-8; invalid bytes count as
+// one code point each, so nothing here throws.
+#pragma once
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace longctx::eval {
+
+std::u32string utf8_to_u32(std::string_view s);
+std::string u32_to_utf8(std::u32string_view s);
+
+// str.isspace(): ASCII whitespace, the separators 0x1c-0x1f and the Unicode spaces.
+bool is_space(char32_t c);
+// str.lower() for ASCII, Latin-1, Latin Extended-A, Greek and Cyrillic (the scripts the
+// English benchmarks contain); other code points are unchanged.
+char32_t to_lower(char32_t c);
+std::string lower(std::string_view s);
+
+// str.split() with no argument: runs of whitespace separate, none at the ends.
+std::vector<std::string> split_whitespace(std::string_view s);
+// str.strip() with no argument / str.strip(chars) for ASCII chars.
+std::string strip(std::string_view s);
+std::string strip_chars(std::string_view s, std::string_view chars);
+std::string lstrip_chars(std::string_view s, std::string_view chars);
+// str.split(sep) for a non-empty separator: empty pieces kept.
+std::vector<std::string> split_on(std::string_view s, std::string_view sep);
+// " ".join(...)
+std::string join(const std::vector<std::string>& parts, std::string_view sep);
+
+}  // namespace longctx::eval
