@@ -75,8 +75,13 @@ TEST_CASE("Python string semantics the scorers rely on", "[eval]") {
   CHECK(strip(" \t x y \n") == "x y");
   CHECK(normalize_answer("The Apple, an orange; A pear!") == "apple orange pear");
   CHECK(normalize_answer("another theme") == "another theme");
-  CHECK(ruler_postprocess(" \x01" "abc\x02" "def \n") == "abc\ndef");
-  CHECK(u32_to_utf8(utf8_to_u32("a\xff" "b")) == "a\xff" "b");  // stray bytes survive
+  CHECK(ruler_postprocess(" \x01"
+                          "abc\x02"
+                          "def \n") == "abc\ndef");
+  CHECK(u32_to_utf8(utf8_to_u32("a\xff"
+                                "b")) ==
+        "a\xff"
+        "b");  // stray bytes survive
   CHECK_FALSE(known_metric("qa_f1_zh_score"));
   CHECK_THROWS(score_sample("bleu", "x", {"x"}, {}, false));
 }

@@ -19,7 +19,8 @@ bool contains_ci(std::string_view haystack, std::string_view needle) {
 // Python's \w for the code points the English sets contain: ASCII alphanumerics and '_', and
 // every non-ASCII code point except spaces and the common punctuation blocks.
 bool is_word_char(char32_t c) {
-  if (c < 0x80) return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
+  if (c < 0x80)
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
   if (is_space(c)) return false;
   if (c >= 0xa1 && c <= 0xbf)
     return c == 0xaa || c == 0xb2 || c == 0xb3 || c == 0xb5 || c == 0xb9 || c == 0xba ||
@@ -129,7 +130,8 @@ std::string normalize_answer(std::string_view s) {
   std::u32string u = utf8_to_u32(lower(s));
   std::u32string no_punct;
   for (char32_t c : u)
-    if (c >= 0x80 || kAsciiPunctuation.find(char(c)) == std::string_view::npos) no_punct.push_back(c);
+    if (c >= 0x80 || kAsciiPunctuation.find(char(c)) == std::string_view::npos)
+      no_punct.push_back(c);
   // \b(a|an|the)\b -> " ": a maximal run of word characters equal to an article.
   std::u32string out;
   size_t i = 0;
@@ -297,10 +299,9 @@ double code_sim_score(std::string_view pred, std::string_view truth) {
 }
 
 bool known_metric(std::string_view metric) {
-  return metric == "string_match_all" || metric == "string_match_part" ||
-         metric == "qa_f1_score" || metric == "rouge_score" ||
-         metric == "classification_score" || metric == "retrieval_score" ||
-         metric == "count_score" || metric == "code_sim_score";
+  return metric == "string_match_all" || metric == "string_match_part" || metric == "qa_f1_score" ||
+         metric == "rouge_score" || metric == "classification_score" ||
+         metric == "retrieval_score" || metric == "count_score" || metric == "code_sim_score";
 }
 
 double score_sample(std::string_view metric, std::string_view pred,
@@ -313,13 +314,20 @@ double score_sample(std::string_view metric, std::string_view pred,
   double best = 0.0;
   for (const auto& truth : answers) {
     double s;
-    if (metric == "qa_f1_score") s = qa_f1_score(p, truth);
-    else if (metric == "rouge_score") s = rouge_l_score(p, truth);
-    else if (metric == "classification_score") s = classification_score(p, truth, all_classes);
-    else if (metric == "retrieval_score") s = retrieval_score(p, truth);
-    else if (metric == "count_score") s = count_score(p, truth);
-    else if (metric == "code_sim_score") s = code_sim_score(p, truth);
-    else throw Error("unknown metric '" + std::string(metric) + "'");
+    if (metric == "qa_f1_score")
+      s = qa_f1_score(p, truth);
+    else if (metric == "rouge_score")
+      s = rouge_l_score(p, truth);
+    else if (metric == "classification_score")
+      s = classification_score(p, truth, all_classes);
+    else if (metric == "retrieval_score")
+      s = retrieval_score(p, truth);
+    else if (metric == "count_score")
+      s = count_score(p, truth);
+    else if (metric == "code_sim_score")
+      s = code_sim_score(p, truth);
+    else
+      throw Error("unknown metric '" + std::string(metric) + "'");
     best = std::max(best, s);
   }
   if (!known_metric(metric)) throw Error("unknown metric '" + std::string(metric) + "'");

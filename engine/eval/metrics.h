@@ -1,7 +1,8 @@
-// The scoring functions of RULER (scripts/eval/synthetic/constants.py, evaluate.py) and LongBench v1
-// (LongBench/metrics.py, eval.py), reproduced with their quirks: see ../shared/reference/benchmarks.md
-// §1.7 and §3.5, and tests/test_eval_metrics.cpp, which checks every function against the official
-// code's outputs on committed pairs (scripts/fixtures/make_metric_fixtures.py).
+// The scoring functions of RULER (scripts/eval/synthetic/constants.py, evaluate.py) and LongBench
+// v1 (LongBench/metrics.py, eval.py), reproduced with their quirks: see
+// ../shared/reference/benchmarks.md §1.7 and §3.5, and tests/test_eval_metrics.cpp, which checks
+// every function against the official code's outputs on committed pairs
+// (scripts/fixtures/make_metric_fixtures.py).
 #pragma once
 
 #include <optional>

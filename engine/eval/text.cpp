@@ -54,25 +54,25 @@ std::string u32_to_utf8(std::u32string_view s) {
 
 bool is_space(char32_t c) {
   return (c >= 0x09 && c <= 0x0d) || (c >= 0x1c && c <= 0x20) || c == 0x85 || c == 0xa0 ||
-         c == 0x1680 || (c >= 0x2000 && c <= 0x200a) || c == 0x2028 || c == 0x2029 ||
-         c == 0x202f || c == 0x205f || c == 0x3000;
+         c == 0x1680 || (c >= 0x2000 && c <= 0x200a) || c == 0x2028 || c == 0x2029 || c == 0x202f ||
+         c == 0x205f || c == 0x3000;
 }
 
 char32_t to_lower(char32_t c) {
   if (c >= 'A' && c <= 'Z') return c + 32;
   if (c < 0xc0) return c;
-  if (c <= 0xde && c != 0xd7) return c + 32;                                // Latin-1
-  if (c >= 0x100 && c <= 0x137 && c % 2 == 0) return c + 1;                 // Latin Ext-A
+  if (c <= 0xde && c != 0xd7) return c + 32;                 // Latin-1
+  if (c >= 0x100 && c <= 0x137 && c % 2 == 0) return c + 1;  // Latin Ext-A
   if (c >= 0x139 && c <= 0x148 && c % 2 == 1) return c + 1;
   if (c >= 0x14a && c <= 0x177 && c % 2 == 0) return c + 1;
   if (c == 0x178) return 0xff;
   if (c >= 0x179 && c <= 0x17e && c % 2 == 1) return c + 1;
-  if (c >= 0x391 && c <= 0x3ab && c != 0x3a2) return c + 32;                // Greek
+  if (c >= 0x391 && c <= 0x3ab && c != 0x3a2) return c + 32;  // Greek
   if (c == 0x386) return 0x3ac;
   if (c >= 0x388 && c <= 0x38a) return c + 37;
   if (c == 0x38c) return 0x3cc;
   if (c == 0x38e || c == 0x38f) return c + 63;
-  if (c >= 0x410 && c <= 0x42f) return c + 32;                              // Cyrillic
+  if (c >= 0x410 && c <= 0x42f) return c + 32;  // Cyrillic
   if (c >= 0x400 && c <= 0x40f) return c + 80;
   return c;
 }

@@ -1,0 +1,53 @@
+// One evaluation sample — the exact tokens the model reads, what it may generate, and how the
+// answer is scored — and the prompt format that turns a task's text into those tokens.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "tokenizer/chat_template.h"
+#include "tokenizer/tokenizer.h"
+
+namespace longctx::eval {
+
+struct EvalSample {
+  std::string benchmark;  // ruler, longbench, niah, passkey
+  std::string task;       // niah_single_1, hotpotqa, ...
+  int64_t length = 0;     // the target length in tokens (prompt + generation); LongBench: 0
+  int64_t index = 0;
+  std::vector<int32_t> tokens;  // the model's input, chat template and answer prefix included
+  int64_t max_new_tokens = 0;
+  bool stop_at_newline = false;  // LongBench samsum
+  std::string metric;
+  std::vector<std::string> answers;
+  std::vector<std::string> all_classes;
+  bool first_line = false;
+  nlohmann::json extra = nlohmann::json::object();  // depth, category, truncation, ...
+
+  // "ruler/niah_single_1/4096/3": the key predictions are stored and resumed by.
+  std::string id() const;
+};
+
+// How a task's text becomes tokens: wrapped as one user turn of the model's chat template with
+// the answer prefix after the generation prompt (RULER's assistant prefill), or plain text after
+// BOS when there is no template (`--chat-template none`).
+class PromptFormat {
+ public:
+  PromptFormat(const tokenizer::Tokenizer& tok, std::optional<tokenizer::ChatTemplate> chat)
+      : tok_(tok), chat_(std::move(chat)) {}
+
+  std::vector<int32_t> encode(std::string_view user, std::string_view answer_prefix = "",
+                              bool use_chat = true) const;
+  const tokenizer::Tokenizer& tokenizer() const { return tok_; }
+  bool has_chat() const { return chat_.has_value(); }
+  std::string name() const { return chat_ ? std::string(chat_->name()) : "none"; }
+
+ private:
+  const tokenizer::Tokenizer& tok_;
+  std::optional<tokenizer::ChatTemplate> chat_;
+};
+
+}  // namespace longctx::eval
