@@ -15,5 +15,6 @@ Action add_run(CLI::App& app);
 Action add_perplexity(CLI::App& app);
 Action add_chat(CLI::App& app);
 Action add_bench(CLI::App& app);
+Action add_eval(CLI::App& app);
 
 }  // namespace longctx::cmd

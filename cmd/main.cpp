@@ -27,6 +27,8 @@ int main(int argc, char** argv) {
       {"perplexity", "windowed perplexity of a text, as llama.cpp computes it",
        longctx::cmd::add_perplexity},
       {"bench", "prompt and generation speed, llama-bench style", longctx::cmd::add_bench},
+      {"eval", "RULER, LongBench, needle and passkey evaluations across attention modes",
+       longctx::cmd::add_eval},
       {"info", "describe a model: hyper-parameters, tokenizer, tensors", longctx::cmd::add_info},
       {"tokenize", "show the tokens of a text", longctx::cmd::add_tokenize},
   };

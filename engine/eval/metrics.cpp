@@ -298,10 +298,16 @@ double code_sim_score(std::string_view pred, std::string_view truth) {
   return fuzz_ratio(line, truth) / 100.0;
 }
 
+double first_number_match(std::string_view pred, std::string_view truth) {
+  std::vector<std::string> numbers = ascii_digit_runs(pred);
+  return !numbers.empty() && numbers.front() == truth ? 1.0 : 0.0;
+}
+
 bool known_metric(std::string_view metric) {
-  return metric == "string_match_all" || metric == "string_match_part" || metric == "qa_f1_score" ||
-         metric == "rouge_score" || metric == "classification_score" ||
-         metric == "retrieval_score" || metric == "count_score" || metric == "code_sim_score";
+  return metric == "string_match_all" || metric == "first_number_match" ||
+         metric == "string_match_part" || metric == "qa_f1_score" || metric == "rouge_score" ||
+         metric == "classification_score" || metric == "retrieval_score" ||
+         metric == "count_score" || metric == "code_sim_score";
 }
 
 double score_sample(std::string_view metric, std::string_view pred,
@@ -309,6 +315,8 @@ double score_sample(std::string_view metric, std::string_view pred,
                     const std::vector<std::string>& all_classes, bool first_line) {
   if (metric == "string_match_all") return string_match_all(ruler_postprocess(pred), answers);
   if (metric == "string_match_part") return string_match_part(ruler_postprocess(pred), answers);
+  if (metric == "first_number_match")
+    return !answers.empty() && first_number_match(pred, answers.front()) > 0 ? 1.0 : 0.0;
   std::string p(pred);
   if (first_line) p = split_on(lstrip_chars(p, "\n"), "\n").front();
   double best = 0.0;

@@ -19,6 +19,9 @@ std::string ruler_postprocess(std::string_view pred);
 double string_match_all(std::string_view pred, const std::vector<std::string>& refs);
 double string_match_part(std::string_view pred, const std::vector<std::string>& refs);
 
+// Passkey retrieval (landmark-attention run_test.py): the first integer in the output is the key.
+double first_number_match(std::string_view pred, std::string_view truth);
+
 // LongBench: lower, drop ASCII punctuation, articles (a, an, the) to spaces, collapse whitespace.
 std::string normalize_answer(std::string_view s);
 double qa_f1_score(std::string_view pred, std::string_view truth);

@@ -39,8 +39,9 @@ class PromptFormat {
   PromptFormat(const tokenizer::Tokenizer& tok, std::optional<tokenizer::ChatTemplate> chat)
       : tok_(tok), chat_(std::move(chat)) {}
 
+  // `system`, when given, is a system turn (or a first paragraph without a template).
   std::vector<int32_t> encode(std::string_view user, std::string_view answer_prefix = "",
-                              bool use_chat = true) const;
+                              bool use_chat = true, std::string_view system = "") const;
   const tokenizer::Tokenizer& tokenizer() const { return tok_; }
   bool has_chat() const { return chat_.has_value(); }
   std::string name() const { return chat_ ? std::string(chat_->name()) : "none"; }

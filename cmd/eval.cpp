@@ -1,0 +1,403 @@
+// `longctx eval ruler|longbench|niah|passkey`: one run evaluates every --attn mode on the same
+// samples and writes predictions JSONL (resumable, shardable), scores JSON, a manifest and plots;
+// `eval merge` joins shards, `eval score` re-scores a directory without a model.
+#include <omp.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "cmd/commands.h"
+#include "cmd/eval_run.h"
+#include "cmd/generation.h"
+#include "cmd/model_path.h"
+#include "engine/attention/registry.h"
+#include "engine/eval/longbench.h"
+#include "engine/eval/needle.h"
+#include "engine/eval/results.h"
+#include "engine/eval/ruler.h"
+#include "support/error.h"
+#include "support/sha256.h"
+
+namespace longctx::cmd {
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace {
+
+struct EvalOptions {
+  ModelOptions model;
+  std::string benchmark;
+  std::string tasks, lengths = "4k", depths = "0,25,50,75,100";
+  int64_t samples = 0;  // 0: the benchmark's default
+  std::string data_dir, out, shard, chat_template;
+  uint64_t seed = 42;
+  bool longbench_e = false;
+  int64_t max_input_tokens = 0;
+};
+
+std::vector<std::string> split_list(const std::string& s) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start <= s.size()) {
+    size_t comma = s.find(',', start);
+    if (comma == std::string::npos) comma = s.size();
+    std::string item = s.substr(start, comma - start);
+    if (!item.empty()) out.push_back(item);
+    start = comma + 1;
+  }
+  return out;
+}
+
+int64_t parse_length(const std::string& s) {
+  try {
+    size_t used = 0;
+    double v = std::stod(s, &used);
+    std::string unit = s.substr(used);
+    if (unit == "k" || unit == "K")
+      v *= 1024;
+    else if (!unit.empty())
+      throw std::invalid_argument(unit);
+    if (v < 1 || v > (1 << 24) || v != std::floor(v)) throw std::out_of_range(s);
+    return int64_t(v);
+  } catch (const std::exception&) {
+    throw Error("--lengths: '" + s + "' is not a length (tokens, or 4k, 8k, ...)");
+  }
+}
+
+std::pair<int64_t, int64_t> parse_shard(const std::string& s) {
+  if (s.empty()) return {1, 1};
+  size_t slash = s.find('/');
+  try {
+    if (slash == std::string::npos) throw std::invalid_argument(s);
+    int64_t i = std::stoll(s.substr(0, slash)), n = std::stoll(s.substr(slash + 1));
+    if (n < 1 || i < 1 || i > n) throw std::out_of_range(s);
+    return {i, n};
+  } catch (const std::exception&) {
+    throw Error("--shard " + s + ": expected i/n with 1 <= i <= n, e.g. 2/8");
+  }
+}
+
+std::string file_sha256(const fs::path& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw Error(path.string() + ": cannot open");
+  Sha256 h;
+  std::vector<char> buf(1 << 20);
+  while (in) {
+    in.read(buf.data(), std::streamsize(buf.size()));
+    h.update(buf.data(), size_t(in.gcount()));
+  }
+  return h.finish_hex();
+}
+
+// A model file's checksum, or a folder's (its files in name order).
+std::string model_sha256(const std::string& path) {
+  if (!fs::is_directory(path)) return file_sha256(path);
+  std::vector<fs::path> files;
+  for (const auto& e : fs::directory_iterator(path))
+    if (e.is_regular_file()) files.push_back(e.path());
+  std::sort(files.begin(), files.end());
+  Sha256 h;
+  for (const auto& f : files) {
+    std::string one = f.filename().string() + " " + file_sha256(f) + "\n";
+    h.update(one.data(), one.size());
+  }
+  return h.finish_hex();
+}
+
+json data_files(const EvalOptions& o, const fs::path& dir, const std::vector<std::string>& tasks) {
+  json files = json::object();
+  auto add = [&](const fs::path& p) {
+    if (fs::is_regular_file(p)) files[fs::relative(p, dir).string()] = file_sha256(p);
+  };
+  if (o.benchmark == "ruler" || o.benchmark == "niah") {
+    if (o.benchmark == "ruler")
+      for (const char* f : {"nounlist.txt", "adjectivelist.txt", "verblist.txt"})
+        add(dir / "wonderwords" / f);
+    add(dir / "PaulGrahamEssays.json");
+    if (fs::is_directory(dir / "PaulGrahamEssays"))
+      for (const auto& e : fs::directory_iterator(dir / "PaulGrahamEssays")) add(e.path());
+    if (std::count(tasks.begin(), tasks.end(), "qa_1")) add(dir / "dev-v2.0.json");
+    if (std::count(tasks.begin(), tasks.end(), "qa_2")) add(dir / "hotpot_dev_distractor_v1.json");
+  } else if (o.benchmark == "longbench") {
+    for (const auto& t : tasks) {
+      std::string f = t + (o.longbench_e ? "_e" : "") + ".jsonl";
+      add(dir / f);
+      add(dir / "data" / f);
+    }
+  }
+  return files;
+}
+
+void write_text(const fs::path& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary);
+  if (!out) throw Error(path.string() + ": cannot write");
+  out << text;
+}
+
+// scores.json, the plots and the table, from every prediction file in `dir`.
+void score_directory(const fs::path& dir, bool quiet = false) {
+  std::vector<json> preds = eval::read_predictions(eval::prediction_files(dir));
+  if (preds.empty()) throw Error(dir.string() + ": no predictions to score");
+  json scores = eval::score_predictions(preds);
+  std::string title = "longctx eval";
+  if (fs::exists(dir / "manifest.json")) {
+    json m = json::parse(read_file((dir / "manifest.json").string()));
+    title += " " + m.value("benchmark", std::string()) + ", " +
+             fs::path(m.value("model", std::string())).filename().string();
+    scores["manifest"] = m;
+  }
+  write_text(dir / "scores.json", scores.dump(1) + "\n");
+  write_text(dir / "scores.svg", eval::plot_scores_svg(scores, title));
+  std::string niah = eval::plot_niah_svg(preds, title);
+  if (!niah.empty()) write_text(dir / "niah.svg", niah);
+  if (!quiet) std::printf("%s", eval::format_table(scores).c_str());
+  std::fprintf(stderr, "wrote %s, %s%s\n", (dir / "scores.json").c_str(),
+               (dir / "scores.svg").c_str(),
+               niah.empty() ? "" : (", " + (dir / "niah.svg").string()).c_str());
+}
+
+int run_benchmark(const EvalOptions& o) {
+  if (!o.model.attn_config.empty())
+    throw Error("eval compares the --attn modes it is given; --attn-config is not supported here");
+  std::vector<std::string> modes = split_policy_list(o.model.attn);
+  if (modes.empty()) throw Error("--attn: no attention mode given");
+  std::vector<int64_t> lengths;
+  for (const auto& l : split_list(o.lengths)) lengths.push_back(parse_length(l));
+  if (lengths.empty()) throw Error("--lengths: no length given");
+  auto [shard_i, shard_n] = parse_shard(o.shard);
+  fs::path data_dir = o.data_dir.empty() ? eval::default_data_dir() : fs::path(o.data_dir);
+
+  std::string model_path = resolve_model(o.model.model);
+  if (o.model.threads > 0) omp_set_num_threads(o.model.threads);
+  std::unique_ptr<Model> model = load_model(model_path);
+  auto tok = tokenizer::Tokenizer::create(model->vocab);
+  std::optional<tokenizer::ChatTemplate> chat;
+  if (o.chat_template != "none")
+    chat = tokenizer::ChatTemplate::choose(o.chat_template, tok->vocab());
+  eval::PromptFormat format(*tok, chat);
+
+  // The samples, in one deterministic order; a shard keeps every n-th.
+  std::vector<std::string> tasks = split_list(o.tasks);
+  std::vector<eval::EvalSample> samples;
+  int64_t ordinal = 0;
+  auto mine = [&] { return ordinal++ % shard_n == shard_i - 1; };
+  if (o.benchmark == "ruler") {
+    if (tasks.empty())
+      for (const auto& t : eval::ruler_tasks()) tasks.emplace_back(t.name);
+    for (const auto& t : tasks) eval::ruler_task(t);  // unknown names fail before any work
+    eval::RulerGenerator gen(format, data_dir, o.seed);
+    int64_t n = o.samples > 0 ? o.samples : 10;
+    for (const auto& t : tasks)
+      for (int64_t len : lengths)
+        for (int64_t i = 0; i < n; ++i)
+          if (mine()) samples.push_back(gen.sample(t, len, i));
+  } else if (o.benchmark == "longbench") {
+    if (tasks.empty())
+      for (const auto& d : eval::longbench_datasets())
+        if (!d.chinese) tasks.emplace_back(d.name);
+    for (const auto& t : tasks) eval::longbench_dataset(t);
+    eval::LongBenchOptions lb{data_dir, o.longbench_e};
+    for (int64_t len : lengths) {
+      // LongBench's margin for template and generation: a 4k model reads 3500 prompt tokens.
+      int64_t budget = o.max_input_tokens > 0 ? o.max_input_tokens : len - 500;
+      if (budget < 64)
+        throw Error("--lengths " + std::to_string(len) +
+                    ": too short for LongBench's 500-token margin");
+      for (const auto& t : tasks)
+        for (auto& s : eval::longbench_samples(eval::longbench_dataset(t), lb, format, budget, len,
+                                               o.samples))
+          if (mine()) samples.push_back(std::move(s));
+    }
+  } else if (o.benchmark == "niah") {
+    eval::NeedleGenerator gen(format, data_dir, o.seed);
+    std::vector<double> depths;
+    for (const auto& d : split_list(o.depths)) {
+      char* end = nullptr;
+      double v = std::strtod(d.c_str(), &end);
+      if (*end || v < 0 || v > 100) throw Error("--depths: '" + d + "' is not a percentage 0-100");
+      depths.push_back(v);
+    }
+    int64_t n = o.samples > 0 ? o.samples : 1;
+    for (int64_t len : lengths)
+      for (double d : depths)
+        for (int64_t i = 0; i < n; ++i)
+          if (mine()) {
+            samples.push_back(gen.niah(len, d, i));
+            samples.back().index = i + 1000 * int64_t(std::lround(d * 10));  // one id per cell
+          }
+  } else {  // passkey
+    eval::NeedleGenerator gen(format, data_dir, o.seed);
+    int64_t n = o.samples > 0 ? o.samples : 10;
+    for (int64_t len : lengths)
+      for (int64_t i = 0; i < n; ++i)
+        if (mine()) samples.push_back(gen.passkey(len, i));
+  }
+
+  fs::path out_dir = o.out.empty() ? fs::path("eval-out") /
+                                         (o.benchmark + "-" + fs::path(model_path).stem().string())
+                                   : fs::path(o.out);
+  fs::create_directories(out_dir);
+  json manifest = {
+      {"benchmark", o.benchmark + (o.longbench_e ? "-e" : "")},
+      {"model", model_path},
+      {"model_sha256", model_sha256(model_path)},
+      {"architecture", model->config.arch->name},
+      {"tokenizer",
+       {{"kind", tok->vocab().kind == tokenizer::VocabKind::Bpe ? "bpe" : "spm"},
+        {"pre", tok->vocab().pre},
+        {"vocab_size", tok->vocab_size()}}},
+      {"chat_template", format.name()},
+      {"answer_prefix", o.benchmark == "ruler"
+                            ? "assistant prefill after the chat template's generation prompt"
+                            : "none"},
+      {"truncation",
+       o.benchmark == "longbench"
+           ? (o.max_input_tokens > 0 ? "middle, " + std::to_string(o.max_input_tokens) + " tokens"
+                                     : "middle, length - 500 tokens")
+           : "none: prompts are generated to fit"},
+      {"decoding", "greedy"},
+      {"seed", o.seed},
+      {"tasks", tasks},
+      {"lengths", lengths},
+      {"modes", modes},
+      {"samples_per_cell", o.samples},
+      {"kv_type", o.model.kv_type},
+      {"data_dir", data_dir.string()},
+      {"data_files", data_files(o, data_dir, tasks)},
+  };
+  if (o.benchmark == "niah") manifest["depths"] = split_list(o.depths);
+  fs::path manifest_path = out_dir / "manifest.json";
+  if (fs::exists(manifest_path)) {
+    json old = json::parse(read_file(manifest_path.string()));
+    for (const auto& [k, v] : manifest.items())
+      if (old.value(k, json()) != v)
+        throw Error(out_dir.string() + " holds a run with another '" + k + "' (" +
+                    old.value(k, json()).dump() +
+                    "); resume it with the same settings or choose another -o");
+  } else {
+    write_text(manifest_path, manifest.dump(1) + "\n");
+  }
+
+  std::string pred_name = shard_n == 1 ? "predictions.jsonl"
+                                       : "predictions.shard-" + std::to_string(shard_i) + "-of-" +
+                                             std::to_string(shard_n) + ".jsonl";
+  fs::path pred_path = out_dir / pred_name;
+  std::set<std::string> done;
+  if (fs::exists(pred_path))
+    for (const auto& p : eval::read_predictions({pred_path})) done.insert(eval::prediction_key(p));
+
+  EvalRunner runner(*model, *tok, o.model, modes, samples);
+  std::fprintf(stderr, "longctx eval %s: %zu samples x %zu modes%s, %zu done already; writing %s\n",
+               o.benchmark.c_str(), samples.size(), modes.size(),
+               shard_n > 1 ? (" (shard " + o.shard + ")").c_str() : "", done.size(),
+               pred_path.c_str());
+  std::ofstream out(pred_path, std::ios::app);
+  if (!out) throw Error(pred_path.string() + ": cannot write");
+  runner.run(done, [&](const json& line) {
+    out << line.dump() << "\n";
+    out.flush();
+  });
+  out.close();
+  score_directory(out_dir);
+  return 0;
+}
+
+int merge(const std::vector<std::string>& dirs, const std::string& out) {
+  if (dirs.empty()) throw Error("eval merge: give the shard directories");
+  fs::path out_dir = out.empty() ? fs::path(dirs.front()) : fs::path(out);
+  json manifest;
+  std::vector<fs::path> files;
+  for (const auto& d : dirs) {
+    fs::path m = fs::path(d) / "manifest.json";
+    if (!fs::exists(m)) throw Error(m.string() + ": cannot open (not an eval directory?)");
+    json this_one = json::parse(read_file(m.string()));
+    if (manifest.is_null()) manifest = this_one;
+    for (const char* k : {"benchmark", "model_sha256", "chat_template", "seed", "tasks", "lengths",
+                          "modes", "samples_per_cell", "kv_type", "data_files"})
+      if (manifest.value(k, json()) != this_one.value(k, json()))
+        throw Error(d + ": its run differs in '" + std::string(k) + "' from " + dirs.front() +
+                    "'s; not merging");
+    for (auto& f : eval::prediction_files(d)) files.push_back(f);
+  }
+  std::vector<json> preds = eval::read_predictions(files);
+  fs::create_directories(out_dir);
+  fs::path merged = out_dir / "predictions.jsonl";
+  std::string text;
+  for (const auto& p : preds) text += p.dump() + "\n";
+  write_text(merged.string() + ".tmp", text);
+  for (const auto& f : eval::prediction_files(out_dir))
+    fs::remove(f);  // now inside the merged file
+  fs::rename(merged.string() + ".tmp", merged);
+  write_text(out_dir / "manifest.json", manifest.dump(1) + "\n");
+  std::fprintf(stderr, "merged %zu predictions from %zu files into %s\n", preds.size(),
+               files.size(), merged.c_str());
+  score_directory(out_dir);
+  return 0;
+}
+
+}  // namespace
+
+Action add_eval(CLI::App& app) {
+  app.require_subcommand(1);
+  auto o = std::make_shared<EvalOptions>();
+  auto action = std::make_shared<std::function<int()>>();
+  for (const char* bench : {"ruler", "longbench", "niah", "passkey"}) {
+    CLI::App* sub = app.add_subcommand(bench, std::string("evaluate ") + bench);
+    add_model_flags(*sub, o->model);
+    sub->get_option("--attn")->description(
+        "attention modes to compare, comma-separated (e.g. dense,streaming,h2o:budget=512)");
+    sub->add_option("--tasks,--datasets", o->tasks,
+                    std::string(bench) == "ruler" ? "tasks (default: all 13)"
+                                                  : "datasets (default: the English ones)");
+    sub->add_option("--lengths", o->lengths,
+                    "context lengths: 4k,8k,16k or token counts (default 4k)");
+    sub->add_option(
+           "--samples,-N", o->samples,
+           "samples per task and length (default: ruler 10, passkey 10, niah 1; longbench: all)")
+        ->check(CLI::NonNegativeNumber);
+    sub->add_option("--data-dir", o->data_dir, "benchmark data (default ~/.cache/longctx/eval)");
+    sub->add_option("-o,--out", o->out, "output directory (default eval-out/BENCH-MODEL)");
+    sub->add_option("--shard", o->shard,
+                    "i/n: evaluate every n-th sample from the i-th (Slurm arrays, k8s jobs)");
+    sub->add_option("--chat-template", o->chat_template,
+                    "template family, or none for plain text (default: the model's)");
+    sub->add_option("--seed", o->seed, "generator seed (default 42)");
+    if (std::string(bench) == "longbench") {
+      sub->add_flag("--e", o->longbench_e,
+                    "LongBench-E: the *_e.jsonl files, scored by length bucket");
+      sub->add_option("--max-input-tokens", o->max_input_tokens,
+                      "middle-truncation budget (default: length - 500)")
+          ->check(CLI::PositiveNumber);
+    }
+    if (std::string(bench) == "niah")
+      sub->add_option("--depths", o->depths, "needle depths in percent (default 0,25,50,75,100)");
+    sub->callback([o, bench, action] {
+      o->benchmark = bench;
+      *action = [o] { return run_benchmark(*o); };
+    });
+  }
+  auto merge_dirs = std::make_shared<std::vector<std::string>>();
+  auto merge_out = std::make_shared<std::string>();
+  CLI::App* m = app.add_subcommand("merge", "join the predictions of shards and score them");
+  m->add_option("dirs", *merge_dirs, "shard output directories")->required();
+  m->add_option("-o,--out", *merge_out, "merged directory (default: the first)");
+  m->callback([=] { *action = [=] { return merge(*merge_dirs, *merge_out); }; });
+  auto score_dir = std::make_shared<std::string>();
+  CLI::App* s = app.add_subcommand("score", "re-score a directory's predictions (no model needed)");
+  s->add_option("dir", *score_dir, "eval output directory")->required();
+  s->callback([=] {
+    *action = [=] {
+      score_directory(*score_dir);
+      return 0;
+    };
+  });
+  return [action] { return (*action)(); };
+}
+
+}  // namespace longctx::cmd

@@ -1,0 +1,143 @@
+#include "cmd/eval_run.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+
+#include "engine/eval/metrics.h"
+#include "support/error.h"
+
+namespace longctx::cmd {
+
+EvalRunner::EvalRunner(const Model& model, const tokenizer::Tokenizer& tok, ModelOptions options,
+                       std::vector<std::string> modes, const std::vector<eval::EvalSample>& samples)
+    : model_(model),
+      tok_(tok),
+      options_(std::move(options)),
+      modes_(std::move(modes)),
+      samples_(samples) {
+  // The context every session needs: the longest prompt plus its generation budget.
+  int64_t need = 0;
+  for (const auto& s : samples_) need = std::max(need, int64_t(s.tokens.size()) + s.max_new_tokens);
+  if (options_.n_ctx <= 0 || options_.n_ctx < need) options_.n_ctx = std::max<int64_t>(need, 64);
+  if (need > model.config.n_ctx_train) {
+    throw Error("the samples need " + std::to_string(need) +
+                " tokens of context but the model was trained on " +
+                std::to_string(model.config.n_ctx_train) + "; lower --lengths");
+  }
+  sessions_.resize(modes_.size());
+  for (size_t m = 0; m < modes_.size(); ++m) session(modes_[m]);  // bad policy specs fail here
+}
+
+EvalRunner::~EvalRunner() = default;
+
+Session& EvalRunner::session(const std::string& mode) {
+  size_t m = size_t(std::find(modes_.begin(), modes_.end(), mode) - modes_.begin());
+  if (!sessions_[m]) sessions_[m] = make_session(model_, options_, mode);
+  return *sessions_[m];
+}
+
+nlohmann::json EvalRunner::run_one(const eval::EvalSample& s, const std::string& mode) {
+  Session& session = this->session(mode);
+  session.clear();
+  session.reset_timing();
+  double t0 = now_ms();
+  std::span<const float> logits = session.eval(s.tokens);
+  double prefill_ms = now_ms() - t0;
+  std::vector<int32_t> generated;
+  std::string stop = "limit";
+  double t1 = now_ms();
+  while (int64_t(generated.size()) < s.max_new_tokens) {
+    auto next = int32_t(std::max_element(logits.begin(), logits.end()) - logits.begin());  // greedy
+    if (tok_.is_end_of_generation(next)) {
+      stop = "end of generation";
+      break;
+    }
+    generated.push_back(next);
+    if (s.stop_at_newline && tok_.token_to_piece(next).find('\n') != std::string::npos) {
+      stop = "newline";
+      break;
+    }
+    if (int64_t(generated.size()) == s.max_new_tokens) break;
+    if (session.room() < 1) {
+      stop = "context full";
+      break;
+    }
+    int32_t one[1] = {next};
+    logits = session.eval(one);
+  }
+  double decode_ms = now_ms() - t1;
+  nlohmann::json line = {
+      {"id", s.id()},
+      {"benchmark", s.benchmark},
+      {"task", s.task},
+      {"length", s.length},
+      {"index", s.index},
+      {"mode", mode},
+      {"kv_type", options_.kv_type},
+      {"prompt_tokens", s.tokens.size()},
+      {"max_new_tokens", s.max_new_tokens},
+      {"new_tokens", generated.size()},
+      {"stop", stop},
+      {"pred", tok_.decode(generated, true)},
+      {"answers", s.answers},
+      {"metric", s.metric},
+      {"first_line", s.first_line},
+      {"prefill_ms", prefill_ms},
+      {"decode_ms", decode_ms},
+      {"latency_ms", prefill_ms + decode_ms},
+      {"attention_ms", session.attention_ms()},
+      {"kv_bytes", session.kv_bytes()},
+      {"kv_held_bytes", session.held_kv_bytes()},
+      {"extra", s.extra},
+  };
+  if (!s.all_classes.empty()) line["all_classes"] = s.all_classes;
+  line["score"] = eval::score_sample(s.metric, line["pred"].get<std::string>(), s.answers,
+                                     s.all_classes, s.first_line);
+  return line;
+}
+
+void EvalRunner::run(const std::set<std::string>& done,
+                     const std::function<void(const nlohmann::json&)>& sink) {
+  struct Job {
+    const eval::EvalSample* sample;
+    const std::string* mode;
+  };
+  std::vector<Job> jobs;
+  double total_work = 0;  // prompt + generation tokens: what the ETA is proportional to
+  for (const auto& s : samples_)
+    for (const auto& m : modes_)
+      if (!done.count(s.id() + " " + m)) {
+        jobs.push_back({&s, &m});
+        total_work += double(s.tokens.size() + size_t(s.max_new_tokens));
+      }
+  const bool tty = isatty(2);
+  double start = now_ms(), work = 0, last_print = 0;
+  int64_t correct = 0;
+  for (size_t j = 0; j < jobs.size(); ++j) {
+    nlohmann::json line = run_one(*jobs[j].sample, *jobs[j].mode);
+    sink(line);
+    work += double(jobs[j].sample->tokens.size() + size_t(jobs[j].sample->max_new_tokens));
+    correct += line["score"].get<double>() >= 1.0;
+    double elapsed = (now_ms() - start) / 1000, eta = elapsed / work * (total_work - work);
+    double share = work / total_work;
+    if (tty || now_ms() - last_print > 30000 || j + 1 == jobs.size()) {
+      last_print = now_ms();
+      int bar = int(share * 30);
+      std::fprintf(
+          stderr, "%s[%.*s%.*s] %zu/%zu %3.0f%%  %02d:%02d elapsed, ETA %02d:%02d  %s %s: %.0f%s",
+          tty ? "\r\033[K" : "", bar, "==============================", 30 - bar,
+          "                              ", j + 1, jobs.size(), share * 100, int(elapsed) / 60,
+          int(elapsed) % 60, int(eta) / 60, int(eta) % 60, jobs[j].sample->id().c_str(),
+          jobs[j].mode->c_str(), line["score"].get<double>() * 100, tty ? "" : "\n");
+      std::fflush(stderr);
+    }
+  }
+  if (tty && !jobs.empty()) std::fprintf(stderr, "\n");
+  if (!jobs.empty())
+    std::fprintf(stderr, "%zu results in %.1f s; %lld fully correct\n", jobs.size(),
+                 (now_ms() - start) / 1000, (long long)correct);
+}
+
+}  // namespace longctx::cmd

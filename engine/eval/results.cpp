@@ -1,0 +1,373 @@
+#include "engine/eval/results.h"
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include "engine/eval/metrics.h"
+#include "support/error.h"
+
+namespace longctx::eval {
+namespace fs = std::filesystem;
+namespace {
+
+double round2(double x) {
+  return std::round(x * 100) / 100;
+}
+
+std::vector<std::string> strings(const nlohmann::json& j) {
+  std::vector<std::string> out;
+  if (j.is_array())
+    for (const auto& s : j) out.push_back(s.get<std::string>());
+  return out;
+}
+
+std::string fmt(const char* f, double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, f, v);
+  return buf;
+}
+
+// The modes in the order they first appear, dense first when present.
+std::vector<std::string> modes_of(const nlohmann::json& rows) {
+  std::vector<std::string> modes;
+  for (const auto& r : rows) {
+    std::string m = r["mode"];
+    if (std::find(modes.begin(), modes.end(), m) == modes.end()) modes.push_back(m);
+  }
+  auto dense = std::find(modes.begin(), modes.end(), "dense");
+  if (dense != modes.end()) std::rotate(modes.begin(), dense, dense + 1);
+  return modes;
+}
+
+const char* kColors[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd",
+                         "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f"};
+
+std::string esc(const std::string& s) {
+  std::string o;
+  for (char c : s)
+    o += c == '<' ? "&lt;" : c == '>' ? "&gt;" : c == '&' ? "&amp;" : std::string(1, c);
+  return o;
+}
+
+}  // namespace
+
+std::vector<fs::path> prediction_files(const fs::path& dir) {
+  std::vector<fs::path> files;
+  if (!fs::is_directory(dir)) throw Error(dir.string() + ": not a directory");
+  for (const auto& e : fs::directory_iterator(dir)) {
+    std::string name = e.path().filename().string();
+    if (name == "predictions.jsonl" ||
+        (name.starts_with("predictions.shard-") && name.ends_with(".jsonl")))
+      files.push_back(e.path());
+  }
+  std::sort(files.begin(), files.end());
+  return files;
+}
+
+std::string prediction_key(const nlohmann::json& p) {
+  return p.at("id").get<std::string>() + " " + p.at("mode").get<std::string>();
+}
+
+std::vector<nlohmann::json> read_predictions(const std::vector<fs::path>& files) {
+  std::vector<nlohmann::json> out;
+  std::set<std::string> seen;
+  for (const auto& f : files) {
+    std::ifstream in(f);
+    if (!in) throw Error(f.string() + ": cannot open");
+    std::string line;
+    int64_t n = 0;
+    while (std::getline(in, line)) {
+      ++n;
+      if (line.empty()) continue;
+      nlohmann::json p;
+      try {
+        p = nlohmann::json::parse(line);
+        for (const char* k : {"id", "mode", "benchmark", "task", "pred", "metric"})
+          if (!p.contains(k)) throw Error(std::string("no '") + k + "' field");
+        if (!p.contains("answers") || !p["answers"].is_array()) throw Error("no 'answers' list");
+      } catch (const std::exception& e) {
+        // A run killed mid-write leaves a partial last line: it is dropped, and redone on resume.
+        if (in.peek() == EOF) break;
+        throw Error(f.string() + ":" + std::to_string(n) + ": not a prediction (" + e.what() + ")");
+      }
+      if (seen.insert(prediction_key(p)).second) out.push_back(std::move(p));
+    }
+  }
+  return out;
+}
+
+nlohmann::json score_predictions(std::vector<nlohmann::json>& predictions) {
+  struct Acc {
+    double score = 0, prefill_ms = 0, decode_ms = 0, latency_ms = 0, kv_held = 0, kv_bytes = 0;
+    int64_t n = 0, nulls = 0, prompt_tokens = 0, new_tokens = 0;
+    std::string category;
+  };
+  // key: benchmark, task, length, mode
+  std::map<std::tuple<std::string, std::string, int64_t, std::string>, Acc> acc;
+  for (auto& p : predictions) {
+    std::string metric = p["metric"];
+    double s = score_sample(metric, p["pred"].get<std::string>(), strings(p["answers"]),
+                            strings(p.value("all_classes", nlohmann::json())),
+                            p.value("first_line", false));
+    p["score"] = s;
+    std::string task = p["task"];
+    if (p.contains("extra") && p["extra"].contains("bucket"))
+      task += " (" + p["extra"]["bucket"].get<std::string>() + ")";
+    Acc& a = acc[{p["benchmark"], task, p.value("length", int64_t(0)), p["mode"]}];
+    a.score += s;
+    ++a.n;
+    std::string cleaned = metric.starts_with("string_match")
+                              ? ruler_postprocess(p["pred"].get<std::string>())
+                              : p["pred"].get<std::string>();
+    a.nulls += cleaned.empty();
+    a.prefill_ms += p.value("prefill_ms", 0.0);
+    a.decode_ms += p.value("decode_ms", 0.0);
+    a.latency_ms += p.value("latency_ms", 0.0);
+    a.kv_held += p.value("kv_held_bytes", 0.0);
+    a.kv_bytes += p.value("kv_bytes", 0.0);
+    a.prompt_tokens += p.value("prompt_tokens", int64_t(0));
+    a.new_tokens += p.value("new_tokens", int64_t(0));
+    if (p.contains("extra") && p["extra"].contains("category")) a.category = p["extra"]["category"];
+  }
+  nlohmann::json rows = nlohmann::json::array();
+  std::map<std::tuple<std::string, std::string, int64_t, std::string>, double> dense_score;
+  for (const auto& [k, a] : acc) {
+    auto [bench, task, length, mode] = k;
+    nlohmann::json r = {{"benchmark", bench},
+                        {"task", task},
+                        {"length", length},
+                        {"mode", mode},
+                        {"n", a.n},
+                        {"score", round2(100 * a.score / double(a.n))},
+                        {"nulls", a.nulls},
+                        {"prefill_tokens_per_s",
+                         a.prefill_ms > 0 ? 1000.0 * double(a.prompt_tokens) / a.prefill_ms : 0.0},
+                        {"decode_tokens_per_s",
+                         a.decode_ms > 0 ? 1000.0 * double(a.new_tokens) / a.decode_ms : 0.0},
+                        {"latency_ms", a.latency_ms / double(a.n)},
+                        {"kv_held_bytes", a.kv_held / double(a.n)},
+                        {"kv_bytes", a.kv_bytes / double(a.n)}};
+    if (!a.category.empty()) r["category"] = a.category;
+    if (mode == "dense") dense_score[{bench, task, length, ""}] = r["score"];
+    rows.push_back(r);
+  }
+  for (auto& r : rows) {
+    auto it = dense_score.find({r["benchmark"], r["task"], r["length"], ""});
+    if (it != dense_score.end() && it->second > 0)
+      r["vs_dense"] = r["score"].get<double>() / it->second;
+  }
+  // Per benchmark x length x mode: the mean over tasks (RULER's per-length average) or, for
+  // LongBench, over the categories' means (eval.py's "Avg").
+  std::map<std::tuple<std::string, int64_t, std::string>,
+           std::map<std::string, std::vector<double>>>
+      groups;
+  std::map<std::tuple<std::string, int64_t, std::string>, std::vector<double>> speeds;
+  for (const auto& r : rows) {
+    std::string bench = r["benchmark"];
+    std::string group =
+        bench.starts_with("longbench") ? r.value("category", "") : r["task"].get<std::string>();
+    groups[{bench, r["length"], r["mode"]}][group].push_back(r["score"]);
+    speeds[{bench, r["length"], r["mode"]}].push_back(r["decode_tokens_per_s"]);
+  }
+  nlohmann::json averages = nlohmann::json::array();
+  for (const auto& [k, g] : groups) {
+    double sum = 0;
+    for (const auto& [name, scores] : g) {
+      double s = 0;
+      for (double x : scores) s += x;
+      sum += s / double(scores.size());
+    }
+    const auto& sp = speeds[k];
+    double speed = 0;
+    for (double x : sp) speed += x;
+    averages.push_back({{"benchmark", std::get<0>(k)},
+                        {"length", std::get<1>(k)},
+                        {"mode", std::get<2>(k)},
+                        {"score", round2(sum / double(g.size()))},
+                        {"groups", g.size()},
+                        {"decode_tokens_per_s", speed / double(sp.size())}});
+  }
+  return {{"rows", rows}, {"averages", averages}};
+}
+
+std::string format_table(const nlohmann::json& scores) {
+  std::ostringstream out;
+  char line[512];
+  std::snprintf(line, sizeof line,
+                "| %-10s | %-22s | %6s | %-34s | %3s | %7s | %7s | %9s | %9s | %8s |\n",
+                "benchmark", "task", "length", "mode", "n", "score", "x dense", "prefill/s",
+                "decode/s", "KV MiB");
+  out << line;
+  out << "|" << std::string(12, '-') << "|" << std::string(24, '-') << "|" << std::string(8, '-')
+      << "|" << std::string(36, '-') << "|" << std::string(5, '-') << "|" << std::string(9, '-')
+      << "|" << std::string(9, '-') << "|" << std::string(11, '-') << "|" << std::string(11, '-')
+      << "|" << std::string(10, '-') << "|\n";
+  std::vector<std::string> modes = modes_of(scores["rows"]);
+  auto rows = scores["rows"];
+  std::vector<nlohmann::json> sorted(rows.begin(), rows.end());
+  std::stable_sort(sorted.begin(), sorted.end(), [&](const auto& a, const auto& b) {
+    auto ka =
+        std::tuple(a["benchmark"].template get<std::string>(),
+                   a["task"].template get<std::string>(), a["length"].template get<int64_t>());
+    auto kb =
+        std::tuple(b["benchmark"].template get<std::string>(),
+                   b["task"].template get<std::string>(), b["length"].template get<int64_t>());
+    if (ka != kb) return ka < kb;
+    auto ia = std::find(modes.begin(), modes.end(), a["mode"].template get<std::string>());
+    auto ib = std::find(modes.begin(), modes.end(), b["mode"].template get<std::string>());
+    return ia < ib;
+  });
+  for (const auto& r : sorted) {
+    std::string rel = r.contains("vs_dense") ? fmt("%.2f", r["vs_dense"].get<double>()) : "-";
+    std::snprintf(
+        line, sizeof line,
+        "| %-10s | %-22s | %6lld | %-34s | %3lld | %7.2f | %7s | %9.1f | %9.1f | %8.1f |\n",
+        r["benchmark"].get<std::string>().c_str(), r["task"].get<std::string>().c_str(),
+        (long long)r["length"].get<int64_t>(), r["mode"].get<std::string>().c_str(),
+        (long long)r["n"].get<int64_t>(), r["score"].get<double>(), rel.c_str(),
+        r["prefill_tokens_per_s"].get<double>(), r["decode_tokens_per_s"].get<double>(),
+        r["kv_held_bytes"].get<double>() / 1048576.0);
+    out << line;
+  }
+  out << "\nmean over tasks (LongBench: over categories)\n";
+  for (const auto& a : scores["averages"]) {
+    std::snprintf(line, sizeof line, "  %-10s %6lld  %-34s  score %6.2f  decode %6.1f tokens/s\n",
+                  a["benchmark"].get<std::string>().c_str(), (long long)a["length"].get<int64_t>(),
+                  a["mode"].get<std::string>().c_str(), a["score"].get<double>(),
+                  a["decode_tokens_per_s"].get<double>());
+    out << line;
+  }
+  return out.str();
+}
+
+std::string plot_scores_svg(const nlohmann::json& scores, const std::string& title) {
+  const auto& avg = scores["averages"];
+  std::vector<std::string> modes = modes_of(avg);
+  std::set<int64_t> length_set;
+  double max_speed = 1;
+  for (const auto& a : avg) {
+    length_set.insert(a["length"].get<int64_t>());
+    max_speed = std::max(max_speed, a["decode_tokens_per_s"].get<double>());
+  }
+  std::vector<int64_t> lengths(length_set.begin(), length_set.end());
+  const double W = 1000, H = 420, panel_w = 400, panel_h = 280, top = 60, lefts[2] = {70, 560};
+  std::ostringstream s;
+  s << "<svg xmlns='http://www.w3.org/2000/svg' width='" << W << "' height='" << H
+    << "' font-family='sans-serif' font-size='12'>\n<rect width='100%' height='100%' "
+       "fill='white'/>\n";
+  s << "<text x='" << W / 2 << "' y='24' text-anchor='middle' font-size='15'>" << esc(title)
+    << "</text>\n";
+  auto x_of = [&](size_t i, double left) {
+    return lengths.size() == 1 ? left + panel_w / 2
+                               : left + panel_w * double(i) / double(lengths.size() - 1);
+  };
+  const char* ylabels[2] = {"score (mean over tasks)", "decode tokens/s"};
+  double ymax[2] = {100, max_speed * 1.1};
+  for (int p = 0; p < 2; ++p) {
+    double left = lefts[p];
+    s << "<rect x='" << left << "' y='" << top << "' width='" << panel_w << "' height='" << panel_h
+      << "' fill='none' stroke='#888'/>\n";
+    for (int t = 0; t <= 4; ++t) {
+      double y = top + panel_h - panel_h * t / 4.0;
+      s << "<line x1='" << left << "' x2='" << left + panel_w << "' y1='" << y << "' y2='" << y
+        << "' stroke='#eee'/><text x='" << left - 6 << "' y='" << y + 4 << "' text-anchor='end'>"
+        << fmt(ymax[p] >= 10 ? "%.0f" : "%.1f", ymax[p] * t / 4) << "</text>\n";
+    }
+    for (size_t i = 0; i < lengths.size(); ++i)
+      s << "<text x='" << x_of(i, left) << "' y='" << top + panel_h + 18
+        << "' text-anchor='middle'>" << lengths[i] << "</text>\n";
+    s << "<text x='" << left + panel_w / 2 << "' y='" << top + panel_h + 38
+      << "' text-anchor='middle'>context length (tokens)</text>\n";
+    s << "<text x='" << left + panel_w / 2 << "' y='" << top - 8 << "' text-anchor='middle'>"
+      << ylabels[p] << "</text>\n";
+    for (size_t m = 0; m < modes.size(); ++m) {
+      std::string pts;
+      for (size_t i = 0; i < lengths.size(); ++i)
+        for (const auto& a : avg)
+          if (a["mode"] == modes[m] && a["length"] == lengths[i]) {
+            double v = p == 0 ? a["score"].get<double>() : a["decode_tokens_per_s"].get<double>();
+            double x = x_of(i, left), y = top + panel_h - panel_h * std::min(v, ymax[p]) / ymax[p];
+            pts += fmt("%.1f,", x) + fmt("%.1f ", y);
+            s << "<circle cx='" << x << "' cy='" << y << "' r='3.5' fill='" << kColors[m % 10]
+              << "'/>\n";
+          }
+      s << "<polyline points='" << pts << "' fill='none' stroke='" << kColors[m % 10]
+        << "' stroke-width='2'/>\n";
+    }
+  }
+  for (size_t m = 0; m < modes.size(); ++m) {
+    double x = 70 + double(m % 4) * 230, y = top + panel_h + 62 + double(m / 4) * 18;
+    s << "<rect x='" << x << "' y='" << y - 9 << "' width='14' height='4' fill='" << kColors[m % 10]
+      << "'/><text x='" << x + 20 << "' y='" << y - 4 << "'>" << esc(modes[m]) << "</text>\n";
+  }
+  s << "</svg>\n";
+  return s.str();
+}
+
+std::string plot_niah_svg(const std::vector<nlohmann::json>& predictions,
+                          const std::string& title) {
+  // (mode, length, depth) -> mean score
+  std::map<std::string, std::map<std::pair<int64_t, double>, std::pair<double, int>>> cells;
+  std::set<int64_t> lengths;
+  std::set<double> depths;
+  std::vector<std::string> modes;
+  for (const auto& p : predictions) {
+    if (p["benchmark"] != "niah" || !p.contains("extra") || !p["extra"].contains("depth")) continue;
+    std::string mode = p["mode"];
+    if (std::find(modes.begin(), modes.end(), mode) == modes.end()) modes.push_back(mode);
+    int64_t len = p["length"];
+    double depth = p["extra"]["depth"];
+    lengths.insert(len);
+    depths.insert(depth);
+    auto& c = cells[mode][{len, depth}];
+    c.first += p.value("score", 0.0);
+    c.second += 1;
+  }
+  if (modes.empty()) return "";
+  const double cell = 34, left = 60, top = 60, gap = 70;
+  double panel_w = cell * double(lengths.size()), panel_h = cell * double(depths.size());
+  double W = left + double(modes.size()) * (panel_w + gap) + 20, H = top + panel_h + 70;
+  std::ostringstream s;
+  s << "<svg xmlns='http://www.w3.org/2000/svg' width='" << W << "' height='" << H
+    << "' font-family='sans-serif' font-size='11'>\n<rect width='100%' height='100%' "
+       "fill='white'/>\n";
+  s << "<text x='" << W / 2 << "' y='22' text-anchor='middle' font-size='14'>" << esc(title)
+    << " (green: found, red: missed)</text>\n";
+  for (size_t m = 0; m < modes.size(); ++m) {
+    double x0 = left + double(m) * (panel_w + gap);
+    s << "<text x='" << x0 + panel_w / 2 << "' y='" << top - 10 << "' text-anchor='middle'>"
+      << esc(modes[m]) << "</text>\n";
+    size_t li = 0;
+    for (int64_t len : lengths) {
+      size_t di = 0;
+      for (double d : depths) {
+        auto it = cells[modes[m]].find({len, d});
+        std::string fill = "#ddd";
+        if (it != cells[modes[m]].end()) {
+          double v = it->second.first / it->second.second;  // 0..1
+          fill = "rgb(" + std::to_string(int(220 * (1 - v))) + "," +
+                 std::to_string(int(60 + 150 * v)) + ",70)";
+        }
+        s << "<rect x='" << x0 + cell * double(li) << "' y='" << top + cell * double(di)
+          << "' width='" << cell - 1 << "' height='" << cell - 1 << "' fill='" << fill << "'/>\n";
+        if (m == 0 && li == 0)
+          s << "<text x='" << left - 6 << "' y='" << top + cell * double(di) + cell / 2 + 4
+            << "' text-anchor='end'>" << fmt("%.0f%%", d) << "</text>\n";
+        ++di;
+      }
+      s << "<text x='" << x0 + cell * double(li) + cell / 2 << "' y='" << top + panel_h + 14
+        << "' text-anchor='middle' font-size='9'>" << len << "</text>\n";
+      ++li;
+    }
+  }
+  s << "<text x='" << left - 50 << "' y='" << top - 30 << "'>depth</text>\n";
+  s << "<text x='" << W / 2 << "' y='" << top + panel_h + 40
+    << "' text-anchor='middle'>context length (tokens)</text>\n";
+  s << "</svg>\n";
+  return s.str();
+}
+
+}  // namespace longctx::eval
