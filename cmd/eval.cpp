@@ -225,11 +225,11 @@ int run_benchmark(const EvalOptions& o) {
     }
     int64_t n = o.samples > 0 ? o.samples : 1;
     for (int64_t len : lengths)
-      for (double d : depths)
+      for (size_t d = 0; d < depths.size(); ++d)
         for (int64_t i = 0; i < n; ++i)
           if (mine()) {
-            samples.push_back(gen.niah(len, d, i));
-            samples.back().index = i + 1000 * int64_t(std::lround(d * 10));  // one id per cell
+            samples.push_back(gen.niah(len, depths[d], i));
+            samples.back().index = int64_t(d) * n + i;  // one id per cell of the grid
           }
   } else {  // passkey
     eval::NeedleGenerator gen(format, data_dir, o.seed);

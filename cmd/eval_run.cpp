@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 
 #include "engine/eval/metrics.h"
@@ -26,6 +27,8 @@ EvalRunner::EvalRunner(const Model& model, const tokenizer::Tokenizer& tok, Mode
                 " tokens of context but the model was trained on " +
                 std::to_string(model.config.n_ctx_train) + "; lower --lengths");
   }
+  std::vector<int32_t> nl = tok.encode("\n", false, false);
+  newline_ = nl.empty() ? -1 : nl.back();  // pred.py: tokenizer.encode("\n")[-1]
   sessions_.resize(modes_.size());
   for (size_t m = 0; m < modes_.size(); ++m) session(modes_[m]);  // bad policy specs fail here
 }
@@ -47,15 +50,24 @@ nlohmann::json EvalRunner::run_one(const eval::EvalSample& s, const std::string&
   double prefill_ms = now_ms() - t0;
   std::vector<int32_t> generated;
   std::string stop = "limit";
+  int64_t decode_steps = 0;
   double t1 = now_ms();
   while (int64_t(generated.size()) < s.max_new_tokens) {
     auto next = int32_t(std::max_element(logits.begin(), logits.end()) - logits.begin());  // greedy
+    if (generated.empty() && s.stop_at_newline) {
+      // pred.py's samsum: min_length = prompt + 1 keeps the stop tokens (EOS, newline) from
+      // being the first one.
+      float best = -INFINITY;
+      for (int32_t t = 0; t < int32_t(logits.size()); ++t)
+        if (logits[size_t(t)] > best && !tok_.is_end_of_generation(t) && t != newline_)
+          best = logits[size_t(t)], next = t;
+    }
     if (tok_.is_end_of_generation(next)) {
       stop = "end of generation";
       break;
     }
     generated.push_back(next);
-    if (s.stop_at_newline && tok_.token_to_piece(next).find('\n') != std::string::npos) {
+    if (s.stop_at_newline && next == newline_) {
       stop = "newline";
       break;
     }
@@ -66,6 +78,7 @@ nlohmann::json EvalRunner::run_one(const eval::EvalSample& s, const std::string&
     }
     int32_t one[1] = {next};
     logits = session.eval(one);
+    ++decode_steps;
   }
   double decode_ms = now_ms() - t1;
   nlohmann::json line = {
@@ -79,6 +92,7 @@ nlohmann::json EvalRunner::run_one(const eval::EvalSample& s, const std::string&
       {"prompt_tokens", s.tokens.size()},
       {"max_new_tokens", s.max_new_tokens},
       {"new_tokens", generated.size()},
+      {"decode_steps", decode_steps},
       {"stop", stop},
       {"pred", tok_.decode(generated, true)},
       {"answers", s.answers},

@@ -34,6 +34,7 @@ class EvalRunner {
   ModelOptions options_;
   std::vector<std::string> modes_;
   const std::vector<eval::EvalSample>& samples_;
+  int32_t newline_ = -1;
   std::vector<std::unique_ptr<Session>> sessions_;  // one per mode, made on first use
 };
 

@@ -4,9 +4,10 @@ execute_process(COMMAND ${CMD} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARI
 if(NOT rc EQUAL EXIT)
   message(FATAL_ERROR "exit code ${rc}, expected ${EXIT}\nstdout: ${out}\nstderr: ${err}")
 endif()
-string(FIND "${err}" "${EXPECT}" found)
+# A failure's reason is on stderr; a success's result may be on stdout (tables).
+string(FIND "${err}${out}" "${EXPECT}" found)
 if(found EQUAL -1)
-  message(FATAL_ERROR "stderr does not contain '${EXPECT}':\n${err}")
+  message(FATAL_ERROR "the output does not contain '${EXPECT}':\nstdout: ${out}\nstderr: ${err}")
 endif()
 string(STRIP "${err}" stripped)
 string(FIND "${stripped}" "\n" newline)

@@ -4,6 +4,8 @@
 #include <filesystem>
 #include <map>
 
+#include "engine/eval/longbench.h"
+#include "engine/eval/needle.h"
 #include "engine/eval/ruler.h"
 #include "engine/eval/ruler_data.h"
 #include "fixtures.h"
@@ -170,4 +172,56 @@ TEST_CASE("RULER names the data file it misses", "[model][eval]") {
   RulerGenerator real(fmt, default_data_dir(), 42);
   CHECK_THROWS_WITH(real.sample("niah_single_1", 100, 0),
                     Catch::Contains("does not fit in 100 tokens"));
+}
+
+TEST_CASE("LongBench prompts: template, middle truncation, chat skip list", "[model][eval]") {
+  auto tok = load_tokenizer(test::kSmolLM2);
+  PromptFormat fmt(*tok, tokenizer::ChatTemplate::detect(tok->vocab()));
+  LongBenchOptions o{std::string(LONGCTX_FIXTURES_DIR) + "/eval/longbench", false};
+  auto hot = longbench_samples(longbench_dataset("hotpotqa"), o, fmt, 500, 1024, 0);
+  REQUIRE(hot.size() == 2);
+  CHECK(hot[0].extra["truncated"] == true);
+  CHECK(hot[1].extra["truncated"] == false);
+  std::string text = tok->decode(hot[0].tokens);
+  // The first and last 250 tokens survive: the instructions before and the question after.
+  CHECK(text.find("Answer the question based on the given passages.") != std::string::npos);
+  CHECK(text.find("Question: Which city is the capital of France?\nAnswer:") != std::string::npos);
+  CHECK(text.find("<|im_start|>user") != std::string::npos);  // wrapped in the chat template
+  CHECK(int64_t(hot[0].tokens.size()) <= 500 + 40);           // budget + the template's tokens
+  CHECK(hot[0].max_new_tokens == 32);
+  auto trec = longbench_samples(longbench_dataset("trec"), o, fmt, 500, 1024, 0);
+  CHECK(tok->decode(trec[0].tokens).find("<|im_start|>") ==
+        std::string::npos);  // skips the template
+  CHECK(trec[0].first_line);
+  CHECK(trec[0].all_classes.size() == 6);
+  CHECK(longbench_samples(longbench_dataset("samsum"), o, fmt, 500, 1024, 0)[0].stop_at_newline);
+  CHECK_THROWS_WITH(longbench_samples(longbench_dataset("qasper"), o, fmt, 500, 1024, 0),
+                    Catch::Contains("qasper.jsonl: cannot open"));
+  CHECK(longbench_e_bucket(3999) == "0-4k");
+  CHECK(longbench_e_bucket(4000) == "4-8k");
+  CHECK(longbench_e_bucket(8000) == "8k+");
+}
+
+TEST_CASE("needle and passkey samples fit their length and hold their answer", "[model][eval]") {
+  auto tok = load_tokenizer(test::kGemma3);
+  PromptFormat fmt(*tok, tokenizer::ChatTemplate::detect(tok->vocab()));
+  NeedleGenerator gen(fmt, default_data_dir(), 42);
+  for (double depth : {0.0, 50.0, 100.0}) {
+    EvalSample s = gen.niah(2048, depth, 0);
+    CHECK(int64_t(s.tokens.size()) + s.max_new_tokens <= 2048);
+    CHECK(int64_t(s.tokens.size()) + s.max_new_tokens >= 2048 - 16);
+    std::string text = tok->decode(s.tokens);
+    size_t at = text.find("eat a sandwich and sit in Dolores Park");
+    REQUIRE(at != std::string::npos);
+    size_t start = text.find("<start_of_turn>user"), end = text.find("What is the best thing");
+    double where = 100.0 * double(at - start) / double(end - start);
+    CHECK(std::abs(where - depth) < 6);
+  }
+  for (int64_t i = 0; i < 3; ++i) {
+    EvalSample s = gen.passkey(1024, i);
+    CHECK(int64_t(s.tokens.size()) + s.max_new_tokens <= 1024);
+    CHECK(int64_t(s.tokens.size()) + s.max_new_tokens >= 1024 - 8);
+    std::string text = tok->decode(s.tokens);
+    CHECK(text.find("The pass key is " + s.answers[0] + ". Remember it.") != std::string::npos);
+  }
 }

@@ -129,7 +129,7 @@ nlohmann::json score_predictions(std::vector<nlohmann::json>& predictions) {
     a.kv_held += p.value("kv_held_bytes", 0.0);
     a.kv_bytes += p.value("kv_bytes", 0.0);
     a.prompt_tokens += p.value("prompt_tokens", int64_t(0));
-    a.new_tokens += p.value("new_tokens", int64_t(0));
+    a.new_tokens += p.value("decode_steps", int64_t(0));  // the first new token comes from prefill
     if (p.contains("extra") && p["extra"].contains("category")) a.category = p["extra"]["category"];
   }
   nlohmann::json rows = nlohmann::json::array();
@@ -329,7 +329,8 @@ std::string plot_niah_svg(const std::vector<nlohmann::json>& predictions,
   if (modes.empty()) return "";
   const double cell = 34, left = 60, top = 60, gap = 70;
   double panel_w = cell * double(lengths.size()), panel_h = cell * double(depths.size());
-  double W = left + double(modes.size()) * (panel_w + gap) + 20, H = top + panel_h + 70;
+  double W = std::max(560.0, left + double(modes.size()) * (panel_w + gap) + 20),
+         H = top + panel_h + 70;
   std::ostringstream s;
   s << "<svg xmlns='http://www.w3.org/2000/svg' width='" << W << "' height='" << H
     << "' font-family='sans-serif' font-size='11'>\n<rect width='100%' height='100%' "
