@@ -140,6 +140,19 @@ void write_text(const fs::path& path, const std::string& text) {
   out << text;
 }
 
+json read_manifest(const fs::path& path) {
+  try {
+    json m = json::parse(read_file(path.string()));
+    if (!m.is_object()) throw Error("not an object");
+    for (const char* k : {"benchmark", "model"})
+      if (!m.contains(k) || !m[k].is_string())
+        throw Error(std::string("no text field '") + k + "'");
+    return m;
+  } catch (const std::exception& e) {
+    throw Error(path.string() + ": not an eval manifest (" + e.what() + ")");
+  }
+}
+
 // scores.json, the plots and the table, from every prediction file in `dir`.
 void score_directory(const fs::path& dir, bool quiet = false) {
   std::vector<json> preds = eval::read_predictions(eval::prediction_files(dir));
@@ -147,10 +160,11 @@ void score_directory(const fs::path& dir, bool quiet = false) {
   json scores = eval::score_predictions(preds);
   std::string title = "longctx eval";
   if (fs::exists(dir / "manifest.json")) {
-    json m = json::parse(read_file((dir / "manifest.json").string()));
+    json m = read_manifest(dir / "manifest.json");
     title += " " + m.value("benchmark", std::string()) + ", " +
              fs::path(m.value("model", std::string())).filename().string();
     scores["manifest"] = m;
+    if (m.contains("modes")) scores["modes"] = m["modes"];
   }
   write_text(dir / "scores.json", scores.dump(1) + "\n");
   write_text(dir / "scores.svg", eval::plot_scores_svg(scores, title));
@@ -274,7 +288,7 @@ int run_benchmark(const EvalOptions& o) {
   if (o.benchmark == "niah") manifest["depths"] = split_list(o.depths);
   fs::path manifest_path = out_dir / "manifest.json";
   if (fs::exists(manifest_path)) {
-    json old = json::parse(read_file(manifest_path.string()));
+    json old = read_manifest(manifest_path);
     for (const auto& [k, v] : manifest.items())
       if (old.value(k, json()) != v)
         throw Error(out_dir.string() + " holds a run with another '" + k + "' (" +
@@ -316,7 +330,7 @@ int merge(const std::vector<std::string>& dirs, const std::string& out) {
   for (const auto& d : dirs) {
     fs::path m = fs::path(d) / "manifest.json";
     if (!fs::exists(m)) throw Error(m.string() + ": cannot open (not an eval directory?)");
-    json this_one = json::parse(read_file(m.string()));
+    json this_one = read_manifest(m);
     if (manifest.is_null()) manifest = this_one;
     for (const char* k : {"benchmark", "model_sha256", "chat_template", "seed", "tasks", "lengths",
                           "modes", "samples_per_cell", "kv_type", "data_files"})

@@ -30,9 +30,14 @@ std::string fmt(const char* f, double v) {
   return buf;
 }
 
-// The modes in the order they first appear, dense first when present.
-std::vector<std::string> modes_of(const nlohmann::json& rows) {
+// The modes in the run's --attn order when the scores carry it, else as they first appear; dense
+// first when present.
+std::vector<std::string> modes_of(const nlohmann::json& rows,
+                                  const nlohmann::json& order = nullptr) {
   std::vector<std::string> modes;
+  if (order.is_array())
+    for (const auto& m : order)
+      if (m.is_string()) modes.push_back(m);
   for (const auto& r : rows) {
     std::string m = r["mode"];
     if (std::find(modes.begin(), modes.end(), m) == modes.end()) modes.push_back(m);
@@ -86,8 +91,33 @@ std::vector<nlohmann::json> read_predictions(const std::vector<fs::path>& files)
       try {
         p = nlohmann::json::parse(line);
         for (const char* k : {"id", "mode", "benchmark", "task", "pred", "metric"})
-          if (!p.contains(k)) throw Error(std::string("no '") + k + "' field");
+          if (!p.contains(k) || !p[k].is_string())
+            throw Error(std::string("no text field '") + k + "'");
         if (!p.contains("answers") || !p["answers"].is_array()) throw Error("no 'answers' list");
+        for (const auto& a : p["answers"])
+          if (!a.is_string()) throw Error("an answer is not text");
+        for (const char* k : {"length", "prompt_tokens", "decode_steps"})
+          if (p.contains(k) && !p[k].is_number_integer())
+            throw Error(std::string("'") + k + "' is not an integer");
+        if (p.contains("first_line") && !p["first_line"].is_boolean())
+          throw Error("'first_line' is not true/false");
+        if (p.contains("all_classes") && !p["all_classes"].is_null()) {
+          if (!p["all_classes"].is_array()) throw Error("'all_classes' is not a list");
+          for (const auto& c : p["all_classes"])
+            if (!c.is_string()) throw Error("a class is not text");
+        }
+        if (p.contains("extra")) {
+          const auto& e = p["extra"];
+          if (!e.is_object()) throw Error("'extra' is not an object");
+          for (const char* k : {"bucket", "category"})
+            if (e.contains(k) && !e[k].is_string())
+              throw Error(std::string("'extra.") + k + "' is not text");
+          if (e.contains("depth") && !e["depth"].is_number())
+            throw Error("'extra.depth' is not a number");
+        }
+        for (const char* k : {"prefill_ms", "decode_ms", "latency_ms", "kv_held_bytes", "kv_bytes"})
+          if (p.contains(k) && !p[k].is_number())
+            throw Error(std::string("'") + k + "' is not a number");
       } catch (const std::exception& e) {
         // A run killed mid-write leaves a partial last line: it is dropped, and redone on resume.
         if (in.peek() == EOF) break;
@@ -205,7 +235,8 @@ std::string format_table(const nlohmann::json& scores) {
       << "|" << std::string(36, '-') << "|" << std::string(5, '-') << "|" << std::string(9, '-')
       << "|" << std::string(9, '-') << "|" << std::string(11, '-') << "|" << std::string(11, '-')
       << "|" << std::string(10, '-') << "|\n";
-  std::vector<std::string> modes = modes_of(scores["rows"]);
+  std::vector<std::string> modes =
+      modes_of(scores["rows"], scores.value("modes", nlohmann::json()));
   auto rows = scores["rows"];
   std::vector<nlohmann::json> sorted(rows.begin(), rows.end());
   std::stable_sort(sorted.begin(), sorted.end(), [&](const auto& a, const auto& b) {
@@ -233,7 +264,14 @@ std::string format_table(const nlohmann::json& scores) {
     out << line;
   }
   out << "\nmean over tasks (LongBench: over categories)\n";
-  for (const auto& a : scores["averages"]) {
+  std::vector<nlohmann::json> averages(scores["averages"].begin(), scores["averages"].end());
+  std::stable_sort(averages.begin(), averages.end(), [&](const auto& a, const auto& b) {
+    if (a["benchmark"] != b["benchmark"]) return a["benchmark"] < b["benchmark"];
+    if (a["length"] != b["length"]) return a["length"] < b["length"];
+    return std::find(modes.begin(), modes.end(), a["mode"].template get<std::string>()) <
+           std::find(modes.begin(), modes.end(), b["mode"].template get<std::string>());
+  });
+  for (const auto& a : averages) {
     std::snprintf(line, sizeof line, "  %-10s %6lld  %-34s  score %6.2f  decode %6.1f tokens/s\n",
                   a["benchmark"].get<std::string>().c_str(), (long long)a["length"].get<int64_t>(),
                   a["mode"].get<std::string>().c_str(), a["score"].get<double>(),
@@ -245,7 +283,7 @@ std::string format_table(const nlohmann::json& scores) {
 
 std::string plot_scores_svg(const nlohmann::json& scores, const std::string& title) {
   const auto& avg = scores["averages"];
-  std::vector<std::string> modes = modes_of(avg);
+  std::vector<std::string> modes = modes_of(avg, scores.value("modes", nlohmann::json()));
   std::set<int64_t> length_set;
   double max_speed = 1;
   for (const auto& a : avg) {

@@ -1,0 +1,154 @@
+// Scoring and storage of evaluation results: aggregation as the official scripts do it, the
+// ratio to dense, LongBench's category mean, de-duplication and a killed run's partial line.
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <fstream>
+
+#include "engine/eval/results.h"
+#include "support/error.h"
+
+using namespace longctx::eval;
+using nlohmann::json;
+
+namespace {
+
+json pred(std::string bench, std::string task, std::string mode, int64_t index, std::string text,
+          std::vector<std::string> answers, std::string metric, std::string category = "") {
+  json p = {{"id", bench + "/" + task + "/4096/" + std::to_string(index)},
+            {"benchmark", bench},
+            {"task", task},
+            {"length", 4096},
+            {"index", index},
+            {"mode", mode},
+            {"pred", text},
+            {"answers", answers},
+            {"metric", metric},
+            {"prompt_tokens", 4000},
+            {"decode_steps", 10},
+            {"prefill_ms", 1000.0},
+            {"decode_ms", 500.0},
+            {"kv_held_bytes", 1048576.0}};
+  if (!category.empty()) p["extra"] = {{"category", category}};
+  return p;
+}
+
+}  // namespace
+
+TEST_CASE("scores aggregate per task, length and mode, rounded as the official scripts", "[eval]") {
+  std::vector<json> preds = {
+      pred("ruler", "niah_single_1", "dense", 0, " 123.", {"123"}, "string_match_all"),
+      pred("ruler", "niah_single_1", "dense", 1, " 456.", {"456"}, "string_match_all"),
+      pred("ruler", "niah_single_1", "dense", 2, "no", {"789"}, "string_match_all"),
+      pred("ruler", "niah_single_1", "h2o", 0, "123", {"123"}, "string_match_all"),
+      pred("ruler", "niah_single_1", "h2o", 1, "", {"456"}, "string_match_all"),
+      pred("ruler", "niah_single_1", "h2o", 2, "no", {"789"}, "string_match_all"),
+      pred("ruler", "vt", "dense", 0, "A B", {"A", "B", "C", "D"}, "string_match_all"),
+  };
+  json scores = score_predictions(preds);
+  std::map<std::string, json> rows;
+  for (const auto& r : scores["rows"])
+    rows[r["task"].get<std::string>() + " " + r["mode"].get<std::string>()] = r;
+  CHECK(rows["niah_single_1 dense"]["score"] == 66.67);  // round(100 * 2/3, 2)
+  CHECK(rows["niah_single_1 h2o"]["score"] == 33.33);
+  CHECK(rows["niah_single_1 h2o"]["nulls"] == 1);
+  CHECK(rows["niah_single_1 h2o"]["vs_dense"].get<double>() == Approx(33.33 / 66.67));
+  CHECK(rows["vt dense"]["score"] == 50.0);
+  CHECK(rows["niah_single_1 dense"]["decode_tokens_per_s"].get<double>() == Approx(20.0));
+  CHECK(rows["niah_single_1 dense"]["prefill_tokens_per_s"].get<double>() == Approx(4000.0));
+  bool found = false;
+  for (const auto& a : scores["averages"])
+    if (a["mode"] == "dense") {
+      CHECK(a["score"].get<double>() == Approx((66.67 + 50.0) / 2).margin(0.01));
+      found = true;
+    }
+  CHECK(found);
+  CHECK(preds[0]["score"] == 1.0);  // each prediction carries its score
+  std::string table = format_table(scores);
+  CHECK(table.find("niah_single_1") != std::string::npos);
+  CHECK(plot_scores_svg(scores, "t").find("<polyline") != std::string::npos);
+}
+
+TEST_CASE("LongBench's overall score is the mean of category means", "[eval]") {
+  std::vector<json> preds = {
+      pred("longbench", "hotpotqa", "dense", 0, "Paris", {"Paris"}, "qa_f1_score", "Multi-Doc QA"),
+      pred("longbench", "musique", "dense", 0, "x", {"Rome"}, "qa_f1_score", "Multi-Doc QA"),
+      pred("longbench", "passage_count", "dense", 0, "3", {"3"}, "count_score", "Synthetic"),
+  };
+  json scores = score_predictions(preds);
+  REQUIRE(scores["averages"].size() == 1);
+  CHECK(scores["averages"][0]["score"] ==
+        75.0);  // (mean(100, 0) + 100) / 2, not (100 + 0 + 100) / 3
+}
+
+TEST_CASE("prediction files: de-duplicated, a killed run's last line dropped, damage reported",
+          "[eval]") {
+  auto dir = std::filesystem::temp_directory_path() / "longctx-eval-results-test";
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  json a = pred("ruler", "vt", "dense", 0, "A", {"A"}, "string_match_all");
+  {
+    std::ofstream f(dir / "predictions.shard-1-of-2.jsonl");
+    f << a.dump() << "\n"
+      << a.dump() << "\n"
+      << "{\"id\": \"trunc";  // partial last line
+    std::ofstream g(dir / "predictions.shard-2-of-2.jsonl");
+    g << pred("ruler", "vt", "h2o", 0, "A", {"A"}, "string_match_all").dump() << "\n";
+    std::ofstream other(dir / "notes.jsonl");
+    other << "not a prediction\n";
+  }
+  auto files = prediction_files(dir);
+  CHECK(files.size() == 2);
+  CHECK(read_predictions(files).size() == 2);
+  {
+    std::ofstream f(dir / "predictions.jsonl");
+    f << "{\"id\": 1}\n" << a.dump() << "\n";
+  }
+  CHECK_THROWS_WITH(read_predictions({dir / "predictions.jsonl"}),
+                    Catch::Contains("predictions.jsonl:1: not a prediction"));
+  CHECK_THROWS_WITH(prediction_files(dir / "nope"), Catch::Contains("not a directory"));
+}
+
+TEST_CASE("damaged prediction lines give an error or a prediction, never a crash", "[eval]") {
+  auto dir = std::filesystem::temp_directory_path() / "longctx-eval-fuzz-test";
+  std::filesystem::create_directories(dir);
+  json good = pred("longbench", "trec", "dense", 0, "City", {"City"}, "classification_score");
+  good["all_classes"] = {"City", "Country"};
+  good["first_line"] = true;
+  good["extra"] = {{"category", "Few-shot"}, {"depth", 50}};
+  const std::string line = good.dump();
+  uint64_t state = 12345;
+  auto rnd = [&] {
+    return state = state * 6364136223846793005ull + 1442695040888963407ull, state >> 33;
+  };
+  int64_t parsed = 0, rejected = 0;
+  for (int i = 0; i < 2000; ++i) {
+    std::string bad = line;
+    for (int k = 0, n = 1 + int(rnd() % 4); k < n; ++k) {
+      size_t at = rnd() % bad.size();
+      switch (rnd() % 3) {
+        case 0:
+          bad[at] = char(rnd() % 128);
+          break;
+        case 1:
+          bad.erase(at, 1 + rnd() % 8);
+          break;
+        default:
+          bad.insert(at, std::string(1, "\"{}[]:,0a\\"[rnd() % 10]));
+          break;
+      }
+    }
+    {
+      std::ofstream f(dir / "predictions.jsonl");
+      f << bad << "\n" << line << "\n";
+    }
+    try {
+      auto preds = read_predictions({dir / "predictions.jsonl"});
+      score_predictions(preds);
+      ++parsed;
+    } catch (const longctx::Error&) {
+      ++rejected;
+    }
+  }
+  CHECK(parsed + rejected == 2000);
+  CHECK(rejected > 100);
+}
