@@ -186,9 +186,8 @@ void Session::attention_block(int64_t il, int64_t n, bool prompt_end) {
   const float eps = float(c.rms_eps);
   for (int64_t t = 0; t < n; ++t)
     cpu::rms_norm(x_.data() + t * d, L.attn_norm, eps, d, h_.data() + t * d);
-  cpu::matmul(L.wq, h_.data(), n, q_.data());
-  cpu::matmul(L.wk, h_.data(), n, k_.data());
-  cpu::matmul(L.wv, h_.data(), n, v_.data());
+  const cpu::MatmulOut qkv[] = {{&L.wq, q_.data()}, {&L.wk, k_.data()}, {&L.wv, v_.data()}};
+  cpu::matmul_shared_input(qkv, h_.data(), n);
   const int64_t q_dim = c.n_head * hd, kv_dim = c.n_head_kv * hd;
   auto rope_layout =
       c.rope_type == RopeType::Neox ? cpu::RopeLayout::Halves : cpu::RopeLayout::Pairs;
@@ -306,8 +305,8 @@ void Session::ffn_block(int64_t il, int64_t n) {
   const float eps = float(c.rms_eps);
   for (int64_t t = 0; t < n; ++t)
     cpu::rms_norm(x_.data() + t * d, L.ffn_norm, eps, d, h_.data() + t * d);
-  cpu::matmul(L.w_gate, h_.data(), n, gate_.data());
-  cpu::matmul(L.w_up, h_.data(), n, up_.data());
+  const cpu::MatmulOut gate_up[] = {{&L.w_gate, gate_.data()}, {&L.w_up, up_.data()}};
+  cpu::matmul_shared_input(gate_up, h_.data(), n);
   if (c.arch->activation == Activation::GeluTanh) {
     cpu::geglu_tanh(gate_.data(), up_.data(), n * c.n_ff);
   } else {

@@ -205,3 +205,35 @@ TEST_CASE("per-query-block selections: each block reads only its own spans", "[k
     }
   }
 }
+
+TEST_CASE("matrices sharing an input give what each gives alone", "[kernels]") {
+  for (const char* name : {"Q4_1", "Q8_0", "Q4_K"}) {
+    INFO(name);
+    auto blocks = test::read_fixture(std::string("quant/") + name + ".blocks");
+    const quant::TypeInfo* t = nullptr;
+    for (const auto& ti : quant::all_types())
+      if (ti.name == name) t = &ti;
+    auto type = kernels::BlockType(t->id);
+    const int64_t cols = 256, row_bytes = cols / t->block_elems * t->block_bytes;
+    const int64_t rows = int64_t(blocks.size()) / row_bytes;
+    REQUIRE(rows >= 6);
+    cpu::QMatrix a{type, blocks.data(), rows, cols, row_bytes};
+    cpu::QMatrix b{type, blocks.data() + row_bytes, rows - 1, cols, row_bytes};  // overlapping rows
+    cpu::QMatrix c{type, blocks.data() + 2 * row_bytes, 5, cols, row_bytes};
+    std::mt19937 rng(9);
+    std::normal_distribution<float> normal(0.0f, 1.0f);
+    for (int64_t n_tokens : {1, 3, 7}) {
+      std::vector<float> x(static_cast<size_t>(n_tokens * cols));
+      for (auto& v : x) v = normal(rng);
+      std::vector<float> ya(size_t(n_tokens * a.rows)), yb(size_t(n_tokens * b.rows)),
+          yc(size_t(n_tokens * 5));
+      const cpu::MatmulOut outs[] = {{&a, ya.data()}, {&b, yb.data()}, {&c, yc.data()}};
+      cpu::matmul_shared_input(outs, x.data(), n_tokens);
+      for (const auto& [w, y] : {std::pair{&a, &ya}, std::pair{&b, &yb}, std::pair{&c, &yc}}) {
+        std::vector<float> alone(y->size());
+        cpu::matmul(*w, x.data(), n_tokens, alone.data());
+        CHECK(*y == alone);
+      }
+    }
+  }
+}

@@ -57,11 +57,63 @@ void matmul_integer(const QMatrix& w, const float* x, int64_t n_tokens, float* y
       Q16Activations xa{const_cast<int16_t*>(qp + t * w.cols),
                         const_cast<float*>(dp + t * n_blocks),
                         const_cast<int32_t*>(sp + t * n_blocks)};
-      for (int64_t i = 0; i < nr; ++i) {
+      for (int64_t i = 0; i < nr; ++i)
         y[t * w.rows + r0 + i] = dot_q16(w.type, w.data + (r0 + i) * w.row_bytes, xa, n_blocks);
-      }
     }
   }
+}
+
+// Decoding matrices of one integer format and width: x quantized once, the tiles of every matrix
+// shared out in one parallel loop.
+void matmul_integer_many(std::span<const MatmulOut> outs, const float* x, int64_t n_tokens) {
+  const int64_t cols = outs[0].w->cols, n_blocks = cols / 32;
+  static thread_local std::vector<int16_t> q;
+  static thread_local std::vector<float> d;
+  static thread_local std::vector<int32_t> sum;
+  if (q.size() < size_t(n_tokens * cols)) q.resize(size_t(n_tokens * cols));
+  if (d.size() < size_t(n_tokens * n_blocks)) {
+    d.resize(size_t(n_tokens * n_blocks));
+    sum.resize(size_t(n_tokens * n_blocks));
+  }
+  for (int64_t t = 0; t < n_tokens; ++t) {
+    quantize_q16(x + t * cols, cols,
+                 {q.data() + t * cols, d.data() + t * n_blocks, sum.data() + t * n_blocks});
+  }
+  int64_t first_tile[5] = {0, 0, 0, 0, 0};  // outs.size() <= 4
+  for (size_t m = 0; m < outs.size(); ++m)
+    first_tile[m + 1] = first_tile[m] + (outs[m].w->rows + kTileRows - 1) / kTileRows;
+  const int64_t n_tiles = first_tile[outs.size()];
+  const int16_t* qp = q.data();
+  const float* dp = d.data();
+  const int32_t* sp = sum.data();
+#pragma omp parallel for schedule(static)
+  for (int64_t tile = 0; tile < n_tiles; ++tile) {
+    size_t m = 0;
+    while (tile >= first_tile[m + 1]) ++m;
+    const QMatrix& w = *outs[m].w;
+    float* y = outs[m].y;
+    int64_t r0 = (tile - first_tile[m]) * kTileRows;
+    int64_t nr = std::min(kTileRows, w.rows - r0);
+    for (int64_t t = 0; t < n_tokens; ++t) {
+      Q16Activations xa{const_cast<int16_t*>(qp + t * cols), const_cast<float*>(dp + t * n_blocks),
+                        const_cast<int32_t*>(sp + t * n_blocks)};
+      for (int64_t i = 0; i < nr; ++i)
+        y[t * w.rows + r0 + i] = dot_q16(w.type, w.data + (r0 + i) * w.row_bytes, xa, n_blocks);
+    }
+  }
+}
+
+void matmul_shared_input(std::span<const MatmulOut> outs, const float* x, int64_t n_tokens) {
+  constexpr int64_t kIntegerMaxTokens = 4;
+  bool integer = n_tokens <= kIntegerMaxTokens && outs.size() <= 4;
+  for (const auto& o : outs)
+    integer = integer && has_integer_dot(o.w->type) && o.w->cols % 32 == 0 &&
+              o.w->cols == outs[0].w->cols;
+  if (integer) {
+    matmul_integer_many(outs, x, n_tokens);
+    return;
+  }
+  for (const auto& o : outs) matmul(*o.w, x, n_tokens, o.y);
 }
 
 void matmul(const QMatrix& w, const float* x, int64_t n_tokens, float* y) {

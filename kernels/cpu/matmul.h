@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 
 #include "kernels/common/matrix_view.h"
 
@@ -16,6 +17,14 @@ inline constexpr int64_t kMaxMatmulCols = 32768;
 
 // y[t * w.rows + r] = sum_c w[r][c] * x[t * w.cols + c], for t < n_tokens; threads with OpenMP.
 void matmul(const QMatrix& w, const float* x, int64_t n_tokens, float* y);
+
+// Several matrices over the same input (q, k and v; gate and up): y[i] = w[i] x. While decoding
+// this is one parallel region and one quantization of x instead of one per matrix.
+struct MatmulOut {
+  const QMatrix* w;
+  float* y;
+};
+void matmul_shared_input(std::span<const MatmulOut> outs, const float* x, int64_t n_tokens);
 
 // Row r of w as floats (embedding lookup).
 void dequantize_row(const QMatrix& w, int64_t r, float* out);

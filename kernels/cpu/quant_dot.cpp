@@ -18,7 +18,12 @@ struct Unpacked {
   float c;
 };
 
-#define LC_AVX2 __attribute__((target("avx2,fma")))
+#define LC_AVX2 __attribute__((target("avx2,fma,f16c")))
+
+// Half to float in one instruction (exact, subnormals included, as kernels::fp16_to_float).
+LC_AVX2 inline float half_to_float(uint16_t h) {
+  return _cvtsh_ss(h);
+}
 
 LC_AVX2 inline __m256i nibbles(const uint8_t* qs) {
   __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
@@ -43,25 +48,30 @@ template <BlockType T>
 LC_AVX2 inline Unpacked unpack(const uint8_t* block) {
   if constexpr (T == BlockType::Q4_0) {
     auto b = kernels::load_block<kernels::BlockQ4_0>(block);
-    float d = kernels::fp16_to_float(b.d);
+    float d = half_to_float(b.d);
     return {nibbles(block + 2), d, -8.0f * d};
   } else if constexpr (T == BlockType::Q4_1) {
     auto b = kernels::load_block<kernels::BlockQ4_1>(block);
-    return {nibbles(block + 4), kernels::fp16_to_float(b.d), kernels::fp16_to_float(b.m)};
+    return {nibbles(block + 4), half_to_float(b.d), half_to_float(b.m)};
   } else if constexpr (T == BlockType::Q5_0) {
     auto b = kernels::load_block<kernels::BlockQ5_0>(block);
-    float d = kernels::fp16_to_float(b.d);
+    float d = half_to_float(b.d);
     return {_mm256_or_si256(nibbles(block + 6), fifth_bits(block + 2)), d, -16.0f * d};
   } else if constexpr (T == BlockType::Q5_1) {
     auto b = kernels::load_block<kernels::BlockQ5_1>(block);
-    return {_mm256_or_si256(nibbles(block + 8), fifth_bits(block + 4)), kernels::fp16_to_float(b.d),
-            kernels::fp16_to_float(b.m)};
+    return {_mm256_or_si256(nibbles(block + 8), fifth_bits(block + 4)), half_to_float(b.d),
+            half_to_float(b.m)};
   } else {
     auto b = kernels::load_block<kernels::BlockQ8_0>(block);
-    return {_mm256_loadu_si256(reinterpret_cast<const __m256i*>(block + 2)),
-            kernels::fp16_to_float(b.d), 0.0f};
+    return {_mm256_loadu_si256(reinterpret_cast<const __m256i*>(block + 2)), half_to_float(b.d),
+            0.0f};
   }
 }
+
+// Decoding streams every weight once per token: asking for the bytes 3 KiB ahead keeps the loads
+// from waiting on memory (measured on the 2-core AVX-512 machine, tg128: no prefetch 96 t/s on
+// SmolLM2, 384 B 101, 768 B 116, 1536 B 119, 3072 B 126, 6144 B 123; Gemma 3 30.5 -> 41.5).
+constexpr int64_t kPrefetchBytes = 3072;
 
 LC_AVX2 inline float hsum(__m256 v) {
   __m128 lo = _mm256_castps256_ps128(v), hi = _mm256_extractf128_ps(v, 1);
@@ -73,8 +83,8 @@ LC_AVX2 inline float hsum(__m256 v) {
 
 // 8 partial int32 sums of codes[i] * x[i] over a block of 32 (codes widened to 16 bits).
 template <bool kSigned, bool kVnni>
-__attribute__((target("avx2,fma,avx512vnni,avx512vl"))) inline __m256i products(__m256i codes,
-                                                                                const int16_t* x) {
+__attribute__((target("avx2,fma,f16c,avx512vnni,avx512vl"))) inline __m256i products(
+    __m256i codes, const int16_t* x) {
   __m128i lo8 = _mm256_castsi256_si128(codes), hi8 = _mm256_extracti128_si256(codes, 1);
   __m256i lo = kSigned ? _mm256_cvtepi8_epi16(lo8) : _mm256_cvtepu8_epi16(lo8);
   __m256i hi = kSigned ? _mm256_cvtepi8_epi16(hi8) : _mm256_cvtepu8_epi16(hi8);
@@ -99,12 +109,13 @@ LC_AVX2 inline __m256i products_avx2(__m256i codes, const int16_t* x) {
 
 // sum over blocks of d_w d_x sum(u x) + c_w d_x sum(x): codes times activations in integers.
 template <BlockType T>
-__attribute__((target("avx2,fma,avx512vnni,avx512vl"))) float dot_blocks_vnni(
+__attribute__((target("avx2,fma,f16c,avx512vnni,avx512vl"))) float dot_blocks_vnni(
     const uint8_t* w, const Q16Activations& x, int64_t n_blocks) {
   constexpr int kBytes = kernels::block_shape(T).bytes;
   __m256 acc = _mm256_setzero_ps();
   float offset_sum = 0.0f;
   for (int64_t b = 0; b < n_blocks; ++b) {
+    _mm_prefetch(reinterpret_cast<const char*>(w + b * kBytes + kPrefetchBytes), _MM_HINT_T0);
     Unpacked u = unpack<T>(w + b * kBytes);
     __m256i p = products<T == BlockType::Q8_0, true>(u.codes, x.q + 32 * b);
     acc = _mm256_fmadd_ps(_mm256_set1_ps(u.d * x.d[b]), _mm256_cvtepi32_ps(p), acc);
@@ -119,6 +130,7 @@ LC_AVX2 float dot_blocks_avx2(const uint8_t* w, const Q16Activations& x, int64_t
   __m256 acc = _mm256_setzero_ps();
   float offset_sum = 0.0f;
   for (int64_t b = 0; b < n_blocks; ++b) {
+    _mm_prefetch(reinterpret_cast<const char*>(w + b * kBytes + kPrefetchBytes), _MM_HINT_T0);
     Unpacked u = unpack<T>(w + b * kBytes);
     __m256i p = products_avx2<T == BlockType::Q8_0>(u.codes, x.q + 32 * b);
     acc = _mm256_fmadd_ps(_mm256_set1_ps(u.d * x.d[b]), _mm256_cvtepi32_ps(p), acc);
@@ -129,7 +141,8 @@ LC_AVX2 float dot_blocks_avx2(const uint8_t* w, const Q16Activations& x, int64_t
 
 bool detect_avx2() {
   __builtin_cpu_init();
-  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+         __builtin_cpu_supports("f16c");
 }
 bool detect_vnni() {
   return detect_avx2() && __builtin_cpu_supports("avx512vnni") &&
