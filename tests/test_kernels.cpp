@@ -16,7 +16,7 @@ using namespace longctx;
 TEST_CASE("integer dots over 32-element blocks equal the float product", "[kernels]") {
   std::mt19937 rng(3);
   std::normal_distribution<float> normal(0.0f, 1.0f);
-  for (const char* name : {"Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0"}) {
+  for (const char* name : {"Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0", "Q4_K", "Q6_K"}) {
     INFO(name);
     auto blocks = test::read_fixture(std::string("quant/") + name + ".blocks");
     const quant::TypeInfo* t = nullptr;
@@ -25,8 +25,8 @@ TEST_CASE("integer dots over 32-element blocks equal the float product", "[kerne
     }
     auto type = kernels::BlockType(t->id);
     if (!cpu::has_integer_dot(type)) continue;  // scalar machine: the float path serves it
-    int64_t n_blocks = int64_t(blocks.size()) / t->block_bytes;
-    int64_t n = n_blocks * 32;
+    int64_t n = int64_t(blocks.size()) / t->block_bytes * t->block_elems;
+    int64_t n_blocks = n / 32;  // activation blocks
     std::vector<float> w(static_cast<size_t>(n)), x(static_cast<size_t>(n));
     quant::dequantize_row(type, blocks.data(), w.data(), n);
     for (auto& v : x) v = normal(rng);

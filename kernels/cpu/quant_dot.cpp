@@ -3,6 +3,7 @@
 #include <immintrin.h>
 
 #include <cmath>
+#include <cstring>
 
 #include "kernels/common/fp16.h"
 
@@ -139,6 +140,94 @@ LC_AVX2 float dot_blocks_avx2(const uint8_t* w, const Q16Activations& x, int64_t
   return hsum(acc) + offset_sum;
 }
 
+// K-quants: super-blocks of 256 whose 32-element sub-blocks carry their own scales (and, for
+// Q4_K, mins), so each sub-block meets one activation block as the legacy formats do.
+LC_AVX2 inline __m256i madd_pair(__m256i lo, __m256i hi, const int16_t* x) {
+  return _mm256_add_epi32(
+      _mm256_madd_epi16(lo, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x))),
+      _mm256_madd_epi16(hi, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + 16))));
+}
+
+// w = d * sc * q - dmin * m, q 4-bit (gguf.md block_q4_K).
+LC_AVX2 float dot_q4_k(const uint8_t* w, const Q16Activations& x, int64_t n_blocks) {
+  constexpr int kBytes = int(sizeof(kernels::BlockQ4_K));
+  const __m256i low4 = _mm256_set1_epi8(0x0f);
+  __m256 acc = _mm256_setzero_ps();
+  float offset = 0.0f;
+  for (int64_t s = 0; s < n_blocks / 8; ++s) {
+    const uint8_t* blk = w + s * kBytes;
+    _mm_prefetch(reinterpret_cast<const char*>(blk + kPrefetchBytes), _MM_HINT_T0);
+    uint16_t dh, mh;
+    std::memcpy(&dh, blk, 2);
+    std::memcpy(&mh, blk + 2, 2);
+    const float d = half_to_float(dh), dmin = half_to_float(mh);
+    for (int c = 0; c < 4; ++c) {
+      __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 16 + 32 * c));
+      __m256i codes[2] = {_mm256_and_si256(raw, low4),
+                          _mm256_and_si256(_mm256_srli_epi16(raw, 4), low4)};
+      for (int h = 0; h < 2; ++h) {
+        int sc, m;
+        kernels::k4_scale_min(blk + 4, 2 * c + h, sc, m);
+        const int64_t b = 8 * s + 2 * c + h;
+        __m256i lo = _mm256_cvtepu8_epi16(_mm256_castsi256_si128(codes[h]));
+        __m256i hi = _mm256_cvtepu8_epi16(_mm256_extracti128_si256(codes[h], 1));
+        __m256i p = madd_pair(lo, hi, x.q + 32 * b);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(d * float(sc) * x.d[b]), _mm256_cvtepi32_ps(p), acc);
+        offset -= dmin * float(m) * x.d[b] * float(x.sum[b]);
+      }
+    }
+  }
+  return hsum(acc) + offset;
+}
+
+// w = d * sc * (q - 32), q 6-bit, one int8 scale per 16 elements (gguf.md block_q6_K).
+LC_AVX2 float dot_q6_k(const uint8_t* w, const Q16Activations& x, int64_t n_blocks) {
+  constexpr int kBytes = int(sizeof(kernels::BlockQ6_K));
+  const __m256i low4 = _mm256_set1_epi8(0x0f), two_bits = _mm256_set1_epi8(0x30);
+  const __m256i bias = _mm256_set1_epi8(32);
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t s = 0; s < n_blocks / 8; ++s) {
+    const uint8_t* blk = w + s * kBytes;
+    _mm_prefetch(reinterpret_cast<const char*>(blk + kPrefetchBytes), _MM_HINT_T0);
+    uint16_t dh;
+    std::memcpy(&dh, blk + 208, 2);
+    const float d = half_to_float(dh);
+    const auto* scales = reinterpret_cast<const int8_t*>(blk + 192);
+    for (int half = 0; half < 2; ++half) {
+      const uint8_t* ql = blk + 64 * half;
+      __m256i ql0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ql));
+      __m256i ql1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ql + 32));
+      __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 128 + 32 * half));
+      __m256i q[4] = {
+          _mm256_or_si256(_mm256_and_si256(ql0, low4),
+                          _mm256_and_si256(_mm256_slli_epi16(qh, 4), two_bits)),
+          _mm256_or_si256(_mm256_and_si256(ql1, low4),
+                          _mm256_and_si256(_mm256_slli_epi16(qh, 2), two_bits)),
+          _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), low4),
+                          _mm256_and_si256(qh, two_bits)),
+          _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), low4),
+                          _mm256_and_si256(_mm256_srli_epi16(qh, 2), two_bits)),
+      };
+      for (int j = 0; j < 4; ++j) {
+        const int64_t b = 8 * s + 4 * half + j;
+        __m256i codes = _mm256_sub_epi8(q[j], bias);
+        __m256i lo = _mm256_cvtepi8_epi16(_mm256_castsi256_si128(codes));
+        __m256i hi = _mm256_cvtepi8_epi16(_mm256_extracti128_si256(codes, 1));
+        const int16_t* xq = x.q + 32 * b;
+        __m256i plo =
+            _mm256_madd_epi16(lo, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq)));
+        __m256i phi =
+            _mm256_madd_epi16(hi, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq + 16)));
+        const float dx = d * x.d[b];
+        const int8_t* sc = scales + 8 * half + 2 * j;
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(dx * float(sc[0])), _mm256_cvtepi32_ps(plo), acc);
+        acc = _mm256_fmadd_ps(_mm256_set1_ps(dx * float(sc[1])), _mm256_cvtepi32_ps(phi), acc);
+      }
+    }
+  }
+  return hsum(acc);
+}
+
 bool detect_avx2() {
   __builtin_cpu_init();
   return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
@@ -161,6 +250,8 @@ bool has_integer_dot(BlockType type) {
     case BlockType::Q5_0:
     case BlockType::Q5_1:
     case BlockType::Q8_0:
+    case BlockType::Q4_K:
+    case BlockType::Q6_K:
       return true;
     default:
       return false;
@@ -196,6 +287,10 @@ float dot_q16(BlockType type, const uint8_t* w, const Q16Activations& x, int64_t
     LC_DOT_CASE(Q5_0)
     LC_DOT_CASE(Q5_1)
     LC_DOT_CASE(Q8_0)
+    case BlockType::Q4_K:
+      return dot_q4_k(w, x, n_blocks);
+    case BlockType::Q6_K:
+      return dot_q6_k(w, x, n_blocks);
     default:
       return 0.0f;
   }
