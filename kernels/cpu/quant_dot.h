@@ -1,10 +1,10 @@
 // Integer dot products between weights in a block format with 32-element (sub-)blocks (Q4_0, Q4_1,
-// Q5_0, Q5_1, Q8_0, and the K-quants Q4_K and Q6_K sub-block by sub-block) and activations quantized to int16 in blocks of 32 (scale d, sum of codes): the weight
-// block's codes meet the activation codes in 16-bit multiply-adds (AVX2 vpmaddwd, or AVX-512
-// VNNI vpdpwssd where the processor has it).
-// Why int16 and not llama.cpp's int8 activations: 8-bit activations moved logits by up to 1.0
-// against transformers and changed greedy text on the real models; 16 bits keep the result within
-// float rounding of the exact product while still skipping the float dequantization.
+// Q5_0, Q5_1, Q8_0, and the K-quants Q4_K and Q6_K sub-block by sub-block) and activations
+// quantized to int16 in blocks of 32 (scale d, sum of codes): the weight block's codes meet the
+// activation codes in 16-bit multiply-adds (AVX2 vpmaddwd, or AVX-512 VNNI vpdpwssd where the
+// processor has it). Why int16 and not llama.cpp's int8 activations: 8-bit activations moved logits
+// by up to 1.0 against transformers and changed greedy text on the real models; 16 bits keep the
+// result within float rounding of the exact product while still skipping the float dequantization.
 #pragma once
 
 #include <cstdint>
