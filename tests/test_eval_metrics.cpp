@@ -82,6 +82,13 @@ TEST_CASE("Python string semantics the scorers rely on", "[eval]") {
                                 "b")) ==
         "a\xff"
         "b");  // stray bytes survive
+  auto fields = [](std::string_view name) -> std::optional<std::string> {
+    if (name == "context") return std::string("a {brace} stays");
+    return std::nullopt;
+  };
+  CHECK(format_fields("Doc: {context}.", fields) == "Doc: a {brace} stays.");
+  CHECK_THROWS_WITH(format_fields("{input}", fields), Catch::Contains("{input}"));
+  CHECK(replace_all("are are", "are", "is") == "is is");
   CHECK_FALSE(known_metric("qa_f1_zh_score"));
   CHECK_THROWS(score_sample("bleu", "x", {"x"}, {}, false));
 }

@@ -3,6 +3,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "engine/eval/text.h"
 #include "support/error.h"
 
 namespace longctx::eval {
@@ -118,23 +119,13 @@ std::string longbench_e_bucket(int64_t length_words) {
 
 namespace {
 
+// The prompt template filled with the sample's fields (str.format on the template only).
 std::string fill(std::string_view tpl, const nlohmann::json& row) {
-  // str.format with the sample's fields; only the template is parsed, so braces in the data stay.
-  std::string out;
-  size_t i = 0;
-  while (i < tpl.size()) {
-    if (tpl[i] == '{') {
-      size_t close = tpl.find('}', i);
-      std::string field(tpl.substr(i + 1, close - i - 1));
-      if (!row.contains(field) || !row[field].is_string())
-        throw Error("field '" + field + "' missing or not text");
-      out += row[field].get<std::string>();
-      i = close + 1;
-    } else {
-      out += tpl[i++];
-    }
-  }
-  return out;
+  return format_fields(tpl, [&](std::string_view name) -> std::optional<std::string> {
+    auto it = row.find(std::string(name));
+    if (it == row.end() || !it->is_string()) return std::nullopt;
+    return it->get<std::string>();
+  });
 }
 
 }  // namespace

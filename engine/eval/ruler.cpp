@@ -6,6 +6,7 @@
 #include <set>
 
 #include "engine/eval/rng.h"
+#include "engine/eval/text.h"
 #include "support/error.h"
 
 namespace longctx::eval {
@@ -73,46 +74,14 @@ NiahConfig niah_config(std::string_view task) {
   return {"essay", "words", "numbers", 1, 1, 4};  // niah_multiquery
 }
 
-std::string replace_all(std::string s, std::string_view from, std::string_view to) {
-  size_t pos = 0;
-  while ((pos = s.find(from, pos)) != std::string::npos) {
-    s.replace(pos, from.size(), to);
-    pos += to.size();
-  }
-  return s;
-}
-
-// Python's str.format for the named fields the templates use.
+// The templates' named fields, as str.format fills them.
 std::string format(std::string_view tpl,
                    const std::vector<std::pair<std::string, std::string>>& fields) {
-  std::string out;
-  size_t i = 0;
-  while (i < tpl.size()) {
-    if (tpl[i] == '{') {
-      size_t close = tpl.find('}', i);
-      std::string_view name = tpl.substr(i + 1, close - i - 1);
-      bool found = false;
-      for (const auto& [k, v] : fields)
-        if (k == name) {
-          out += v;
-          found = true;
-        }
-      if (!found) throw Error("template field {" + std::string(name) + "} has no value");
-      i = close + 1;
-    } else {
-      out += tpl[i++];
-    }
-  }
-  return out;
-}
-
-std::string join(const std::vector<std::string>& v, std::string_view sep) {
-  std::string out;
-  for (size_t i = 0; i < v.size(); ++i) {
-    if (i) out += sep;
-    out += v[i];
-  }
-  return out;
+  return format_fields(tpl, [&](std::string_view name) -> std::optional<std::string> {
+    for (const auto& [k, v] : fields)
+      if (k == name) return v;
+    return std::nullopt;
+  });
 }
 
 std::string random_upper(Rng& rng, size_t n) {
@@ -333,17 +302,7 @@ TaskText RulerGenerator::text(std::string_view task_name, int64_t units, int64_t
     }
     // randomize_icl: new names of the same length for the example's answers, a new value.
     std::string example = *data_->vt_example;
-    std::vector<std::string> toks;
-    {
-      size_t i = 0;
-      std::string_view ex = example;
-      while (i < ex.size()) {
-        while (i < ex.size() && std::isspace(static_cast<unsigned char>(ex[i]))) ++i;
-        size_t s = i;
-        while (i < ex.size() && !std::isspace(static_cast<unsigned char>(ex[i]))) ++i;
-        if (i > s) toks.emplace_back(ex.substr(s, i - s));
-      }
-    }
+    std::vector<std::string> toks = split_whitespace(example);  // icl_example.split()
     for (size_t k = toks.size() - 5; k < toks.size(); ++k)
       example = replace_all(example, toks[k], random_upper(rng, toks[k].size()));
     example = replace_all(example, "12345", std::to_string(rng.range(10000, 99998)));

@@ -56,8 +56,10 @@ bool is_abbreviation(std::string w) {
 
 bool ends_sentence(const std::string& w) {
   size_t e = w.size();
-  while (e > 0 && std::string_view("\"')]”’").find(w[e - 1]) != std::string_view::npos) --e;
-  // UTF-8 closing quotes end in 0x9d / 0x99 after E2 80; stripping single bytes is enough here.
+  // Closing quotes and brackets, ASCII or the UTF-8 ” and ’ (bytes E2 80 9D / E2 80 99).
+  while (e > 0 &&
+         std::string_view("\"')]\xe2\x80\x9d\x99").find(w[e - 1]) != std::string_view::npos)
+    --e;
   return e > 0 && (w[e - 1] == '.' || w[e - 1] == '!' || w[e - 1] == '?') && !is_abbreviation(w);
 }
 

@@ -1,5 +1,7 @@
 #include "engine/eval/text.h"
 
+#include "support/error.h"
+
 namespace longctx::eval {
 
 std::u32string utf8_to_u32(std::string_view s) {
@@ -104,13 +106,6 @@ std::string strip(std::string_view s) {
   return u32_to_utf8(std::u32string_view(u).substr(b, e - b));
 }
 
-std::string strip_chars(std::string_view s, std::string_view chars) {
-  size_t b = s.find_first_not_of(chars);
-  if (b == std::string_view::npos) return "";
-  size_t e = s.find_last_not_of(chars);
-  return std::string(s.substr(b, e - b + 1));
-}
-
 std::string lstrip_chars(std::string_view s, std::string_view chars) {
   size_t b = s.find_first_not_of(chars);
   return b == std::string_view::npos ? "" : std::string(s.substr(b));
@@ -135,6 +130,35 @@ std::string join(const std::vector<std::string>& parts, std::string_view sep) {
   for (size_t i = 0; i < parts.size(); ++i) {
     if (i) out += sep;
     out += parts[i];
+  }
+  return out;
+}
+
+std::string replace_all(std::string s, std::string_view from, std::string_view to) {
+  size_t pos = 0;
+  while ((pos = s.find(from, pos)) != std::string::npos) {
+    s.replace(pos, from.size(), to);
+    pos += to.size();
+  }
+  return s;
+}
+
+std::string format_fields(
+    std::string_view tpl,
+    const std::function<std::optional<std::string>(std::string_view)>& value) {
+  std::string out;
+  size_t i = 0;
+  while (i < tpl.size()) {
+    size_t close = tpl[i] == '{' ? tpl.find('}', i) : std::string_view::npos;
+    if (close == std::string_view::npos) {
+      out += tpl[i++];
+      continue;
+    }
+    std::string_view name = tpl.substr(i + 1, close - i - 1);
+    std::optional<std::string> v = value(name);
+    if (!v) throw Error("template field {" + std::string(name) + "} has no text value");
+    out += *v;
+    i = close + 1;
   }
   return out;
 }

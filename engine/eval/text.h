@@ -3,6 +3,8 @@
 // one code point each, so nothing here throws.
 #pragma once
 
+#include <functional>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -21,13 +23,19 @@ std::string lower(std::string_view s);
 
 // str.split() with no argument: runs of whitespace separate, none at the ends.
 std::vector<std::string> split_whitespace(std::string_view s);
-// str.strip() with no argument / str.strip(chars) for ASCII chars.
+// str.strip() with no argument / str.lstrip(chars) for ASCII chars.
 std::string strip(std::string_view s);
-std::string strip_chars(std::string_view s, std::string_view chars);
 std::string lstrip_chars(std::string_view s, std::string_view chars);
 // str.split(sep) for a non-empty separator: empty pieces kept.
 std::vector<std::string> split_on(std::string_view s, std::string_view sep);
 // " ".join(...)
 std::string join(const std::vector<std::string>& parts, std::string_view sep);
+// str.replace(from, to): every occurrence, left to right.
+std::string replace_all(std::string s, std::string_view from, std::string_view to);
+// Python's str.format for named fields ("{context}"): `value` gives a field's text, or nullopt
+// for a field it does not know (an error naming it). Only the template is parsed, so braces in the
+// values stay as they are.
+std::string format_fields(std::string_view tpl,
+                          const std::function<std::optional<std::string>(std::string_view)>& value);
 
 }  // namespace longctx::eval

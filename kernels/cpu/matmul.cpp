@@ -29,41 +29,8 @@ void dequantize_row(const QMatrix& w, int64_t r, float* out) {
   decode_blocks(w.type, w.data + r * w.row_bytes, out, w.cols / shape.elems);
 }
 
-// 32-element block formats meet int16-quantized activations in integer multiply-adds.
-void matmul_integer(const QMatrix& w, const float* x, int64_t n_tokens, float* y) {
-  const int64_t n_blocks = w.cols / 32;
-  // Grown once to the largest call and reused, so decoding allocates nothing.
-  static thread_local std::vector<int16_t> q;
-  static thread_local std::vector<float> d;
-  static thread_local std::vector<int32_t> sum;
-  if (q.size() < size_t(n_tokens * w.cols)) q.resize(size_t(n_tokens * w.cols));
-  if (d.size() < size_t(n_tokens * n_blocks)) {
-    d.resize(size_t(n_tokens * n_blocks));
-    sum.resize(size_t(n_tokens * n_blocks));
-  }
-  for (int64_t t = 0; t < n_tokens; ++t) {
-    quantize_q16(x + t * w.cols, w.cols,
-                 {q.data() + t * w.cols, d.data() + t * n_blocks, sum.data() + t * n_blocks});
-  }
-  const int64_t n_tiles = (w.rows + kTileRows - 1) / kTileRows;
-  const int16_t* qp = q.data();
-  const float* dp = d.data();
-  const int32_t* sp = sum.data();
-#pragma omp parallel for schedule(static)
-  for (int64_t tile = 0; tile < n_tiles; ++tile) {
-    int64_t r0 = tile * kTileRows;
-    int64_t nr = std::min(kTileRows, w.rows - r0);
-    for (int64_t t = 0; t < n_tokens; ++t) {
-      Q16Activations xa{const_cast<int16_t*>(qp + t * w.cols),
-                        const_cast<float*>(dp + t * n_blocks),
-                        const_cast<int32_t*>(sp + t * n_blocks)};
-      for (int64_t i = 0; i < nr; ++i)
-        y[t * w.rows + r0 + i] = dot_q16(w.type, w.data + (r0 + i) * w.row_bytes, xa, n_blocks);
-    }
-  }
-}
-
-// Decoding matrices of one integer format and width: x quantized once, the tiles of every matrix
+// Formats with 32-element (sub-)blocks meet int16-quantized activations in integer dot products.
+// Decoding matrices of one width: x quantized once, the tiles of every matrix
 // shared out in one parallel loop.
 void matmul_integer_many(std::span<const MatmulOut> outs, const float* x, int64_t n_tokens) {
   const int64_t cols = outs[0].w->cols, n_blocks = cols / 32;
@@ -121,7 +88,8 @@ void matmul(const QMatrix& w, const float* x, int64_t n_tokens, float* y) {
   // decoding a tile of rows once and reusing it for every token of the chunk wins.
   constexpr int64_t kIntegerMaxTokens = 4;
   if (n_tokens <= kIntegerMaxTokens && has_integer_dot(w.type) && w.cols % 32 == 0) {
-    matmul_integer(w, x, n_tokens, y);
+    const MatmulOut one[] = {{&w, y}};
+    matmul_integer_many(one, x, n_tokens);
     return;
   }
   const int64_t n_tiles = (w.rows + kTileRows - 1) / kTileRows;
