@@ -80,7 +80,15 @@ struct Reference {
 
 TEST_CASE("tiled attention and its mass equal a direct softmax, in every KV precision",
           "[kernels]") {
-  const int64_t n_q = 5, n_head = 4, n_kv = 2, hd = 64, cap = 100, group = n_head / n_kv;
+  // Head sizes of the supported models (64, 256) and one with 16-wide tails; 40 queries cross
+  // the kernel's 32-query blocks, and the causal mask cuts through the cache.
+  struct Shape {
+    int64_t hd, n_head, n_kv;
+  };
+  const Shape shape = GENERATE(Shape{64, 4, 2}, Shape{96, 6, 2}, Shape{256, 8, 1});
+  const int64_t n_q = 40, n_head = shape.n_head, n_kv = shape.n_kv, hd = shape.hd, cap = 100,
+                group = n_head / n_kv;
+  INFO("head_dim " << hd << ", " << n_head << " heads, " << n_kv << " KV heads");
   std::mt19937 rng(9);
   std::normal_distribution<float> normal(0.0f, 1.0f);
   std::vector<float> q(static_cast<size_t>(n_q * n_head * hd));
@@ -90,9 +98,10 @@ TEST_CASE("tiled attention and its mass equal a direct softmax, in every KV prec
   for (auto& e : vf) e = normal(rng);
   // Per-head positions, shuffled in head 1 (eviction leaves slots out of order).
   std::vector<int32_t> key_pos(static_cast<size_t>(n_kv * cap)), q_pos(n_q);
-  for (int i = 0; i < cap; ++i) key_pos[size_t(i)] = key_pos[size_t(cap + i)] = i;
-  std::shuffle(key_pos.begin() + cap, key_pos.end(), rng);
-  for (int i = 0; i < n_q; ++i) q_pos[size_t(i)] = 90 + i;
+  for (int64_t g = 0; g < n_kv; ++g)
+    for (int i = 0; i < cap; ++i) key_pos[size_t(g * cap + i)] = i;
+  if (n_kv > 1) std::shuffle(key_pos.begin() + cap, key_pos.begin() + 2 * cap, rng);
+  for (int i = 0; i < n_q; ++i) q_pos[size_t(i)] = 60 + i;
   // Two spans per head with a hole: slots 10..19 are never read.
   std::vector<cpu::KeySpan> spans = {{0, 10}, {20, 95}, {0, 10}, {20, 95}};
   std::vector<int32_t> offsets = {0, 2, 4};
@@ -128,7 +137,7 @@ TEST_CASE("tiled attention and its mass equal a direct softmax, in every KV prec
       a.out = out.data();
       a.lse = lse.data();
       cpu::attention(a);
-      cpu::attention_mass(a, 2, mass.data());  // queries 2..4
+      cpu::attention_mass(a, 2, mass.data());  // queries 2..39
       std::vector<double> ref_mass(mass.size(), 0.0);
       for (int64_t qi = 0; qi < n_q; ++qi) {
         for (int64_t h = 0; h < n_head; ++h) {
@@ -165,7 +174,7 @@ TEST_CASE("tiled attention and its mass equal a direct softmax, in every KV prec
         CHECK(std::fabs(mass[i] - ref_mass[i]) < 1e-5);
         total += mass[i];
       }
-      CHECK(std::fabs(total - 3.0 * n_head) < 1e-3);  // each query head's row sums to one
+      CHECK(std::fabs(total - double(n_q - 2) * n_head) < 1e-2);  // each row sums to one
     }
   }
 }

@@ -1,18 +1,19 @@
 #include "kernels/cpu/attention.h"
 
 #include <algorithm>
+#include <climits>
 #include <cmath>
+#include <vector>
 
+#include "kernels/cpu/attention_tile.h"
 #include "kernels/cpu/vec.h"
 
 namespace longctx::cpu {
 namespace {
 
-constexpr int64_t kKeyTile = 32;    // keys decoded to float together
-constexpr int64_t kQueryBlock = 8;  // queries sharing each decoded key tile
+constexpr int64_t kKeyTile = tile::kKeys;  // keys decoded to float together
+constexpr int64_t kQueryBlock = 32;        // queries sharing each decoded key tile, at most
 constexpr int64_t kMaxHeadDim = 256;
-constexpr int64_t kMaxGroup = 16;  // query heads per KV head
-constexpr int64_t kMaxRows = kQueryBlock * kMaxGroup;
 
 // Decodes the rows of `n` slots of one head to floats, [n][dim].
 void decode_rows(kernels::KvType type, const uint8_t* base, int64_t row_bytes, const int32_t* slots,
@@ -42,17 +43,24 @@ struct RowState {
 void attention(const AttentionArgs& a) {
   const int64_t group = a.n_head / a.n_kv_head;
   const int64_t hd = a.head_dim;
-  const int64_t n_blocks = (a.n_q + kQueryBlock - 1) / kQueryBlock;
+  // A block of queries must not straddle two of the selection's query blocks (multiples of 8).
+  int64_t q_block = kQueryBlock;
+  while (a.span_q_block > 0 && a.span_q_block % q_block != 0) q_block /= 2;
+  const int64_t n_blocks = (a.n_q + q_block - 1) / q_block;
 #pragma omp parallel for collapse(2) schedule(dynamic)
   for (int64_t g = 0; g < a.n_kv_head; ++g) {
     for (int64_t qb = 0; qb < n_blocks; ++qb) {
-      const int64_t q0 = qb * kQueryBlock;
-      const int64_t nq = std::min(kQueryBlock, a.n_q - q0);
+      const int64_t q0 = qb * q_block;
+      const int64_t nq = std::min(q_block, a.n_q - q0);
       const int64_t rows = nq * group;
-      alignas(64) float acc[kMaxRows * kMaxHeadDim];
-      alignas(64) float kf[kKeyTile * kMaxHeadDim];
+      thread_local std::vector<float> acc_rows;  // [rows][hd]: up to 512 rows of 256
+      thread_local std::vector<RowState> state_rows;
+      acc_rows.resize(size_t(rows * hd));
+      state_rows.resize(size_t(rows));
+      float* acc = acc_rows.data();
+      RowState* state = state_rows.data();
+      alignas(64) float kt[kKeyTile * kMaxHeadDim];  // keys, transposed
       alignas(64) float vf[kKeyTile * kMaxHeadDim];
-      RowState state[kMaxRows];
       std::fill(acc, acc + rows * hd, 0.0f);
       std::fill(state, state + rows, RowState{});
       const int64_t row_bytes = kernels::kv_row_bytes(a.kv_type, hd);
@@ -74,38 +82,39 @@ void attention(const AttentionArgs& a) {
             slots[n++] = slot;
           }
           if (n == 0) continue;
-          decode_rows(a.kv_type, k_head, row_bytes, slots, n, kf, hd);
+          decode_rows(a.kv_type, k_head, row_bytes, slots, n, vf, hd);
+          tile::transpose(vf, n, hd, kt);
           decode_rows(a.kv_type, v_head, row_bytes, slots, n, vf, hd);
+          // The tile needs no mask when every query of the block sees every key of it.
+          int32_t lo = INT32_MAX, hi = INT32_MIN;
+          for (int j = 0; j < n; ++j) {
+            lo = std::min(lo, key_pos[slots[j]]);
+            hi = std::max(hi, key_pos[slots[j]]);
+          }
+          const bool masked = hi > first_pos || (a.window > 0 && last_pos - lo >= a.window);
           for (int64_t qi = 0; qi < nq; ++qi) {
             const int32_t pos = a.q_pos[q0 + qi];
             for (int64_t hh = 0; hh < group; ++hh) {
               const int64_t h = g * group + hh;
               const int64_t row = qi * group + hh;
               const float* q = a.q + ((q0 + qi) * a.n_head + h) * hd;
-              float scores[kKeyTile];
-              float tile_max = -INFINITY;
-              for (int j = 0; j < n; ++j) {
-                int32_t kp = key_pos[slots[j]];
-                bool visible = kp <= pos && !(a.window > 0 && pos - kp >= a.window);
-                scores[j] = visible ? a.scale * dot_f32(q, kf + j * hd, hd) : -INFINITY;
-                tile_max = std::fmax(tile_max, scores[j]);
+              alignas(64) float scores[kKeyTile], p[kKeyTile];
+              tile::scores(q, kt, hd, a.scale, scores);
+              if (masked) {
+                for (int j = 0; j < n; ++j) {
+                  int32_t kp = key_pos[slots[j]];
+                  if (kp > pos || (a.window > 0 && pos - kp >= a.window)) scores[j] = -INFINITY;
+                }
               }
+              const float tile_max = tile::max(scores, n);
               if (std::isinf(tile_max)) continue;
               RowState& st = state[row];
-              float* out = acc + row * hd;
-              const float new_max = std::fmax(st.max, tile_max);
-              if (!std::isinf(st.max) && st.max != new_max) {
-                float correction = std::exp(st.max - new_max);
-                scale_f32(out, correction, hd);
-                st.denom *= correction;
-              }
+              const float new_max = std::max(st.max, tile_max);
+              // Rescales what was summed under the old maximum (nothing yet: any factor).
+              const float correction = std::isinf(st.max) ? 1.0f : std::exp(st.max - new_max);
               st.max = new_max;
-              for (int j = 0; j < n; ++j) {
-                if (std::isinf(scores[j])) continue;
-                float p = std::exp(scores[j] - new_max);
-                st.denom += p;
-                axpy_f32(p, vf + j * hd, out, hd);
-              }
+              st.denom = st.denom * correction + tile::exp_sum(scores, n, new_max, p);
+              tile::accumulate(p, vf, n, hd, correction, acc + row * hd);
             }
           }
         }

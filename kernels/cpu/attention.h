@@ -34,7 +34,7 @@ struct AttentionArgs {
   float* out = nullptr;  // [n_q][n_head][head_dim]
   // Optional: log of each row's softmax normaliser, [n_q][n_head] (what attention_mass needs).
   float* lse = nullptr;
-  // Limits of this kernel: head_dim <= 256, n_head / n_kv_head <= 16.
+  // Limit of this kernel: head_dim <= 256.
 };
 
 void attention(const AttentionArgs& a);

@@ -63,7 +63,7 @@ void add(float* y, const float* x, int64_t n) {
 
 void softmax(float* x, int64_t n) {
   float max = -INFINITY;
-  for (int64_t i = 0; i < n; ++i) max = std::fmax(max, x[i]);
+  for (int64_t i = 0; i < n; ++i) max = x[i] > max ? x[i] : max;  // NaN skipped, as fmax
   double sum = 0;
   for (int64_t i = 0; i < n; ++i) {
     x[i] = std::isinf(max) ? 0.0f : std::exp(x[i] - max);

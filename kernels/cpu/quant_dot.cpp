@@ -262,7 +262,7 @@ void quantize_q16(const float* x, int64_t n, Q16Activations out) {
   for (int64_t b = 0; b < n / 32; ++b) {
     const float* xb = x + 32 * b;
     float amax = 0.0f;
-    for (int i = 0; i < 32; ++i) amax = std::fmax(amax, std::fabs(xb[i]));
+    for (int i = 0; i < 32; ++i) amax = std::max(amax, std::fabs(xb[i]));  // inline, not libm
     float d = amax / 32767.0f;
     float id = d > 0 ? 1.0f / d : 0.0f;
     int32_t sum = 0;

@@ -1,8 +1,14 @@
 #include "kernels/cpu/vec.h"
 
+#include <cstdlib>
 #include <cstring>
 
 #include <immintrin.h>
+
+// GCC 12's AVX-512 headers start some intrinsics (_mm512_reduce_add_ps) from undefined vectors,
+// which its own uninitialized-value warnings then report; nothing here reads an undefined lane.
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 
 #include "kernels/common/fp16.h"
 
@@ -229,18 +235,30 @@ __attribute__((target("avx512f"))) void dot_4x4_avx512(const float* const w[4], 
 
 Isa detect() {
   __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx512f")) return Isa::Avx512;
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return Isa::Avx2;
-  return Isa::Scalar;
+  Isa isa = Isa::Scalar;
+  if (__builtin_cpu_supports("avx512f")) {
+    isa = Isa::Avx512;
+  } else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+    isa = Isa::Avx2;
+  }
+  // LONGCTX_CPU_ISA=scalar|avx2 caps the hand-written paths (tests run the fallbacks with it).
+  if (const char* cap = std::getenv("LONGCTX_CPU_ISA")) {
+    if (std::strcmp(cap, "scalar") == 0) isa = Isa::Scalar;
+    if (std::strcmp(cap, "avx2") == 0 && isa == Isa::Avx512) isa = Isa::Avx2;
+  }
+  return isa;
 }
-
-const Isa kIsa = detect();
 
 }  // namespace
 
 Isa detected_isa() {
-  return kIsa;
+  static const Isa isa = detect();  // on first use: safe from other files' static initialisers
+  return isa;
 }
+
+namespace {
+const Isa kIsa = detected_isa();
+}  // namespace
 
 const char* isa_name(Isa isa) {
   switch (isa) {

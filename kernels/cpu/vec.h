@@ -6,6 +6,7 @@
 
 namespace longctx::cpu {
 
+// LONGCTX_CPU_ISA=scalar or avx2 in the environment caps the choice (to test the fallbacks).
 enum class Isa { Scalar, Avx2, Avx512 };
 Isa detected_isa();
 const char* isa_name(Isa isa);

@@ -1,0 +1,187 @@
+#include "kernels/cpu/attention_tile.h"
+
+#include <cmath>
+
+#include <immintrin.h>
+
+// GCC 12's AVX-512 headers start some intrinsics from _mm512_undefined_ps(), which its own
+// uninitialized-value warnings then report; nothing here reads an undefined lane.
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+
+#include "kernels/cpu/vec.h"
+
+namespace longctx::cpu::tile {
+namespace {
+
+bool avx512() {
+  return detected_isa() == Isa::Avx512;
+}
+
+// --- portable (vectorized by the compiler; an AVX2 clone for machines without AVX-512) -------
+__attribute__((target_clones("avx2", "default"))) void scores_portable(const float* q,
+                                                                       const float* kt, int64_t dim,
+                                                                       float scale, float* s) {
+  float acc[kKeys] = {};
+  for (int64_t d = 0; d < dim; ++d) {
+    for (int j = 0; j < kKeys; ++j) acc[j] += q[d] * kt[d * kKeys + j];
+  }
+  for (int j = 0; j < kKeys; ++j) s[j] = scale * acc[j];
+}
+
+__attribute__((target_clones("avx2", "default"))) void accumulate_portable(const float* p,
+                                                                           const float* v, int n,
+                                                                           int64_t dim, float c,
+                                                                           float* out) {
+  if (c != 1.0f) {
+    for (int64_t d = 0; d < dim; ++d) out[d] *= c;
+  }
+  for (int j = 0; j < n; ++j) {
+    for (int64_t d = 0; d < dim; ++d) out[d] += p[j] * v[j * dim + d];
+  }
+}
+
+// --- AVX-512 ----------------------------------------------------------------------------------
+// Eight running sums: four dimensions at a time, each covering the 32 keys in two registers.
+__attribute__((target("avx512f"))) void scores_avx512(const float* q, const float* kt, int64_t dim,
+                                                      float scale, float* s) {
+  __m512 a0 = _mm512_setzero_ps(), a1 = a0, b0 = a0, b1 = a0, c0 = a0, c1 = a0, e0 = a0, e1 = a0;
+  int64_t d = 0;
+  for (; d + 4 <= dim; d += 4) {
+    const float* k = kt + d * kKeys;
+    __m512 qa = _mm512_set1_ps(q[d]), qb = _mm512_set1_ps(q[d + 1]);
+    __m512 qc = _mm512_set1_ps(q[d + 2]), qe = _mm512_set1_ps(q[d + 3]);
+    a0 = _mm512_fmadd_ps(qa, _mm512_loadu_ps(k), a0);
+    a1 = _mm512_fmadd_ps(qa, _mm512_loadu_ps(k + 16), a1);
+    b0 = _mm512_fmadd_ps(qb, _mm512_loadu_ps(k + 32), b0);
+    b1 = _mm512_fmadd_ps(qb, _mm512_loadu_ps(k + 48), b1);
+    c0 = _mm512_fmadd_ps(qc, _mm512_loadu_ps(k + 64), c0);
+    c1 = _mm512_fmadd_ps(qc, _mm512_loadu_ps(k + 80), c1);
+    e0 = _mm512_fmadd_ps(qe, _mm512_loadu_ps(k + 96), e0);
+    e1 = _mm512_fmadd_ps(qe, _mm512_loadu_ps(k + 112), e1);
+  }
+  for (; d < dim; ++d) {
+    __m512 qa = _mm512_set1_ps(q[d]);
+    a0 = _mm512_fmadd_ps(qa, _mm512_loadu_ps(kt + d * kKeys), a0);
+    a1 = _mm512_fmadd_ps(qa, _mm512_loadu_ps(kt + d * kKeys + 16), a1);
+  }
+  __m512 vs = _mm512_set1_ps(scale);
+  __m512 lo = _mm512_add_ps(_mm512_add_ps(a0, b0), _mm512_add_ps(c0, e0));
+  __m512 hi = _mm512_add_ps(_mm512_add_ps(a1, b1), _mm512_add_ps(c1, e1));
+  _mm512_storeu_ps(s, _mm512_mul_ps(vs, lo));
+  _mm512_storeu_ps(s + 16, _mm512_mul_ps(vs, hi));
+}
+
+// exp(x) for x <= 0: x = n ln2 + r, |r| <= ln2 / 2, a degree-6 polynomial for exp(r) (the Cephes
+// expf coefficients) and scalef for the 2^n. Inputs below -87 give exp(-87), the smallest normal
+// result: no denormals reach the multiply-adds (their microcode assists cost ~100 cycles each).
+__attribute__((target("avx512f"))) inline __m512 exp_avx512(__m512 x) {
+  x = _mm512_max_ps(x, _mm512_set1_ps(-87.0f));
+  __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                  _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+  __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+  p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+  return _mm512_scalef_ps(p, n);
+}
+
+__attribute__((target("avx512f"))) float exp_sum_avx512(const float* s, int n, float max,
+                                                        float* p) {
+  __m512 vmax = _mm512_set1_ps(max), sum = _mm512_setzero_ps();
+  for (int j = 0; j < n; j += 16) {
+    __mmask16 in = n - j >= 16 ? __mmask16(0xffff) : __mmask16((1u << (n - j)) - 1);
+    __m512 x = _mm512_maskz_loadu_ps(in, s + j);
+    // Masked keys (-inf) give exactly 0.
+    __mmask16 m = _mm512_mask_cmp_ps_mask(in, x, _mm512_set1_ps(-INFINITY), _CMP_NEQ_OQ);
+    __m512 e = _mm512_maskz_mov_ps(m, exp_avx512(_mm512_sub_ps(x, vmax)));
+    _mm512_mask_storeu_ps(p + j, in, e);
+    sum = _mm512_add_ps(sum, e);
+  }
+  return _mm512_reduce_add_ps(sum);
+}
+
+__attribute__((target("avx512f"))) float max_avx512(const float* s, int n) {
+  __m512 m = _mm512_set1_ps(-INFINITY);
+  for (int j = 0; j < n; j += 16) {
+    __mmask16 in = n - j >= 16 ? __mmask16(0xffff) : __mmask16((1u << (n - j)) - 1);
+    m = _mm512_max_ps(m, _mm512_mask_loadu_ps(m, in, s + j));
+  }
+  return _mm512_reduce_max_ps(m);
+}
+
+// R registers of the output row (16 floats each) stay in registers over the whole tile.
+template <int R>
+__attribute__((target("avx512f"))) inline void accumulate_chunk(const float* p, const float* v,
+                                                                int n, int64_t dim, __m512 c,
+                                                                float* out) {
+  __m512 acc[R];
+  for (int r = 0; r < R; ++r) acc[r] = _mm512_mul_ps(c, _mm512_loadu_ps(out + 16 * r));
+  for (int j = 0; j < n; ++j) {
+    __m512 pj = _mm512_set1_ps(p[j]);
+    const float* vj = v + j * dim;
+    for (int r = 0; r < R; ++r) acc[r] = _mm512_fmadd_ps(pj, _mm512_loadu_ps(vj + 16 * r), acc[r]);
+  }
+  for (int r = 0; r < R; ++r) _mm512_storeu_ps(out + 16 * r, acc[r]);
+}
+
+__attribute__((target("avx512f"))) void accumulate_avx512(const float* p, const float* v, int n,
+                                                          int64_t dim, float c, float* out) {
+  __m512 vc = _mm512_set1_ps(c);
+  int64_t d = 0;
+  for (; d + 128 <= dim; d += 128) accumulate_chunk<8>(p, v + d, n, dim, vc, out + d);
+  for (; d + 64 <= dim; d += 64) accumulate_chunk<4>(p, v + d, n, dim, vc, out + d);
+  for (; d + 16 <= dim; d += 16) accumulate_chunk<1>(p, v + d, n, dim, vc, out + d);
+  for (; d < dim; ++d) {
+    float a = c * out[d];
+    for (int j = 0; j < n; ++j) a += p[j] * v[j * dim + d];
+    out[d] = a;
+  }
+}
+
+}  // namespace
+
+void transpose(const float* rows, int n, int64_t dim, float* kt) {
+  for (int64_t d = 0; d < dim; ++d) {
+    float* col = kt + d * kKeys;
+    for (int j = 0; j < n; ++j) col[j] = rows[j * dim + d];
+    for (int j = n; j < kKeys; ++j) col[j] = 0.0f;
+  }
+}
+
+void scores(const float* q, const float* kt, int64_t dim, float scale, float* s) {
+  if (avx512()) {
+    scores_avx512(q, kt, dim, scale, s);
+  } else {
+    scores_portable(q, kt, dim, scale, s);
+  }
+}
+
+float max(const float* s, int n) {
+  if (avx512()) return max_avx512(s, n);
+  float m = -INFINITY;
+  for (int j = 0; j < n; ++j) m = s[j] > m ? s[j] : m;
+  return m;
+}
+
+float exp_sum(const float* s, int n, float max, float* p) {
+  if (avx512()) return exp_sum_avx512(s, n, max, p);
+  float sum = 0.0f;
+  for (int j = 0; j < n; ++j) sum += p[j] = std::exp(s[j] - max);
+  return sum;
+}
+
+void accumulate(const float* p, const float* v, int n, int64_t dim, float c, float* out) {
+  if (avx512()) {
+    accumulate_avx512(p, v, n, dim, c, out);
+  } else {
+    accumulate_portable(p, v, n, dim, c, out);
+  }
+}
+
+}  // namespace longctx::cpu::tile
