@@ -144,6 +144,7 @@ void attention_mass(const AttentionArgs& a, int64_t q_begin, float* mass) {
 #pragma omp parallel for schedule(static)
   for (int64_t g = 0; g < a.n_kv_head; ++g) {
     alignas(64) float kf[kKeyTile * kMaxHeadDim];
+    alignas(64) float kt[kKeyTile * kMaxHeadDim];
     const uint8_t* k_head = a.k + g * a.capacity * row_bytes;
     const int32_t* key_pos = a.key_pos + g * a.capacity;
     float* m = mass + g * a.capacity;
@@ -154,6 +155,7 @@ void attention_mass(const AttentionArgs& a, int64_t q_begin, float* mass) {
         int n = 0;
         for (int32_t slot = start; slot < stop; ++slot) slots[n++] = slot;
         decode_rows(a.kv_type, k_head, row_bytes, slots, n, kf, hd);
+        tile::transpose(kf, n, hd, kt);
         for (int64_t qi = q_begin; qi < a.n_q; ++qi) {
           const int32_t pos = a.q_pos[qi];
           for (int64_t hh = 0; hh < group; ++hh) {
@@ -161,11 +163,14 @@ void attention_mass(const AttentionArgs& a, int64_t q_begin, float* mass) {
             const float* q = a.q + (qi * a.n_head + h) * hd;
             const float lse = a.lse[qi * a.n_head + h];
             if (std::isinf(lse)) continue;
+            alignas(64) float scores[kKeyTile], p[kKeyTile];
+            tile::scores(q, kt, hd, a.scale, scores);
             for (int j = 0; j < n; ++j) {
               int32_t kp = key_pos[slots[j]];
-              if (kp > pos || (a.window > 0 && pos - kp >= a.window)) continue;
-              m[slots[j]] += std::exp(a.scale * dot_f32(q, kf + j * hd, hd) - lse);
+              if (kp > pos || (a.window > 0 && pos - kp >= a.window)) scores[j] = -INFINITY;
             }
+            tile::exp_sum(scores, n, lse, p);
+            for (int j = 0; j < n; ++j) m[slots[j]] += p[j];
           }
         }
       }
