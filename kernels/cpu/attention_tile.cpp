@@ -4,12 +4,8 @@
 
 #include <immintrin.h>
 
-// GCC 12's AVX-512 headers start some intrinsics from _mm512_undefined_ps(), which its own
-// uninitialized-value warnings then report; nothing here reads an undefined lane.
-#pragma GCC diagnostic ignored "-Wuninitialized"
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-
 #include "kernels/cpu/vec.h"
+#include "kernels/cpu/vmath.h"
 
 namespace longctx::cpu::tile {
 namespace {
@@ -70,25 +66,6 @@ __attribute__((target("avx512f"))) void scores_avx512(const float* q, const floa
   __m512 hi = _mm512_add_ps(_mm512_add_ps(a1, b1), _mm512_add_ps(c1, e1));
   _mm512_storeu_ps(s, _mm512_mul_ps(vs, lo));
   _mm512_storeu_ps(s + 16, _mm512_mul_ps(vs, hi));
-}
-
-// exp(x) for x <= 0: x = n ln2 + r, |r| <= ln2 / 2, a degree-6 polynomial for exp(r) (the Cephes
-// expf coefficients) and scalef for the 2^n. Inputs below -87 give exp(-87), the smallest normal
-// result: no denormals reach the multiply-adds (their microcode assists cost ~100 cycles each).
-__attribute__((target("avx512f"))) inline __m512 exp_avx512(__m512 x) {
-  x = _mm512_max_ps(x, _mm512_set1_ps(-87.0f));
-  __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
-                                  _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
-  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-  __m512 p = _mm512_set1_ps(1.9875691500e-4f);
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
-  p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
-  return _mm512_scalef_ps(p, n);
 }
 
 __attribute__((target("avx512f"))) float exp_sum_avx512(const float* s, int n, float max,

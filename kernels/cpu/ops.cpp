@@ -2,6 +2,9 @@
 
 #include <cmath>
 
+#include "kernels/cpu/vec.h"
+#include "kernels/cpu/vmath.h"
+
 namespace longctx::cpu {
 
 void rms_norm(const float* x, const float* w, float eps, int64_t n, float* y) {
@@ -41,7 +44,45 @@ void rope_table(float* x, int64_t head_dim, int64_t n_rot, const float* cos, con
   (void)head_dim;
 }
 
+namespace {
+
+constexpr float kSqrt2OverPi = 0.7978845608028654f;
+
+// silu(g) = g / (1 + exp(-g)); gelu_tanh(g) = 0.5 g (1 + tanh(u)) = g / (1 + exp(-2u)) with
+// u = sqrt(2/pi) (g + 0.044715 g^3): one exponential each, sixteen at a time.
+template <bool Gelu>
+__attribute__((target("avx512f"))) void gated_avx512(float* gate, const float* up, int64_t n) {
+  const __m512 one = _mm512_set1_ps(1.0f);
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    __m512 g = _mm512_loadu_ps(gate + i);
+    __m512 z;  // the exponent's argument
+    if constexpr (Gelu) {
+      __m512 g3 = _mm512_mul_ps(_mm512_mul_ps(g, g), g);
+      __m512 u = _mm512_mul_ps(_mm512_set1_ps(kSqrt2OverPi),
+                               _mm512_fmadd_ps(_mm512_set1_ps(0.044715f), g3, g));
+      z = _mm512_mul_ps(_mm512_set1_ps(-2.0f), u);
+    } else {
+      z = _mm512_sub_ps(_mm512_setzero_ps(), g);
+    }
+    __m512 act = _mm512_div_ps(g, _mm512_add_ps(one, exp_avx512(z)));
+    _mm512_storeu_ps(gate + i, _mm512_mul_ps(act, _mm512_loadu_ps(up + i)));
+  }
+  for (; i < n; ++i) {
+    float g = gate[i];
+    float z = Gelu ? -2.0f * kSqrt2OverPi * (g + 0.044715f * g * g * g) : -g;
+    gate[i] = g / (1.0f + std::exp(z)) * up[i];
+  }
+}
+
+bool avx512() {
+  return detected_isa() == Isa::Avx512;
+}
+
+}  // namespace
+
 void swiglu(float* gate, const float* up, int64_t n) {
+  if (avx512()) return gated_avx512<false>(gate, up, n);
   for (int64_t i = 0; i < n; ++i) {
     float g = gate[i];
     gate[i] = g / (1.0f + std::exp(-g)) * up[i];
@@ -49,8 +90,8 @@ void swiglu(float* gate, const float* up, int64_t n) {
 }
 
 void geglu_tanh(float* gate, const float* up, int64_t n) {
+  if (avx512()) return gated_avx512<true>(gate, up, n);
   // GELU, tanh approximation: 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3)))
-  constexpr float kSqrt2OverPi = 0.7978845608028654f;
   for (int64_t i = 0; i < n; ++i) {
     float g = gate[i];
     gate[i] = 0.5f * g * (1.0f + std::tanh(kSqrt2OverPi * (g + 0.044715f * g * g * g))) * up[i];
