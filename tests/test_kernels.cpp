@@ -47,23 +47,27 @@ TEST_CASE("integer dots over 32-element blocks equal the float product", "[kerne
 }
 
 TEST_CASE("matmul over quantized rows equals dequantize-then-multiply", "[kernels]") {
-  auto blocks = test::read_fixture("quant/Q4_K.blocks");  // 24 blocks of 256: 6 rows of 1024
-  cpu::QMatrix w{kernels::BlockType::Q4_K, blocks.data(), 6, 1024, 4 * 144};
-  std::vector<float> x(3 * 1024), y(3 * 6);
+  // 24 blocks of 256 as 6 rows of 1024 or 24 rows of 256 (whole tiles of 8: the 4 x 6 core);
+  // 17 tokens = two blocks of 6, one of 4 and one alone.
+  auto blocks = test::read_fixture("quant/Q4_K.blocks");
+  const int64_t rows = GENERATE(6, 24), n_tok = GENERATE(3, 17), cols = 6 * 1024 / rows;
+  INFO(rows << " rows, " << n_tok << " tokens");
+  cpu::QMatrix w{kernels::BlockType::Q4_K, blocks.data(), rows, cols, cols / 256 * 144};
+  std::vector<float> x(static_cast<size_t>(n_tok * cols)), y(static_cast<size_t>(n_tok * rows));
   std::mt19937 rng(5);
   std::uniform_real_distribution<float> u(-1, 1);
   for (auto& v : x) v = u(rng);
-  cpu::matmul(w, x.data(), 3, y.data());
-  std::vector<float> row(1024);
-  for (int r = 0; r < 6; ++r) {
-    quant::dequantize_row(w.type, blocks.data() + r * w.row_bytes, row.data(), 1024);
-    for (int t = 0; t < 3; ++t) {
+  cpu::matmul(w, x.data(), n_tok, y.data());
+  std::vector<float> row(static_cast<size_t>(cols));
+  for (int64_t r = 0; r < rows; ++r) {
+    quant::dequantize_row(w.type, blocks.data() + r * w.row_bytes, row.data(), cols);
+    for (int64_t t = 0; t < n_tok; ++t) {
       double ref = 0, mag = 0;
-      for (int i = 0; i < 1024; ++i) {
-        ref += double(row[size_t(i)]) * x[size_t(t * 1024 + i)];
-        mag += std::fabs(double(row[size_t(i)]) * x[size_t(t * 1024 + i)]);
+      for (int64_t i = 0; i < cols; ++i) {
+        ref += double(row[size_t(i)]) * x[size_t(t * cols + i)];
+        mag += std::fabs(double(row[size_t(i)]) * x[size_t(t * cols + i)]);
       }
-      CHECK(std::fabs(y[size_t(t * 6 + r)] - ref) <= 1e-5 * mag + 1e-6);
+      CHECK(std::fabs(y[size_t(t * rows + r)] - ref) <= 1e-5 * mag + 1e-6);
     }
   }
 }

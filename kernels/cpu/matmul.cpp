@@ -94,6 +94,7 @@ void matmul(const QMatrix& w, const float* x, int64_t n_tokens, float* y) {
   }
   const int64_t n_tiles = (w.rows + kTileRows - 1) / kTileRows;
   const bool f32 = w.type == kernels::BlockType::F32;
+  const bool wide = detected_isa() == Isa::Avx512;
 #pragma omp parallel
   {
     // One tile of decoded rows per thread; sized for the longest supported row.
@@ -112,6 +113,17 @@ void matmul(const QMatrix& w, const float* x, int64_t n_tokens, float* y) {
         }
       }
       int64_t tok = 0;
+      // Blocks of 4 rows x 6 tokens where the registers allow, then 4 x 4, the rest one by one.
+      for (; wide && tok + 6 <= n_tokens && nr % 4 == 0; tok += 6) {
+        const float* xt = x + tok * w.cols;
+        for (int64_t i = 0; i < nr; i += 4) {
+          float out[4][6];
+          dot_4x6(rows + i, xt, w.cols, w.cols, out);
+          for (int r = 0; r < 4; ++r) {
+            for (int t = 0; t < 6; ++t) y[(tok + t) * w.rows + r0 + i + r] = out[r][t];
+          }
+        }
+      }
       // Blocks of 4 rows x 4 tokens through the register-blocked core, the rest one by one.
       for (; tok + 4 <= n_tokens; tok += 4) {
         const float* xt = x + tok * w.cols;

@@ -233,6 +233,30 @@ __attribute__((target("avx512f"))) void dot_4x4_avx512(const float* const w[4], 
   }
 }
 
+__attribute__((target("avx512f"))) void dot_4x6_avx512(const float* const w[4], const float* x,
+                                                       int64_t xs, int64_t n, float out[4][6]) {
+  __m512 acc[4][6];
+  for (auto& row : acc) {
+    for (auto& a : row) a = _mm512_setzero_ps();
+  }
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    __m512 xv[6];
+    for (int t = 0; t < 6; ++t) xv[t] = _mm512_loadu_ps(x + t * xs + i);
+    for (int r = 0; r < 4; ++r) {
+      __m512 wv = _mm512_loadu_ps(w[r] + i);
+      for (int t = 0; t < 6; ++t) acc[r][t] = _mm512_fmadd_ps(wv, xv[t], acc[r][t]);
+    }
+  }
+  for (int r = 0; r < 4; ++r) {
+    for (int t = 0; t < 6; ++t) {
+      float s = _mm512_reduce_add_ps(acc[r][t]);
+      for (int64_t j = i; j < n; ++j) s += w[r][j] * x[t * xs + j];
+      out[r][t] = s;
+    }
+  }
+}
+
 Isa detect() {
   __builtin_cpu_init();
   Isa isa = Isa::Scalar;
@@ -281,6 +305,13 @@ float dot_f32(const float* a, const float* b, int64_t n) {
     default:
       return dot_scalar(a, b, n);
   }
+}
+
+bool dot_4x6(const float* const w[4], const float* x, int64_t x_stride, int64_t n,
+             float out[4][6]) {
+  if (kIsa != Isa::Avx512) return false;
+  dot_4x6_avx512(w, x, x_stride, n, out);
+  return true;
 }
 
 void dot_4x4(const float* const w[4], const float* x, int64_t x_stride, int64_t n,

@@ -16,6 +16,8 @@ float dot_f32(const float* a, const float* b, int64_t n);
 // out[r][t] = dot(w[r], x + t * x_stride) for 4 rows and 4 token rows of length n: 16 running
 // sums in registers, so each loaded vector feeds four multiply-adds (the prefill GEMM core).
 void dot_4x4(const float* const w[4], const float* x, int64_t x_stride, int64_t n, float out[4][4]);
+// The same for 6 token rows where the ISA has the registers for 24 sums (AVX-512); false if not.
+bool dot_4x6(const float* const w[4], const float* x, int64_t x_stride, int64_t n, float out[4][6]);
 // sum_i a[i] * float(b[i]) with b in IEEE half
 float dot_f32_f16(const float* a, const uint16_t* b, int64_t n);
 // y[i] += alpha * float(x[i]) with x in IEEE half
