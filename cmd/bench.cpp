@@ -34,6 +34,7 @@ struct Result {
   double mean = 0, stddev = 0;
   int64_t kv_held = 0, kv_allocated = 0;  // after the test
   double attention_ms_per_token = 0;      // of the timed tokens, in attention (all layers)
+  std::string backend;                    // "CPU (AVX-512)", "CUDA (NVIDIA H200)"
 };
 
 std::vector<int64_t> parse_list(const std::string& text, const char* flag) {
@@ -130,7 +131,7 @@ Action add_bench(CLI::App& app) {
           auto [m, sd] = mean_std(rates);
           results.push_back({attention, "pp" + std::to_string(o->n_prompt) + at, depth, o->n_prompt,
                              m, sd, s.held_kv_bytes(), s.kv_bytes(),
-                             attn_ms / double(o->reps * o->n_prompt)});
+                             attn_ms / double(o->reps * o->n_prompt), s.backend_name()});
         }
         if (o->n_gen > 0) {
           std::vector<double> rates;
@@ -150,7 +151,7 @@ Action add_bench(CLI::App& app) {
           auto [m, sd] = mean_std(rates);
           results.push_back({attention, "tg" + std::to_string(o->n_gen) + at, depth, o->n_gen, m,
                              sd, s.held_kv_bytes(), s.kv_bytes(),
-                             attn_ms / double(o->reps * o->n_gen)});
+                             attn_ms / double(o->reps * o->n_gen), s.backend_name()});
         }
       }
     }
@@ -178,7 +179,8 @@ Action add_bench(CLI::App& app) {
                      {"kv_type", mo.kv_type},
                      {"peak_rss_bytes", peak_rss_bytes()},
                      {"attention", r.attention},
-                     {"isa", cpu::isa_name(cpu::detected_isa())}});
+                     {"isa", cpu::isa_name(cpu::detected_isa())},
+                     {"backend", r.backend}});
       }
       std::printf("%s\n", j.dump(2).c_str());
     } else if (o->csv) {
@@ -186,10 +188,11 @@ Action add_bench(CLI::App& app) {
           "model,size_mib,params,backend,threads,attention,kv_type,test,depth,avg_ts,stddev_ts,"
           "kv_bytes,kv_held_bytes,peak_rss_bytes\n");
       for (const Result& r : results) {
-        std::printf("\"%s\",%.2f,%lld,CPU,%d,\"%s\",%s,%s,%lld,%.4f,%.4f,%lld,%lld,%ld\n",
-                    model_name.c_str(), size_mib, (long long)params, threads, r.attention.c_str(),
-                    mo.kv_type.c_str(), r.test.c_str(), (long long)r.depth, r.mean, r.stddev,
-                    (long long)r.kv_allocated, (long long)r.kv_held, peak_rss_bytes());
+        std::printf("\"%s\",%.2f,%lld,\"%s\",%d,\"%s\",%s,%s,%lld,%.4f,%.4f,%lld,%lld,%ld\n",
+                    model_name.c_str(), size_mib, (long long)params, r.backend.c_str(), threads,
+                    r.attention.c_str(), mo.kv_type.c_str(), r.test.c_str(), (long long)r.depth,
+                    r.mean, r.stddev, (long long)r.kv_allocated, (long long)r.kv_held,
+                    peak_rss_bytes());
       }
     } else {
       std::printf(
@@ -198,11 +201,11 @@ Action add_bench(CLI::App& app) {
       std::printf("| --- | ---: | ---: | --- | ---: | --- | ---: | ---: | ---: | ---: |\n");
       for (const Result& r : results) {
         std::printf(
-            "| %s | %.2f MiB | %.2f M | CPU (%s) | %d | %s | %s | %.2f ± %.2f | %.3f | %.2f MiB "
+            "| %s | %.2f MiB | %.2f M | %s | %d | %s | %s | %.2f ± %.2f | %.3f | %.2f MiB "
             "|\n",
-            model_name.c_str(), size_mib, double(params) / 1e6, cpu::isa_name(cpu::detected_isa()),
-            threads, r.attention.c_str(), r.test.c_str(), r.mean, r.stddev,
-            r.attention_ms_per_token, r.kv_held / 1048576.0);
+            model_name.c_str(), size_mib, double(params) / 1e6, r.backend.c_str(), threads,
+            r.attention.c_str(), r.test.c_str(), r.mean, r.stddev, r.attention_ms_per_token,
+            r.kv_held / 1048576.0);
       }
       std::printf("\nKV cache %s, context %lld, peak RSS %.2f MiB\n", mo.kv_type.c_str(),
                   (long long)mo.n_ctx, peak_rss_bytes() / 1048576.0);

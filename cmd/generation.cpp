@@ -30,6 +30,9 @@ void add_model_flags(CLI::App& app, ModelOptions& o) {
       ->excludes("--attn");
   app.add_option("--kv-type", o.kv_type, "KV cache precision: f16, q8_0 or q4_0 (any policy)")
       ->check(CLI::IsMember({"f16", "q8_0", "q4_0"}));
+  app.add_option("--device", o.device,
+                 "where the layers run: cpu, or cuda (weights and KV cache on the first GPU)")
+      ->check(CLI::IsMember({"cpu", "cuda"}));
 }
 
 void add_sampler_flags(CLI::App& app, SamplerOptions& o) {
@@ -107,7 +110,7 @@ std::unique_ptr<Session> make_session(const Model& model, const ModelOptions& o,
       c.n_layer * c.n_head_kv *
       (kernels::kv_row_bytes(kv_type, c.head_dim) + kernels::kv_row_bytes(kv_type, c.value_dim));
   int64_t budget = available_memory_bytes() / 2;  // leave room for everything else
-  if (o.n_ctx == 0 && budget > 0 && n_ctx * per_token > budget) {
+  if (o.n_ctx == 0 && o.device == "cpu" && budget > 0 && n_ctx * per_token > budget) {
     int64_t fit = std::max<int64_t>(512, budget / per_token);
     spdlog::warn("the model's context of {} tokens needs {} MiB of KV cache; using {} tokens",
                  n_ctx, n_ctx * per_token >> 20, fit);
@@ -124,7 +127,8 @@ std::unique_ptr<Session> make_session(const Model& model, const ModelOptions& o,
     }
     policies = policies_for_all_layers(o.attn, c.n_layer);
   }
-  return std::make_unique<Session>(model, SessionOptions{n_ctx, o.n_batch, policies, kv_type});
+  return std::make_unique<Session>(
+      model, SessionOptions{n_ctx, o.n_batch, policies, kv_type, parse_device(o.device)});
 }
 
 Loaded load_for_generation(const ModelOptions& o) {

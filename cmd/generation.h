@@ -19,6 +19,7 @@ struct ModelOptions {
   std::string attn = "dense";   // --attn NAME[:key=value,...] for every layer
   std::string attn_config;      // --attn-config FILE.json, a per-layer mix
   std::string kv_type = "f16";  // --kv-type: KV precision, with any policy
+  std::string device = "cpu";   // --device cpu|cuda
 };
 
 void add_model_flags(CLI::App& app, ModelOptions& o);

@@ -63,7 +63,7 @@ Action add_run(CLI::App& app) {
     if (tokens.empty()) throw Error("the prompt is empty");
     std::fprintf(stderr, "longctx: %s, %lld layers, context %lld, %s, %d threads\n",
                  l.model->config.arch->name.data(), (long long)l.model->config.n_layer,
-                 (long long)s.n_ctx(), cpu::isa_name(cpu::detected_isa()), omp_get_max_threads());
+                 (long long)s.n_ctx(), s.backend_name().c_str(), omp_get_max_threads());
     std::fprintf(stderr, "KV cache: %s, %.2f MiB allocated\n", kv_type_name(s.cache().type()),
                  s.kv_bytes() / 1048576.0);
 

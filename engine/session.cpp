@@ -43,9 +43,10 @@ std::vector<std::unique_ptr<AttentionPolicy>> make_policies(const ModelConfig& c
 }
 
 // A layer whose policy bounds what it holds needs that bound plus one chunk; the others the
-// context.
+// context. On a device the host cache holds nothing.
 std::vector<int64_t> layer_capacities(const std::vector<std::unique_ptr<AttentionPolicy>>& policies,
-                                      int64_t n_ctx, int64_t n_batch) {
+                                      int64_t n_ctx, int64_t n_batch, Device device) {
+  if (device != Device::Cpu) return std::vector<int64_t>(policies.size(), 0);
   std::vector<int64_t> cap;
   for (const auto& p : policies) {
     int64_t held = p->max_held();
@@ -62,9 +63,19 @@ Session::Session(const Model& model, SessionOptions options)
       n_ctx_(options.n_ctx > 0 ? options.n_ctx : model.config.n_ctx_train),
       policies_(make_policies(model.config, options)),
       cache_(model.config.n_layer, model.config.n_head_kv, model.config.head_dim,
-             model.config.value_dim, layer_capacities(policies_, n_ctx_, options.n_batch),
+             model.config.value_dim,
+             layer_capacities(policies_, n_ctx_, options.n_batch, options.device),
              options.kv_type) {
   const ModelConfig& c = model.config;
+  if (options_.device == Device::Cuda) {
+    for (int64_t il = 0; il < c.n_layer; ++il) {
+      const std::string name = policies_[size_t(il)]->name();
+      if (name != "dense" && name.rfind("sliding", 0) != 0)
+        throw Error("--device cuda runs dense attention so far; --attn " + name +
+                    " runs on the CPU (--device cpu)");
+    }
+    device_ = make_cuda_forward(model, n_ctx_, options_.n_batch, options_.kv_type);
+  }
   for (const auto& p : policies_) {
     min_last_chunk_ = std::max(min_last_chunk_, p->min_last_chunk());
     if (p->min_last_chunk() > options_.n_batch) {
@@ -104,7 +115,22 @@ void Session::clear() {
   for (auto& p : policies_) p->reset();
 }
 
+int64_t Session::kv_bytes() const {
+  return device_ ? device_->kv_bytes() : cache_.bytes();
+}
+
+int64_t Session::held_kv_bytes() const {
+  return device_ ? device_->kv_bytes() * n_past_ / std::max<int64_t>(1, n_ctx_)
+                 : cache_.held_bytes();
+}
+
+std::string Session::backend_name() const {
+  return device_ ? device_->name()
+                 : std::string("CPU (") + cpu::isa_name(cpu::detected_isa()) + ")";
+}
+
 int64_t Session::room() const {
+  if (device_) return n_ctx_ - n_past_;
   int64_t room = std::numeric_limits<int64_t>::max() / 4;  // every layer bounded: no end
   for (int64_t il = 0; il < int64_t(policies_.size()); ++il) {
     if (policies_[size_t(il)]->max_held() < 0)
@@ -157,6 +183,12 @@ std::span<const float> Session::eval(std::span<const int32_t> tokens, bool all_l
 void Session::forward_chunk(const int32_t* tokens, int64_t n, float* logits_out, bool want_logits,
                             bool prompt_end) {
   const ModelConfig& c = model_.config;
+  if (device_) {
+    const bool all = logits_.size() > size_t(c.n_vocab);
+    device_->forward(tokens, n, n_past_, want_logits ? logits_out : nullptr, all);
+    n_past_ += n;
+    return;
+  }
   const int64_t d = c.n_embd;
   for (int64_t t = 0; t < n; ++t) {
     cpu::dequantize_row(model_.token_embd, tokens[t], x_.data() + t * d);

@@ -9,6 +9,7 @@
 
 #include "engine/attention/policy.h"
 #include "engine/attention/registry.h"
+#include "engine/device_forward.h"
 #include "engine/kv_cache.h"
 #include "models/model.h"
 
@@ -21,6 +22,9 @@ struct SessionOptions {
   // local layers) stay sliding-window whatever is asked, holding only the window.
   std::vector<PolicySpec> attention;
   KvType kv_type = KvType::F16;  // KV precision, orthogonal to the policies
+  // Where the layers run. On CUDA the weights and the KV cache live on the device; attention there
+  // is dense (with the model's own sliding windows) until the policies run on the device too.
+  Device device = Device::Cpu;
 };
 
 class Session {
@@ -37,8 +41,10 @@ class Session {
   // others fill up.
   int64_t room() const;
   int64_t n_ctx() const { return n_ctx_; }
-  int64_t kv_bytes() const { return cache_.bytes(); }            // allocated
-  int64_t held_kv_bytes() const { return cache_.held_bytes(); }  // in use now
+  int64_t kv_bytes() const;       // allocated
+  int64_t held_kv_bytes() const;  // in use now
+  // "CPU (AVX-512)" or "CUDA (NVIDIA H200)".
+  std::string backend_name() const;
   void clear();
   // Forgets everything after the first n tokens (a chat reuses the prefix it shares). Once tokens
   // were evicted the cache cannot rewind: can_truncate says so, truncate throws.
@@ -64,6 +70,7 @@ class Session {
   int64_t n_ctx_;
   std::vector<std::unique_ptr<AttentionPolicy>> policies_;  // before cache_: they size it
   KvCache cache_;
+  std::unique_ptr<DeviceForward> device_;  // set when the layers run on a GPU
   int64_t min_last_chunk_ = 1;
   bool evicted_ = false;  // some tokens left the cache: no rewinding to a prefix
   double attention_ms_ = 0;

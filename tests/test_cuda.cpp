@@ -1,4 +1,5 @@
-// CUDA kernels against the CPU reference on the same inputs. Exits 77 (CTest: skipped) when no
+// CUDA kernels against the CPU reference on the same inputs, then whole models: logits of the CUDA
+// forward pass against the CPU session's on both real models. Exits 77 (CTest: skipped) when no
 // CUDA device is present, as on CI machines.
 #include <algorithm>
 #include <cstdio>
@@ -7,8 +8,18 @@
 #include <string>
 #include <vector>
 
+#include <cmath>
+#include <random>
+
+#include "engine/attention/policy.h"
+#include "engine/session.h"
+#include "kernels/cpu/attention.h"
+#include "kernels/cpu/matmul.h"
+#include "kernels/cpu/ops.h"
 #include "kernels/cuda/dequant.h"
+#include "kernels/cuda/kernels.h"
 #include "models/gguf.h"
+#include "models/model.h"
 #include "models/quant.h"
 #include "tests/fixtures.h"
 
@@ -31,6 +42,281 @@ void compare(const std::string& what, kernels::BlockType type, const uint8_t* sr
   std::printf("%-8s %-40s %zu values, %zu differ\n", diff ? "FAIL" : "ok", what.c_str(), cpu.size(),
               diff);
   failures += diff != 0;
+}
+
+// Largest |a - b| relative to the largest |b| (and 1e-6).
+double rel_diff(const std::vector<float>& a, const std::vector<float>& b) {
+  double diff = 0, mag = 1e-6;
+  for (size_t i = 0; i < a.size(); ++i) {
+    diff = std::max(diff, std::fabs(double(a[i]) - b[i]));
+    mag = std::max(mag, std::fabs(double(b[i])));
+  }
+  return diff / mag;
+}
+
+void report(const std::string& what, double diff, double tolerance) {
+  bool ok = diff <= tolerance && std::isfinite(diff);
+  std::printf("%-8s %-48s rel diff %.3g (tolerance %.3g)\n", ok ? "ok" : "FAIL", what.c_str(), diff,
+              tolerance);
+  failures += !ok;
+}
+
+template <typename T>
+cuda::Buffer<T> to_device(const std::vector<T>& v) {
+  cuda::Buffer<T> b;
+  b.upload(v.data(), v.size());
+  return b;
+}
+
+template <typename T>
+std::vector<T> to_host(const cuda::Buffer<T>& b, size_t n) {
+  std::vector<T> v(n);
+  cuda::check(cudaDeviceSynchronize(), "sync");
+  b.download(v.data(), n);
+  return v;
+}
+
+std::vector<float> random_vector(size_t n, std::mt19937& rng, float sd = 1.0f) {
+  std::normal_distribution<float> normal(0.0f, sd);
+  std::vector<float> v(n);
+  for (auto& e : v) e = normal(rng);
+  return v;
+}
+
+// Matrix products: every fixture block type, as decode (gemv) and as prefill (cuBLAS).
+void test_matmul(std::mt19937& rng) {
+  cuda::MatmulWorkspace ws;
+  for (const quant::TypeInfo& t : quant::all_types()) {
+    if (!t.decodable) continue;
+    auto blocks = test::read_fixture("quant/" + std::string(t.name) + ".blocks");
+    const int64_t n_blocks = int64_t(blocks.size()) / t.block_bytes;
+    // As many rows as the fixture gives with rows of 256 elements (or one row).
+    int64_t elems = n_blocks * t.block_elems, cols = elems % 256 == 0 ? 256 : elems;
+    int64_t rows = elems / cols;
+    kernels::MatrixView w{kernels::BlockType(t.id), blocks.data(), rows, cols,
+                          int64_t(blocks.size()) / rows};
+    cuda::Buffer<uint8_t> dw = to_device(blocks);
+    kernels::MatrixView dwv = w;
+    dwv.data = dw.get();
+    for (int64_t n_tok : {int64_t(1), int64_t(5), int64_t(20)}) {
+      auto x = random_vector(size_t(n_tok * cols), rng);
+      std::vector<float> ref(size_t(n_tok * rows));
+      cpu::matmul(w, x.data(), n_tok, ref.data());
+      auto dx = to_device(x);
+      cuda::Buffer<float> dy(ref.size());
+      cuda::matmul(dwv, dx.get(), n_tok, dy.get(), ws);
+      report("matmul " + std::string(t.name) + " x " + std::to_string(n_tok) + " tokens",
+             rel_diff(to_host(dy, ref.size()), ref), 1e-4);
+    }
+  }
+}
+
+void test_ops(std::mt19937& rng) {
+  const int64_t rows = 7, dim = 640;
+  auto x = random_vector(size_t(rows * dim), rng), w = random_vector(size_t(dim), rng);
+  std::vector<float> ref(x.size());
+  for (int64_t r = 0; r < rows; ++r)
+    cpu::rms_norm(x.data() + r * dim, w.data(), 1e-6f, dim, ref.data() + r * dim);
+  auto dx = to_device(x), dw = to_device(w);
+  cuda::Buffer<float> dy(x.size());
+  cuda::rms_norm(dx.get(), dw.get(), 1e-6f, rows, dim, dy.get());
+  report("rms_norm", rel_diff(to_host(dy, x.size()), ref), 1e-6);
+
+  for (bool halves : {false, true}) {
+    const int64_t n_tok = 5, heads = 3, hd = 64, n_rot = 64;
+    auto q = random_vector(size_t(n_tok * heads * hd), rng);
+    std::vector<float> inv(n_rot / 2);
+    for (int64_t i = 0; i < n_rot / 2; ++i)
+      inv[size_t(i)] = float(std::pow(10000.0, -2.0 * i / n_rot));
+    std::vector<int32_t> pos = {0, 1, 77, 4095, 30000};
+    std::vector<float> cref = q;
+    for (int64_t t = 0; t < n_tok; ++t)
+      cpu::rope(cref.data() + t * heads * hd, heads, hd, n_rot, inv.data(), pos[size_t(t)],
+                halves ? cpu::RopeLayout::Halves : cpu::RopeLayout::Pairs);
+    auto dq = to_device(q);
+    auto dinv = to_device(inv);
+    auto dpos = to_device(pos);
+    cuda::rope(dq.get(), n_tok, heads, hd, n_rot, dinv.get(), dpos.get(), halves);
+    report(std::string("rope ") + (halves ? "halves" : "pairs"),
+           rel_diff(to_host(dq, q.size()), cref), 1e-6);
+  }
+  for (bool gelu : {false, true}) {
+    auto g = random_vector(4099, rng, 3.0f), u = random_vector(4099, rng);
+    std::vector<float> cref = g;
+    if (gelu) {
+      cpu::geglu_tanh(cref.data(), u.data(), int64_t(g.size()));
+    } else {
+      cpu::swiglu(cref.data(), u.data(), int64_t(g.size()));
+    }
+    auto dg = to_device(g), du = to_device(u);
+    cuda::gated(dg.get(), du.get(), int64_t(g.size()), gelu);
+    report(gelu ? "geglu_tanh" : "swiglu", rel_diff(to_host(dg, g.size()), cref), 1e-5);
+  }
+}
+
+// The span-sparse kernel against the CPU's on the same cache, in every KV precision, for prefill
+// (40 queries, per-8-query selections) and decode (one query, split over the keys), with a sliding
+// window, a hole in the spans and shuffled positions; then the statistics pass and top-k.
+void test_attention(std::mt19937& rng) {
+  struct Shape {
+    int64_t hd, n_head, n_kv;
+  };
+  for (Shape sh : {Shape{64, 9, 3}, Shape{256, 4, 1}, Shape{128, 14, 2}}) {
+    for (auto type : {kernels::KvType::F16, kernels::KvType::Q8_0, kernels::KvType::Q4_0}) {
+      for (int64_t n_q : {int64_t(1), int64_t(40)}) {
+        for (int64_t window : {int64_t(0), int64_t(300)}) {
+          const int64_t cap = 3000, hd = sh.hd, rb = kernels::kv_row_bytes(type, hd);
+          auto kf = random_vector(size_t(sh.n_kv * cap * hd), rng);
+          auto vf = random_vector(size_t(sh.n_kv * cap * hd), rng);
+          std::vector<uint8_t> k(size_t(sh.n_kv * cap * rb)), v(k.size());
+          for (int64_t r = 0; r < sh.n_kv * cap; ++r) {
+            kernels::encode_kv_row(type, kf.data() + r * hd, k.data() + r * rb, hd);
+            kernels::encode_kv_row(type, vf.data() + r * hd, v.data() + r * rb, hd);
+          }
+          std::vector<int32_t> key_pos(size_t(sh.n_kv * cap)), q_pos(static_cast<size_t>(n_q));
+          for (int64_t g = 0; g < sh.n_kv; ++g)
+            for (int64_t i = 0; i < cap; ++i) key_pos[size_t(g * cap + i)] = int32_t(i);
+          if (sh.n_kv > 1) std::shuffle(key_pos.begin() + cap, key_pos.begin() + 2 * cap, rng);
+          for (int64_t i = 0; i < n_q; ++i) q_pos[size_t(i)] = int32_t(cap - n_q + i);
+          auto q = random_vector(size_t(n_q * sh.n_head * hd), rng, 0.3f);
+          // Selections: per block of 8 queries when prefilling, two spans with a hole per head.
+          const int64_t blocks = n_q > 1 ? (n_q + 7) / 8 : 1;
+          std::vector<cpu::KeySpan> spans;
+          std::vector<int32_t> offsets = {0};
+          for (int64_t b = 0; b < blocks; ++b) {
+            for (int64_t g = 0; g < sh.n_kv; ++g) {
+              spans.push_back({0, int32_t(100 + 10 * b)});
+              spans.push_back({int32_t(400 + 7 * g), int32_t(cap)});
+              offsets.push_back(int32_t(spans.size()));
+            }
+          }
+          std::vector<float> out(q.size()), lse(size_t(n_q * sh.n_head));
+          cpu::AttentionArgs a;
+          a.q = q.data();
+          a.n_q = n_q;
+          a.n_head = sh.n_head;
+          a.n_kv_head = sh.n_kv;
+          a.head_dim = hd;
+          a.kv_type = type;
+          a.k = k.data();
+          a.v = v.data();
+          a.capacity = cap;
+          a.key_pos = key_pos.data();
+          a.q_pos = q_pos.data();
+          a.window = window;
+          a.scale = 1.0f / std::sqrt(float(hd));
+          a.spans = spans.data();
+          a.span_offsets = offsets.data();
+          a.span_q_block = n_q > 1 ? 8 : 0;
+          a.out = out.data();
+          a.lse = lse.data();
+          cpu::attention(a);
+
+          auto dq = to_device(q);
+          auto dk = to_device(k), dv = to_device(v);
+          auto dkp = to_device(key_pos), dqp = to_device(q_pos);
+          std::vector<cuda::KeySpan> cspans;
+          for (auto s : spans) cspans.push_back({s.begin, s.end});
+          auto dspans = to_device(cspans);
+          auto doff = to_device(offsets);
+          cuda::Buffer<float> dout(out.size()), dlse(lse.size());
+          cuda::AttentionArgs da;
+          da.q = dq.get();
+          da.n_q = n_q;
+          da.n_head = sh.n_head;
+          da.n_kv_head = sh.n_kv;
+          da.head_dim = hd;
+          da.kv_type = type;
+          da.k = dk.get();
+          da.v = dv.get();
+          da.capacity = cap;
+          da.key_pos = dkp.get();
+          da.q_pos = dqp.get();
+          da.window = window;
+          da.scale = a.scale;
+          da.spans = dspans.get();
+          da.span_offsets = doff.get();
+          da.span_q_block = a.span_q_block;
+          da.max_selected = cap;
+          da.out = dout.get();
+          da.lse = dlse.get();
+          cuda::AttentionWorkspace ws;
+          cuda::attention(da, ws);
+          const std::string what = "attention hd " + std::to_string(hd) + " " +
+                                   std::to_string(sh.n_head) + "/" + std::to_string(sh.n_kv) +
+                                   " kv" + std::to_string(int(type)) + " q" + std::to_string(n_q) +
+                                   " w" + std::to_string(window);
+          report(what, rel_diff(to_host(dout, out.size()), out), 1e-4);
+          auto glse = to_host(dlse, lse.size());
+          double lse_diff = 0;
+          for (size_t i = 0; i < lse.size(); ++i)
+            lse_diff = std::max(lse_diff, double(std::fabs(glse[i] - lse[i])));
+          report(what + " lse", lse_diff, 1e-4);
+          if (n_q == 1) {
+            // Statistics pass (one selection for all queries) and top-k of the mass.
+            a.span_q_block = 0;
+            std::vector<float> mass(size_t(sh.n_kv * cap), 0.0f);
+            cpu::attention_mass(a, 0, mass.data());
+            cuda::Buffer<float> dmass(mass.size());
+            dmass.zero();
+            cuda::attention_mass(da, 0, dmass.get());
+            auto gm = to_host(dmass, mass.size());
+            report(what + " mass", rel_diff(gm, mass), 1e-4);
+            std::vector<int32_t> ref_top;
+            top_k(mass.data(), cap, 64, ref_top);
+            cuda::Buffer<int32_t> dtop(64);
+            cuda::top_k(dmass.get(), cap, 64, dtop.get());
+            auto gtop = to_host(dtop, 64);
+            // Same set up to near-ties: compare with the CPU's top-k of the GPU's own mass.
+            std::vector<int32_t> own_top;
+            top_k(gm.data(), cap, 64, own_top);
+            report(what + " top_k", gtop == own_top ? 0.0 : 1.0, 0.0);
+          }
+        }
+      }
+    }
+  }
+}
+
+// Whole models: a 300-token prompt and three decode steps, CUDA against the CPU session.
+void test_model(const char* file, kernels::KvType kv) {
+  std::string path = test::model_path(file);
+  if (!std::filesystem::exists(path)) {
+    std::printf("FAIL     %s missing (run scripts/setup)\n", path.c_str());
+    ++failures;
+    return;
+  }
+  auto model = load_model(path);
+  std::vector<int32_t> prompt;
+  std::mt19937 rng(7);
+  for (int i = 0; i < 300; ++i) prompt.push_back(int32_t(rng() % uint32_t(model->config.n_vocab)));
+  // Batches of 128: the prompt goes through cuBLAS, the steps through the matrix-vector kernels.
+  SessionOptions cpu_o{1024, 128, {}, kv, Device::Cpu};
+  SessionOptions gpu_o{1024, 128, {}, kv, Device::Cuda};
+  Session cpu_s(*model, cpu_o), gpu_s(*model, gpu_o);
+  const std::string name = std::string(file).substr(0, 14) + " kv" + std::to_string(int(kv));
+  auto argmax = [](const std::vector<float>& v) {
+    return int32_t(std::max_element(v.begin(), v.end()) - v.begin());
+  };
+  auto eval = [](Session& s, const std::vector<int32_t>& t, bool all = false) {
+    auto out = s.eval(t, all);
+    return std::vector<float>(out.begin(), out.end());
+  };
+  std::vector<float> cl = eval(cpu_s, prompt), gl = eval(gpu_s, prompt);
+  report(name + " prompt logits", rel_diff(gl, cl), 2e-2);
+  report(name + " prompt argmax", argmax(gl) == argmax(cl) ? 0.0 : 1.0, 0.0);
+  for (int step = 0; step < 3; ++step) {
+    std::vector<int32_t> next = {argmax(cl)};
+    cl = eval(cpu_s, next);
+    gl = eval(gpu_s, next);
+    report(name + " step " + std::to_string(step) + " logits", rel_diff(gl, cl), 2e-2);
+  }
+  // Every position's logits (perplexity's path) after a rewind.
+  cpu_s.truncate(200);
+  gpu_s.truncate(200);
+  std::vector<int32_t> tail(prompt.begin() + 200, prompt.begin() + 232);
+  report(name + " all logits after truncate",
+         rel_diff(eval(gpu_s, tail, true), eval(cpu_s, tail, true)), 2e-2);
 }
 
 }  // namespace
@@ -64,6 +350,19 @@ int main() {
       compare(std::string(model).substr(0, 12) + " " + t.name, kernels::BlockType(t.type.id),
               t.data, size_t(t.n_bytes), t.rows(), t.row_elems());
     }
+  }
+  std::mt19937 rng(11);
+  try {
+    test_matmul(rng);
+    test_ops(rng);
+    test_attention(rng);
+    for (auto kv : {kernels::KvType::F16, kernels::KvType::Q8_0}) {
+      test_model(test::kSmolLM2, kv);
+      test_model(test::kGemma3, kv);
+    }
+  } catch (const std::exception& e) {
+    std::printf("FAIL     %s\n", e.what());
+    ++failures;
   }
   std::printf("%d failures\n", failures);
   return failures == 0 ? 0 : 1;

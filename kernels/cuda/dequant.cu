@@ -28,7 +28,7 @@ bool device_available(std::string* why) {
   int count = 0;
   cudaError_t err = cudaGetDeviceCount(&count);
   if (err != cudaSuccess) {
-    if (why) *why = cudaGetErrorString(err);
+    if (why) *why = std::string("no usable CUDA device (") + cudaGetErrorString(err) + ")";
     return false;
   }
   if (count == 0) {

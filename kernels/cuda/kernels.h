@@ -1,0 +1,104 @@
+// The CUDA backend's operations, callable from host C++: every pointer is device memory, every
+// call is asynchronous on the default stream (the caller synchronizes when it copies results
+// back). Each has a CPU counterpart in kernels/cpu; tests/test_cuda.cpp compares the two.
+#pragma once
+
+#include <cublas_v2.h>
+
+#include <cstdint>
+
+#include "kernels/common/kv_rows.h"
+#include "kernels/common/matrix_view.h"
+#include "kernels/cuda/device.h"
+
+namespace longctx::cuda {
+
+// --- matrices (matmul.cu) ----------------------------------------------------------------------
+// A weight matrix uploaded in its GGUF block format: MatrixView with a device `data`.
+using DeviceMatrix = kernels::MatrixView;
+
+// Up to this many tokens a product is a quantized matrix-vector kernel reading the blocks in
+// place; above it the rows are dequantized to floats in chunks and multiplied by cuBLAS.
+inline constexpr int64_t kGemvMaxTokens = 8;
+
+// Scratch of the cuBLAS path and its handle, one per session.
+struct MatmulWorkspace {
+  cublasHandle_t handle = nullptr;
+  Buffer<float> rows;  // dequantized rows of one chunk
+  MatmulWorkspace();
+  ~MatmulWorkspace();
+  MatmulWorkspace(const MatmulWorkspace&) = delete;
+  MatmulWorkspace& operator=(const MatmulWorkspace&) = delete;
+};
+
+// y[t * w.rows + r] = sum_c w[r][c] * x[t * w.cols + c] for t < n_tokens.
+void matmul(const DeviceMatrix& w, const float* x, int64_t n_tokens, float* y, MatmulWorkspace& ws);
+// The matrix-vector kernel alone (any n_tokens <= kGemvMaxTokens), for tests and benchmarks.
+void gemv(const DeviceMatrix& w, const float* x, int64_t n_tokens, float* y);
+// out[t] = row tokens[t] of w as floats (embedding lookup).
+void embed(const DeviceMatrix& w, const int32_t* tokens, int64_t n_tokens, float* out);
+
+// --- element-wise and per-row operations (ops.cu) ---------------------------------------------
+// y[r] = x[r] / rms(x[r]) * w, rows of `dim`; y may equal x.
+void rms_norm(const float* x, const float* w, float eps, int64_t n_rows, int64_t dim, float* y);
+// Rotates the first n_rot dimensions of each head of each token by position pos[t] * inv_freq[i];
+// halves: pairs (i, i + n_rot/2) (NeoX) instead of (2i, 2i+1).
+void rope(float* x, int64_t n_tokens, int64_t n_heads, int64_t head_dim, int64_t n_rot,
+          const float* inv_freq, const int32_t* pos, bool halves);
+// y[i] += x[i]
+void add(float* y, const float* x, int64_t n);
+// y[t][i] += b[i] for rows of dim
+void add_rows(float* y, const float* b, int64_t n_rows, int64_t dim);
+void scale(float* y, float alpha, int64_t n);
+// gate[i] = act(gate[i]) * up[i], act = GELU (tanh form) or SiLU.
+void gated(float* gate, const float* up, int64_t n, bool gelu);
+
+// --- KV cache and attention (attention.cu) -----------------------------------------------------
+// Writes n_tokens rows of each KV head, src [t][n_kv_head][dim], into the cache
+// [n_kv_head][capacity] rows at slots first_slot + t, in the cache's precision, and their
+// positions into key_pos [n_kv_head][capacity].
+void kv_append(kernels::KvType type, const float* src, int64_t n_tokens, int64_t n_kv_head,
+               int64_t dim, uint8_t* cache, int64_t capacity, int64_t first_slot,
+               const int32_t* pos, int32_t* key_pos);
+
+struct KeySpan {
+  int32_t begin = 0, end = 0;  // cache slots [begin, end)
+};
+
+// The device twin of cpu::AttentionArgs (same meaning, device pointers), plus scratch.
+struct AttentionArgs {
+  const float* q = nullptr;
+  int64_t n_q = 0, n_head = 0, n_kv_head = 0, head_dim = 0;
+  kernels::KvType kv_type = kernels::KvType::F16;
+  const uint8_t* k = nullptr;
+  const uint8_t* v = nullptr;
+  int64_t capacity = 0;
+  const int32_t* key_pos = nullptr;
+  const int32_t* q_pos = nullptr;
+  int64_t window = 0;
+  float scale = 1.0f;
+  const KeySpan* spans = nullptr;
+  const int32_t* span_offsets = nullptr;
+  int64_t span_q_block = 0;
+  int64_t max_selected = 0;  // the most keys any selection holds (sizes the split-K grid)
+  float* out = nullptr;
+  float* lse = nullptr;
+};
+
+// Scratch for split-K partial results, one per session.
+struct AttentionWorkspace {
+  Buffer<float> partial;  // [n_q][n_head][splits][head_dim + 2]
+};
+
+// Flash-style attention over the span selection: key tiles decoded to shared memory once per
+// block of queries sharing a KV head, online softmax per (query, head), split over the keys when
+// few queries (decode) so that every multiprocessor works, then the splits combined.
+void attention(const AttentionArgs& a, AttentionWorkspace& ws);
+// mass[g * capacity + slot] += probability of each selected key, summed over the query heads of
+// KV head g and queries [q_begin, n_q) (a.lse as attention() wrote it; span_q_block == 0).
+void attention_mass(const AttentionArgs& a, int64_t q_begin, float* mass);
+// The indices of the k largest of scores[0 .. n) (ties: the lower index), ascending in out[0 .. k),
+// as the CPU policies' top_k. Synchronous (it sizes CUB's scratch).
+void top_k(const float* scores, int64_t n, int64_t k, int32_t* out);
+
+}  // namespace longctx::cuda

@@ -1,0 +1,143 @@
+// Quantized products on the device: a matrix-vector kernel over the blocks in place for decode,
+// dequantize-then-cuBLAS for prefill.
+#include <algorithm>
+
+#include "kernels/cuda/kernels.h"
+#include "support/error.h"
+
+namespace longctx::cuda {
+namespace {
+
+constexpr int kWarp = 32;
+constexpr int kRowsPerCta = 4;  // one warp per row
+
+// Elements one lane decodes at a time: a block, or 32 elements of an unblocked type.
+__host__ __device__ inline int chunk_elems(kernels::BlockType type) {
+  kernels::BlockShape s = kernels::block_shape(type);
+  return s.elems == 1 ? 32 : s.elems;
+}
+
+// One warp per row; lane l takes chunks l, l + 32, ...; each chunk is decoded with the shared
+// block code into registers/local memory and met by every token of x.
+template <int T>
+__global__ void gemv_kernel(kernels::MatrixView w, const float* __restrict__ x, int64_t n_tokens,
+                            float* __restrict__ y) {
+  const int64_t row = int64_t(blockIdx.x) * kRowsPerCta + threadIdx.y;
+  if (row >= w.rows) return;
+  const int lane = threadIdx.x;
+  const kernels::BlockShape shape = kernels::block_shape(w.type);
+  const int ce = chunk_elems(w.type);
+  const int64_t n_chunks = w.cols / ce;
+  const int64_t chunk_bytes = int64_t(ce) / shape.elems * shape.bytes;
+  const uint8_t* src = w.data + row * w.row_bytes;
+  float acc[T];
+  for (int t = 0; t < T; ++t) acc[t] = 0.0f;
+  float buf[kernels::kQK_K];
+  for (int64_t c = lane; c < n_chunks; c += kWarp) {
+    kernels::dequantize_blocks(w.type, src + c * chunk_bytes, buf, ce / shape.elems);
+    for (int t = 0; t < T; ++t) {
+      if (t >= n_tokens) break;
+      const float* xc = x + t * w.cols + c * ce;
+      float s = 0.0f;
+      for (int i = 0; i < ce; ++i) s += buf[i] * xc[i];
+      acc[t] += s;
+    }
+  }
+  for (int t = 0; t < T && t < n_tokens; ++t) {
+    float s = acc[t];
+    for (int off = kWarp / 2; off > 0; off /= 2) s += __shfl_xor_sync(0xffffffffu, s, off);
+    if (lane == 0) y[t * w.rows + row] = s;
+  }
+}
+
+__global__ void dequantize_rows_kernel(kernels::MatrixView w, int64_t r0, int64_t n_rows,
+                                       float* out) {
+  const int ce = chunk_elems(w.type);
+  const kernels::BlockShape shape = kernels::block_shape(w.type);
+  const int64_t chunks_per_row = w.cols / ce;
+  const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= n_rows * chunks_per_row) return;
+  const int64_t r = i / chunks_per_row, c = i % chunks_per_row;
+  const uint8_t* src =
+      w.data + (r0 + r) * w.row_bytes + c * (int64_t(ce) / shape.elems) * shape.bytes;
+  kernels::dequantize_blocks(w.type, src, out + r * w.cols + c * ce, ce / shape.elems);
+}
+
+__global__ void embed_kernel(kernels::MatrixView w, const int32_t* tokens, int64_t n_tokens,
+                             float* out) {
+  const int ce = chunk_elems(w.type);
+  const kernels::BlockShape shape = kernels::block_shape(w.type);
+  const int64_t chunks_per_row = w.cols / ce;
+  const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= n_tokens * chunks_per_row) return;
+  const int64_t t = i / chunks_per_row, c = i % chunks_per_row;
+  const uint8_t* src =
+      w.data + int64_t(tokens[t]) * w.row_bytes + c * (int64_t(ce) / shape.elems) * shape.bytes;
+  kernels::dequantize_blocks(w.type, src, out + t * w.cols + c * ce, ce / shape.elems);
+}
+
+void check_shape(const DeviceMatrix& w) {
+  if (w.cols % chunk_elems(w.type) != 0)
+    throw Error("CUDA matmul: rows of " + std::to_string(w.cols) +
+                " elements are not whole blocks of their type");
+}
+
+unsigned blocks_for(int64_t n, int threads) {
+  return unsigned((n + threads - 1) / threads);
+}
+
+}  // namespace
+
+MatmulWorkspace::MatmulWorkspace() {
+  if (cublasCreate(&handle) != CUBLAS_STATUS_SUCCESS) throw Error("CUDA: cublasCreate failed");
+}
+
+MatmulWorkspace::~MatmulWorkspace() {
+  if (handle) cublasDestroy(handle);
+}
+
+void gemv(const DeviceMatrix& w, const float* x, int64_t n_tokens, float* y) {
+  check_shape(w);
+  if (n_tokens <= 0) return;
+  if (n_tokens > kGemvMaxTokens) throw Error("CUDA gemv: too many tokens");
+  dim3 block(kWarp, kRowsPerCta);
+  unsigned grid = unsigned((w.rows + kRowsPerCta - 1) / kRowsPerCta);
+  if (n_tokens == 1) {
+    gemv_kernel<1><<<grid, block>>>(w, x, n_tokens, y);
+  } else {
+    gemv_kernel<kGemvMaxTokens><<<grid, block>>>(w, x, n_tokens, y);
+  }
+  check_launch("gemv");
+}
+
+void matmul(const DeviceMatrix& w, const float* x, int64_t n_tokens, float* y,
+            MatmulWorkspace& ws) {
+  if (n_tokens <= kGemvMaxTokens) return gemv(w, x, n_tokens, y);
+  check_shape(w);
+  // Rows in chunks of at most 64 MiB of floats, each dequantized and multiplied by SGEMM:
+  // y (rows x n, column-major with ld = w.rows) = W^T-as-stored (cols x rows)^T * x (cols x n).
+  const int64_t chunk_rows =
+      std::max<int64_t>(1, std::min<int64_t>(w.rows, (int64_t(16) << 20) / w.cols));
+  ws.rows.resize(size_t(chunk_rows * w.cols));
+  const float one = 1.0f, zero = 0.0f;
+  for (int64_t r0 = 0; r0 < w.rows; r0 += chunk_rows) {
+    const int64_t nr = std::min(chunk_rows, w.rows - r0);
+    const int64_t work = nr * (w.cols / chunk_elems(w.type));
+    dequantize_rows_kernel<<<blocks_for(work, 128), 128>>>(w, r0, nr, ws.rows.get());
+    check_launch("dequantize_rows");
+    cublasStatus_t st =
+        cublasSgemm(ws.handle, CUBLAS_OP_T, CUBLAS_OP_N, int(nr), int(n_tokens), int(w.cols), &one,
+                    ws.rows.get(), int(w.cols), x, int(w.cols), &zero, y + r0, int(w.rows));
+    if (st != CUBLAS_STATUS_SUCCESS) throw Error("CUDA: cublasSgemm failed");
+  }
+}
+
+void embed(const DeviceMatrix& w, const int32_t* tokens, int64_t n_tokens, float* out) {
+  check_shape(w);
+  const int64_t work = n_tokens * (w.cols / chunk_elems(w.type));
+  if (work == 0) return;
+  embed_kernel<<<blocks_for(work, 128), 128>>>(w, tokens, n_tokens, out);
+  check_launch("embed");
+}
+
+}  // namespace longctx::cuda

@@ -1,0 +1,117 @@
+// Norms, rotary embedding, activations and element-wise arithmetic on the device, following the
+// CPU versions in kernels/cpu/ops.cpp operation for operation where the order matters.
+#include "kernels/cuda/kernels.h"
+
+namespace longctx::cuda {
+namespace {
+
+constexpr int kThreads = 256;
+
+unsigned grid_for(int64_t n) {
+  return unsigned((n + kThreads - 1) / kThreads);
+}
+
+// One block per row: the sum of squares reduced in double (as the CPU does), then scaled.
+__global__ void rms_norm_kernel(const float* x, const float* w, float eps, int64_t dim, float* y) {
+  const float* xr = x + int64_t(blockIdx.x) * dim;
+  float* yr = y + int64_t(blockIdx.x) * dim;
+  double s = 0.0;
+  for (int64_t i = threadIdx.x; i < dim; i += blockDim.x) s += double(xr[i]) * xr[i];
+  __shared__ double partial[kThreads / 32];
+  for (int off = 16; off > 0; off /= 2) s += __shfl_xor_sync(0xffffffffu, s, off);
+  if (threadIdx.x % 32 == 0) partial[threadIdx.x / 32] = s;
+  __syncthreads();
+  if (threadIdx.x < 32) {
+    s = threadIdx.x < blockDim.x / 32 ? partial[threadIdx.x] : 0.0;
+    for (int off = 16; off > 0; off /= 2) s += __shfl_xor_sync(0xffffffffu, s, off);
+    if (threadIdx.x == 0) partial[0] = s;
+  }
+  __syncthreads();
+  const float inv = float(1.0 / sqrt(partial[0] / double(dim) + double(eps)));
+  for (int64_t i = threadIdx.x; i < dim; i += blockDim.x) yr[i] = xr[i] * inv * w[i];
+}
+
+// One thread per (token, head, rotated pair); angles in double as on the CPU.
+__global__ void rope_kernel(float* x, int64_t n_tokens, int64_t n_heads, int64_t head_dim,
+                            int64_t n_rot, const float* inv_freq, const int32_t* pos, bool halves) {
+  const int64_t half = n_rot / 2;
+  const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= n_tokens * n_heads * half) return;
+  const int64_t p = i % half, h = (i / half) % n_heads, t = i / (half * n_heads);
+  const double angle = double(pos[t]) * double(inv_freq[p]);
+  double sd, cd;
+  sincos(angle, &sd, &cd);
+  const float c = float(cd), s = float(sd);
+  float* v = x + (t * n_heads + h) * head_dim;
+  const int64_t a = halves ? p : 2 * p, b = halves ? p + half : 2 * p + 1;
+  const float x0 = v[a], x1 = v[b];
+  v[a] = x0 * c - x1 * s;
+  v[b] = x0 * s + x1 * c;
+}
+
+__global__ void add_kernel(float* y, const float* x, int64_t n) {
+  const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i < n) y[i] += x[i];
+}
+
+__global__ void add_rows_kernel(float* y, const float* b, int64_t n, int64_t dim) {
+  const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i < n) y[i] += b[i % dim];
+}
+
+__global__ void scale_kernel(float* y, float alpha, int64_t n) {
+  const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i < n) y[i] *= alpha;
+}
+
+__global__ void gated_kernel(float* gate, const float* up, int64_t n, bool gelu) {
+  const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= n) return;
+  const float g = gate[i];
+  const float z = gelu ? -2.0f * 0.7978845608028654f * (g + 0.044715f * g * g * g) : -g;
+  gate[i] = g / (1.0f + expf(z)) * up[i];
+}
+
+}  // namespace
+
+void rms_norm(const float* x, const float* w, float eps, int64_t n_rows, int64_t dim, float* y) {
+  if (n_rows == 0) return;
+  rms_norm_kernel<<<unsigned(n_rows), kThreads>>>(x, w, eps, dim, y);
+  check_launch("rms_norm");
+}
+
+void rope(float* x, int64_t n_tokens, int64_t n_heads, int64_t head_dim, int64_t n_rot,
+          const float* inv_freq, const int32_t* pos, bool halves) {
+  const int64_t n = n_tokens * n_heads * (n_rot / 2);
+  if (n == 0) return;
+  rope_kernel<<<grid_for(n), kThreads>>>(x, n_tokens, n_heads, head_dim, n_rot, inv_freq, pos,
+                                         halves);
+  check_launch("rope");
+}
+
+void add(float* y, const float* x, int64_t n) {
+  if (n == 0) return;
+  add_kernel<<<grid_for(n), kThreads>>>(y, x, n);
+  check_launch("add");
+}
+
+void add_rows(float* y, const float* b, int64_t n_rows, int64_t dim) {
+  const int64_t n = n_rows * dim;
+  if (n == 0) return;
+  add_rows_kernel<<<grid_for(n), kThreads>>>(y, b, n, dim);
+  check_launch("add_rows");
+}
+
+void scale(float* y, float alpha, int64_t n) {
+  if (n == 0) return;
+  scale_kernel<<<grid_for(n), kThreads>>>(y, alpha, n);
+  check_launch("scale");
+}
+
+void gated(float* gate, const float* up, int64_t n, bool gelu) {
+  if (n == 0) return;
+  gated_kernel<<<grid_for(n), kThreads>>>(gate, up, n, gelu);
+  check_launch("gated");
+}
+
+}  // namespace longctx::cuda
