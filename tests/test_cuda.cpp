@@ -3,6 +3,7 @@
 // CUDA device is present, as on CI machines.
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <string>
@@ -282,8 +283,12 @@ void test_attention(std::mt19937& rng) {
 void test_model(const char* file, kernels::KvType kv) {
   std::string path = test::model_path(file);
   if (!std::filesystem::exists(path)) {
-    std::printf("FAIL     %s missing (run scripts/setup)\n", path.c_str());
-    ++failures;
+    // A device machine that cannot download the models may be lent only what fits its transfer
+    // limit (the tiny ones): LONGCTX_ALLOW_MISSING_MODELS=1 says so instead of failing.
+    const char* allow = std::getenv("LONGCTX_ALLOW_MISSING_MODELS");
+    const bool ok = allow && std::string(allow) == "1";
+    std::printf("%-8s %s missing (run scripts/setup)\n", ok ? "MISSING" : "FAIL", path.c_str());
+    failures += !ok;
     return;
   }
   auto model = load_model(path);
@@ -294,7 +299,7 @@ void test_model(const char* file, kernels::KvType kv) {
   SessionOptions cpu_o{1024, 128, {}, kv, Device::Cpu};
   SessionOptions gpu_o{1024, 128, {}, kv, Device::Cuda};
   Session cpu_s(*model, cpu_o), gpu_s(*model, gpu_o);
-  const std::string name = std::string(file).substr(0, 14) + " kv" + std::to_string(int(kv));
+  const std::string name = std::string(file) + " kv" + std::to_string(int(kv));
   auto argmax = [](const std::vector<float>& v) {
     return int32_t(std::max_element(v.begin(), v.end()) - v.begin());
   };
@@ -336,11 +341,7 @@ int main() {
   }
   for (const char* model : {test::kSmolLM2, test::kGemma3}) {
     std::string path = test::model_path(model);
-    if (!std::filesystem::exists(path)) {
-      std::printf("FAIL     %s missing (run scripts/setup)\n", path.c_str());
-      ++failures;
-      continue;
-    }
+    if (!std::filesystem::exists(path)) continue;  // test_model reports it
     auto f = gguf::File::open(path);
     std::vector<std::string> seen;
     for (const auto& t : f.tensors()) {
@@ -356,9 +357,19 @@ int main() {
     test_matmul(rng);
     test_ops(rng);
     test_attention(rng);
-    for (auto kv : {kernels::KvType::F16, kernels::KvType::Q8_0}) {
-      test_model(test::kSmolLM2, kv);
-      test_model(test::kGemma3, kv);
+    // The real models (GGUF, quantized) in two KV precisions, and the tiny Hugging Face folders
+    // (F32/F16 safetensors, head_dim 8: f16 KV only).
+    for (const char* m : {test::kSmolLM2, test::kGemma3, "tiny/tiny-llama", "tiny/tiny-gemma3"}) {
+      const bool tiny = std::string(m).rfind("tiny/", 0) == 0;
+      for (auto kv : {kernels::KvType::F16, kernels::KvType::Q8_0}) {
+        if (tiny && kv != kernels::KvType::F16) continue;
+        try {
+          test_model(m, kv);
+        } catch (const std::exception& e) {
+          std::printf("FAIL     %s: %s\n", m, e.what());
+          ++failures;
+        }
+      }
     }
   } catch (const std::exception& e) {
     std::printf("FAIL     %s\n", e.what());
