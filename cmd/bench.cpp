@@ -166,7 +166,7 @@ Action add_bench(CLI::App& app) {
         j.push_back({{"model", model_name},
                      {"size_mib", size_mib},
                      {"params", params},
-                     {"backend", "CPU"},
+                     {"backend", r.backend},
                      {"threads", threads},
                      {"test", r.test},
                      {"depth", r.depth},
@@ -179,8 +179,7 @@ Action add_bench(CLI::App& app) {
                      {"kv_type", mo.kv_type},
                      {"peak_rss_bytes", peak_rss_bytes()},
                      {"attention", r.attention},
-                     {"isa", cpu::isa_name(cpu::detected_isa())},
-                     {"backend", r.backend}});
+                     {"isa", cpu::isa_name(cpu::detected_isa())}});
       }
       std::printf("%s\n", j.dump(2).c_str());
     } else if (o->csv) {

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "engine/attention/registry.h"
+#include "kernels/cpu/vec.h"
 
 namespace longctx {
 namespace {
@@ -44,14 +45,15 @@ class QuestPolicy final : public AttentionPolicy {
     out.clear();
     for (int64_t g = 0; g < step.n_kv_head; ++g) {
       scores_.assign(size_t(candidates), -INFINITY);
+      float* scores = scores_.data();
+      const float* mins = min_[size_t(g)].data();
+      const float* maxs = max_[size_t(g)].data();
+#pragma omp parallel for schedule(static) if (candidates >= 256)
       for (int64_t p = 0; p < candidates; ++p) {
-        const float* mn = min_[size_t(g)].data() + p * hd;
-        const float* mx = max_[size_t(g)].data() + p * hd;
         for (int64_t hh = 0; hh < group; ++hh) {  // a group's heads combine by max (RefreshKV)
-          const float* q = step.q + (g * group + hh) * hd;
-          float bound = 0;
-          for (int64_t d = 0; d < hd; ++d) bound += std::max(q[d] * mn[d], q[d] * mx[d]);
-          scores_[size_t(p)] = std::max(scores_[size_t(p)], bound);
+          const float bound =
+              cpu::bound_dot(step.q + (g * group + hh) * hd, mins + p * hd, maxs + p * hd, hd);
+          scores[p] = std::max(scores[p], bound);
         }
       }
       top_k(scores_.data(), candidates, pick, order_);

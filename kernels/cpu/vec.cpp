@@ -1,5 +1,6 @@
 #include "kernels/cpu/vec.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 
@@ -139,6 +140,26 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) void axpy_f32_clone
                                                                                   float* y,
                                                                                   int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] += alpha * x[i];
+}
+
+// Sixteen independent sums (one per lane), so the loop vectorizes without reassociating a single
+// float sum; then added up.
+__attribute__((target_clones("avx512f", "avx2", "default"))) float bound_dot_clones(const float* q,
+                                                                                    const float* lo,
+                                                                                    const float* hi,
+                                                                                    int64_t n) {
+  float acc[16] = {};
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    for (int l = 0; l < 16; ++l) {
+      const float a = q[i + l] * lo[i + l], b = q[i + l] * hi[i + l];
+      acc[l] += a > b ? a : b;
+    }
+  }
+  float s = 0.0f;
+  for (int l = 0; l < 16; ++l) s += acc[l];
+  for (; i < n; ++i) s += std::max(q[i] * lo[i], q[i] * hi[i]);
+  return s;
 }
 
 __attribute__((target_clones("avx512f", "avx2", "default"))) void scale_f32_clones(float* y,
@@ -358,6 +379,10 @@ void scale_f32(float* y, float alpha, int64_t n) {
 
 void axpy_f32(float alpha, const float* x, float* y, int64_t n) {
   axpy_f32_clones(alpha, x, y, n);
+}
+
+float bound_dot(const float* q, const float* lo, const float* hi, int64_t n) {
+  return bound_dot_clones(q, lo, hi, n);
 }
 
 void q8_0_to_f32_row(const uint8_t* blocks, float* y, int64_t n) {

@@ -22,6 +22,8 @@ bool dot_4x6(const float* const w[4], const float* x, int64_t x_stride, int64_t 
 float dot_f32_f16(const float* a, const uint16_t* b, int64_t n);
 // y[i] += alpha * float(x[i]) with x in IEEE half
 void axpy_f16(float alpha, const uint16_t* x, float* y, int64_t n);
+// sum_i max(q[i] * lo[i], q[i] * hi[i]): the largest q.k over keys within [lo, hi] (Quest's bound)
+float bound_dot(const float* q, const float* lo, const float* hi, int64_t n);
 // y[i] += alpha * x[i]
 void axpy_f32(float alpha, const float* x, float* y, int64_t n);
 // half to float
