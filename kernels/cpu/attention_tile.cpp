@@ -83,6 +83,51 @@ __attribute__((target("avx512f"))) float exp_sum_avx512(const float* s, int n, f
   return _mm512_reduce_add_ps(sum);
 }
 
+// 16 rows x 16 columns transposed in registers: pairs of rows interleaved within 128-bit lanes
+// (unpack ps, then pd), then the lanes gathered across row groups (two rounds of shuffle_f32x4).
+__attribute__((target("avx512f"))) inline void transpose16(__m512 r[16]) {
+  __m512 t[16];
+  for (int i = 0; i < 8; ++i) {
+    t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+    t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+  }
+  for (int i = 0; i < 4; ++i) {
+    const __m512d a = _mm512_castps_pd(t[4 * i]), b = _mm512_castps_pd(t[4 * i + 1]);
+    const __m512d c = _mm512_castps_pd(t[4 * i + 2]), d = _mm512_castps_pd(t[4 * i + 3]);
+    // Within 128-bit lane L: columns 4L + k of rows 4i .. 4i + 3.
+    r[4 * i + 0] = _mm512_castpd_ps(_mm512_unpacklo_pd(a, c));
+    r[4 * i + 1] = _mm512_castpd_ps(_mm512_unpackhi_pd(a, c));
+    r[4 * i + 2] = _mm512_castpd_ps(_mm512_unpacklo_pd(b, d));
+    r[4 * i + 3] = _mm512_castpd_ps(_mm512_unpackhi_pd(b, d));
+  }
+  __m512 out[16];
+  for (int k = 0; k < 4; ++k) {
+    const __m512 s0 = _mm512_shuffle_f32x4(r[k], r[4 + k], 0x88);
+    const __m512 s1 = _mm512_shuffle_f32x4(r[k], r[4 + k], 0xdd);
+    const __m512 u0 = _mm512_shuffle_f32x4(r[8 + k], r[12 + k], 0x88);
+    const __m512 u1 = _mm512_shuffle_f32x4(r[8 + k], r[12 + k], 0xdd);
+    out[0 + k] = _mm512_shuffle_f32x4(s0, u0, 0x88);   // column k (lane 0)
+    out[4 + k] = _mm512_shuffle_f32x4(s1, u1, 0x88);   // column 4 + k (lane 1)
+    out[8 + k] = _mm512_shuffle_f32x4(s0, u0, 0xdd);   // column 8 + k (lane 2)
+    out[12 + k] = _mm512_shuffle_f32x4(s1, u1, 0xdd);  // column 12 + k (lane 3)
+  }
+  for (int i = 0; i < 16; ++i) r[i] = out[i];
+}
+
+// dim a multiple of 16: blocks of 16 keys x 16 dimensions through transpose16; missing keys zero.
+__attribute__((target("avx512f"))) void transpose_avx512(const float* rows, int n, int64_t dim,
+                                                         float* kt) {
+  for (int j0 = 0; j0 < kKeys; j0 += 16) {
+    for (int64_t d0 = 0; d0 < dim; d0 += 16) {
+      __m512 r[16];
+      for (int i = 0; i < 16; ++i)
+        r[i] = j0 + i < n ? _mm512_loadu_ps(rows + (j0 + i) * dim + d0) : _mm512_setzero_ps();
+      transpose16(r);
+      for (int c = 0; c < 16; ++c) _mm512_storeu_ps(kt + (d0 + c) * kKeys + j0, r[c]);
+    }
+  }
+}
+
 __attribute__((target("avx512f"))) float max_avx512(const float* s, int n) {
   __m512 m = _mm512_set1_ps(-INFINITY);
   for (int j = 0; j < n; j += 16) {
@@ -124,6 +169,7 @@ __attribute__((target("avx512f"))) void accumulate_avx512(const float* p, const 
 }  // namespace
 
 void transpose(const float* rows, int n, int64_t dim, float* kt) {
+  if (avx512() && dim % 16 == 0) return transpose_avx512(rows, n, dim, kt);
   for (int64_t d = 0; d < dim; ++d) {
     float* col = kt + d * kKeys;
     for (int j = 0; j < n; ++j) col[j] = rows[j * dim + d];
