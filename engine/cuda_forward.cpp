@@ -49,18 +49,12 @@ class CudaForward final : public DeviceForward {
   Buffer<float> output_norm_;
   Buffer<float> x_, h_, q_, k_, v_, attn_, o_, gate_, up_, logits_;
   Buffer<int32_t> tokens_, pos_, offsets_;
-  Buffer<cuda::KeySpan> spans_;
+  Buffer<cuda::KeySpan> spans_;  // this chunk's selection: global layers', then local layers'
+  int64_t local_begin_ = 0;      // first slot a sliding-window layer reads in this chunk
   cuda::MatmulWorkspace matmul_ws_;
   cuda::AttentionWorkspace attention_ws_;
   int64_t kv_bytes_ = 0, weight_bytes_ = 0;
 };
-
-std::vector<float> rotary_frequencies(double base, int64_t n_rot, double linear_factor) {
-  std::vector<float> f(size_t(n_rot / 2));
-  for (int64_t i = 0; i < n_rot / 2; ++i)
-    f[size_t(i)] = float(std::pow(base, -2.0 * double(i) / double(n_rot)) / linear_factor);
-  return f;
-}
 
 CudaForward::CudaForward(const Model& model, int64_t n_ctx, int64_t n_batch, KvType kv_type)
     : model_(model), n_ctx_(n_ctx), n_batch_(n_batch), kv_type_(kv_type) {
@@ -68,6 +62,8 @@ CudaForward::CudaForward(const Model& model, int64_t n_ctx, int64_t n_batch, KvT
   if (c.value_dim != c.head_dim)
     throw Error("--device cuda: keys and values of different lengths are not supported yet");
   if (c.head_dim > 256) throw Error("--device cuda: head_dim above 256");
+  if (c.n_head / c.n_head_kv > 16)
+    throw Error("--device cuda: more than 16 query heads per KV head are not supported yet");
   int dev = 0;
   cuda::check(cudaGetDevice(&dev), "cudaGetDevice");
   cudaDeviceProp prop{};
@@ -97,9 +93,7 @@ CudaForward::CudaForward(const Model& model, int64_t n_ctx, int64_t n_batch, KvT
     d.w_gate = upload(L.w_gate);
     d.w_up = upload(L.w_up);
     d.w_down = upload(L.w_down);
-    const bool local = c.layer_is_local[size_t(il)];
-    const double factor = c.rope_scaling.type == "linear" && !local ? c.rope_scaling.factor : 1.0;
-    auto f = rotary_frequencies(local ? c.rope_base_local : c.rope_base, c.n_rot, factor);
+    const auto f = c.rotary_frequencies(il);
     d.inv_freq.upload(f.data(), f.size());
     d.k.resize(size_t(c.n_head_kv * n_ctx * row_bytes));
     d.v.resize(size_t(c.n_head_kv * n_ctx * row_bytes));
@@ -119,7 +113,7 @@ CudaForward::CudaForward(const Model& model, int64_t n_ctx, int64_t n_batch, KvT
   up_.resize(size_t(b * c.n_ff));
   tokens_.resize(size_t(b));
   pos_.resize(size_t(b));
-  spans_.resize(size_t(c.n_head_kv));
+  spans_.resize(size_t(2 * c.n_head_kv));
   offsets_.resize(size_t(c.n_head_kv + 1));
   std::vector<int32_t> offsets(size_t(c.n_head_kv + 1));
   for (size_t g = 0; g < offsets.size(); ++g) offsets[g] = int32_t(g);
@@ -149,6 +143,13 @@ void CudaForward::forward(const int32_t* tokens, int64_t n, int64_t n_past, floa
   std::vector<int32_t> pos(static_cast<size_t>(n));
   for (int64_t t = 0; t < n; ++t) pos[size_t(t)] = int32_t(n_past + t);
   pos_.upload(pos.data(), pos.size());
+  // The chunk's selections, once for every layer. Slots equal positions (nothing is evicted
+  // here): a sliding-window layer reads only the keys its first query can still see.
+  local_begin_ = c.sliding_window > 0 ? std::max<int64_t>(0, n_past - c.sliding_window + 1) : 0;
+  std::vector<cuda::KeySpan> spans(size_t(2 * c.n_head_kv), {0, int32_t(n_past + n)});
+  for (int64_t g = 0; g < c.n_head_kv; ++g)
+    spans[size_t(c.n_head_kv + g)].begin = int32_t(local_begin_);
+  spans_.upload(spans.data(), spans.size());
   cuda::embed(token_embd_, tokens_.get(), n, x_.get());
   if (c.arch->embedding_scale) cuda::scale(x_.get(), std::sqrt(float(d)), n * d);
   const float eps = float(c.rms_eps);
@@ -202,12 +203,8 @@ void CudaForward::attention(int64_t il, int64_t n, int64_t n_past) {
                   L.key_pos.get());
   cuda::kv_append(kv_type_, v_.get(), n, c.n_head_kv, hd, L.v.get(), n_ctx_, n_past, pos_.get(),
                   L.key_pos.get());
-  // Slots equal positions (nothing is evicted here): a sliding-window layer reads only the keys
-  // its first query can still see.
   const int64_t window = c.layer_is_local[size_t(il)] ? c.sliding_window : 0;
-  const int64_t begin = window > 0 ? std::max<int64_t>(0, n_past - window + 1) : 0;
-  std::vector<cuda::KeySpan> spans(size_t(c.n_head_kv), {int32_t(begin), int32_t(n_past + n)});
-  spans_.upload(spans.data(), spans.size());
+  const int64_t begin = window > 0 ? local_begin_ : 0;
   cuda::AttentionArgs a;
   a.q = q_.get();
   a.n_q = n;
@@ -222,7 +219,7 @@ void CudaForward::attention(int64_t il, int64_t n, int64_t n_past) {
   a.q_pos = pos_.get();
   a.window = window;
   a.scale = c.attention_scale;
-  a.spans = spans_.get();
+  a.spans = spans_.get() + (window > 0 ? c.n_head_kv : 0);
   a.span_offsets = offsets_.get();
   a.max_selected = n_past + n - begin;
   a.out = attn_.get();

@@ -14,15 +14,6 @@
 namespace longctx {
 namespace {
 
-// Rotary frequencies of one layer: base^(-2i/n_rot), divided by a linear scaling factor.
-std::vector<float> rotary_frequencies(double base, int64_t n_rot, double linear_factor) {
-  std::vector<float> f(size_t(n_rot / 2));
-  for (int64_t i = 0; i < n_rot / 2; ++i) {
-    f[size_t(i)] = float(std::pow(base, -2.0 * double(i) / double(n_rot)) / linear_factor);
-  }
-  return f;
-}
-
 std::vector<std::unique_ptr<AttentionPolicy>> make_policies(const ModelConfig& c,
                                                             const SessionOptions& o) {
   if (o.n_batch <= 0) throw Error("batch size must be positive");
@@ -83,13 +74,7 @@ Session::Session(const Model& model, SessionOptions options)
                   " prompt tokens together; raise the batch size (-b) to at least that");
     }
   }
-  for (int64_t il = 0; il < c.n_layer; ++il) {
-    bool local = c.layer_is_local[size_t(il)];
-    // Gemma 3: scaling applies to the global layers only; local ones use their own base.
-    double factor = c.rope_scaling.type == "linear" && !local ? c.rope_scaling.factor : 1.0;
-    inv_freq_.push_back(
-        rotary_frequencies(local ? c.rope_base_local : c.rope_base, c.n_rot, factor));
-  }
+  for (int64_t il = 0; il < c.n_layer; ++il) inv_freq_.push_back(c.rotary_frequencies(il));
   const int64_t b = options_.n_batch;
   x_.resize(size_t(b * c.n_embd));
   h_.resize(size_t(b * c.n_embd));

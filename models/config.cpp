@@ -56,6 +56,16 @@ std::string supported_arch_names() {
   return names;
 }
 
+std::vector<float> ModelConfig::rotary_frequencies(int64_t layer) const {
+  const bool local = layer_is_local[size_t(layer)];
+  const double base = local ? rope_base_local : rope_base;
+  const double factor = rope_scaling.type == "linear" && !local ? rope_scaling.factor : 1.0;
+  std::vector<float> f(size_t(n_rot / 2));
+  for (int64_t i = 0; i < n_rot / 2; ++i)
+    f[size_t(i)] = float(std::pow(base, -2.0 * double(i) / double(n_rot)) / factor);
+  return f;
+}
+
 int64_t ModelConfig::n_local_layers() const {
   int64_t n = 0;
   for (bool local : layer_is_local) n += local;

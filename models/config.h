@@ -60,6 +60,9 @@ struct ModelConfig {
   std::vector<bool> layer_is_local;  // per layer: sliding-window attention
 
   int64_t n_local_layers() const;
+  // Rotary frequencies of one layer, base^(-2i/n_rot) for i < n_rot/2, divided by a linear scaling
+  // factor. Gemma 3: local layers use their own base and no scaling.
+  std::vector<float> rotary_frequencies(int64_t layer) const;
 };
 
 // Reads and checks the hyper-parameters; throws longctx::Error naming the key on any problem,

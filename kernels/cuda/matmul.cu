@@ -50,30 +50,20 @@ __global__ void gemv_kernel(kernels::MatrixView w, const float* __restrict__ x, 
   }
 }
 
-__global__ void dequantize_rows_kernel(kernels::MatrixView w, int64_t r0, int64_t n_rows,
-                                       float* out) {
+// One thread per chunk of n_rows rows: row r of the output is row (rows ? rows[r] : r0 + r) of w
+// (a chunk of the matrix for the cuBLAS path, the tokens' rows for an embedding lookup).
+__global__ void dequantize_rows_kernel(kernels::MatrixView w, const int32_t* rows, int64_t r0,
+                                       int64_t n_rows, float* out) {
   const int ce = chunk_elems(w.type);
   const kernels::BlockShape shape = kernels::block_shape(w.type);
   const int64_t chunks_per_row = w.cols / ce;
   const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= n_rows * chunks_per_row) return;
   const int64_t r = i / chunks_per_row, c = i % chunks_per_row;
+  const int64_t src_row = rows ? int64_t(rows[r]) : r0 + r;
   const uint8_t* src =
-      w.data + (r0 + r) * w.row_bytes + c * (int64_t(ce) / shape.elems) * shape.bytes;
+      w.data + src_row * w.row_bytes + c * (int64_t(ce) / shape.elems) * shape.bytes;
   kernels::dequantize_blocks(w.type, src, out + r * w.cols + c * ce, ce / shape.elems);
-}
-
-__global__ void embed_kernel(kernels::MatrixView w, const int32_t* tokens, int64_t n_tokens,
-                             float* out) {
-  const int ce = chunk_elems(w.type);
-  const kernels::BlockShape shape = kernels::block_shape(w.type);
-  const int64_t chunks_per_row = w.cols / ce;
-  const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
-  if (i >= n_tokens * chunks_per_row) return;
-  const int64_t t = i / chunks_per_row, c = i % chunks_per_row;
-  const uint8_t* src =
-      w.data + int64_t(tokens[t]) * w.row_bytes + c * (int64_t(ce) / shape.elems) * shape.bytes;
-  kernels::dequantize_blocks(w.type, src, out + t * w.cols + c * ce, ce / shape.elems);
 }
 
 void check_shape(const DeviceMatrix& w) {
@@ -123,7 +113,7 @@ void matmul(const DeviceMatrix& w, const float* x, int64_t n_tokens, float* y,
   for (int64_t r0 = 0; r0 < w.rows; r0 += chunk_rows) {
     const int64_t nr = std::min(chunk_rows, w.rows - r0);
     const int64_t work = nr * (w.cols / chunk_elems(w.type));
-    dequantize_rows_kernel<<<blocks_for(work, 128), 128>>>(w, r0, nr, ws.rows.get());
+    dequantize_rows_kernel<<<blocks_for(work, 128), 128>>>(w, nullptr, r0, nr, ws.rows.get());
     check_launch("dequantize_rows");
     cublasStatus_t st =
         cublasSgemm(ws.handle, CUBLAS_OP_T, CUBLAS_OP_N, int(nr), int(n_tokens), int(w.cols), &one,
@@ -136,7 +126,7 @@ void embed(const DeviceMatrix& w, const int32_t* tokens, int64_t n_tokens, float
   check_shape(w);
   const int64_t work = n_tokens * (w.cols / chunk_elems(w.type));
   if (work == 0) return;
-  embed_kernel<<<blocks_for(work, 128), 128>>>(w, tokens, n_tokens, out);
+  dequantize_rows_kernel<<<blocks_for(work, 128), 128>>>(w, tokens, 0, n_tokens, out);
   check_launch("embed");
 }
 
