@@ -1,14 +1,10 @@
 #include "engine/session.h"
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <limits>
 
-#include "kernels/cpu/attention.h"
-#include "kernels/cpu/matmul.h"
 #include "kernels/cpu/ops.h"
-#include "kernels/cpu/vec.h"
 #include "support/error.h"
 
 namespace longctx {
@@ -34,16 +30,24 @@ std::vector<std::unique_ptr<AttentionPolicy>> make_policies(const ModelConfig& c
 }
 
 // A layer whose policy bounds what it holds needs that bound plus one chunk; the others the
-// context. On a device the host cache holds nothing.
+// context.
 std::vector<int64_t> layer_capacities(const std::vector<std::unique_ptr<AttentionPolicy>>& policies,
-                                      int64_t n_ctx, int64_t n_batch, Device device) {
-  if (device != Device::Cpu) return std::vector<int64_t>(policies.size(), 0);
+                                      int64_t n_ctx, int64_t n_batch) {
   std::vector<int64_t> cap;
   for (const auto& p : policies) {
     int64_t held = p->max_held();
     cap.push_back(held < 0 ? n_ctx : std::min(n_ctx, held + n_batch));
   }
   return cap;
+}
+
+// Which layers' rows the host cache stores: all of them on the CPU (it is the cache); on a device
+// only those whose policy reads keys.
+std::vector<bool> host_rows(const std::vector<std::unique_ptr<AttentionPolicy>>& policies,
+                            Device device) {
+  std::vector<bool> rows;
+  for (const auto& p : policies) rows.push_back(device == Device::Cpu || p->reads_keys());
+  return rows;
 }
 
 }  // namespace
@@ -54,19 +58,9 @@ Session::Session(const Model& model, SessionOptions options)
       n_ctx_(options.n_ctx > 0 ? options.n_ctx : model.config.n_ctx_train),
       policies_(make_policies(model.config, options)),
       cache_(model.config.n_layer, model.config.n_head_kv, model.config.head_dim,
-             model.config.value_dim,
-             layer_capacities(policies_, n_ctx_, options.n_batch, options.device),
-             options.kv_type) {
+             model.config.value_dim, layer_capacities(policies_, n_ctx_, options.n_batch),
+             options.kv_type, host_rows(policies_, options.device)) {
   const ModelConfig& c = model.config;
-  if (options_.device == Device::Cuda) {
-    for (int64_t il = 0; il < c.n_layer; ++il) {
-      const std::string name = policies_[size_t(il)]->name();
-      if (name != "dense" && name.rfind("sliding", 0) != 0)
-        throw Error("--device cuda runs dense attention so far; --attn " + name +
-                    " runs on the CPU (--device cpu)");
-    }
-    device_ = make_cuda_forward(model, n_ctx_, options_.n_batch, options_.kv_type);
-  }
   for (const auto& p : policies_) {
     min_last_chunk_ = std::max(min_last_chunk_, p->min_last_chunk());
     if (p->min_last_chunk() > options_.n_batch) {
@@ -74,22 +68,13 @@ Session::Session(const Model& model, SessionOptions options)
                   " prompt tokens together; raise the batch size (-b) to at least that");
     }
   }
+  backend_ = options_.device == Device::Cuda ? make_cuda_backend(model, options_.n_batch, cache_)
+                                             : make_cpu_backend(model, options_.n_batch);
   for (int64_t il = 0; il < c.n_layer; ++il) inv_freq_.push_back(c.rotary_frequencies(il));
-  const int64_t b = options_.n_batch;
-  x_.resize(size_t(b * c.n_embd));
-  h_.resize(size_t(b * c.n_embd));
-  o_.resize(size_t(b * c.n_embd));
-  q_.resize(size_t(b * c.n_head * c.head_dim));
-  k_.resize(size_t(b * c.n_head_kv * c.head_dim));
-  v_.resize(size_t(b * c.n_head_kv * c.value_dim));
-  attn_.resize(size_t(b * c.n_head * c.value_dim));
-  gate_.resize(size_t(b * c.n_ff));
-  up_.resize(size_t(b * c.n_ff));
-  pos_.resize(size_t(b));
-  layer_pos_.resize(size_t(b));
+  pos_.resize(size_t(options_.n_batch));
+  layer_pos_.resize(size_t(options_.n_batch));
   rotation_.resize(size_t(c.n_rot));
   shift_.assign(size_t(c.n_layer), 0);
-  lse_.resize(size_t(b * c.n_head));
 }
 
 void Session::clear() {
@@ -101,21 +86,26 @@ void Session::clear() {
 }
 
 int64_t Session::kv_bytes() const {
-  return device_ ? device_->kv_bytes() : cache_.bytes();
+  return cache_.bytes();
 }
 
 int64_t Session::held_kv_bytes() const {
-  return device_ ? device_->kv_bytes() * n_past_ / std::max<int64_t>(1, n_ctx_)
-                 : cache_.held_bytes();
+  return cache_.held_bytes();
 }
 
 std::string Session::backend_name() const {
-  return device_ ? device_->name()
-                 : std::string("CPU (") + cpu::isa_name(cpu::detected_isa()) + ")";
+  return backend_->name();
+}
+
+double Session::attention_ms() const {
+  return backend_->attention_ms();
+}
+
+void Session::reset_timing() {
+  backend_->reset_attention_ms();
 }
 
 int64_t Session::room() const {
-  if (device_) return n_ctx_ - n_past_;
   int64_t room = std::numeric_limits<int64_t>::max() / 4;  // every layer bounded: no end
   for (int64_t il = 0; il < int64_t(policies_.size()); ++il) {
     if (policies_[size_t(il)]->max_held() < 0)
@@ -168,137 +158,77 @@ std::span<const float> Session::eval(std::span<const int32_t> tokens, bool all_l
 void Session::forward_chunk(const int32_t* tokens, int64_t n, float* logits_out, bool want_logits,
                             bool prompt_end) {
   const ModelConfig& c = model_.config;
-  if (device_) {
-    const bool all = logits_.size() > size_t(c.n_vocab);
-    device_->forward(tokens, n, n_past_, want_logits ? logits_out : nullptr, all);
-    n_past_ += n;
-    return;
-  }
-  const int64_t d = c.n_embd;
-  for (int64_t t = 0; t < n; ++t) {
-    cpu::dequantize_row(model_.token_embd, tokens[t], x_.data() + t * d);
-    pos_[size_t(t)] = int32_t(n_past_ + t);
-  }
-  if (c.arch->embedding_scale) cpu::scale_f32(x_.data(), std::sqrt(float(d)), n * d);
+  for (int64_t t = 0; t < n; ++t) pos_[size_t(t)] = int32_t(n_past_ + t);
+  backend_->embed(tokens, n);
   for (int64_t il = 0; il < c.n_layer; ++il) {
     attention_block(il, n, prompt_end);
-    ffn_block(il, n);
+    backend_->ffn(il, n);
   }
   n_past_ += n;
   if (!want_logits) return;
   // Logits of the last token only, unless the caller wants every position (perplexity).
-  bool all = logits_.size() > size_t(c.n_vocab);
-  int64_t first = all ? 0 : n - 1;
-  for (int64_t t = first; t < n; ++t) {
-    cpu::rms_norm(x_.data() + t * d, model_.output_norm, float(c.rms_eps), d,
-                  h_.data() + (t - first) * d);
-  }
-  cpu::matmul(model_.output, h_.data(), n - first, logits_out);
+  const bool all = logits_.size() > size_t(c.n_vocab);
+  backend_->logits(n, all ? 0 : n - 1, logits_out);
 }
 
 void Session::attention_block(int64_t il, int64_t n, bool prompt_end) {
   const ModelConfig& c = model_.config;
-  const LayerWeights& L = model_.layers[size_t(il)];
-  const int64_t d = c.n_embd, hd = c.head_dim;
-  const float eps = float(c.rms_eps);
-  for (int64_t t = 0; t < n; ++t)
-    cpu::rms_norm(x_.data() + t * d, L.attn_norm, eps, d, h_.data() + t * d);
-  const cpu::MatmulOut qkv[] = {{&L.wq, q_.data()}, {&L.wk, k_.data()}, {&L.wv, v_.data()}};
-  cpu::matmul_shared_input(qkv, h_.data(), n);
-  const int64_t q_dim = c.n_head * hd, kv_dim = c.n_head_kv * hd;
-  auto rope_layout =
-      c.rope_type == RopeType::Neox ? cpu::RopeLayout::Halves : cpu::RopeLayout::Pairs;
   // Positions inside this layer's cache: lower than the token's by what eviction shifted out.
   for (int64_t t = 0; t < n; ++t)
     layer_pos_[size_t(t)] = pos_[size_t(t)] - int32_t(shift_[size_t(il)]);
-  for (int64_t t = 0; t < n; ++t) {
-    float* q = q_.data() + t * q_dim;
-    float* k = k_.data() + t * kv_dim;
-    if (L.bq) cpu::add(q, L.bq, q_dim);
-    if (L.bk) cpu::add(k, L.bk, kv_dim);
-    if (L.bv) cpu::add(v_.data() + t * c.n_head_kv * c.value_dim, L.bv, c.n_head_kv * c.value_dim);
-    if (L.q_norm) {
-      for (int64_t h = 0; h < c.n_head; ++h)
-        cpu::rms_norm(q + h * hd, L.q_norm, eps, hd, q + h * hd);
-      for (int64_t h = 0; h < c.n_head_kv; ++h)
-        cpu::rms_norm(k + h * hd, L.k_norm, eps, hd, k + h * hd);
-    }
-    cpu::rope(q, c.n_head, hd, c.n_rot, inv_freq_[size_t(il)].data(), layer_pos_[size_t(t)],
-              rope_layout);
-    cpu::rope(k, c.n_head_kv, hd, c.n_rot, inv_freq_[size_t(il)].data(), layer_pos_[size_t(t)],
-              rope_layout);
-  }
-  cache_.append(il, n, k_.data(), v_.data(), layer_pos_.data());
+  backend_->project(il, n, layer_pos_.data(), cache_);
 
-  const int64_t window = c.layer_is_local[size_t(il)] ? c.sliding_window : 0;
-  const auto attention_start = std::chrono::steady_clock::now();
+  backend_->mark_attention(true);
   AttentionPolicy& policy = *policies_[size_t(il)];
   StepInfo step;
   step.layer = il;
   step.n_kv_head = c.n_head_kv;
   step.n_cached = cache_.used(il);
   step.first_q_pos = layer_pos_[0];
-  step.window = window;
+  step.window = c.layer_is_local[size_t(il)] ? c.sliding_window : 0;
   step.prompt_end = prompt_end;
-  step.q = q_.data();
+  step.q = policy.reads_queries() ? backend_->host_queries(n) : nullptr;
   step.n_q = n;
   step.n_head = c.n_head;
-  step.head_dim = hd;
+  step.head_dim = c.head_dim;
   step.scale = c.attention_scale;
   step.cache = &cache_;
   policy.plan(step, selection_);
   const int64_t observed = std::min(n, policy.observe_queries(step));
-  cpu::AttentionArgs a;
-  a.q = q_.data();
-  a.n_q = n;
-  a.n_head = c.n_head;
-  a.n_kv_head = c.n_head_kv;
-  a.head_dim = hd;
-  a.kv_type = cache_.type();
-  a.k = cache_.keys(il);
-  a.v = cache_.values(il);
-  a.capacity = cache_.capacity(il);
-  a.key_pos = cache_.positions(il);
-  a.q_pos = layer_pos_.data();
-  a.window = window;
-  a.scale = c.attention_scale;
-  a.spans = selection_.spans.data();
-  a.span_offsets = selection_.offsets.data();
-  a.span_q_block = selection_.q_block;
-  a.out = attn_.data();
-  a.lse = observed > 0 ? lse_.data() : nullptr;
-  cpu::attention(a);
+  AttendStep a;
+  a.layer = il;
+  a.n = n;
+  a.window = step.window;
+  a.selection = &selection_;
+  a.lse = observed > 0;
+  backend_->attend(a, cache_);
   if (observed > 0) {
-    mass_.assign(size_t(c.n_head_kv * a.capacity), 0.0f);
-    cpu::attention_mass(a, n - observed, mass_.data());
+    mass_.assign(size_t(c.n_head_kv * cache_.capacity(il)), 0.0f);
+    backend_->attention_mass(a, cache_, n - observed, mass_.data());
     policy.observe(step, mass_.data());
   }
   eviction_.clear();
   step.n_cached = cache_.used(il);
   policy.evict(step, eviction_);
   apply_eviction(il, eviction_);
-  attention_ms_ +=
-      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - attention_start)
-          .count();
-
-  cpu::matmul(L.wo, attn_.data(), n, o_.data());
-  if (L.post_attn_norm) {
-    for (int64_t t = 0; t < n; ++t)
-      cpu::rms_norm(o_.data() + t * d, L.post_attn_norm, eps, d, o_.data() + t * d);
-  }
-  cpu::add(x_.data(), o_.data(), n * d);
+  backend_->mark_attention(false);
+  backend_->attention_output(il, n);
 }
 
 void Session::apply_eviction(int64_t il, const Eviction& ev) {
   const ModelConfig& c = model_.config;
+  moves_.clear();
   if (ev.per_head > 0) {
-    cache_.drop(il, ev.drops, ev.per_head);
+    cache_.drop(il, ev.drops, ev.per_head, &moves_);
     evicted_ = true;
+    backend_->replay(il, moves_, nullptr, cache_);
+    moves_.clear();
   }
   if (ev.count <= 0) return;
   evicted_ = true;
   if (!ev.reposition) {
-    cache_.evict_range(il, ev.begin, ev.count, nullptr);
+    cache_.evict_range(il, ev.begin, ev.count, nullptr, &moves_);
+    backend_->replay(il, moves_, nullptr, cache_);
     return;
   }
   // Every moved key turns back by the same angles: compute them once per eviction.
@@ -309,32 +239,16 @@ void Session::apply_eviction(int64_t il, const Eviction& ev) {
     rotation_[size_t(half + i)] = float(std::sin(angle));
   }
   auto layout = c.rope_type == RopeType::Neox ? cpu::RopeLayout::Halves : cpu::RopeLayout::Pairs;
-  cache_.evict_range(il, ev.begin, ev.count, [&](float* key) {
-    cpu::rope_table(key, c.head_dim, c.n_rot, rotation_.data(), rotation_.data() + half, layout);
-  });
+  cache_.evict_range(
+      il, ev.begin, ev.count,
+      [&](float* key) {
+        cpu::rope_table(key, c.head_dim, c.n_rot, rotation_.data(), rotation_.data() + half,
+                        layout);
+      },
+      &moves_);
+  const KeyRotation rotation{rotation_.data(), rotation_.data() + half, int32_t(ev.count)};
+  backend_->replay(il, moves_, &rotation, cache_);
   shift_[size_t(il)] += ev.count;
-}
-
-void Session::ffn_block(int64_t il, int64_t n) {
-  const ModelConfig& c = model_.config;
-  const LayerWeights& L = model_.layers[size_t(il)];
-  const int64_t d = c.n_embd;
-  const float eps = float(c.rms_eps);
-  for (int64_t t = 0; t < n; ++t)
-    cpu::rms_norm(x_.data() + t * d, L.ffn_norm, eps, d, h_.data() + t * d);
-  const cpu::MatmulOut gate_up[] = {{&L.w_gate, gate_.data()}, {&L.w_up, up_.data()}};
-  cpu::matmul_shared_input(gate_up, h_.data(), n);
-  if (c.arch->activation == Activation::GeluTanh) {
-    cpu::geglu_tanh(gate_.data(), up_.data(), n * c.n_ff);
-  } else {
-    cpu::swiglu(gate_.data(), up_.data(), n * c.n_ff);
-  }
-  cpu::matmul(L.w_down, gate_.data(), n, o_.data());
-  if (L.post_ffn_norm) {
-    for (int64_t t = 0; t < n; ++t)
-      cpu::rms_norm(o_.data() + t * d, L.post_ffn_norm, eps, d, o_.data() + t * d);
-  }
-  cpu::add(x_.data(), o_.data(), n * d);
 }
 
 }  // namespace longctx

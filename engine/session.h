@@ -9,7 +9,7 @@
 
 #include "engine/attention/policy.h"
 #include "engine/attention/registry.h"
-#include "engine/device_forward.h"
+#include "engine/backend.h"
 #include "engine/kv_cache.h"
 #include "models/model.h"
 
@@ -22,8 +22,8 @@ struct SessionOptions {
   // local layers) stay sliding-window whatever is asked, holding only the window.
   std::vector<PolicySpec> attention;
   KvType kv_type = KvType::F16;  // KV precision, orthogonal to the policies
-  // Where the layers run. On CUDA the weights and the KV cache live on the device; attention there
-  // is dense (with the model's own sliding windows) until the policies run on the device too.
+  // Where the layers run. On CUDA the weights and the KV cache's rows live on the device; the
+  // policies run on the host over the cache's positions (and rows, for those reading keys).
   Device device = Device::Cpu;
 };
 
@@ -55,36 +55,34 @@ class Session {
   const KvCache& cache() const { return cache_; }
   // Wall time spent in attention (policy planning, the kernel, statistics, eviction) since the
   // last reset_timing(): what the policies change, apart from the rest of the layer.
-  double attention_ms() const { return attention_ms_; }
-  void reset_timing() { attention_ms_ = 0; }
+  double attention_ms() const;
+  void reset_timing();
 
  private:
   void forward_chunk(const int32_t* tokens, int64_t n, float* logits_out, bool all_logits,
                      bool prompt_end);
   void apply_eviction(int64_t il, const Eviction& ev);
   void attention_block(int64_t il, int64_t n, bool prompt_end);
-  void ffn_block(int64_t il, int64_t n);
 
   const Model& model_;
   SessionOptions options_;
   int64_t n_ctx_;
   std::vector<std::unique_ptr<AttentionPolicy>> policies_;  // before cache_: they size it
   KvCache cache_;
-  std::unique_ptr<DeviceForward> device_;  // set when the layers run on a GPU
+  std::unique_ptr<Backend> backend_;  // where the layers run
   int64_t min_last_chunk_ = 1;
   bool evicted_ = false;  // some tokens left the cache: no rewinding to a prefix
-  double attention_ms_ = 0;
   std::vector<std::vector<float>> inv_freq_;  // per layer, rotary frequencies
   int64_t n_past_ = 0;
-  // Scratch, sized for n_batch tokens.
-  std::vector<float> x_, h_, q_, k_, v_, attn_, o_, gate_, up_, logits_;
+  std::vector<float> logits_;
   std::vector<int32_t> pos_;        // token positions of the chunk
   std::vector<int32_t> layer_pos_;  // the same inside one layer's cache (after shifts)
   std::vector<int64_t> shift_;      // per layer: positions shifted out by eviction
   std::vector<float> rotation_;     // cos and sin of one re-positioning
-  std::vector<float> lse_, mass_;   // statistics, for policies that observe
+  std::vector<float> mass_;         // statistics, for policies that observe
   Selection selection_;
   Eviction eviction_;
+  std::vector<KvMove> moves_;  // an eviction's moves, for a device's copy of the cache
 };
 
 }  // namespace longctx

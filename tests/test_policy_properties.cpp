@@ -10,11 +10,104 @@
 
 #include "engine/attention/registry.h"
 #include "engine/kv_cache.h"
+#include "kernels/common/kv_rows.h"
 #include "kernels/cpu/attention.h"
 
 using namespace longctx;
 
 namespace {
+
+// What a device backend does with the same policy (engine/cuda_backend.cpp, on the CPU): the
+// policy sees a host cache holding positions, and rows only when it says it reads keys, and the
+// queries only when it says it reads them; the rows live elsewhere and follow the host cache's
+// logged moves, gathered then scattered as cuda::kv_move does. It must plan, evict and hold the
+// same as the plain run, bit for bit.
+struct DeviceMirror {
+  std::unique_ptr<AttentionPolicy> policy;
+  KvCache host;
+  int64_t n_kv, hd, cap, row;
+  std::vector<uint8_t> k_rows, v_rows;  // [n_kv][cap] rows, as on a device
+  std::vector<int32_t> pos;
+  Selection sel;
+  Eviction ev;
+  std::vector<KvMove> log;
+
+  DeviceMirror(const std::string& spec, int64_t n_kv_, int64_t hd_, int64_t cap_, KvType type)
+      : policy(make_policy(parse_policy_spec(spec))),
+        host(1, n_kv_, hd_, hd_, {cap_}, type, {policy->reads_keys()}),
+        n_kv(n_kv_),
+        hd(hd_),
+        cap(cap_),
+        row(kernels::kv_row_bytes(type, hd_)),
+        k_rows(size_t(n_kv * cap * row)),
+        v_rows(k_rows.size()),
+        pos(size_t(n_kv * cap)) {}
+
+  void append(int64_t n, const float* k, const float* v, const int32_t* p) {
+    const int64_t first = host.used(0);
+    const bool rows = host.stores_rows(0);
+    host.append(0, n, rows ? k : nullptr, rows ? v : nullptr, p);
+    for (int64_t t = 0; t < n; ++t) {
+      for (int64_t g = 0; g < n_kv; ++g) {
+        const int64_t slot = g * cap + first + t;
+        kernels::encode_kv_row(host.type(), k + (t * n_kv + g) * hd, &k_rows[size_t(slot * row)],
+                               hd);
+        kernels::encode_kv_row(host.type(), v + (t * n_kv + g) * hd, &v_rows[size_t(slot * row)],
+                               hd);
+        pos[size_t(slot)] = p[t];
+      }
+    }
+  }
+
+  void replay(const float* cos, const float* sin, int32_t shift) {
+    std::vector<uint8_t> sk(log.size() * size_t(row)), sv(sk.size());
+    std::vector<int32_t> sp(log.size());
+    for (size_t i = 0; i < log.size(); ++i) {  // gather
+      const int64_t src = log[i].head * cap + log[i].from;
+      std::copy_n(&k_rows[size_t(src * row)], row, &sk[i * size_t(row)]);
+      std::copy_n(&v_rows[size_t(src * row)], row, &sv[i * size_t(row)]);
+      sp[i] = pos[size_t(src)];
+    }
+    for (size_t i = 0; i < log.size(); ++i) {  // scatter
+      const int64_t dst = log[i].head * cap + log[i].to;
+      if (cos) {
+        kernels::rotate_kv_row(host.type(), &sk[i * size_t(row)], &k_rows[size_t(dst * row)], hd,
+                               cos, sin, hd, false);
+        pos[size_t(dst)] = sp[i] - shift;
+      } else {
+        std::copy_n(&sk[i * size_t(row)], row, &k_rows[size_t(dst * row)]);
+        pos[size_t(dst)] = sp[i];
+      }
+      std::copy_n(&sv[i * size_t(row)], row, &v_rows[size_t(dst * row)]);
+    }
+    log.clear();
+  }
+
+  // The same cache as `ref`: slots in use, their positions, their rows.
+  void require_same(const KvCache& ref) const {
+    REQUIRE(host.used(0) == ref.used(0));
+    for (int64_t g = 0; g < n_kv; ++g) {
+      for (int64_t slot = 0; slot < ref.used(0); ++slot) {
+        const int64_t i = g * cap + slot;
+        REQUIRE(host.positions(0)[i] == ref.positions(0)[i]);
+        REQUIRE(pos[size_t(i)] == ref.positions(0)[i]);
+        REQUIRE(std::equal(&k_rows[size_t(i * row)], &k_rows[size_t((i + 1) * row)],
+                           ref.keys(0) + i * row));
+        REQUIRE(std::equal(&v_rows[size_t(i * row)], &v_rows[size_t((i + 1) * row)],
+                           ref.values(0) + i * row));
+      }
+    }
+  }
+};
+
+bool same_selection(const Selection& a, const Selection& b) {
+  if (a.q_block != b.q_block || a.offsets != b.offsets || a.spans.size() != b.spans.size())
+    return false;
+  for (size_t i = 0; i < a.spans.size(); ++i) {
+    if (a.spans[i].begin != b.spans[i].begin || a.spans[i].end != b.spans[i].end) return false;
+  }
+  return true;
+}
 
 struct Harness {
   static constexpr int64_t n_kv = 2, group = 2, n_head = 4, hd = 32;
@@ -34,8 +127,18 @@ struct Harness {
   std::vector<float> query_bias;
   std::map<int64_t, std::vector<float>> key_override;
 
-  Harness(const std::string& spec, int64_t capacity, KvType type = KvType::F16)
-      : cache(1, n_kv, hd, hd, {capacity}, type), policy(make_policy(parse_policy_spec(spec))) {}
+  std::unique_ptr<DeviceMirror> mirror;   // the same run as a device backend would do it
+  std::vector<float> turn_cos, turn_sin;  // re-positioned keys turn by these angles
+
+  Harness(const std::string& spec, int64_t capacity, KvType type = KvType::F16,
+          bool with_mirror = false)
+      : cache(1, n_kv, hd, hd, {capacity}, type), policy(make_policy(parse_policy_spec(spec))) {
+    if (with_mirror) mirror = std::make_unique<DeviceMirror>(spec, n_kv, hd, capacity, type);
+    for (int64_t i = 0; i < hd / 2; ++i) {
+      turn_cos.push_back(std::cos(0.3f + 0.1f * float(i)));
+      turn_sin.push_back(-std::sin(0.3f + 0.1f * float(i)));
+    }
+  }
 
   void step(int64_t n, bool prompt_end) {
     k.resize(size_t(n * n_kv * hd));
@@ -57,6 +160,7 @@ struct Harness {
     q_pos.resize(size_t(n));
     for (int64_t t = 0; t < n; ++t) q_pos[size_t(t)] = int32_t(next_pos + t);
     cache.append(0, n, k.data(), v.data(), q_pos.data());
+    if (mirror) mirror->append(n, k.data(), v.data(), q_pos.data());
     StepInfo s;
     s.n_kv_head = n_kv;
     s.n_cached = cache.used(0);
@@ -69,6 +173,13 @@ struct Harness {
     s.scale = 0.17f;
     s.cache = &cache;
     policy->plan(s, sel);
+    StepInfo ms = s;  // the mirror's view: no rows, no queries unless the policy reads them
+    if (mirror) {
+      ms.cache = &mirror->host;
+      ms.q = mirror->policy->reads_queries() ? q.data() : nullptr;
+      mirror->policy->plan(ms, mirror->sel);
+      REQUIRE(same_selection(sel, mirror->sel));
+    }
     const int64_t blocks = sel.q_block > 0 ? (n + sel.q_block - 1) / sel.q_block : 1;
     REQUIRE(sel.offsets.size() == size_t(blocks * n_kv + 1));
     for (int64_t h = 0; h < blocks * n_kv; ++h) {
@@ -109,8 +220,30 @@ struct Harness {
       cpu::attention_mass(a, n - observed, mass.data());
       policy->observe(s, mass.data());
     }
+    if (mirror) {
+      REQUIRE(std::min(n, mirror->policy->observe_queries(ms)) == observed);
+      if (observed > 0) mirror->policy->observe(ms, mass.data());
+    }
     ev.clear();
     policy->evict(s, ev);
+    if (mirror) {
+      auto& m = *mirror;
+      m.ev.clear();
+      m.policy->evict(ms, m.ev);
+      REQUIRE(m.ev.per_head == ev.per_head);
+      REQUIRE(m.ev.drops == ev.drops);
+      REQUIRE((m.ev.begin == ev.begin && m.ev.count == ev.count));
+      REQUIRE(m.ev.reposition == ev.reposition);
+      if (ev.per_head > 0) {
+        m.host.drop(0, ev.drops, ev.per_head, &m.log);
+        m.replay(nullptr, nullptr, 0);
+      }
+      if (ev.count > 0) {
+        std::function<void(float*)> turn = [](float*) {};  // the host holds no rows to turn
+        m.host.evict_range(0, ev.begin, ev.count, ev.reposition ? turn : nullptr, &m.log);
+        m.replay(ev.reposition ? turn_cos.data() : nullptr, turn_sin.data(), int32_t(ev.count));
+      }
+    }
     const int32_t* pos = cache.positions(0);
     if (ev.per_head > 0) {
       REQUIRE(ev.drops.size() == size_t(ev.per_head * n_kv));
@@ -121,9 +254,12 @@ struct Harness {
       if (!ev.reposition) {
         for (int64_t i = ev.begin; i < ev.begin + ev.count; ++i) evicted.insert(pos[i]);
       }
-      std::function<void(float*)> keep_key = [](float*) {};
-      cache.evict_range(0, ev.begin, ev.count, ev.reposition ? keep_key : nullptr);
+      std::function<void(float*)> turn = [&](float* key) {
+        kernels::rotate_pairs(key, hd, turn_cos.data(), turn_sin.data(), false);
+      };
+      cache.evict_range(0, ev.begin, ev.count, ev.reposition ? turn : nullptr);
     }
+    if (mirror) mirror->require_same(cache);
     next_pos = next_pos + n - (ev.reposition ? ev.count : 0);
     // Nothing evicted is still held (re-positioning policies are checked by position instead).
     for (int64_t i = 0; i < cache.used(0); ++i) REQUIRE(evicted.count(pos[i]) == 0);
@@ -267,6 +403,24 @@ TEST_CASE("policies run over q8_0 and q4_0 caches", "[attention]") {
       h.step(64, true);
       for (int i = 0; i < 20; ++i) h.step(1, false);
       for (float x : h.out) REQUIRE(std::isfinite(x));
+    }
+  }
+}
+
+TEST_CASE("a device backend's view plans, evicts and holds what the CPU run does", "[attention]") {
+  // Every policy, over f16 and q4_0 caches: the policy sees positions only (rows when it reads
+  // keys, queries when it reads them) and the rows follow the logged moves.
+  for (KvType type : {KvType::F16, KvType::Q4_0}) {
+    for (std::string spec :
+         {"dense", "h2o:budget=40", "snapkv:budget=40,window=8", "dhsa:budget=48,local=8",
+          "quest:budget=32,page=8", "recycled:k=16,stride=4", "streaming:sinks=4,window=24"}) {
+      INFO(spec << " " << kv_type_name(type));
+      Harness h(spec, 200, type, /*with_mirror=*/true);
+      h.step(40, false);
+      h.step(24, true);
+      for (int i = 0; i < 30; ++i) h.step(1, false);
+      h.step(9, false);  // a chunk after decoding (a chat turn)
+      for (int i = 0; i < 5; ++i) h.step(1, false);
     }
   }
 }

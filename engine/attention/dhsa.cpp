@@ -33,6 +33,8 @@ class DhsaPolicy final : public AttentionPolicy {
  public:
   DhsaPolicy(int64_t budget, int64_t chunk_min, int64_t chunk_max, int64_t local, int64_t q_block)
       : budget_(budget), min_(chunk_min), max_(chunk_max), local_(local), q_block_(q_block) {}
+  bool reads_queries() const override { return true; }
+  bool reads_keys() const override { return true; }
   std::string name() const override {
     return "dhsa:budget=" + std::to_string(budget_) + ",chunk_min=" + std::to_string(min_) +
            ",chunk_max=" + std::to_string(max_) + ",local=" + std::to_string(local_);

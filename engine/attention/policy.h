@@ -73,6 +73,10 @@ class AttentionPolicy {
   virtual ~AttentionPolicy() = default;
   virtual std::string name() const = 0;
   virtual void plan(const StepInfo& step, Selection& out) = 0;
+  // What the policy reads besides positions and statistics: the step's queries (StepInfo::q is
+  // null otherwise) and the cache's keys (on a device the host keeps rows only for such layers).
+  virtual bool reads_queries() const { return false; }
+  virtual bool reads_keys() const { return false; }
   // How many of the step's last queries' attention mass observe() wants (0: none, the default:
   // statistics cost nothing unless asked for).
   virtual int64_t observe_queries(const StepInfo&) { return 0; }

@@ -23,6 +23,8 @@ constexpr int64_t kDefaultBudget = 1024;
 class QuestPolicy final : public AttentionPolicy {
  public:
   QuestPolicy(int64_t page, int64_t budget) : page_(page), budget_(budget) {}
+  bool reads_queries() const override { return true; }
+  bool reads_keys() const override { return true; }
   std::string name() const override {
     return "quest:budget=" + std::to_string(budget_) + ",page=" + std::to_string(page_);
   }

@@ -27,6 +27,7 @@ class RecycledPolicy final : public AttentionPolicy {
  public:
   RecycledPolicy(int64_t k, int64_t stride, bool dynamic, double similarity)
       : k_(k), stride_(stride), dynamic_(dynamic), similarity_(similarity) {}
+  bool reads_queries() const override { return true; }
   std::string name() const override {
     std::string n = "recycled:k=" + std::to_string(k_) + ",stride=" + std::to_string(stride_);
     if (dynamic_) n += ",refresh=query,similarity=" + std::to_string(similarity_).substr(0, 4);

@@ -11,6 +11,7 @@
 #include "kernels/common/blocks.h"
 #include "kernels/common/fp16.h"
 #include "kernels/common/host_device.h"
+#include "kernels/common/rope.h"
 
 namespace longctx::kernels {
 
@@ -96,6 +97,19 @@ LC_HD void decode_kv_row(KvType type, const uint8_t* row, float* y, int64_t dim)
         y[i] = fp16_to_float(h);
       }
   }
+}
+
+// The most elements a turned row holds (head dimensions up to 256, as the attention kernels).
+inline constexpr int64_t kMaxRotatedDim = 256;
+
+// A key moved by a re-positioning eviction: decoded from src, turned pair by pair by (cos, sin)
+// (rotate_pairs) and encoded into dst, in the cache's precision. dim <= kMaxRotatedDim.
+LC_HD void rotate_kv_row(KvType type, const uint8_t* src, uint8_t* dst, int64_t dim,
+                         const float* cos, const float* sin, int64_t n_rot, bool halves) {
+  float key[kMaxRotatedDim];
+  decode_kv_row(type, src, key, dim);
+  rotate_pairs(key, n_rot, cos, sin, halves);
+  encode_kv_row(type, key, dst, dim);
 }
 
 }  // namespace longctx::kernels

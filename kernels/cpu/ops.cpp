@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "kernels/common/rope.h"
 #include "kernels/cpu/vec.h"
 #include "kernels/cpu/vmath.h"
 
@@ -33,14 +34,7 @@ void rope(float* x, int64_t n_heads, int64_t head_dim, int64_t n_rot, const floa
 
 void rope_table(float* x, int64_t head_dim, int64_t n_rot, const float* cos, const float* sin,
                 RopeLayout layout) {
-  const int64_t half = n_rot / 2;
-  for (int64_t i = 0; i < half; ++i) {
-    int64_t a = layout == RopeLayout::Pairs ? 2 * i : i;
-    int64_t b = layout == RopeLayout::Pairs ? 2 * i + 1 : i + half;
-    float x0 = x[a], x1 = x[b];
-    x[a] = x0 * cos[i] - x1 * sin[i];
-    x[b] = x0 * sin[i] + x1 * cos[i];
-  }
+  kernels::rotate_pairs(x, n_rot, cos, sin, layout == RopeLayout::Halves);
   (void)head_dim;
 }
 

@@ -33,6 +33,39 @@ __global__ void kv_append_kernel(kernels::KvType type, const float* src, int64_t
   key_pos[slot] = pos[t];
 }
 
+// One thread per move and phase: gather copies the moved rows out, scatter writes them back (keys
+// turned when cos is given).
+__global__ void kv_gather_kernel(int64_t k_row, int64_t v_row, const uint8_t* k, const uint8_t* v,
+                                 const int32_t* key_pos, int64_t capacity, const int32_t* moves,
+                                 int64_t n_moves, uint8_t* sk, uint8_t* sv, int32_t* spos) {
+  const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= n_moves) return;
+  const int64_t src = int64_t(moves[3 * i]) * capacity + moves[3 * i + 1];
+  for (int64_t b = 0; b < k_row; ++b) sk[i * k_row + b] = k[src * k_row + b];
+  for (int64_t b = 0; b < v_row; ++b) sv[i * v_row + b] = v[src * v_row + b];
+  spos[i] = key_pos[src];
+}
+
+__global__ void kv_scatter_kernel(kernels::KvType type, int64_t head_dim, int64_t k_row,
+                                  int64_t v_row, uint8_t* k, uint8_t* v, int32_t* key_pos,
+                                  int64_t capacity, const int32_t* moves, int64_t n_moves,
+                                  const uint8_t* sk, const uint8_t* sv, const int32_t* spos,
+                                  const float* cos, const float* sin, int64_t n_rot, bool halves,
+                                  int32_t shift) {
+  const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= n_moves) return;
+  const int64_t dst = int64_t(moves[3 * i]) * capacity + moves[3 * i + 2];
+  if (cos) {
+    kernels::rotate_kv_row(type, sk + i * k_row, k + dst * k_row, head_dim, cos, sin, n_rot,
+                           halves);
+    key_pos[dst] = spos[i] - shift;
+  } else {
+    for (int64_t b = 0; b < k_row; ++b) k[dst * k_row + b] = sk[i * k_row + b];
+    key_pos[dst] = spos[i];
+  }
+  for (int64_t b = 0; b < v_row; ++b) v[dst * v_row + b] = sv[i * v_row + b];
+}
+
 __device__ inline bool visible(int32_t kp, int32_t qp, int64_t window) {
   return kp <= qp && !(window > 0 && int64_t(qp) - kp >= window);
 }
@@ -209,6 +242,27 @@ void kv_append(kernels::KvType type, const float* src, int64_t n_tokens, int64_t
   kv_append_kernel<<<blocks_for(n, 64), 64>>>(type, src, n_tokens, n_kv_head, dim, cache, capacity,
                                               first_slot, pos, key_pos);
   check_launch("kv_append");
+}
+
+void kv_move(kernels::KvType type, uint8_t* k, uint8_t* v, int32_t* key_pos, int64_t capacity,
+             int64_t head_dim, int64_t value_dim, const int32_t* moves, int64_t n_moves,
+             const float* cos, const float* sin, int64_t n_rot, bool halves, int32_t shift,
+             KvMoveWorkspace& ws) {
+  if (n_moves == 0) return;
+  if (head_dim > kMaxDim) throw Error("CUDA kv_move: head_dim above 256");
+  const int64_t k_row = kernels::kv_row_bytes(type, head_dim);
+  const int64_t v_row = kernels::kv_row_bytes(type, value_dim);
+  ws.k.resize(size_t(n_moves * k_row));
+  ws.v.resize(size_t(n_moves * v_row));
+  ws.pos.resize(size_t(n_moves));
+  const unsigned grid = blocks_for(n_moves, 64);
+  kv_gather_kernel<<<grid, 64>>>(k_row, v_row, k, v, key_pos, capacity, moves, n_moves, ws.k.get(),
+                                 ws.v.get(), ws.pos.get());
+  check_launch("kv_move gather");
+  kv_scatter_kernel<<<grid, 64>>>(type, head_dim, k_row, v_row, k, v, key_pos, capacity, moves,
+                                  n_moves, ws.k.get(), ws.v.get(), ws.pos.get(), cos, sin, n_rot,
+                                  halves, shift);
+  check_launch("kv_move scatter");
 }
 
 void attention(const AttentionArgs& a, AttentionWorkspace& ws) {

@@ -61,6 +61,21 @@ void kv_append(kernels::KvType type, const float* src, int64_t n_tokens, int64_t
                int64_t dim, uint8_t* cache, int64_t capacity, int64_t first_slot,
                const int32_t* pos, int32_t* key_pos);
 
+// Scratch of kv_move: the moved rows, staged so that overlapping moves read before they write.
+struct KvMoveWorkspace {
+  Buffer<uint8_t> k, v;
+  Buffer<int32_t> pos;
+};
+
+// Moves slots of one layer's cache ([n_kv_head][capacity] rows of k and v, key_pos alike): move i
+// is moves[3i .. 3i+2] = {head, from, to}; every source is read before any destination is written
+// (a range eviction's moves overlap). With cos/sin given (n_rot / 2 each), moved keys are decoded,
+// turned pair by pair (kernels::rotate_pairs) and re-encoded, and their positions lowered by shift.
+void kv_move(kernels::KvType type, uint8_t* k, uint8_t* v, int32_t* key_pos, int64_t capacity,
+             int64_t head_dim, int64_t value_dim, const int32_t* moves, int64_t n_moves,
+             const float* cos, const float* sin, int64_t n_rot, bool halves, int32_t shift,
+             KvMoveWorkspace& ws);
+
 struct KeySpan {
   int32_t begin = 0, end = 0;  // cache slots [begin, end)
 };
