@@ -6,6 +6,7 @@
 #include <cuda_runtime.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <vector>
 
@@ -157,6 +158,9 @@ CudaBackend::CudaBackend(const Model& model, int64_t n_batch, const KvCache& cac
   cudaDeviceProp prop{};
   cuda::check(cudaGetDeviceProperties(&prop, dev), "cudaGetDeviceProperties");
   name_ = std::string("CUDA (") + prop.name + ")";
+  // Prefill products in bfloat16 on the tensor cores unless LONGCTX_CUDA_GEMM=f32 asks for SGEMM.
+  if (const char* p = std::getenv("LONGCTX_CUDA_GEMM"))
+    matmul_ws_.precision = cuda::parse_gemm_precision(p);
 
   token_embd_ = upload(model.token_embd);
   output_ = model.output.data == model.token_embd.data ? token_embd_ : upload(model.output);

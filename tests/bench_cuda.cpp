@@ -1,8 +1,8 @@
 // The CUDA micro-benchmarks of scripts/gpu-check: the device's copy bandwidth, decode attention
-// GB/s per policy-shaped selection at 8k/32k/128k context, prefill attention TFLOP/s and the
-// quantized matrix-vector kernel's GB/s. Synthetic tensors of a Llama-3-8B layer's shape (32 query
-// heads, 8 KV heads, head_dim 128); the selections are what each policy hands the kernel at a 1024
-// budget. Exits 77 without a device.
+// GB/s per policy-shaped selection at 8k/32k/128k context, prefill attention TFLOP/s, the
+// quantized matrix-vector kernel's GB/s and the prefill GEMM in float and bfloat16. Synthetic
+// tensors of a Llama-3-8B layer's shape (32 query heads, 8 KV heads, head_dim 128); the selections
+// are what each policy hands the kernel at a 1024 budget. Exits 77 without a device.
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -219,6 +219,36 @@ int main() {
                                     "Q8_0", "",    "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K"};
       std::printf("| %s | %lld x %lld | %.4f | %.0f | %.0f%% |\n", names[int(type)],
                   (long long)rows, (long long)cols, ms, gbs, 100.0 * gbs / copy_gbs);
+    }
+  }
+
+  // Prefill products: 512 tokens through dequantize + cuBLAS, float SGEMM against bfloat16 tiles
+  // on the tensor cores (LONGCTX_CUDA_GEMM picks one for a session; bf16 is the default).
+  std::printf(
+      "\n| prefill GEMM | matrix | tokens | f32 ms | f32 TFLOP/s | bf16 ms | bf16 TFLOP/s | "
+      "bf16 / f32 |\n| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+  cuda::MatmulWorkspace mws;
+  for (auto type : {kernels::BlockType::Q4_0, kernels::BlockType::Q4_K}) {
+    for (int64_t rows : {int64_t(4096), int64_t(14336)}) {
+      const int64_t cols = 4096, n_tok = 512;
+      auto shape = kernels::block_shape(type);
+      const int64_t row_bytes = cols / shape.elems * shape.bytes;
+      cuda::Buffer<uint8_t> w(size_t(rows * row_bytes));
+      fill_random(w, rng);
+      kernels::MatrixView m{type, w.get(), rows, cols, row_bytes};
+      cuda::Buffer<float> x(static_cast<size_t>(n_tok * cols)),
+          y(static_cast<size_t>(n_tok * rows));
+      x.zero();
+      double ms[2];
+      for (int p = 0; p < 2; ++p) {
+        mws.precision = p == 0 ? cuda::GemmPrecision::F32 : cuda::GemmPrecision::BF16;
+        ms[p] = time_ms([&] { cuda::matmul(m, x.get(), n_tok, y.get(), mws); }, 5);
+      }
+      const double flops = 2.0 * double(rows) * double(cols) * double(n_tok);
+      std::printf("| %s | %lld x %lld | %lld | %.3f | %.1f | %.3f | %.1f | %.2fx |\n",
+                  type == kernels::BlockType::Q4_0 ? "Q4_0" : "Q4_K", (long long)rows,
+                  (long long)cols, (long long)n_tok, ms[0], flops / (ms[0] * 1e9), ms[1],
+                  flops / (ms[1] * 1e9), ms[0] / ms[1]);
     }
   }
   return 0;

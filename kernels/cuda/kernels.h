@@ -21,10 +21,19 @@ using DeviceMatrix = kernels::MatrixView;
 // place; above it the rows are dequantized to floats in chunks and multiplied by cuBLAS.
 inline constexpr int64_t kGemvMaxTokens = 8;
 
+// What the cuBLAS path multiplies: rows dequantized to floats (SGEMM), or rows and activations
+// rounded to bfloat16 for the tensor cores, accumulated in float (GemmEx).
+enum class GemmPrecision { F32, BF16 };
+// "f32" or "bf16"; throws longctx::Error otherwise.
+GemmPrecision parse_gemm_precision(const char* name);
+
 // Scratch of the cuBLAS path and its handle, one per session.
 struct MatmulWorkspace {
   cublasHandle_t handle = nullptr;
-  Buffer<float> rows;  // dequantized rows of one chunk
+  GemmPrecision precision = GemmPrecision::BF16;
+  Buffer<float> rows;          // dequantized rows of one chunk (F32)
+  Buffer<uint16_t> rows_bf16;  // the same in bfloat16 (BF16)
+  Buffer<uint16_t> x_bf16;     // the activations in bfloat16 (BF16)
   MatmulWorkspace();
   ~MatmulWorkspace();
   MatmulWorkspace(const MatmulWorkspace&) = delete;

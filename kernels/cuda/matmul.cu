@@ -1,6 +1,9 @@
 // Quantized products on the device: a matrix-vector kernel over the blocks in place for decode,
-// dequantize-then-cuBLAS for prefill.
+// dequantize-then-cuBLAS for prefill (bfloat16 tiles on the tensor cores, or float SGEMM).
+#include <cuda_bf16.h>
+
 #include <algorithm>
+#include <cstring>
 
 #include "kernels/cuda/kernels.h"
 #include "support/error.h"
@@ -50,10 +53,17 @@ __global__ void gemv_kernel(kernels::MatrixView w, const float* __restrict__ x, 
   }
 }
 
+__device__ inline void store(uint16_t* dst, float v) {
+  const __nv_bfloat16 b = __float2bfloat16_rn(v);
+  *dst = *reinterpret_cast<const uint16_t*>(&b);
+}
+
 // One thread per chunk of n_rows rows: row r of the output is row (rows ? rows[r] : r0 + r) of w
-// (a chunk of the matrix for the cuBLAS path, the tokens' rows for an embedding lookup).
+// (a chunk of the matrix for the cuBLAS path, the tokens' rows for an embedding lookup), as floats
+// or rounded to bfloat16.
+template <typename Out>
 __global__ void dequantize_rows_kernel(kernels::MatrixView w, const int32_t* rows, int64_t r0,
-                                       int64_t n_rows, float* out) {
+                                       int64_t n_rows, Out* out) {
   const int ce = chunk_elems(w.type);
   const kernels::BlockShape shape = kernels::block_shape(w.type);
   const int64_t chunks_per_row = w.cols / ce;
@@ -63,7 +73,18 @@ __global__ void dequantize_rows_kernel(kernels::MatrixView w, const int32_t* row
   const int64_t src_row = rows ? int64_t(rows[r]) : r0 + r;
   const uint8_t* src =
       w.data + src_row * w.row_bytes + c * (int64_t(ce) / shape.elems) * shape.bytes;
-  kernels::dequantize_blocks(w.type, src, out + r * w.cols + c * ce, ce / shape.elems);
+  if constexpr (sizeof(Out) == sizeof(float)) {
+    kernels::dequantize_blocks(w.type, src, out + r * w.cols + c * ce, ce / shape.elems);
+  } else {
+    float buf[kernels::kQK_K];
+    kernels::dequantize_blocks(w.type, src, buf, ce / shape.elems);
+    for (int i = 0; i < ce; ++i) store(out + r * w.cols + c * ce + i, buf[i]);
+  }
+}
+
+__global__ void to_bf16_kernel(const float* x, int64_t n, uint16_t* out) {
+  const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i < n) store(out + i, x[i]);
 }
 
 void check_shape(const DeviceMatrix& w) {
@@ -77,6 +98,12 @@ unsigned blocks_for(int64_t n, int threads) {
 }
 
 }  // namespace
+
+GemmPrecision parse_gemm_precision(const char* name) {
+  if (std::strcmp(name, "f32") == 0) return GemmPrecision::F32;
+  if (std::strcmp(name, "bf16") == 0) return GemmPrecision::BF16;
+  throw Error(std::string("CUDA GEMM precision ") + name + ": expected f32 or bf16");
+}
 
 MatmulWorkspace::MatmulWorkspace() {
   if (cublasCreate(&handle) != CUBLAS_STATUS_SUCCESS) throw Error("CUDA: cublasCreate failed");
@@ -104,21 +131,42 @@ void matmul(const DeviceMatrix& w, const float* x, int64_t n_tokens, float* y,
             MatmulWorkspace& ws) {
   if (n_tokens <= kGemvMaxTokens) return gemv(w, x, n_tokens, y);
   check_shape(w);
-  // Rows in chunks of at most 64 MiB of floats, each dequantized and multiplied by SGEMM:
+  // Rows in chunks of at most 16 Mi elements, each dequantized and multiplied by cuBLAS:
   // y (rows x n, column-major with ld = w.rows) = W^T-as-stored (cols x rows)^T * x (cols x n).
   const int64_t chunk_rows =
       std::max<int64_t>(1, std::min<int64_t>(w.rows, (int64_t(16) << 20) / w.cols));
-  ws.rows.resize(size_t(chunk_rows * w.cols));
+  const bool bf16 = ws.precision == GemmPrecision::BF16;
+  if (bf16) {
+    ws.rows_bf16.resize(size_t(chunk_rows * w.cols));
+    ws.x_bf16.resize(size_t(n_tokens * w.cols));
+    to_bf16_kernel<<<blocks_for(n_tokens * w.cols, 256), 256>>>(x, n_tokens * w.cols,
+                                                                ws.x_bf16.get());
+    check_launch("to_bf16");
+  } else {
+    ws.rows.resize(size_t(chunk_rows * w.cols));
+  }
   const float one = 1.0f, zero = 0.0f;
   for (int64_t r0 = 0; r0 < w.rows; r0 += chunk_rows) {
     const int64_t nr = std::min(chunk_rows, w.rows - r0);
-    const int64_t work = nr * (w.cols / chunk_elems(w.type));
-    dequantize_rows_kernel<<<blocks_for(work, 128), 128>>>(w, nullptr, r0, nr, ws.rows.get());
-    check_launch("dequantize_rows");
-    cublasStatus_t st =
-        cublasSgemm(ws.handle, CUBLAS_OP_T, CUBLAS_OP_N, int(nr), int(n_tokens), int(w.cols), &one,
-                    ws.rows.get(), int(w.cols), x, int(w.cols), &zero, y + r0, int(w.rows));
-    if (st != CUBLAS_STATUS_SUCCESS) throw Error("CUDA: cublasSgemm failed");
+    const unsigned grid = blocks_for(nr * (w.cols / chunk_elems(w.type)), 128);
+    cublasStatus_t st;
+    if (bf16) {
+      dequantize_rows_kernel<<<grid, 128>>>(w, nullptr, r0, nr, ws.rows_bf16.get());
+      check_launch("dequantize_rows bf16");
+      st = cublasGemmEx(ws.handle, CUBLAS_OP_T, CUBLAS_OP_N, int(nr), int(n_tokens), int(w.cols),
+                        &one, ws.rows_bf16.get(), CUDA_R_16BF, int(w.cols), ws.x_bf16.get(),
+                        CUDA_R_16BF, int(w.cols), &zero, y + r0, CUDA_R_32F, int(w.rows),
+                        CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+    } else {
+      dequantize_rows_kernel<<<grid, 128>>>(w, nullptr, r0, nr, ws.rows.get());
+      check_launch("dequantize_rows");
+      st =
+          cublasSgemm(ws.handle, CUBLAS_OP_T, CUBLAS_OP_N, int(nr), int(n_tokens), int(w.cols),
+                      &one, ws.rows.get(), int(w.cols), x, int(w.cols), &zero, y + r0, int(w.rows));
+    }
+    if (st != CUBLAS_STATUS_SUCCESS)
+      throw Error(std::string("CUDA: cuBLAS ") + (bf16 ? "GemmEx (bf16)" : "Sgemm") +
+                  " failed with status " + std::to_string(int(st)));
   }
 }
 
