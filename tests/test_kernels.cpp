@@ -4,6 +4,7 @@
 #include <cmath>
 #include <random>
 
+#include "kernels/common/attention_math.h"
 #include "kernels/cpu/attention.h"
 #include "kernels/cpu/matmul.h"
 #include "kernels/cpu/quant_dot.h"
@@ -253,4 +254,66 @@ TEST_CASE("matrices sharing an input give what each gives alone", "[kernels]") {
       }
     }
   }
+}
+
+TEST_CASE("the shared attention arithmetic: masks, split shares, the merge", "[kernels]") {
+  using namespace longctx::kernels;
+  CHECK(key_visible(5, 5, 0));
+  CHECK_FALSE(key_visible(6, 5, 0));
+  CHECK(key_visible(0, 100000, 0));
+  CHECK(key_visible(2, 5, 4));        // 3 back, window 4
+  CHECK_FALSE(key_visible(1, 5, 4));  // 4 back: outside
+  // The shares of every split cover the selection once, in order, for any split count.
+  for (int64_t total : {0, 1, 31, 32, 1000, 1001}) {
+    for (int64_t n_splits : {1, 2, 3, 7, 64}) {
+      int64_t next = 0;
+      for (int64_t s = 0; s < n_splits; ++s) {
+        const KeyShare share = split_share(total, n_splits, s);
+        if (share.lo >= total) continue;  // more splits than keys: the rest read nothing
+        REQUIRE(share.lo == next);
+        REQUIRE(share.hi > share.lo);
+        next = share.hi;
+      }
+      REQUIRE(next == total);
+    }
+  }
+  // Two splits of one row (head_dim 2): the merge equals the softmax over both at once.
+  const float s1[] = {1.0f, 2.0f}, s2[] = {0.5f, -1.0f};  // scores of each split's keys
+  const float v[2][2][2] = {{{1, 0}, {0, 1}}, {{2, 2}, {-1, 3}}};
+  float partial[2][4] = {};
+  const float* scores[] = {s1, s2};
+  for (int s = 0; s < 2; ++s) {
+    const float m = std::max(scores[s][0], scores[s][1]);
+    for (int j = 0; j < 2; ++j) {
+      const float p = std::exp(scores[s][j] - m);
+      partial[s][0] += p * v[s][j][0];
+      partial[s][1] += p * v[s][j][1];
+      partial[s][3] += p;
+    }
+    partial[s][2] = m;
+  }
+  const float mx = merge_max(&partial[0][0], 2, 2);
+  float denom = 0, out[2] = {0, 0};
+  for (int s = 0; s < 2; ++s) {
+    const float w = merge_weight(&partial[0][0], s, 2, mx);
+    denom += partial[s][3] * w;
+    out[0] += partial[s][0] * w;
+    out[1] += partial[s][1] * w;
+  }
+  double ref[2] = {0, 0}, z = 0;
+  for (int s = 0; s < 2; ++s) {
+    for (int j = 0; j < 2; ++j) {
+      const double p = std::exp(double(scores[s][j]));
+      z += p;
+      ref[0] += p * v[s][j][0];
+      ref[1] += p * v[s][j][1];
+    }
+  }
+  CHECK(out[0] / denom == Approx(ref[0] / z).epsilon(1e-6));
+  CHECK(out[1] / denom == Approx(ref[1] / z).epsilon(1e-6));
+  CHECK(merged_lse(mx, denom) == Approx(std::log(z)).epsilon(1e-6));
+  // A split that saw no visible key weighs nothing; a row without any has lse +inf.
+  float empty[4] = {0, 0, -INFINITY, 0};
+  CHECK(merge_weight(empty, 0, 2, 1.0f) == 0.0f);
+  CHECK(std::isinf(merged_lse(-INFINITY, 0.0f)));
 }

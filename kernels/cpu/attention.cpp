@@ -7,6 +7,7 @@
 #include <cmath>
 #include <vector>
 
+#include "kernels/common/attention_math.h"
 #include "kernels/cpu/attention_tile.h"
 #include "kernels/cpu/vec.h"
 
@@ -68,7 +69,8 @@ void attention(const AttentionArgs& a) {
   const int64_t n_splits =
       items >= threads ? 1 : std::clamp<int64_t>(selected / kMinSplitKeys, 1, 4 * threads / items);
   thread_local std::vector<float> partial;  // [n_q][n_head][n_splits][hd + 2] when split
-  if (n_splits > 1) partial.resize(size_t(a.n_q * a.n_head * n_splits * (hd + 2)));
+  if (n_splits > 1)
+    partial.resize(size_t(a.n_q * a.n_head * n_splits * kernels::partial_stride(hd)));
   float* partial_base = partial.data();
 #pragma omp parallel for collapse(3) schedule(dynamic)
   for (int64_t g = 0; g < a.n_kv_head; ++g) {
@@ -99,8 +101,7 @@ void attention(const AttentionArgs& a) {
         int64_t total = 0;
         for (int32_t s = a.span_offsets[sel]; s < a.span_offsets[sel + 1]; ++s)
           total += a.spans[s].end - a.spans[s].begin;
-        const int64_t per = (total + n_splits - 1) / n_splits;
-        const int64_t lo = split * per, hi = std::min(total, lo + per);
+        const auto [lo, hi] = kernels::split_share(total, n_splits, split);
         int64_t seen = 0;  // keys of the spans before s
         for (int32_t s = a.span_offsets[sel]; s < a.span_offsets[sel + 1] && seen < hi; ++s) {
           const int64_t len = a.spans[s].end - a.spans[s].begin;
@@ -149,8 +150,8 @@ void attention(const AttentionArgs& a) {
                 }
                 if (masked) {
                   for (int j = 0; j < n; ++j) {
-                    int32_t kp = key_pos[slots[j]];
-                    if (kp > pos || (a.window > 0 && pos - kp >= a.window)) scores[j] = -INFINITY;
+                    if (!kernels::key_visible(key_pos[slots[j]], pos, a.window))
+                      scores[j] = -INFINITY;
                   }
                 }
                 const float tile_max = tile::max(scores, n);
@@ -170,8 +171,9 @@ void attention(const AttentionArgs& a) {
           for (int64_t hh = 0; hh < group; ++hh) {
             const int64_t row = qi * group + hh;
             if (n_splits > 1) {  // kept for the merge below
-              float* p = partial_base +
-                         (((q0 + qi) * a.n_head + g * group + hh) * n_splits + split) * (hd + 2);
+              float* p =
+                  partial_base + (((q0 + qi) * a.n_head + g * group + hh) * n_splits + split) *
+                                     kernels::partial_stride(hd);
               std::copy(acc + row * hd, acc + (row + 1) * hd, p);
               p[hd] = state[row].max;
               p[hd + 1] = state[row].denom;
@@ -193,24 +195,23 @@ void attention(const AttentionArgs& a) {
     // Merge: the splits' sums rescaled to their common maximum.
 #pragma omp parallel for schedule(static)
   for (int64_t row = 0; row < a.n_q * a.n_head; ++row) {
-    const float* p = partial_base + row * n_splits * (hd + 2);
-    float mx = -INFINITY;
-    for (int64_t sp = 0; sp < n_splits; ++sp) mx = std::max(mx, p[sp * (hd + 2) + hd]);
+    const int64_t stride = kernels::partial_stride(hd);
+    const float* p = partial_base + row * n_splits * stride;
+    const float mx = kernels::merge_max(p, n_splits, hd);
     float denom = 0.0f;
     float* dst = a.out + row * hd;
     std::fill(dst, dst + hd, 0.0f);
     if (!std::isinf(mx)) {
       for (int64_t sp = 0; sp < n_splits; ++sp) {
-        const float* ps = p + sp * (hd + 2);
-        if (std::isinf(ps[hd])) continue;
-        const float w = std::exp(ps[hd] - mx);
-        denom += ps[hd + 1] * w;
-        axpy_f32(w, ps, dst, hd);
+        const float w = kernels::merge_weight(p, sp, hd, mx);
+        if (w == 0.0f) continue;
+        denom += p[sp * stride + hd + 1] * w;
+        axpy_f32(w, p + sp * stride, dst, hd);
       }
     }
     const float inv = denom > 0 ? 1.0f / denom : 0.0f;
     scale_f32(dst, inv, hd);
-    if (a.lse) a.lse[row] = denom > 0 ? mx + std::log(denom) : INFINITY;
+    if (a.lse) a.lse[row] = kernels::merged_lse(mx, denom);
   }
 }
 
@@ -245,8 +246,7 @@ void attention_mass(const AttentionArgs& a, int64_t q_begin, float* mass) {
             alignas(64) float scores[kKeyTile], p[kKeyTile];
             tile::scores(q, kt, hd, a.scale, scores);
             for (int j = 0; j < n; ++j) {
-              int32_t kp = key_pos[slots[j]];
-              if (kp > pos || (a.window > 0 && pos - kp >= a.window)) scores[j] = -INFINITY;
+              if (!kernels::key_visible(key_pos[slots[j]], pos, a.window)) scores[j] = -INFINITY;
             }
             tile::exp_sum(scores, n, lse, p);
             for (int j = 0; j < n; ++j) m[slots[j]] += p[j];

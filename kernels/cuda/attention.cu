@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 
+#include "kernels/common/attention_math.h"
 #include "kernels/cuda/kernels.h"
 #include "support/error.h"
 
@@ -66,10 +67,6 @@ __global__ void kv_scatter_kernel(kernels::KvType type, int64_t head_dim, int64_
   for (int64_t b = 0; b < v_row; ++b) v[dst * v_row + b] = sv[i * v_row + b];
 }
 
-__device__ inline bool visible(int32_t kp, int32_t qp, int64_t window) {
-  return kp <= qp && !(window > 0 && int64_t(qp) - kp >= window);
-}
-
 __device__ inline float warp_max(float v) {
   for (int off = kWarp / 2; off > 0; off /= 2) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, off));
   return v;
@@ -107,8 +104,7 @@ __global__ void attention_kernel(AttentionArgs a, int bq, int n_splits, float* p
   const int32_t s_begin = a.span_offsets[sel], s_end = a.span_offsets[sel + 1];
   int64_t total = 0;
   for (int32_t s = s_begin; s < s_end; ++s) total += a.spans[s].end - a.spans[s].begin;
-  const int64_t per = (total + n_splits - 1) / n_splits;
-  const int64_t lo = split * per, hi = min(total, lo + per);
+  const auto [lo, hi] = kernels::split_share(total, n_splits, split);
 
   const int64_t row_bytes = kernels::kv_row_bytes(a.kv_type, hd);
   const uint8_t* k_head = a.k + g * a.capacity * row_bytes;
@@ -133,7 +129,7 @@ __global__ void attention_kernel(AttentionArgs a, int bq, int n_splits, float* p
       __syncthreads();
       if (!active) continue;
       float score = -INFINITY;
-      if (lane < n && visible(kpos[lane], qp, a.window)) {
+      if (lane < n && kernels::key_visible(kpos[lane], qp, a.window)) {
         float dot = 0.0f;
         for (int64_t d = 0; d < hd; ++d) dot += qs[warp * hd + d] * ks[lane * stride + d];
         score = a.scale * dot;
@@ -158,7 +154,7 @@ __global__ void attention_kernel(AttentionArgs a, int bq, int n_splits, float* p
     seen += len;
   }
   if (!active) return;
-  float* out = partial + ((qi * a.n_head + h) * n_splits + split) * (hd + 2);
+  float* out = partial + ((qi * a.n_head + h) * n_splits + split) * kernels::partial_stride(hd);
   for (int i = 0; i < kMaxPerLane; ++i) {
     const int64_t d = lane + int64_t(i) * kWarp;
     if (d < hd) out[d] = acc[i];
@@ -171,25 +167,22 @@ __global__ void attention_kernel(AttentionArgs a, int bq, int n_splits, float* p
 
 // One block per (query, head): merges the splits' partial sums under their common maximum.
 __global__ void combine_kernel(AttentionArgs a, int n_splits, const float* partial) {
-  const int64_t row = blockIdx.x, hd = a.head_dim;
-  const float* p = partial + row * n_splits * (hd + 2);
-  float mx = -INFINITY;
-  for (int s = 0; s < n_splits; ++s) mx = fmaxf(mx, p[s * (hd + 2) + hd]);
+  const int64_t row = blockIdx.x, hd = a.head_dim, stride = kernels::partial_stride(hd);
+  const float* p = partial + row * n_splits * stride;
+  const float mx = kernels::merge_max(p, n_splits, hd);
   float denom = 0.0f;
-  for (int s = 0; s < n_splits; ++s) {
-    const float ms = p[s * (hd + 2) + hd];
-    if (ms != -INFINITY) denom += p[s * (hd + 2) + hd + 1] * expf(ms - mx);
-  }
+  for (int s = 0; s < n_splits; ++s)
+    denom += p[s * stride + hd + 1] * kernels::merge_weight(p, s, hd, mx);
   const float inv = denom > 0.0f ? 1.0f / denom : 0.0f;
   for (int64_t d = threadIdx.x; d < hd; d += blockDim.x) {
     float sum = 0.0f;
     for (int s = 0; s < n_splits; ++s) {
-      const float ms = p[s * (hd + 2) + hd];
-      if (ms != -INFINITY) sum += p[s * (hd + 2) + d] * expf(ms - mx);
+      const float w = kernels::merge_weight(p, s, hd, mx);
+      if (w != 0.0f) sum += p[s * stride + d] * w;
     }
     a.out[row * hd + d] = sum * inv;
   }
-  if (a.lse && threadIdx.x == 0) a.lse[row] = denom > 0.0f ? mx + logf(denom) : INFINITY;
+  if (a.lse && threadIdx.x == 0) a.lse[row] = kernels::merged_lse(mx, denom);
 }
 
 // One thread per selected key of KV head blockIdx.y: its probability under every observed query
@@ -213,7 +206,7 @@ __global__ void mass_kernel(AttentionArgs a, int64_t q_begin, float* mass) {
   const int32_t kp = a.key_pos[g * a.capacity + slot];
   float sum = 0.0f;
   for (int64_t qi = q_begin; qi < a.n_q; ++qi) {
-    if (!visible(kp, a.q_pos[qi], a.window)) continue;
+    if (!kernels::key_visible(kp, a.q_pos[qi], a.window)) continue;
     for (int64_t hh = 0; hh < group; ++hh) {
       const int64_t h = g * group + hh;
       const float lse = a.lse[qi * a.n_head + h];
@@ -280,7 +273,7 @@ void attention(const AttentionArgs& a, AttentionWorkspace& ws) {
       std::max<int64_t>(1, std::min<int64_t>((a.max_selected + 127) / 128,
                                              512 / std::max<int64_t>(1, row_blocks * a.n_kv_head)));
   splits = std::min<int64_t>(splits, 64);
-  ws.partial.resize(size_t(a.n_q * a.n_head * splits * (a.head_dim + 2)));
+  ws.partial.resize(size_t(a.n_q * a.n_head * splits * kernels::partial_stride(a.head_dim)));
   const int rows = int(bq * group);
   const size_t smem = size_t(2 * kTile * (a.head_dim + 1) + rows * a.head_dim) * sizeof(float);
   static bool raised = false;
