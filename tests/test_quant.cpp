@@ -95,6 +95,18 @@ TEST_CASE("rows that are not whole blocks and undecodable types are errors") {
                     Catch::Contains("not a whole number of Q4_0 blocks"));
 }
 
+TEST_CASE("an f16 KV row decodes element by element as it does whole") {
+  std::vector<float> x(64), y(64);
+  for (size_t i = 0; i < x.size(); ++i) x[i] = std::ldexp(float(i) - 31.7f, int(i % 9) - 4);
+  std::vector<uint8_t> row(size_t(kernels::kv_row_bytes(kernels::KvType::F16, 64)));
+  kernels::encode_kv_row(kernels::KvType::F16, x.data(), row.data(), 64);
+  kernels::decode_kv_row(kernels::KvType::F16, row.data(), y.data(), 64);
+  for (int64_t i = 0; i < 64; ++i) {
+    const float e = kernels::kv_element(kernels::KvType::F16, row.data(), i);
+    REQUIRE(std::memcmp(&e, &y[size_t(i)], sizeof e) == 0);
+  }
+}
+
 TEST_CASE("KV rows quantize like gguf's q8_0 / q4_0 and round-trip within the format's error") {
   for (auto [type, name] :
        {std::pair{kernels::KvType::Q8_0, "Q8_0"}, std::pair{kernels::KvType::Q4_0, "Q4_0"}}) {
@@ -118,6 +130,11 @@ TEST_CASE("KV rows quantize like gguf's q8_0 / q4_0 and round-trip within the fo
         cpu::q4_0_to_f32_row(row.data(), fast.data(), dim);
       }
       CHECK(std::memcmp(fast.data(), y.data(), y.size() * sizeof(float)) == 0);
+      // Element by element (the CUDA tile loader's decoder), bit for bit the same.
+      for (int64_t i = 0; i < dim; ++i) {
+        const float e = kernels::kv_element(type, row.data(), i);
+        REQUIRE(std::memcmp(&e, &y[size_t(i)], sizeof e) == 0);
+      }
       for (int64_t b = 0; b < dim / 32; ++b) {
         float amax = 0;
         for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(xr[b * 32 + j]));

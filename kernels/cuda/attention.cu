@@ -92,7 +92,7 @@ __global__ void attention_kernel(AttentionArgs a, int bq, int n_splits, float* p
   const int64_t g = blockIdx.y, split = blockIdx.z;
   const int64_t q0 = int64_t(blockIdx.x) * bq;
   const int warp = threadIdx.y, lane = threadIdx.x;
-  const int n_threads = blockDim.x * blockDim.y, tid = warp * kWarp + lane;
+  const int tid = warp * kWarp + lane;
   const int64_t qi = q0 + warp / group, h = g * group + warp % group;
   const bool active = qi < a.n_q;
   const int32_t qp = active ? a.q_pos[qi] : 0;
@@ -120,10 +120,12 @@ __global__ void attention_kernel(AttentionArgs a, int bq, int n_splits, float* p
       const int n = to - t0 < kTile ? int(to - t0) : kTile;
       const int32_t slot0 = a.spans[s].begin + int32_t(t0);
       __syncthreads();  // the previous tile is consumed
-      for (int r = tid; r < 2 * n; r += n_threads) {
+      // A warp per row, lanes over its elements: neighbouring lanes read neighbouring bytes.
+      for (int r = warp; r < 2 * n; r += int(blockDim.y)) {
         const int j = r % n;
         const uint8_t* src = (r < n ? k_head : v_head) + int64_t(slot0 + j) * row_bytes;
-        kernels::decode_kv_row(a.kv_type, src, (r < n ? ks : vs) + j * stride, hd);
+        float* dst = (r < n ? ks : vs) + j * stride;
+        for (int64_t d = lane; d < hd; d += kWarp) dst[d] = kernels::kv_element(a.kv_type, src, d);
       }
       if (tid < n) kpos[tid] = a.key_pos[g * a.capacity + slot0 + tid];
       __syncthreads();
