@@ -7,6 +7,7 @@
 #include <fstream>
 #include <iterator>
 
+#include "kernels/common/block_pieces.h"
 #include "kernels/common/blocks.h"
 #include "kernels/common/fp16.h"
 #include "kernels/common/kv_rows.h"
@@ -57,6 +58,35 @@ TEST_CASE("dequantization equals the gguf package bit for bit") {
     }
     CHECK(mismatches == 0);
   }
+}
+
+TEST_CASE("32-element pieces of a block decode as the whole block does, bit for bit") {
+  for (const char* name :
+       {"Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0", "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K", "Q8_K"}) {
+    INFO(name);
+    const quant::TypeInfo* info = nullptr;
+    for (const auto& t : quant::all_types()) {
+      if (t.name == name) info = &t;
+    }
+    REQUIRE(info != nullptr);
+    const auto type = kernels::BlockType(info->id);
+    REQUIRE(kernels::pieces_per_block(type) * kernels::kPiece == info->block_elems);
+    std::vector<uint8_t> blocks = test::read_fixture(std::string("quant/") + name + ".blocks");
+    const int64_t n_blocks = int64_t(blocks.size()) / info->block_bytes;
+    std::vector<float> whole(static_cast<size_t>(info->block_elems));
+    float piece[kernels::kPiece];
+    for (int64_t b = 0; b < n_blocks; ++b) {
+      const uint8_t* block = blocks.data() + b * info->block_bytes;
+      REQUIRE(kernels::dequantize_blocks(type, block, whole.data(), 1));
+      for (int p = 0; p < kernels::pieces_per_block(type); ++p) {
+        REQUIRE(kernels::dequantize_piece(type, block, p, piece));
+        REQUIRE(std::memcmp(piece, whole.data() + p * kernels::kPiece, sizeof piece) == 0);
+      }
+    }
+  }
+  float y[kernels::kPiece];
+  CHECK_FALSE(kernels::dequantize_piece(kernels::BlockType::F16, nullptr, 0, y));
+  CHECK(kernels::pieces_per_block(kernels::BlockType::F32) == 0);
 }
 
 TEST_CASE("float to half and bfloat16 round like numpy and ggml") {

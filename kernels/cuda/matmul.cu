@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstring>
 
+#include "kernels/common/block_pieces.h"
 #include "kernels/cuda/kernels.h"
 #include "support/error.h"
 
@@ -14,35 +15,41 @@ namespace {
 constexpr int kWarp = 32;
 constexpr int kRowsPerCta = 4;  // one warp per row
 
-// Elements one lane decodes at a time: a block, or 32 elements of an unblocked type.
-__host__ __device__ inline int chunk_elems(kernels::BlockType type) {
-  kernels::BlockShape s = kernels::block_shape(type);
-  return s.elems == 1 ? 32 : s.elems;
+// A lane decodes 32 elements at a time: a legacy block, a piece of a k-quant super-block
+// (kernels::dequantize_piece, reading only that piece's bytes) or 32 unblocked elements.
+constexpr int kChunk = kernels::kPiece;
+
+__device__ inline void decode_chunk(kernels::BlockType type, const uint8_t* row, int64_t c,
+                                    float* out) {
+  const kernels::BlockShape shape = kernels::block_shape(type);
+  const int per_block = kernels::pieces_per_block(type);
+  if (per_block == 0) {
+    kernels::dequantize_blocks(type, row + c * kChunk * shape.bytes, out, kChunk);
+  } else {
+    kernels::dequantize_piece(type, row + (c / per_block) * shape.bytes, int(c % per_block), out);
+  }
 }
 
-// One warp per row; lane l takes chunks l, l + 32, ...; each chunk is decoded with the shared
-// block code into registers/local memory and met by every token of x.
+// One warp per row; lane l takes chunks l, l + 32, ... (neighbouring lanes read neighbouring
+// bytes); each chunk is decoded into registers and met by every token of x.
 template <int T>
 __global__ void gemv_kernel(kernels::MatrixView w, const float* __restrict__ x, int64_t n_tokens,
                             float* __restrict__ y) {
   const int64_t row = int64_t(blockIdx.x) * kRowsPerCta + threadIdx.y;
   if (row >= w.rows) return;
   const int lane = threadIdx.x;
-  const kernels::BlockShape shape = kernels::block_shape(w.type);
-  const int ce = chunk_elems(w.type);
-  const int64_t n_chunks = w.cols / ce;
-  const int64_t chunk_bytes = int64_t(ce) / shape.elems * shape.bytes;
+  const int64_t n_chunks = w.cols / kChunk;
   const uint8_t* src = w.data + row * w.row_bytes;
   float acc[T];
   for (int t = 0; t < T; ++t) acc[t] = 0.0f;
-  float buf[kernels::kQK_K];
+  float buf[kChunk];
   for (int64_t c = lane; c < n_chunks; c += kWarp) {
-    kernels::dequantize_blocks(w.type, src + c * chunk_bytes, buf, ce / shape.elems);
+    decode_chunk(w.type, src, c, buf);
     for (int t = 0; t < T; ++t) {
       if (t >= n_tokens) break;
-      const float* xc = x + t * w.cols + c * ce;
+      const float* xc = x + t * w.cols + c * kChunk;
       float s = 0.0f;
-      for (int i = 0; i < ce; ++i) s += buf[i] * xc[i];
+      for (int i = 0; i < kChunk; ++i) s += buf[i] * xc[i];
       acc[t] += s;
     }
   }
@@ -64,21 +71,18 @@ __device__ inline void store(uint16_t* dst, float v) {
 template <typename Out>
 __global__ void dequantize_rows_kernel(kernels::MatrixView w, const int32_t* rows, int64_t r0,
                                        int64_t n_rows, Out* out) {
-  const int ce = chunk_elems(w.type);
-  const kernels::BlockShape shape = kernels::block_shape(w.type);
-  const int64_t chunks_per_row = w.cols / ce;
+  const int64_t chunks_per_row = w.cols / kChunk;
   const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= n_rows * chunks_per_row) return;
   const int64_t r = i / chunks_per_row, c = i % chunks_per_row;
   const int64_t src_row = rows ? int64_t(rows[r]) : r0 + r;
-  const uint8_t* src =
-      w.data + src_row * w.row_bytes + c * (int64_t(ce) / shape.elems) * shape.bytes;
+  Out* dst = out + r * w.cols + c * kChunk;
   if constexpr (sizeof(Out) == sizeof(float)) {
-    kernels::dequantize_blocks(w.type, src, out + r * w.cols + c * ce, ce / shape.elems);
+    decode_chunk(w.type, w.data + src_row * w.row_bytes, c, dst);
   } else {
-    float buf[kernels::kQK_K];
-    kernels::dequantize_blocks(w.type, src, buf, ce / shape.elems);
-    for (int i = 0; i < ce; ++i) store(out + r * w.cols + c * ce + i, buf[i]);
+    float buf[kChunk];
+    decode_chunk(w.type, w.data + src_row * w.row_bytes, c, buf);
+    for (int k = 0; k < kChunk; ++k) store(dst + k, buf[k]);
   }
 }
 
@@ -88,9 +92,12 @@ __global__ void to_bf16_kernel(const float* x, int64_t n, uint16_t* out) {
 }
 
 void check_shape(const DeviceMatrix& w) {
-  if (w.cols % chunk_elems(w.type) != 0)
+  const int64_t unit = std::max<int64_t>(kChunk, kernels::block_shape(w.type).elems);
+  if (w.cols % unit != 0)
     throw Error("CUDA matmul: rows of " + std::to_string(w.cols) +
-                " elements are not whole blocks of their type");
+                " elements are not whole blocks of their type (or of 32 elements)");
+  if (kernels::block_shape(w.type).elems == 0)
+    throw Error("CUDA matmul: a weight type without a decoder");
 }
 
 unsigned blocks_for(int64_t n, int threads) {
@@ -148,7 +155,7 @@ void matmul(const DeviceMatrix& w, const float* x, int64_t n_tokens, float* y,
   const float one = 1.0f, zero = 0.0f;
   for (int64_t r0 = 0; r0 < w.rows; r0 += chunk_rows) {
     const int64_t nr = std::min(chunk_rows, w.rows - r0);
-    const unsigned grid = blocks_for(nr * (w.cols / chunk_elems(w.type)), 128);
+    const unsigned grid = blocks_for(nr * (w.cols / kChunk), 128);
     cublasStatus_t st;
     if (bf16) {
       dequantize_rows_kernel<<<grid, 128>>>(w, nullptr, r0, nr, ws.rows_bf16.get());
@@ -172,7 +179,7 @@ void matmul(const DeviceMatrix& w, const float* x, int64_t n_tokens, float* y,
 
 void embed(const DeviceMatrix& w, const int32_t* tokens, int64_t n_tokens, float* out) {
   check_shape(w);
-  const int64_t work = n_tokens * (w.cols / chunk_elems(w.type));
+  const int64_t work = n_tokens * (w.cols / kChunk);
   if (work == 0) return;
   dequantize_rows_kernel<<<blocks_for(work, 128), 128>>>(w, tokens, 0, n_tokens, out);
   check_launch("embed");
