@@ -51,6 +51,11 @@ class Backend {
   // The step's rotated queries on the host, [n][n_head][head_dim] (a device copies them back).
   virtual const float* host_queries(int64_t n) = 0;
   virtual void attend(const AttendStep& step, const KvCache& cache) = 0;
+  // Ranks the layer's pages by their bounds against the step's query and attends over the best of
+  // them (Quest's choice, PagePlan), next to the keys; only where ranks_pages(device) says so.
+  virtual void attend_pages(const AttendStep& step, const PagePlan& plan, const KvCache& cache) {
+    (void)step, (void)plan, (void)cache;
+  }
   // Adds to mass[g * capacity + slot] the probability of each selected key, summed over the query
   // heads of KV head g and queries [q_begin, n) of the last attend() (which kept lse).
   virtual void attention_mass(const AttendStep& step, const KvCache& cache, int64_t q_begin,
@@ -70,6 +75,12 @@ class Backend {
   virtual double attention_ms() = 0;
   virtual void reset_attention_ms() = 0;
 };
+
+// Whether a device's backend ranks Quest's pages itself (CUDA: page bounds, scores and top-k stay
+// on the device, so the host keeps neither those layers' rows nor their queries).
+inline bool ranks_pages(Device device) {
+  return device == Device::Cuda;
+}
 
 std::unique_ptr<Backend> make_cpu_backend(const Model& model, int64_t n_batch);
 

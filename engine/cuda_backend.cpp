@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "engine/backend.h"
+#include "kernels/common/page_selection.h"
 #include "kernels/cuda/dequant.h"
 #include "kernels/cuda/kernels.h"
 #include "support/error.h"
@@ -100,6 +101,7 @@ class CudaBackend final : public Backend {
   void project(int64_t il, int64_t n, const int32_t* pos, KvCache& cache) override;
   const float* host_queries(int64_t n) override;
   void attend(const AttendStep& step, const KvCache& cache) override;
+  void attend_pages(const AttendStep& step, const PagePlan& plan, const KvCache& cache) override;
   void attention_mass(const AttendStep& step, const KvCache& cache, int64_t q_begin,
                       float* mass) override;
   void replay(int64_t il, const std::vector<KvMove>& moves, const KeyRotation* rotation,
@@ -114,7 +116,9 @@ class CudaBackend final : public Backend {
  private:
   cuda::DeviceMatrix upload(const kernels::MatrixView& m);
   void upload_vector(Buffer<float>& dst, const float* src, int64_t n);
+  cuda::AttentionArgs base_args(const AttendStep& step, const KvCache& cache);
   cuda::AttentionArgs args(const AttendStep& step, const KvCache& cache);
+  void stage_selection(const Selection& sel);
   void collect_timings();  // adds the finished event pairs to attention_ms_
 
   const Model& model_;
@@ -140,6 +144,15 @@ class CudaBackend final : public Backend {
   cuda::MatmulWorkspace matmul_ws_;
   cuda::AttentionWorkspace attention_ws_;
   cuda::KvMoveWorkspace move_ws_;
+  // Quest's pages per layer, kept on the device from the layer's first ranked step.
+  struct PageState {
+    int64_t page = 0, max_pages = 0, done = 0;  // done: pages whose bounds are kept
+    Buffer<float> mins, maxs;                   // [n_kv_head][max_pages][head_dim]
+    Buffer<cuda::KeySpan> spans;                // [n_kv_head][pick + 1] of the last step
+  };
+  std::vector<PageState> pages_;
+  cuda::PageWorkspace page_ws_;
+  std::vector<int32_t> page_offsets_;
   std::vector<cudaEvent_t> events_;  // begin/end pairs of this chunk's attention marks
   size_t events_used_ = 0;
   double attention_ms_ = 0;
@@ -285,8 +298,7 @@ const float* CudaBackend::host_queries(int64_t n) {
   return host_q_.data();
 }
 
-cuda::AttentionArgs CudaBackend::args(const AttendStep& step, const KvCache& cache) {
-  const Selection& sel = *step.selection;
+void CudaBackend::stage_selection(const Selection& sel) {
   const bool same =
       selection_generation_ == staging_.generation() && sel.q_block == staged_selection_.q_block &&
       sel.offsets == staged_selection_.offsets &&
@@ -316,6 +328,10 @@ cuda::AttentionArgs CudaBackend::args(const AttendStep& step, const KvCache& cac
       max_selected_ = std::max(max_selected_, keys);
     }
   }
+}
+
+// Everything but the selection: the layer's cache, the step's queries and positions.
+cuda::AttentionArgs CudaBackend::base_args(const AttendStep& step, const KvCache& cache) {
   DeviceLayer& L = layers_[size_t(step.layer)];
   cuda::AttentionArgs a;
   a.q = q_.get();
@@ -331,17 +347,63 @@ cuda::AttentionArgs CudaBackend::args(const AttendStep& step, const KvCache& cac
   a.q_pos = pos_dev_;
   a.window = step.window;
   a.scale = c_.attention_scale;
-  a.spans = spans_dev_;
-  a.span_offsets = offsets_dev_;
-  a.span_q_block = sel.q_block;
-  a.max_selected = max_selected_;
   a.out = attn_.get();
   a.lse = step.lse ? lse_.get() : nullptr;
   return a;
 }
 
+cuda::AttentionArgs CudaBackend::args(const AttendStep& step, const KvCache& cache) {
+  stage_selection(*step.selection);  // first: should the ring start over, positions follow
+  cuda::AttentionArgs a = base_args(step, cache);
+  a.spans = spans_dev_;
+  a.span_offsets = offsets_dev_;
+  a.span_q_block = step.selection->q_block;
+  a.max_selected = max_selected_;
+  return a;
+}
+
 void CudaBackend::attend(const AttendStep& step, const KvCache& cache) {
   cuda::attention(args(step, cache), attention_ws_);
+}
+
+void CudaBackend::attend_pages(const AttendStep& step, const PagePlan& plan, const KvCache& cache) {
+  const int64_t il = step.layer, hd = c_.head_dim, n_kv = c_.n_head_kv;
+  const int64_t cap = cache.capacity(il), n_cached = cache.used(il);
+  if (pages_.empty()) pages_.resize(size_t(c_.n_layer));
+  PageState& P = pages_[size_t(il)];
+  if (P.page != plan.page) {  // the layer's first ranked step: room for every page it can hold
+    P.page = plan.page;
+    P.max_pages = cap / plan.page + 1;
+    P.mins.resize(size_t(n_kv * P.max_pages * hd));
+    P.maxs.resize(size_t(n_kv * P.max_pages * hd));
+    P.spans.resize(size_t(n_kv * (P.max_pages + 1)));
+    P.done = 0;
+  }
+  const kernels::PageChoice ch = kernels::choose_pages(n_cached, plan.page, plan.budget);
+  P.done = std::min(P.done, ch.complete);  // the cache was truncated (a chat rewound)
+  DeviceLayer& L = layers_[size_t(il)];
+  cuda::page_bounds(cache.type(), L.k.get(), cap, n_kv, hd, plan.page, P.done, ch.complete - P.done,
+                    P.max_pages, P.mins.get(), P.maxs.get());
+  P.done = ch.complete;
+  cuda::select_pages(q_.get(), c_.n_head, n_kv, hd, P.mins.get(), P.maxs.get(), P.max_pages,
+                     ch.candidates, ch.pick, plan.page, ch.recent_begin, n_cached, P.spans.get(),
+                     page_ws_);
+  page_offsets_.resize(size_t(n_kv + 1));
+  for (int64_t g = 0; g <= n_kv; ++g) page_offsets_[size_t(g)] = int32_t(g * (ch.pick + 1));
+  // The span offsets (and, should the ring start over, the positions again), then the arguments.
+  staging_.reserve(StagingRing::rounded(page_offsets_.size() * sizeof(int32_t)) +
+                   StagingRing::rounded(staged_pos_.size() * sizeof(int32_t)));
+  const int32_t* offsets = staging_.put(page_offsets_.data(), page_offsets_.size());
+  if (pos_generation_ != staging_.generation()) {
+    pos_dev_ = staging_.put(staged_pos_.data(), staged_pos_.size());
+    pos_generation_ = staging_.generation();
+  }
+  cuda::AttentionArgs a = base_args(step, cache);
+  a.span_offsets = offsets;
+  a.spans = P.spans.get();
+  a.span_q_block = 0;
+  a.max_selected = ch.pick * plan.page + (n_cached - ch.recent_begin);
+  cuda::attention(a, attention_ws_);
 }
 
 void CudaBackend::attention_mass(const AttendStep& step, const KvCache& cache, int64_t q_begin,

@@ -42,11 +42,14 @@ std::vector<int64_t> layer_capacities(const std::vector<std::unique_ptr<Attentio
 }
 
 // Which layers' rows the host cache stores: all of them on the CPU (it is the cache); on a device
-// only those whose policy reads keys.
+// only those whose policy reads keys on the host.
 std::vector<bool> host_rows(const std::vector<std::unique_ptr<AttentionPolicy>>& policies,
                             Device device) {
   std::vector<bool> rows;
-  for (const auto& p : policies) rows.push_back(device == Device::Cpu || p->reads_keys());
+  for (const auto& p : policies) {
+    const bool device_ranks = ranks_pages(device) && p->plans_pages();
+    rows.push_back(device == Device::Cpu || (p->reads_keys() && !device_ranks));
+  }
   return rows;
 }
 
@@ -187,25 +190,30 @@ void Session::attention_block(int64_t il, int64_t n, bool prompt_end) {
   step.first_q_pos = layer_pos_[0];
   step.window = c.layer_is_local[size_t(il)] ? c.sliding_window : 0;
   step.prompt_end = prompt_end;
-  step.q = policy.reads_queries() ? backend_->host_queries(n) : nullptr;
   step.n_q = n;
   step.n_head = c.n_head;
   step.head_dim = c.head_dim;
   step.scale = c.attention_scale;
   step.cache = &cache_;
-  policy.plan(step, selection_);
-  const int64_t observed = std::min(n, policy.observe_queries(step));
   AttendStep a;
   a.layer = il;
   a.n = n;
   a.window = step.window;
   a.selection = &selection_;
-  a.lse = observed > 0;
-  backend_->attend(a, cache_);
-  if (observed > 0) {
-    mass_.assign(size_t(c.n_head_kv * cache_.capacity(il)), 0.0f);
-    backend_->attention_mass(a, cache_, n - observed, mass_.data());
-    policy.observe(step, mass_.data());
+  PagePlan pages;
+  if (ranks_pages(options_.device) && policy.page_plan(step, pages)) {
+    backend_->attend_pages(a, pages, cache_);  // Quest ranks its pages next to the keys
+  } else {
+    step.q = policy.reads_queries() ? backend_->host_queries(n) : nullptr;
+    policy.plan(step, selection_);
+    const int64_t observed = std::min(n, policy.observe_queries(step));
+    a.lse = observed > 0;
+    backend_->attend(a, cache_);
+    if (observed > 0) {
+      mass_.assign(size_t(c.n_head_kv * cache_.capacity(il)), 0.0f);
+      backend_->attention_mass(a, cache_, n - observed, mass_.data());
+      policy.observe(step, mass_.data());
+    }
   }
   eviction_.clear();
   step.n_cached = cache_.used(il);

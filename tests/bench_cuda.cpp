@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/common/page_selection.h"
 #include "kernels/cuda/dequant.h"
 #include "kernels/cuda/kernels.h"
 
@@ -150,6 +151,30 @@ int main() {
                     ms, gbs, 100.0 * gbs / copy_gbs);
       }
     }
+  }
+
+  // Quest's ranking on the device per decode step and layer: scores of every page's kept bounds,
+  // the segmented top-k and the spans (the bounds of a newly complete page are one small launch).
+  std::printf("\n| Quest page ranking (page 16, budget 1024) | context | pages per head | ms |\n");
+  std::printf("| --- | ---: | ---: | ---: |\n");
+  for (int64_t ctx : {int64_t(8192), int64_t(32768), int64_t(131072)}) {
+    const int64_t page = 16, max_pages = ctx / page + 1;
+    const kernels::PageChoice ch = kernels::choose_pages(ctx, page, budget);
+    cuda::Buffer<float> mins(size_t(n_kv * max_pages * hd)), maxs(mins.size());
+    cuda::Buffer<float> q(size_t(n_head * hd));
+    mins.zero();
+    maxs.zero();
+    q.zero();
+    cuda::Buffer<cuda::KeySpan> spans(size_t(n_kv * (ch.pick + 1)));
+    cuda::PageWorkspace ws;
+    const double ms = time_ms(
+        [&] {
+          cuda::select_pages(q.get(), n_head, n_kv, hd, mins.get(), maxs.get(), max_pages,
+                             ch.candidates, ch.pick, page, ch.recent_begin, ctx, spans.get(), ws);
+        },
+        20);
+    std::printf("| 32/8 heads, d 128 | %lld | %lld | %.4f |\n", (long long)ctx,
+                (long long)ch.candidates, ms);
   }
 
   // Prefill attention: causal, n queries over n keys.

@@ -68,6 +68,13 @@ struct Eviction {
   }
 };
 
+// Quest's choice of a step, for a backend that ranks pages itself (on a device, next to the keys):
+// pages of `page` slots summarised by their element-wise bounds, the best ones within `budget`
+// tokens read with the newest page (kernels/common/page_selection.h).
+struct PagePlan {
+  int64_t page = 0, budget = 0;
+};
+
 class AttentionPolicy {
  public:
   virtual ~AttentionPolicy() = default;
@@ -77,6 +84,12 @@ class AttentionPolicy {
   // null otherwise) and the cache's keys (on a device the host keeps rows only for such layers).
   virtual bool reads_queries() const { return false; }
   virtual bool reads_keys() const { return false; }
+  // True when this step reads pages chosen by their bounds (Quest): a backend that can rank pages
+  // itself then does, and neither plan() nor observe() is called. Steps it leaves dense return
+  // false.
+  virtual bool page_plan(const StepInfo&, PagePlan&) const { return false; }
+  // Whether page_plan() may say true: on such a backend, plan() then never reads keys or queries.
+  virtual bool plans_pages() const { return false; }
   // How many of the step's last queries' attention mass observe() wants (0: none, the default:
   // statistics cost nothing unless asked for).
   virtual int64_t observe_queries(const StepInfo&) { return 0; }

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "engine/attention/registry.h"
+#include "kernels/common/page_selection.h"
 #include "kernels/cpu/vec.h"
 
 namespace longctx {
@@ -25,23 +26,29 @@ class QuestPolicy final : public AttentionPolicy {
   QuestPolicy(int64_t page, int64_t budget) : page_(page), budget_(budget) {}
   bool reads_queries() const override { return true; }
   bool reads_keys() const override { return true; }
+  bool plans_pages() const override { return true; }
   std::string name() const override {
     return "quest:budget=" + std::to_string(budget_) + ",page=" + std::to_string(page_);
   }
 
+  // Prefill, layers with their own window and contexts within budget run dense; the other steps
+  // choose pages, which a device may do itself.
+  bool page_plan(const StepInfo& step, PagePlan& out) const override {
+    if (step.n_q != 1 || step.window > 0 || step.n_cached <= budget_) return false;
+    out = {page_, budget_};
+    return true;
+  }
+
   void plan(const StepInfo& step, Selection& out) override {
-    // Prefill, layers with their own window and contexts within budget run dense.
-    if (step.n_q != 1 || step.window > 0 || step.n_cached <= budget_) {
+    PagePlan pages;
+    if (!page_plan(step, pages)) {
       select_all(step, out);
       return;
     }
     update_summaries(step);
-    const int64_t complete = step.n_cached / page_;
-    int64_t recent_begin = complete * page_;
-    if (recent_begin == step.n_cached) recent_begin -= page_;  // the newest page is always read
-    const int64_t candidates = recent_begin / page_;
-    const int64_t pick = std::min(
-        candidates, std::max<int64_t>(0, (budget_ - (step.n_cached - recent_begin)) / page_));
+    const kernels::PageChoice choice = kernels::choose_pages(step.n_cached, page_, budget_);
+    const int64_t recent_begin = choice.recent_begin, candidates = choice.candidates;
+    const int64_t pick = choice.pick;
     const int64_t group = step.n_head / step.n_kv_head;
     const int64_t hd = step.head_dim;
     out.clear();

@@ -125,4 +125,27 @@ void attention_mass(const AttentionArgs& a, int64_t q_begin, float* mass);
 // as the CPU policies' top_k. Synchronous (it sizes CUB's scratch).
 void top_k(const float* scores, int64_t n, int64_t k, int32_t* out);
 
+// --- Quest's pages on the device (pages.cu) --------------------------------------------------
+// Element-wise bounds of pages [first, first + n) of `page` slots each, for every KV head, from
+// the cache's keys: mins / maxs [n_kv_head][max_pages][head_dim].
+void page_bounds(kernels::KvType type, const uint8_t* k, int64_t capacity, int64_t n_kv_head,
+                 int64_t head_dim, int64_t page, int64_t first, int64_t n, int64_t max_pages,
+                 float* mins, float* maxs);
+
+// Scratch of select_pages, sized at its first use for max_pages.
+struct PageWorkspace {
+  Buffer<float> scores, sorted_scores;
+  Buffer<int32_t> pages, sorted_pages, offsets;
+  Buffer<uint8_t> temp;
+};
+
+// Ranks pages [0, candidates) of each KV head by their bound against q (one token,
+// [n_head][head_dim]; the largest over the head's group), keeps the `pick` best (ties: the lower
+// page, as the CPU's top_k) and writes spans[g * (pick + 1) ...]: those pages ascending, then
+// [recent_begin, n_cached). The kernel reads span_offsets[g] = g * (pick + 1).
+void select_pages(const float* q, int64_t n_head, int64_t n_kv_head, int64_t head_dim,
+                  const float* mins, const float* maxs, int64_t max_pages, int64_t candidates,
+                  int64_t pick, int64_t page, int64_t recent_begin, int64_t n_cached,
+                  KeySpan* spans, PageWorkspace& ws);
+
 }  // namespace longctx::cuda
