@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "engine/attention/registry.h"
+#include "kernels/cpu/vec.h"
 #include "support/error.h"
 
 namespace longctx {
@@ -145,9 +146,7 @@ class DhsaPolicy final : public AttentionPolicy {
       }
       for (size_t c = 1; c < n_cand; ++c) {  // heads of a group combine by max
         const float* r = rep_[size_t(g)].data() + c * size_t(hd);
-        float dot = 0;
-        for (int64_t d = 0; d < hd; ++d) dot += qrep_[size_t(d)] * r[d];
-        score_[c] = std::max(score_[c], dot * qscale);
+        score_[c] = std::max(score_[c], cpu::dot_f32(qrep_.data(), r, hd) * qscale);
       }
     }
     order_.resize(n_cand > 0 ? n_cand - 1 : 0);
