@@ -47,6 +47,7 @@ void fill_random(cuda::Buffer<uint8_t>& buf, std::mt19937& rng) {
 }  // namespace
 
 int main() {
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);  // lines reach a pipe even if the run is cut short
   std::string why;
   if (!cuda::device_available(&why)) {
     std::printf("skipping CUDA benchmarks: %s\n", why.c_str());

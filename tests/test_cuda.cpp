@@ -496,6 +496,7 @@ void test_model(const char* file, kernels::KvType kv, const std::string& policy,
 }  // namespace
 
 int main() {
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);  // lines reach a pipe even if the run is cut short
   std::string why;
   if (!cuda::device_available(&why)) {
     std::printf("skipping CUDA tests: %s\n", why.c_str());
