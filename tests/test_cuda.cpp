@@ -1,6 +1,6 @@
-// CUDA kernels against the CPU reference on the same inputs, then whole models: logits of the CUDA
-// forward pass against the CPU session's on both real models. Exits 77 (CTest: skipped) when no
-// CUDA device is present, as on CI machines.
+// CUDA kernels against the CPU reference on the same inputs, then whole models
+// (test_cuda_models.cpp): logits of the CUDA backend against the CPU session's. Exits 77 (CTest:
+// skipped) when no CUDA device is present, as on CI machines.
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -14,7 +14,7 @@
 
 #include "engine/attention/policy.h"
 #include "engine/attention/registry.h"
-#include "engine/session.h"
+#include "engine/kv_cache.h"
 #include "kernels/common/page_selection.h"
 #include "kernels/common/rope.h"
 #include "kernels/cpu/attention.h"
@@ -25,13 +25,19 @@
 #include "models/gguf.h"
 #include "models/model.h"
 #include "models/quant.h"
+#include "tests/cuda_check.h"
 #include "tests/fixtures.h"
 
 using namespace longctx;
 
 namespace {
 
-int failures = 0;
+using test::cuda_failures;
+using test::random_vector;
+using test::rel_diff;
+using test::report;
+using test::to_device;
+using test::to_host;
 
 void compare(const std::string& what, kernels::BlockType type, const uint8_t* src, size_t bytes,
              int64_t rows, int64_t row_elems) {
@@ -45,46 +51,7 @@ void compare(const std::string& what, kernels::BlockType type, const uint8_t* sr
   for (size_t i = 0; i < cpu.size(); ++i) diff += std::memcmp(&cpu[i], &gpu[i], 4) != 0;
   std::printf("%-8s %-40s %zu values, %zu differ\n", diff ? "FAIL" : "ok", what.c_str(), cpu.size(),
               diff);
-  failures += diff != 0;
-}
-
-// Largest |a - b| relative to the largest |b| (and 1e-6).
-double rel_diff(const std::vector<float>& a, const std::vector<float>& b) {
-  double diff = 0, mag = 1e-6;
-  for (size_t i = 0; i < a.size(); ++i) {
-    diff = std::max(diff, std::fabs(double(a[i]) - b[i]));
-    mag = std::max(mag, std::fabs(double(b[i])));
-  }
-  return diff / mag;
-}
-
-void report(const std::string& what, double diff, double tolerance) {
-  bool ok = diff <= tolerance && std::isfinite(diff);
-  std::printf("%-8s %-48s rel diff %.3g (tolerance %.3g)\n", ok ? "ok" : "FAIL", what.c_str(), diff,
-              tolerance);
-  failures += !ok;
-}
-
-template <typename T>
-cuda::Buffer<T> to_device(const std::vector<T>& v) {
-  cuda::Buffer<T> b;
-  b.upload(v.data(), v.size());
-  return b;
-}
-
-template <typename T>
-std::vector<T> to_host(const cuda::Buffer<T>& b, size_t n) {
-  std::vector<T> v(n);
-  cuda::check(cudaDeviceSynchronize(), "sync");
-  b.download(v.data(), n);
-  return v;
-}
-
-std::vector<float> random_vector(size_t n, std::mt19937& rng, float sd = 1.0f) {
-  std::normal_distribution<float> normal(0.0f, sd);
-  std::vector<float> v(n);
-  for (auto& e : v) e = normal(rng);
-  return v;
+  cuda_failures += diff != 0;
 }
 
 // Matrix products: every fixture block type, as decode (gemv) and as prefill (cuBLAS).
@@ -353,7 +320,7 @@ void test_kv_move(std::mt19937& rng) {
     }
     std::printf("%-8s kv_move %-39s %zu rows or positions differ\n", diff ? "FAIL" : "ok",
                 kv_type_name(type), diff);
-    failures += diff != 0;
+    cuda_failures += diff != 0;
   }
 }
 
@@ -429,68 +396,8 @@ void test_pages(std::mt19937& rng) {
     const bool ok = bound_diff == 0 && slot_diff <= size_t(2 * page);
     std::printf("%-8s quest pages %-35s %zu bounds differ, at most %zu slots differ per head\n",
                 ok ? "ok" : "FAIL", kv_type_name(type), bound_diff, slot_diff);
-    failures += !ok;
+    cuda_failures += !ok;
   }
-}
-
-// Whole models: a 300-token prompt and three decode steps, CUDA against the CPU session, under
-// one attention policy for every layer (budgets small enough that each one acts on 300 tokens).
-void test_model(const char* file, kernels::KvType kv, const std::string& policy, const char* gemm,
-                double tolerance) {
-  std::string path = test::model_path(file);
-  if (!std::filesystem::exists(path)) {
-    // A device machine that cannot download the models may be lent only what fits its transfer
-    // limit (the tiny ones): LONGCTX_ALLOW_MISSING_MODELS=1 says so instead of failing.
-    const char* allow = std::getenv("LONGCTX_ALLOW_MISSING_MODELS");
-    const bool ok = allow && std::string(allow) == "1";
-    std::printf("%-8s %s missing (run scripts/setup)\n", ok ? "MISSING" : "FAIL", path.c_str());
-    failures += !ok;
-    return;
-  }
-  auto model = load_model(path);
-  std::vector<int32_t> prompt;
-  std::mt19937 rng(7);
-  for (int i = 0; i < 300; ++i) prompt.push_back(int32_t(rng() % uint32_t(model->config.n_vocab)));
-  // Batches of 128: the prompt goes through cuBLAS, the steps through the matrix-vector kernels.
-  std::vector<PolicySpec> specs(size_t(model->config.n_layer), parse_policy_spec(policy));
-  setenv("LONGCTX_CUDA_GEMM", gemm, 1);  // read when the CUDA session starts
-  SessionOptions cpu_o{1024, 128, specs, kv, Device::Cpu};
-  SessionOptions gpu_o{1024, 128, specs, kv, Device::Cuda};
-  Session cpu_s(*model, cpu_o), gpu_s(*model, gpu_o);
-  const std::string name = std::string(file).substr(0, 16) + " " + kv_type_name(kv) + " " + gemm +
-                           " " + policy.substr(0, 8);
-  auto argmax = [](const std::vector<float>& v) {
-    return int32_t(std::max_element(v.begin(), v.end()) - v.begin());
-  };
-  auto eval = [](Session& s, const std::vector<int32_t>& t, bool all = false) {
-    auto out = s.eval(t, all);
-    return std::vector<float>(out.begin(), out.end());
-  };
-  std::vector<float> cl = eval(cpu_s, prompt), gl = eval(gpu_s, prompt);
-  report(name + " prompt logits", rel_diff(gl, cl), tolerance);
-  // The same top token, unless the CPU's own top two are closer than the tolerance (a near-tie
-  // either side may take): the CPU's gap between its best and the CUDA pick, relative.
-  const double gap =
-      double(cl[size_t(argmax(cl))] - cl[size_t(argmax(gl))]) /
-      std::max(1e-6, double(*std::max_element(cl.begin(), cl.end(), [](float a, float b) {
-                 return std::fabs(a) < std::fabs(b);
-               })));
-  report(name + " prompt top token (CPU's gap to the CUDA pick)", std::fabs(gap), tolerance);
-  for (int step = 0; step < 3; ++step) {
-    std::vector<int32_t> next = {argmax(cl)};
-    cl = eval(cpu_s, next);
-    gl = eval(gpu_s, next);
-    report(name + " step " + std::to_string(step) + " logits", rel_diff(gl, cl), tolerance);
-  }
-  report(name + " KV slots held", double(std::abs(gpu_s.held_kv_bytes() - cpu_s.held_kv_bytes())),
-         0.0);
-  if (!cpu_s.can_truncate(200)) return;  // evicted: no rewinding
-  // Every position's logits (perplexity's path) after a rewind.
-  cpu_s.truncate(200);
-  gpu_s.truncate(200);
-  std::vector<int32_t> tail(prompt.begin() + 200, prompt.begin() + 232);
-  report(name + " all logits after truncate",
-         rel_diff(eval(gpu_s, tail, true), eval(cpu_s, tail, true)), tolerance);
 }
 
 }  // namespace
@@ -534,47 +441,14 @@ int main() {
     // LONGCTX_CUDA_TEST_MODELS=0: kernels only (gpu-check's run under compute-sanitizer).
     const char* models_env = std::getenv("LONGCTX_CUDA_TEST_MODELS");
     if (models_env && std::string(models_env) == "0") {
-      std::printf("%d failures (kernels only)\n", failures);
-      return failures == 0 ? 0 : 1;
+      std::printf("%d failures (kernels only)\n", cuda_failures);
+      return cuda_failures == 0 ? 0 : 1;
     }
-    // Every policy on every model (f16 KV; dense in q8_0 too). Scored evictions (H2O, SnapKV)
-    // choose by attention mass, where CUDA and CPU round differently: near-ties may keep other
-    // tokens, so they get a looser bound.
-    // Prefill products in float (SGEMM) for the policies; dense also with the default bfloat16
-    // tensor-core path, whose rounding gets a looser bound. Quest ranks its pages on the device,
-    // summing bounds in another order than the CPU: a near-tie may read another page.
-    struct Run {
-      std::string policy;
-      const char* gemm;
-      double tolerance;
-    };
-    const Run runs[] = {{"dense", "f32", 2e-2},
-                        {"dense", "bf16", 5e-2},
-                        {"streaming:sinks=4,window=60", "f32", 2e-2},
-                        {"quest:budget=96,page=16", "f32", 5e-2},
-                        {"dhsa:budget=96,local=16", "f32", 2e-2},
-                        {"recycled:k=64,stride=2", "f32", 2e-2},
-                        {"h2o:budget=96", "f32", 5e-2},
-                        {"snapkv:budget=96,window=16", "f32", 5e-2}};
-    for (const char* m : {test::kSmolLM2, test::kGemma3, "tiny/tiny-llama", "tiny/tiny-gemma3"}) {
-      const bool tiny = std::string(m).rfind("tiny/", 0) == 0;
-      for (const Run& r : runs) {
-        for (auto kv : {kernels::KvType::F16, kernels::KvType::Q8_0}) {
-          const bool plain = r.policy == "dense" && std::string(r.gemm) == "f32";
-          if ((tiny || !plain) && kv != kernels::KvType::F16) continue;
-          try {
-            test_model(m, kv, r.policy, r.gemm, r.tolerance);
-          } catch (const std::exception& e) {
-            std::printf("FAIL     %s %s: %s\n", m, r.policy.c_str(), e.what());
-            ++failures;
-          }
-        }
-      }
-    }
+    test::test_models();
   } catch (const std::exception& e) {
     std::printf("FAIL     %s\n", e.what());
-    ++failures;
+    ++cuda_failures;
   }
-  std::printf("%d failures\n", failures);
-  return failures == 0 ? 0 : 1;
+  std::printf("%d failures\n", cuda_failures);
+  return cuda_failures == 0 ? 0 : 1;
 }

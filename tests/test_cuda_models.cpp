@@ -1,0 +1,119 @@
+// Whole models on the CUDA backend against the CPU session: both real GGUF models and two tiny
+// Hugging Face folders, dense and every attention policy. Part of test_cuda (tests/cuda_check.h).
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "engine/attention/registry.h"
+#include "engine/session.h"
+#include "models/model.h"
+#include "tests/cuda_check.h"
+#include "tests/fixtures.h"
+
+namespace longctx::test {
+namespace {
+
+// Whole models: a 300-token prompt and three decode steps, CUDA against the CPU session, under
+// one attention policy for every layer (budgets small enough that each one acts on 300 tokens).
+void test_model(const char* file, kernels::KvType kv, const std::string& policy, const char* gemm,
+                double tolerance) {
+  std::string path = model_path(file);
+  if (!std::filesystem::exists(path)) {
+    // A device machine that cannot download the models may be lent only what fits its transfer
+    // limit (the tiny ones): LONGCTX_ALLOW_MISSING_MODELS=1 says so instead of failing.
+    const char* allow = std::getenv("LONGCTX_ALLOW_MISSING_MODELS");
+    const bool ok = allow && std::string(allow) == "1";
+    std::printf("%-8s %s missing (run scripts/setup)\n", ok ? "MISSING" : "FAIL", path.c_str());
+    cuda_failures += !ok;
+    return;
+  }
+  auto model = load_model(path);
+  std::vector<int32_t> prompt;
+  std::mt19937 rng(7);
+  for (int i = 0; i < 300; ++i) prompt.push_back(int32_t(rng() % uint32_t(model->config.n_vocab)));
+  // Batches of 128: the prompt goes through cuBLAS, the steps through the matrix-vector kernels.
+  std::vector<PolicySpec> specs(size_t(model->config.n_layer), parse_policy_spec(policy));
+  setenv("LONGCTX_CUDA_GEMM", gemm, 1);  // read when the CUDA session starts
+  SessionOptions cpu_o{1024, 128, specs, kv, Device::Cpu};
+  SessionOptions gpu_o{1024, 128, specs, kv, Device::Cuda};
+  Session cpu_s(*model, cpu_o), gpu_s(*model, gpu_o);
+  const std::string name = std::string(file).substr(0, 16) + " " + kv_type_name(kv) + " " + gemm +
+                           " " + policy.substr(0, 8);
+  auto argmax = [](const std::vector<float>& v) {
+    return int32_t(std::max_element(v.begin(), v.end()) - v.begin());
+  };
+  auto eval = [](Session& s, const std::vector<int32_t>& t, bool all = false) {
+    auto out = s.eval(t, all);
+    return std::vector<float>(out.begin(), out.end());
+  };
+  std::vector<float> cl = eval(cpu_s, prompt), gl = eval(gpu_s, prompt);
+  report(name + " prompt logits", rel_diff(gl, cl), tolerance);
+  // The same top token, unless the CPU's own top two are closer than the tolerance (a near-tie
+  // either side may take): the CPU's gap between its best and the CUDA pick, relative.
+  const double gap =
+      double(cl[size_t(argmax(cl))] - cl[size_t(argmax(gl))]) /
+      std::max(1e-6, double(*std::max_element(cl.begin(), cl.end(), [](float a, float b) {
+                 return std::fabs(a) < std::fabs(b);
+               })));
+  report(name + " prompt top token (CPU's gap to the CUDA pick)", std::fabs(gap), tolerance);
+  for (int step = 0; step < 3; ++step) {
+    std::vector<int32_t> next = {argmax(cl)};
+    cl = eval(cpu_s, next);
+    gl = eval(gpu_s, next);
+    report(name + " step " + std::to_string(step) + " logits", rel_diff(gl, cl), tolerance);
+  }
+  report(name + " KV slots held", double(std::abs(gpu_s.held_kv_bytes() - cpu_s.held_kv_bytes())),
+         0.0);
+  if (!cpu_s.can_truncate(200)) return;  // evicted: no rewinding
+  // Every position's logits (perplexity's path) after a rewind.
+  cpu_s.truncate(200);
+  gpu_s.truncate(200);
+  std::vector<int32_t> tail(prompt.begin() + 200, prompt.begin() + 232);
+  report(name + " all logits after truncate",
+         rel_diff(eval(gpu_s, tail, true), eval(cpu_s, tail, true)), tolerance);
+}
+
+}  // namespace
+
+void test_models() {
+  // Every policy on every model (f16 KV; dense in q8_0 too). Scored evictions (H2O, SnapKV)
+  // choose by attention mass, where CUDA and CPU round differently: near-ties may keep other
+  // tokens, so they get a looser bound.
+  // Prefill products in float (SGEMM) for the policies; dense also with the default bfloat16
+  // tensor-core path, whose rounding gets a looser bound. Quest ranks its pages on the device,
+  // summing bounds in another order than the CPU: a near-tie may read another page.
+  struct Run {
+    std::string policy;
+    const char* gemm;
+    double tolerance;
+  };
+  const Run runs[] = {{"dense", "f32", 2e-2},
+                      {"dense", "bf16", 5e-2},
+                      {"streaming:sinks=4,window=60", "f32", 2e-2},
+                      {"quest:budget=96,page=16", "f32", 5e-2},
+                      {"dhsa:budget=96,local=16", "f32", 2e-2},
+                      {"recycled:k=64,stride=2", "f32", 2e-2},
+                      {"h2o:budget=96", "f32", 5e-2},
+                      {"snapkv:budget=96,window=16", "f32", 5e-2}};
+  for (const char* m : {kSmolLM2, kGemma3, "tiny/tiny-llama", "tiny/tiny-gemma3"}) {
+    const bool tiny = std::string(m).rfind("tiny/", 0) == 0;
+    for (const Run& r : runs) {
+      for (auto kv : {kernels::KvType::F16, kernels::KvType::Q8_0}) {
+        const bool plain = r.policy == "dense" && std::string(r.gemm) == "f32";
+        if ((tiny || !plain) && kv != kernels::KvType::F16) continue;
+        try {
+          test_model(m, kv, r.policy, r.gemm, r.tolerance);
+        } catch (const std::exception& e) {
+          std::printf("FAIL     %s %s: %s\n", m, r.policy.c_str(), e.what());
+          ++cuda_failures;
+        }
+      }
+    }
+  }
+}
+
+}  // namespace longctx::test
