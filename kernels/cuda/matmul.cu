@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <type_traits>
 
 #include "kernels/common/block_pieces.h"
 #include "kernels/cuda/kernels.h"
@@ -19,20 +20,22 @@ constexpr int kRowsPerCta = 4;  // one warp per row
 // (kernels::dequantize_piece, reading only that piece's bytes) or 32 unblocked elements.
 constexpr int kChunk = kernels::kPiece;
 
-__device__ inline void decode_chunk(kernels::BlockType type, const uint8_t* row, int64_t c,
-                                    float* out) {
-  const kernels::BlockShape shape = kernels::block_shape(type);
-  const int per_block = kernels::pieces_per_block(type);
-  if (per_block == 0) {
-    kernels::dequantize_blocks(type, row + c * kChunk * shape.bytes, out, kChunk);
+// The block type is a template parameter: each kernel carries one decoder (the generic switch
+// over every type cost 255 registers and spills).
+template <kernels::BlockType B>
+__device__ inline void decode_chunk(const uint8_t* row, int64_t c, float* out) {
+  constexpr kernels::BlockShape shape = kernels::block_shape(B);
+  constexpr int per_block = kernels::pieces_per_block(B);
+  if constexpr (per_block == 0) {
+    kernels::dequantize_blocks(B, row + c * kChunk * shape.bytes, out, kChunk);
   } else {
-    kernels::dequantize_piece(type, row + (c / per_block) * shape.bytes, int(c % per_block), out);
+    kernels::dequantize_piece(B, row + (c / per_block) * shape.bytes, int(c % per_block), out);
   }
 }
 
 // One warp per row; lane l takes chunks l, l + 32, ... (neighbouring lanes read neighbouring
 // bytes); each chunk is decoded into registers and met by every token of x.
-template <int T>
+template <int T, kernels::BlockType B>
 __global__ void gemv_kernel(kernels::MatrixView w, const float* __restrict__ x, int64_t n_tokens,
                             float* __restrict__ y) {
   const int64_t row = int64_t(blockIdx.x) * kRowsPerCta + threadIdx.y;
@@ -44,7 +47,7 @@ __global__ void gemv_kernel(kernels::MatrixView w, const float* __restrict__ x, 
   for (int t = 0; t < T; ++t) acc[t] = 0.0f;
   float buf[kChunk];
   for (int64_t c = lane; c < n_chunks; c += kWarp) {
-    decode_chunk(w.type, src, c, buf);
+    decode_chunk<B>(src, c, buf);
     for (int t = 0; t < T; ++t) {
       if (t >= n_tokens) break;
       const float* xc = x + t * w.cols + c * kChunk;
@@ -68,7 +71,7 @@ __device__ inline void store(uint16_t* dst, float v) {
 // One thread per chunk of n_rows rows: row r of the output is row (rows ? rows[r] : r0 + r) of w
 // (a chunk of the matrix for the cuBLAS path, the tokens' rows for an embedding lookup), as floats
 // or rounded to bfloat16.
-template <typename Out>
+template <typename Out, kernels::BlockType B>
 __global__ void dequantize_rows_kernel(kernels::MatrixView w, const int32_t* rows, int64_t r0,
                                        int64_t n_rows, Out* out) {
   const int64_t chunks_per_row = w.cols / kChunk;
@@ -78,13 +81,45 @@ __global__ void dequantize_rows_kernel(kernels::MatrixView w, const int32_t* row
   const int64_t src_row = rows ? int64_t(rows[r]) : r0 + r;
   Out* dst = out + r * w.cols + c * kChunk;
   if constexpr (sizeof(Out) == sizeof(float)) {
-    decode_chunk(w.type, w.data + src_row * w.row_bytes, c, dst);
+    decode_chunk<B>(w.data + src_row * w.row_bytes, c, dst);
   } else {
     float buf[kChunk];
-    decode_chunk(w.type, w.data + src_row * w.row_bytes, c, buf);
+    decode_chunk<B>(w.data + src_row * w.row_bytes, c, buf);
     for (int k = 0; k < kChunk; ++k) store(dst + k, buf[k]);
   }
 }
+
+// Calls f with the block type as a compile-time constant (std::integral_constant).
+template <typename F>
+void with_block_type(kernels::BlockType type, F&& f) {
+  using T = kernels::BlockType;
+  switch (type) {
+#define LC_TYPE_CASE(NAME)                   \
+  case T::NAME:                              \
+    f(std::integral_constant<T, T::NAME>{}); \
+    return;
+    LC_TYPE_CASE(F32)
+    LC_TYPE_CASE(F16)
+    LC_TYPE_CASE(BF16)
+    LC_TYPE_CASE(Q4_0)
+    LC_TYPE_CASE(Q4_1)
+    LC_TYPE_CASE(Q5_0)
+    LC_TYPE_CASE(Q5_1)
+    LC_TYPE_CASE(Q8_0)
+    LC_TYPE_CASE(Q2_K)
+    LC_TYPE_CASE(Q3_K)
+    LC_TYPE_CASE(Q4_K)
+    LC_TYPE_CASE(Q5_K)
+    LC_TYPE_CASE(Q6_K)
+    LC_TYPE_CASE(Q8_K)
+#undef LC_TYPE_CASE
+  }
+  throw Error("CUDA matmul: a weight type without a decoder");
+}
+
+template <typename Out>
+void launch_dequantize_rows(const DeviceMatrix& w, const int32_t* rows, int64_t r0, int64_t n_rows,
+                            Out* out);
 
 __global__ void to_bf16_kernel(const float* x, int64_t n, uint16_t* out) {
   const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
@@ -102,6 +137,15 @@ void check_shape(const DeviceMatrix& w) {
 
 unsigned blocks_for(int64_t n, int threads) {
   return unsigned((n + threads - 1) / threads);
+}
+
+template <typename Out>
+void launch_dequantize_rows(const DeviceMatrix& w, const int32_t* rows, int64_t r0, int64_t n_rows,
+                            Out* out) {
+  const unsigned grid = blocks_for(n_rows * (w.cols / kChunk), 128);
+  with_block_type(w.type, [&](auto tag) {
+    dequantize_rows_kernel<Out, decltype(tag)::value><<<grid, 128>>>(w, rows, r0, n_rows, out);
+  });
 }
 
 }  // namespace
@@ -126,11 +170,14 @@ void gemv(const DeviceMatrix& w, const float* x, int64_t n_tokens, float* y) {
   if (n_tokens > kGemvMaxTokens) throw Error("CUDA gemv: too many tokens");
   dim3 block(kWarp, kRowsPerCta);
   unsigned grid = unsigned((w.rows + kRowsPerCta - 1) / kRowsPerCta);
-  if (n_tokens == 1) {
-    gemv_kernel<1><<<grid, block>>>(w, x, n_tokens, y);
-  } else {
-    gemv_kernel<kGemvMaxTokens><<<grid, block>>>(w, x, n_tokens, y);
-  }
+  with_block_type(w.type, [&](auto tag) {
+    constexpr kernels::BlockType B = decltype(tag)::value;
+    if (n_tokens == 1) {
+      gemv_kernel<1, B><<<grid, block>>>(w, x, n_tokens, y);
+    } else {
+      gemv_kernel<kGemvMaxTokens, B><<<grid, block>>>(w, x, n_tokens, y);
+    }
+  });
   check_launch("gemv");
 }
 
@@ -155,17 +202,16 @@ void matmul(const DeviceMatrix& w, const float* x, int64_t n_tokens, float* y,
   const float one = 1.0f, zero = 0.0f;
   for (int64_t r0 = 0; r0 < w.rows; r0 += chunk_rows) {
     const int64_t nr = std::min(chunk_rows, w.rows - r0);
-    const unsigned grid = blocks_for(nr * (w.cols / kChunk), 128);
     cublasStatus_t st;
     if (bf16) {
-      dequantize_rows_kernel<<<grid, 128>>>(w, nullptr, r0, nr, ws.rows_bf16.get());
+      launch_dequantize_rows(w, nullptr, r0, nr, ws.rows_bf16.get());
       check_launch("dequantize_rows bf16");
       st = cublasGemmEx(ws.handle, CUBLAS_OP_T, CUBLAS_OP_N, int(nr), int(n_tokens), int(w.cols),
                         &one, ws.rows_bf16.get(), CUDA_R_16BF, int(w.cols), ws.x_bf16.get(),
                         CUDA_R_16BF, int(w.cols), &zero, y + r0, CUDA_R_32F, int(w.rows),
                         CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
     } else {
-      dequantize_rows_kernel<<<grid, 128>>>(w, nullptr, r0, nr, ws.rows.get());
+      launch_dequantize_rows(w, nullptr, r0, nr, ws.rows.get());
       check_launch("dequantize_rows");
       st =
           cublasSgemm(ws.handle, CUBLAS_OP_T, CUBLAS_OP_N, int(nr), int(n_tokens), int(w.cols),
@@ -181,7 +227,7 @@ void embed(const DeviceMatrix& w, const int32_t* tokens, int64_t n_tokens, float
   check_shape(w);
   const int64_t work = n_tokens * (w.cols / kChunk);
   if (work == 0) return;
-  dequantize_rows_kernel<<<blocks_for(work, 128), 128>>>(w, tokens, 0, n_tokens, out);
+  launch_dequantize_rows(w, tokens, 0, n_tokens, out);
   check_launch("embed");
 }
 
