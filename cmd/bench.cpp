@@ -34,6 +34,7 @@ struct Result {
   double mean = 0, stddev = 0;
   int64_t kv_held = 0, kv_allocated = 0;  // after the test
   double attention_ms_per_token = 0;      // of the timed tokens, in attention (all layers)
+  double planning_ms_per_token = 0;       // of that, in the policies' host work
   std::string backend;                    // "CPU (AVX-512)", "CUDA (NVIDIA H200)"
 };
 
@@ -118,7 +119,7 @@ Action add_bench(CLI::App& app) {
         std::string at = depth > 0 ? " @ d" + std::to_string(depth) : "";
         if (o->n_prompt > 0) {
           std::vector<double> rates;
-          double attn_ms = 0;
+          double attn_ms = 0, plan_ms = 0;
           for (int r = 0; r < o->reps; ++r) {
             fill(depth);
             auto tokens = random_tokens(o->n_prompt);
@@ -127,15 +128,17 @@ Action add_bench(CLI::App& app) {
             s.eval(tokens);
             rates.push_back(o->n_prompt / ((now_ms() - t0) / 1000));
             attn_ms += s.attention_ms();
+            plan_ms += s.planning_ms();
           }
           auto [m, sd] = mean_std(rates);
           results.push_back({attention, "pp" + std::to_string(o->n_prompt) + at, depth, o->n_prompt,
                              m, sd, s.held_kv_bytes(), s.kv_bytes(),
-                             attn_ms / double(o->reps * o->n_prompt), s.backend_name()});
+                             attn_ms / double(o->reps * o->n_prompt),
+                             plan_ms / double(o->reps * o->n_prompt), s.backend_name()});
         }
         if (o->n_gen > 0) {
           std::vector<double> rates;
-          double attn_ms = 0;
+          double attn_ms = 0, plan_ms = 0;
           for (int r = 0; r < o->reps; ++r) {
             fill(depth);
             if (depth == 0) s.eval(random_tokens(1));  // a first token, as llama-bench's BOS
@@ -147,11 +150,13 @@ Action add_bench(CLI::App& app) {
             }
             rates.push_back(o->n_gen / ((now_ms() - t0) / 1000));
             attn_ms += s.attention_ms();
+            plan_ms += s.planning_ms();
           }
           auto [m, sd] = mean_std(rates);
           results.push_back({attention, "tg" + std::to_string(o->n_gen) + at, depth, o->n_gen, m,
                              sd, s.held_kv_bytes(), s.kv_bytes(),
-                             attn_ms / double(o->reps * o->n_gen), s.backend_name()});
+                             attn_ms / double(o->reps * o->n_gen),
+                             plan_ms / double(o->reps * o->n_gen), s.backend_name()});
         }
       }
     }
@@ -176,6 +181,7 @@ Action add_bench(CLI::App& app) {
                      {"kv_bytes", r.kv_allocated},
                      {"kv_held_bytes", r.kv_held},
                      {"attention_ms_per_token", r.attention_ms_per_token},
+                     {"planning_ms_per_token", r.planning_ms_per_token},
                      {"kv_type", mo.kv_type},
                      {"peak_rss_bytes", peak_rss_bytes()},
                      {"attention", r.attention},
@@ -185,26 +191,27 @@ Action add_bench(CLI::App& app) {
     } else if (o->csv) {
       std::printf(
           "model,size_mib,params,backend,threads,attention,kv_type,test,depth,avg_ts,stddev_ts,"
-          "kv_bytes,kv_held_bytes,peak_rss_bytes\n");
+          "kv_bytes,kv_held_bytes,peak_rss_bytes,attention_ms_per_token,planning_ms_per_token\n");
       for (const Result& r : results) {
-        std::printf("\"%s\",%.2f,%lld,\"%s\",%d,\"%s\",%s,%s,%lld,%.4f,%.4f,%lld,%lld,%ld\n",
-                    model_name.c_str(), size_mib, (long long)params, r.backend.c_str(), threads,
-                    r.attention.c_str(), mo.kv_type.c_str(), r.test.c_str(), (long long)r.depth,
-                    r.mean, r.stddev, (long long)r.kv_allocated, (long long)r.kv_held,
-                    peak_rss_bytes());
+        std::printf(
+            "\"%s\",%.2f,%lld,\"%s\",%d,\"%s\",%s,%s,%lld,%.4f,%.4f,%lld,%lld,%ld,%.4f,%.4f\n",
+            model_name.c_str(), size_mib, (long long)params, r.backend.c_str(), threads,
+            r.attention.c_str(), mo.kv_type.c_str(), r.test.c_str(), (long long)r.depth, r.mean,
+            r.stddev, (long long)r.kv_allocated, (long long)r.kv_held, peak_rss_bytes(),
+            r.attention_ms_per_token, r.planning_ms_per_token);
       }
     } else {
       std::printf(
           "| model | size | params | backend | threads | attention | test | t/s | attention "
-          "ms/token | KV held |\n");
-      std::printf("| --- | ---: | ---: | --- | ---: | --- | ---: | ---: | ---: | ---: |\n");
+          "ms/token | of it planning | KV held |\n");
+      std::printf("| --- | ---: | ---: | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: |\n");
       for (const Result& r : results) {
         std::printf(
-            "| %s | %.2f MiB | %.2f M | %s | %d | %s | %s | %.2f ± %.2f | %.3f | %.2f MiB "
+            "| %s | %.2f MiB | %.2f M | %s | %d | %s | %s | %.2f ± %.2f | %.3f | %.3f | %.2f MiB "
             "|\n",
             model_name.c_str(), size_mib, double(params) / 1e6, r.backend.c_str(), threads,
             r.attention.c_str(), r.test.c_str(), r.mean, r.stddev, r.attention_ms_per_token,
-            r.kv_held / 1048576.0);
+            r.planning_ms_per_token, r.kv_held / 1048576.0);
       }
       std::printf("\nKV cache %s, context %lld, peak RSS %.2f MiB\n", mo.kv_type.c_str(),
                   (long long)mo.n_ctx, peak_rss_bytes() / 1048576.0);

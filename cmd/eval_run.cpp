@@ -102,6 +102,7 @@ nlohmann::json EvalRunner::run_one(const eval::EvalSample& s, const std::string&
       {"decode_ms", decode_ms},
       {"latency_ms", prefill_ms + decode_ms},
       {"attention_ms", session.attention_ms()},
+      {"planning_ms", session.planning_ms()},
       {"kv_bytes", session.kv_bytes()},
       {"kv_held_bytes", session.held_kv_bytes()},
       {"extra", s.extra},

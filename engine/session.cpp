@@ -1,6 +1,7 @@
 #include "engine/session.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <limits>
 
@@ -51,6 +52,12 @@ std::vector<bool> host_rows(const std::vector<std::unique_ptr<AttentionPolicy>>&
     rows.push_back(device == Device::Cpu || (p->reads_keys() && !device_ranks));
   }
   return rows;
+}
+
+using Clock = std::chrono::steady_clock;
+
+double ms_since(Clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
 }
 
 }  // namespace
@@ -106,6 +113,7 @@ double Session::attention_ms() const {
 
 void Session::reset_timing() {
   backend_->reset_attention_ms();
+  planning_ms_ = 0;
 }
 
 int64_t Session::room() const {
@@ -205,20 +213,26 @@ void Session::attention_block(int64_t il, int64_t n, bool prompt_end) {
     backend_->attend_pages(a, pages, cache_);  // Quest ranks its pages next to the keys
   } else {
     step.q = policy.reads_queries() ? backend_->host_queries(n) : nullptr;
+    auto t0 = Clock::now();
     policy.plan(step, selection_);
     const int64_t observed = std::min(n, policy.observe_queries(step));
+    planning_ms_ += ms_since(t0);
     a.lse = observed > 0;
     backend_->attend(a, cache_);
     if (observed > 0) {
       mass_.assign(size_t(c.n_head_kv * cache_.capacity(il)), 0.0f);
       backend_->attention_mass(a, cache_, n - observed, mass_.data());
+      t0 = Clock::now();
       policy.observe(step, mass_.data());
+      planning_ms_ += ms_since(t0);
     }
   }
+  const auto t0 = Clock::now();
   eviction_.clear();
   step.n_cached = cache_.used(il);
   policy.evict(step, eviction_);
   apply_eviction(il, eviction_);
+  planning_ms_ += ms_since(t0);
   backend_->mark_attention(false);
   backend_->attention_output(il, n);
 }

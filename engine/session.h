@@ -56,6 +56,9 @@ class Session {
   // Wall time spent in attention (policy planning, the kernel, statistics, eviction) since the
   // last reset_timing(): what the policies change, apart from the rest of the layer.
   double attention_ms() const;
+  // Of that, host time in the policies' own work (plan, observe, evict and the host cache's edits):
+  // what a policy costs besides the attention kernel it steers.
+  double planning_ms() const { return planning_ms_; }
   void reset_timing();
 
  private:
@@ -74,6 +77,7 @@ class Session {
   bool evicted_ = false;  // some tokens left the cache: no rewinding to a prefix
   std::vector<std::vector<float>> inv_freq_;  // per layer, rotary frequencies
   int64_t n_past_ = 0;
+  double planning_ms_ = 0;
   std::vector<float> logits_;
   std::vector<int32_t> pos_;        // token positions of the chunk
   std::vector<int32_t> layer_pos_;  // the same inside one layer's cache (after shifts)

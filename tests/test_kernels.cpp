@@ -317,3 +317,33 @@ TEST_CASE("the shared attention arithmetic: masks, split shares, the merge", "[k
   CHECK(merge_weight(empty, 0, 2, 1.0f) == 0.0f);
   CHECK(std::isinf(merged_lse(-INFINITY, 0.0f)));
 }
+
+TEST_CASE("a page's bound against a group of query rows is the largest single-row bound",
+          "[kernels]") {
+  std::mt19937 rng(5);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  for (int64_t n : {16, 64, 100, 256}) {
+    for (int64_t rows : {1, 3, 8, 12}) {
+      std::vector<float> q(static_cast<size_t>(rows * n)), lo(static_cast<size_t>(n)),
+          hi(static_cast<size_t>(n));
+      for (auto& x : q) x = normal(rng);
+      for (int64_t i = 0; i < n; ++i) {
+        const float a = normal(rng), b = normal(rng);
+        lo[size_t(i)] = std::min(a, b);
+        hi[size_t(i)] = std::max(a, b);
+      }
+      double best = -1e30;
+      for (int64_t r = 0; r < rows; ++r) {
+        double s = 0;
+        for (int64_t i = 0; i < n; ++i) {
+          const double qv = q[size_t(r * n + i)];
+          s += std::max(qv * lo[size_t(i)], qv * hi[size_t(i)]);
+        }
+        best = std::max(best, s);
+      }
+      INFO("n " << n << " rows " << rows);
+      CHECK(cpu::bound_dot_max(q.data(), rows, lo.data(), hi.data(), n) ==
+            Approx(best).epsilon(1e-5).margin(1e-4));
+    }
+  }
+}

@@ -42,6 +42,9 @@ class QuestPolicy final : public AttentionPolicy {
   void plan(const StepInfo& step, Selection& out) override {
     PagePlan pages;
     if (!page_plan(step, pages)) {
+      // Summaries kept current through the prefill where the keys are on the host, so the first
+      // decode step does not summarise the whole prompt at once.
+      if (step.window == 0 && step.cache->stores_rows(step.layer)) update_summaries(step);
       select_all(step, out);
       return;
     }
@@ -58,13 +61,9 @@ class QuestPolicy final : public AttentionPolicy {
       const float* mins = min_[size_t(g)].data();
       const float* maxs = max_[size_t(g)].data();
 #pragma omp parallel for schedule(static) if (candidates >= 256)
-      for (int64_t p = 0; p < candidates; ++p) {
-        for (int64_t hh = 0; hh < group; ++hh) {  // a group's heads combine by max (RefreshKV)
-          const float bound =
-              cpu::bound_dot(step.q + (g * group + hh) * hd, mins + p * hd, maxs + p * hd, hd);
-          scores[p] = std::max(scores[p], bound);
-        }
-      }
+      for (int64_t p = 0; p < candidates; ++p)  // a group's heads combine by max (RefreshKV)
+        scores[p] =
+            cpu::bound_dot_max(step.q + g * group * hd, group, mins + p * hd, maxs + p * hd, hd);
       top_k(scores_.data(), candidates, pick, order_);
       // Neighbouring pages read as one span.
       for (int32_t p : order_) out.add(int32_t(p * page_), int32_t((p + 1) * page_));

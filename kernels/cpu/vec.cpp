@@ -1,6 +1,7 @@
 #include "kernels/cpu/vec.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdlib>
 #include <cstring>
 
@@ -89,6 +90,34 @@ __attribute__((target("avx512f"))) float dot_avx512(const float* a, const float*
   float s = _mm512_reduce_add_ps(_mm512_add_ps(s0, s1));
   for (; i < n; ++i) s += a[i] * b[i];
   return s;
+}
+
+// Up to 8 query rows at once: each 16 dimensions of the bounds are loaded once and met by every
+// row's running sum in its own register.
+__attribute__((target("avx512f"))) float bound_dot_max_avx512(const float* q, int64_t n_q,
+                                                              const float* lo, const float* hi,
+                                                              int64_t n) {
+  float best = -INFINITY;
+  for (int64_t r0 = 0; r0 < n_q; r0 += 8) {
+    const int rows = int(std::min<int64_t>(8, n_q - r0));
+    __m512 acc[8];
+    for (int r = 0; r < 8; ++r) acc[r] = _mm512_setzero_ps();
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) {
+      const __m512 l = _mm512_loadu_ps(lo + i), h = _mm512_loadu_ps(hi + i);
+      for (int r = 0; r < rows; ++r) {
+        const __m512 qv = _mm512_loadu_ps(q + (r0 + r) * n + i);
+        acc[r] = _mm512_add_ps(acc[r], _mm512_max_ps(_mm512_mul_ps(qv, l), _mm512_mul_ps(qv, h)));
+      }
+    }
+    for (int r = 0; r < rows; ++r) {
+      const float* qr = q + (r0 + r) * n;
+      float s = _mm512_reduce_add_ps(acc[r]);
+      for (int64_t j = i; j < n; ++j) s += std::max(qr[j] * lo[j], qr[j] * hi[j]);
+      best = std::max(best, s);
+    }
+  }
+  return best;
 }
 
 __attribute__((target("avx512f"))) float dot_f16_avx512(const float* a, const uint16_t* b,
@@ -383,6 +412,13 @@ void axpy_f32(float alpha, const float* x, float* y, int64_t n) {
 
 float bound_dot(const float* q, const float* lo, const float* hi, int64_t n) {
   return bound_dot_clones(q, lo, hi, n);
+}
+
+float bound_dot_max(const float* q, int64_t n_q, const float* lo, const float* hi, int64_t n) {
+  if (kIsa == Isa::Avx512) return bound_dot_max_avx512(q, n_q, lo, hi, n);
+  float best = -INFINITY;
+  for (int64_t r = 0; r < n_q; ++r) best = std::max(best, bound_dot_clones(q + r * n, lo, hi, n));
+  return best;
 }
 
 void q8_0_to_f32_row(const uint8_t* blocks, float* y, int64_t n) {

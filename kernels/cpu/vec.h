@@ -24,6 +24,9 @@ float dot_f32_f16(const float* a, const uint16_t* b, int64_t n);
 void axpy_f16(float alpha, const uint16_t* x, float* y, int64_t n);
 // sum_i max(q[i] * lo[i], q[i] * hi[i]): the largest q.k over keys within [lo, hi] (Quest's bound)
 float bound_dot(const float* q, const float* lo, const float* hi, int64_t n);
+// The largest bound_dot over n_q query rows (q + r * n): a Quest page against a group's heads,
+// reading the page's bounds once for all of them.
+float bound_dot_max(const float* q, int64_t n_q, const float* lo, const float* hi, int64_t n);
 // y[i] += alpha * x[i]
 void axpy_f32(float alpha, const float* x, float* y, int64_t n);
 // half to float
