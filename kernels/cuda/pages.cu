@@ -121,25 +121,25 @@ void select_pages(const float* q, int64_t n_head, int64_t n_kv_head, int64_t hea
     }
     dim3 grid(blocks_for(candidates, kPagesPerCta), unsigned(n_kv_head));
     page_scores_kernel<<<grid, dim3(kWarp, kPagesPerCta)>>>(q, n_head, n_kv_head, head_dim, mins,
-                                                           maxs, max_pages, candidates,
-                                                           ws.scores.get(), ws.pages.get());
+                                                            maxs, max_pages, candidates,
+                                                            ws.scores.get(), ws.pages.get());
     check_launch("page_scores");
     segment_offsets_kernel<<<blocks_for(n_kv_head + 1, 64), 64>>>(ws.offsets.get(), n_kv_head,
-                                                                   candidates);
+                                                                  candidates);
     check_launch("page segment offsets");
     // Radix sort is stable: equal bounds keep the lower page first, as the CPU's top_k.
     size_t bytes = 0;
-    check(cub::DeviceSegmentedRadixSort::SortPairsDescending(
-              nullptr, bytes, ws.scores.get(), ws.sorted_scores.get(), ws.pages.get(),
-              ws.sorted_pages.get(), int(n), int(n_kv_head), ws.offsets.get(),
-              ws.offsets.get() + 1),
-          "page sort size");
+    check(
+        cub::DeviceSegmentedRadixSort::SortPairsDescending(
+            nullptr, bytes, ws.scores.get(), ws.sorted_scores.get(), ws.pages.get(),
+            ws.sorted_pages.get(), int(n), int(n_kv_head), ws.offsets.get(), ws.offsets.get() + 1),
+        "page sort size");
     ws.temp.resize(bytes);  // within what was sized above, unless CUB asks more for fewer items
-    check(cub::DeviceSegmentedRadixSort::SortPairsDescending(
-              ws.temp.get(), bytes, ws.scores.get(), ws.sorted_scores.get(), ws.pages.get(),
-              ws.sorted_pages.get(), int(n), int(n_kv_head), ws.offsets.get(),
-              ws.offsets.get() + 1),
-          "page sort");
+    check(
+        cub::DeviceSegmentedRadixSort::SortPairsDescending(
+            ws.temp.get(), bytes, ws.scores.get(), ws.sorted_scores.get(), ws.pages.get(),
+            ws.sorted_pages.get(), int(n), int(n_kv_head), ws.offsets.get(), ws.offsets.get() + 1),
+        "page sort");
   }
   page_spans_kernel<<<unsigned(n_kv_head), 128>>>(ws.sorted_pages.get(), candidates, pick, page,
                                                   int32_t(recent_begin), int32_t(n_cached), spans);
