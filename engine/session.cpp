@@ -240,8 +240,10 @@ void Session::attention_block(int64_t il, int64_t n, bool prompt_end) {
 void Session::apply_eviction(int64_t il, const Eviction& ev) {
   const ModelConfig& c = model_.config;
   moves_.clear();
+  // Only a device's copy of the rows needs the moves (the CPU backend's cache is this one).
+  std::vector<KvMove>* log = options_.device == Device::Cpu ? nullptr : &moves_;
   if (ev.per_head > 0) {
-    cache_.drop(il, ev.drops, ev.per_head, &moves_);
+    cache_.drop(il, ev.drops, ev.per_head, log);
     evicted_ = true;
     backend_->replay(il, moves_, nullptr, cache_);
     moves_.clear();
@@ -249,7 +251,7 @@ void Session::apply_eviction(int64_t il, const Eviction& ev) {
   if (ev.count <= 0) return;
   evicted_ = true;
   if (!ev.reposition) {
-    cache_.evict_range(il, ev.begin, ev.count, nullptr, &moves_);
+    cache_.evict_range(il, ev.begin, ev.count, nullptr, log);
     backend_->replay(il, moves_, nullptr, cache_);
     return;
   }
@@ -267,7 +269,7 @@ void Session::apply_eviction(int64_t il, const Eviction& ev) {
         cpu::rope_table(key, c.head_dim, c.n_rot, rotation_.data(), rotation_.data() + half,
                         layout);
       },
-      &moves_);
+      log);
   const KeyRotation rotation{rotation_.data(), rotation_.data() + half, int32_t(ev.count)};
   backend_->replay(il, moves_, &rotation, cache_);
   shift_[size_t(il)] += ev.count;

@@ -20,20 +20,9 @@ LC_HD constexpr int pieces_per_block(BlockType type) {
   return elems == 1 ? 0 : elems / kPiece;
 }
 
-namespace detail {
-
-LC_HD float half_at(const uint8_t* p) {
-  uint16_t h;
-  memcpy(&h, p, 2);
-  return fp16_to_float(h);
-}
-
-}  // namespace detail
-
 // Decodes piece `piece` (elements [32 * piece, 32 * piece + 32)) of the block at `block` into y.
 // Block-quantized types only; returns false otherwise.
 LC_HD bool dequantize_piece(BlockType type, const uint8_t* block, int piece, float* y) {
-  using detail::half_at;
   switch (type) {
     case BlockType::Q4_0:
     case BlockType::Q4_1:
@@ -42,8 +31,8 @@ LC_HD bool dequantize_piece(BlockType type, const uint8_t* block, int piece, flo
     case BlockType::Q8_0:
       return dequantize_blocks(type, block, y, 1);  // one piece, the block
     case BlockType::Q2_K: {
-      const float d = half_at(block + offsetof(BlockQ2_K, d));
-      const float dmin = half_at(block + offsetof(BlockQ2_K, dmin));
+      const float d = fp16_at(block + offsetof(BlockQ2_K, d));
+      const float dmin = fp16_at(block + offsetof(BlockQ2_K, dmin));
       const int half = piece / 4, shift = piece % 4;
       const uint8_t* qs = block + offsetof(BlockQ2_K, qs) + 32 * half;
       for (int sub = 0; sub < 2; ++sub) {
@@ -55,7 +44,7 @@ LC_HD bool dequantize_piece(BlockType type, const uint8_t* block, int piece, flo
       return true;
     }
     case BlockType::Q3_K: {
-      const float d = half_at(block + offsetof(BlockQ3_K, d));
+      const float d = fp16_at(block + offsetof(BlockQ3_K, d));
       const int half = piece / 4, shift = piece % 4;
       const uint8_t* qs = block + offsetof(BlockQ3_K, qs) + 32 * half;
       const uint8_t* hmask = block + offsetof(BlockQ3_K, hmask);
@@ -74,8 +63,8 @@ LC_HD bool dequantize_piece(BlockType type, const uint8_t* block, int piece, flo
     case BlockType::Q5_K: {
       // Q4_K and Q5_K share d, dmin and scales at the same offsets; Q5_K adds a fifth bit.
       const bool five = type == BlockType::Q5_K;
-      const float d = half_at(block + offsetof(BlockQ4_K, d));
-      const float dmin = half_at(block + offsetof(BlockQ4_K, dmin));
+      const float d = fp16_at(block + offsetof(BlockQ4_K, d));
+      const float dmin = fp16_at(block + offsetof(BlockQ4_K, dmin));
       int sc, m;
       k4_scale_min(block + offsetof(BlockQ4_K, scales), piece, sc, m);
       const float dl = mul_rn(d, float(sc)), ml = mul_rn(dmin, float(m));
@@ -92,7 +81,7 @@ LC_HD bool dequantize_piece(BlockType type, const uint8_t* block, int piece, flo
     }
     case BlockType::Q6_K: {
       // Piece p: half p / 4 of the super-block, quarter k = p % 4 of that half (q1..q4).
-      const float d = half_at(block + offsetof(BlockQ6_K, d));
+      const float d = fp16_at(block + offsetof(BlockQ6_K, d));
       const int half = piece / 4, k = piece % 4;
       const uint8_t* ql = block + offsetof(BlockQ6_K, ql) + 64 * half + 32 * (k & 1);
       const uint8_t* qh = block + offsetof(BlockQ6_K, qh) + 32 * half;

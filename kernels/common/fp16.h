@@ -38,6 +38,13 @@ LC_HD float fp16_to_float(uint16_t h) {
   return bits_float(sign | (uint32_t(113 - shift) << 23) | (mantissa << 13));
 }
 
+// The half stored at p (raw bytes, any alignment), widened.
+LC_HD float fp16_at(const uint8_t* p) {
+  uint16_t h;
+  memcpy(&h, p, 2);
+  return fp16_to_float(h);
+}
+
 LC_HD uint16_t float_to_fp16(float f) {
   uint32_t x = float_bits(f);
   uint32_t sign = (x >> 16) & 0x8000u;

@@ -102,25 +102,20 @@ LC_HD void decode_kv_row(KvType type, const uint8_t* row, float* y, int64_t dim)
 // Element i of a KV row decoded alone, bit for bit what decode_kv_row gives at i: a warp decodes
 // one row with its lanes over the elements (coalesced reads on the device).
 LC_HD float kv_element(KvType type, const uint8_t* row, int64_t i) {
-  uint16_t d;
   switch (type) {
     case KvType::Q8_0: {
       const uint8_t* b = row + (i / kQK) * int64_t(sizeof(BlockQ8_0));
-      memcpy(&d, b, 2);
-      const int8_t q = int8_t(b[2 + i % kQK]);
-      return mul_rn(float(q), fp16_to_float(d));
+      return mul_rn(float(int8_t(b[2 + i % kQK])), fp16_at(b));
     }
     case KvType::Q4_0: {
       const uint8_t* b = row + (i / kQK) * int64_t(sizeof(BlockQ4_0));
-      memcpy(&d, b, 2);
       const int w = int(i % kQK);
       const uint8_t byte = b[2 + w % (kQK / 2)];
       const int q = w < kQK / 2 ? (byte & 0x0f) : (byte >> 4);
-      return mul_rn(fp16_to_float(d), float(q - 8));
+      return mul_rn(fp16_at(b), float(q - 8));
     }
     default:
-      memcpy(&d, row + 2 * i, 2);
-      return fp16_to_float(d);
+      return fp16_at(row + 2 * i);
   }
 }
 
