@@ -10,6 +10,7 @@
 #include "cmd/generation.h"
 #include "engine/perplexity.h"
 #include "support/error.h"
+#include "support/text_file.h"
 #include "tokenizer/tokenizer.h"
 
 namespace longctx::cmd {
@@ -36,7 +37,7 @@ Action add_perplexity(CLI::App& app) {
                  "of the second half in one pass (what decode-time attention policies change)")
       ->check(CLI::NonNegativeNumber);
   return [o] {
-    std::string text = read_file(o->file);
+    std::string text = read_text_file(o->file);
     if (o->model.n_batch < o->model.n_ctx) o->model.n_batch = o->model.n_ctx;
     Loaded l = load_for_generation(o->model);
     auto tok = tokenizer::Tokenizer::create(l.model->vocab);

@@ -1,6 +1,7 @@
 // `longctx tokenize -m MODEL [--ids|--pieces|--count] (TEXT | -f FILE)`.
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <iterator>
 
@@ -8,7 +9,9 @@
 #include "cmd/model_path.h"
 #include "models/gguf.h"
 #include "models/gguf_vocab.h"
+#include "models/model.h"
 #include "support/error.h"
+#include "support/text_file.h"
 #include "tokenizer/chat_template.h"
 #include "tokenizer/tokenizer.h"
 
@@ -20,12 +23,6 @@ struct TokenizeOptions {
   bool chat = false;
   bool ids = false, pieces = false, count = false, no_bos = false, no_special = false;
 };
-
-std::string read_text_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(path + ": cannot open");
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
 
 // A piece made printable: control characters escaped, as llama.cpp's tokenize tool does.
 std::string printable(const std::string& s) {
@@ -68,8 +65,12 @@ Action add_tokenize(CLI::App& app) {
   return [o] {
     if (o->text.empty() && o->file.empty()) throw Error("tokenize: give TEXT or -f FILE");
     std::string text = o->file.empty() ? o->text : read_text_file(o->file);
-    gguf::File file = gguf::File::open(resolve_model(o->model));
-    auto tok = tokenizer::Tokenizer::create(read_vocab(file));
+    const std::string path = resolve_model(o->model);
+    // A GGUF file: its vocabulary alone. A Hugging Face folder: the vocabulary needs config.json
+    // (vocab size, architecture), so the folder is opened as a model (its weights are only mapped).
+    auto tok = std::filesystem::is_directory(path)
+                   ? tokenizer::Tokenizer::create(load_model(path)->vocab)
+                   : tokenizer::Tokenizer::create(read_vocab(gguf::File::open(path)));
     bool add_special = !o->no_bos;
     if (o->chat || !o->chat_template.empty()) {
       auto tpl = tokenizer::ChatTemplate::choose(o->chat_template, tok->vocab());

@@ -89,6 +89,13 @@ ModelConfig read_config(const gguf::File& f) {
   require_positive(f, p + "context_length", c.n_ctx_train);
   require_positive(f, p + "embedding_length", c.n_embd);
   require_positive(f, p + "block_count", c.n_layer);
+  // Every layer has several tensors: a count beyond the table is corrupt, and must be refused
+  // before per-layer arrays are sized by it.
+  if (uint64_t(c.n_layer) > f.tensors().size()) {
+    f.fail_key(p + "block_count", f.find(p + "block_count"),
+               "is " + std::to_string(c.n_layer) + " but the file holds only " +
+                   std::to_string(f.tensors().size()) + " tensors");
+  }
   c.n_ff = per_layer_scalar(f, p + "feed_forward_length", c.n_layer);
   c.n_head = per_layer_scalar(f, p + "attention.head_count", c.n_layer);
   require_positive(f, p + "attention.head_count", c.n_head);

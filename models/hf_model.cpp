@@ -4,6 +4,7 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <iterator>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -13,6 +14,8 @@
 #include "models/hf_vocab.h"
 #include "models/model.h"
 #include "support/error.h"
+#include "support/json_fields.h"
+#include "support/text_file.h"
 
 namespace longctx {
 namespace {
@@ -20,43 +23,11 @@ namespace {
 namespace fs = std::filesystem;
 using nlohmann::json;
 
-class ConfigReader {
- public:
-  ConfigReader(std::string source, json j) : source_(std::move(source)), j_(std::move(j)) {}
+using ConfigReader = JsonFields;
 
-  int64_t integer(const std::string& key) const {
-    auto it = j_.find(key);
-    if (it == j_.end() || it->is_null()) fail(key, "is missing");
-    if (!it->is_number_integer()) fail(key, "is not an integer");
-    return it->get<int64_t>();
-  }
-  int64_t integer(const std::string& key, int64_t fallback) const {
-    auto it = j_.find(key);
-    return it == j_.end() || it->is_null() ? fallback : integer(key);
-  }
-  double number(const std::string& key, double fallback) const {
-    auto it = j_.find(key);
-    if (it == j_.end() || it->is_null()) return fallback;
-    if (!it->is_number()) fail(key, "is not a number");
-    return it->get<double>();
-  }
-  bool boolean(const std::string& key, bool fallback) const {
-    auto it = j_.find(key);
-    if (it == j_.end() || it->is_null()) return fallback;
-    if (!it->is_boolean()) fail(key, "is not true or false");
-    return it->get<bool>();
-  }
-  const json& raw() const { return j_; }
-  [[noreturn]] void fail(const std::string& key, const std::string& why) const {
-    throw Error(source_ + ": key '" + key + "' " + why);
-  }
-
- private:
-  std::string source_;
-  json j_;
-};
-
-ModelConfig read_hf_config(const ConfigReader& r) {
+// `open_weights` opens the weights once the architecture is known and returns how many tensors
+// they hold, which bounds the layer count before anything is sized by it.
+ModelConfig read_hf_config(const ConfigReader& r, const std::function<size_t()>& open_weights) {
   ModelConfig c;
   const json& j = r.raw();
   auto archs = j.find("architectures");
@@ -71,7 +42,7 @@ ModelConfig read_hf_config(const ConfigReader& r) {
                ", which longctx does not run (LlamaForCausalLM, MistralForCausalLM, "
                "Qwen2ForCausalLM, Gemma3ForCausalLM)");
   }
-  c.name = j.value("_name_or_path", std::string());
+  c.name = r.text("_name_or_path", "");
   c.rope_type = hf::rope_layout(*c.arch);
   c.n_embd = r.integer("hidden_size");
   c.n_layer = r.integer("num_hidden_layers");
@@ -87,6 +58,11 @@ ModelConfig read_hf_config(const ConfigReader& r) {
                         {"vocab_size", c.n_vocab}}) {
     if (v <= 0) r.fail(key, "must be positive");
   }
+  const size_t n_tensors = open_weights();
+  if (uint64_t(c.n_layer) > n_tensors) {
+    r.fail("num_hidden_layers", "is " + std::to_string(c.n_layer) + " but the weights hold only " +
+                                    std::to_string(n_tensors) + " tensors");
+  }
   if (c.n_head % c.n_head_kv != 0)
     r.fail("num_key_value_heads", "does not divide num_attention_heads");
   c.head_dim = r.integer("head_dim", c.n_embd / c.n_head);
@@ -98,11 +74,13 @@ ModelConfig read_hf_config(const ConfigReader& r) {
   c.rope_base = r.number("rope_theta", 10000.0);
   c.rope_base_local = c.arch->swa_rope_base > 0 ? c.arch->swa_rope_base : c.rope_base;
   c.rope_base_local = r.number("rope_local_base_freq", c.rope_base_local);
-  if (auto rs = j.find("rope_scaling"); rs != j.end() && rs->is_object()) {
-    std::string type = rs->value("rope_type", rs->value("type", std::string("none")));
+  if (const json* rs_json = r.present("rope_scaling")) {
+    JsonFields rs(r.where() + ": rope_scaling", *rs_json);
+    std::string type = rs.text("rope_type", rs.text("type", "none"));
     if (type == "linear") {
       c.rope_scaling.type = "linear";
-      c.rope_scaling.factor = rs->value("factor", 1.0);
+      c.rope_scaling.factor = rs.number("factor", 1.0);
+      if (!(c.rope_scaling.factor > 0)) rs.fail("factor", "must be positive");
     } else if (type != "default" && type != "none") {
       r.fail("rope_scaling", "type '" + type + "' is not supported (linear)");
     }
@@ -124,6 +102,7 @@ ModelConfig read_hf_config(const ConfigReader& r) {
       }
     } else {
       int64_t period = r.integer("sliding_window_pattern", c.arch->swa_period);
+      if (period < 1) r.fail("sliding_window_pattern", "must be at least 1");
       for (int64_t il = 0; il < c.n_layer; ++il)
         c.layer_is_local[size_t(il)] = il % period < period - 1;
     }
@@ -132,17 +111,7 @@ ModelConfig read_hf_config(const ConfigReader& r) {
 }
 
 json read_json(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(path.string() + ": cannot open");
-  std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-  try {
-    return json::parse(text);
-  } catch (const json::parse_error& e) {
-    throw Error(path.string() + ": not valid JSON at byte offset " +
-                std::to_string(e.byte > 0 ? e.byte - 1 : 0));
-  } catch (const json::exception& e) {
-    throw Error(path.string() + ": not readable JSON: " + e.what());
-  }
+  return read_json_file(path.string());
 }
 
 // The shard files: model.safetensors.index.json's weight map, else every *.safetensors.
@@ -156,11 +125,16 @@ std::vector<fs::path> shard_paths(const fs::path& folder) {
     for (auto& [name, file] : map->items()) {
       if (!file.is_string())
         throw Error(index.string() + ": weight_map entry '" + name + "' is not a file name");
-      fs::path p = folder / file.get<std::string>();
-      if (p.filename() != fs::path(file.get<std::string>()).filename()) {
-        throw Error(index.string() + ": weight_map entry '" + name + "' leaves the folder");
+      // A shard is a plain file name inside the folder: an absolute path, a sub-folder or ".."
+      // could make a hostile index open any file. (Symbolic links inside the folder are its
+      // content: the Hugging Face cache links every file to its blob store.)
+      const std::string shard = file.get<std::string>();
+      if (shard.empty() || shard == "." || shard == ".." ||
+          shard.find_first_of(std::string("/\\\0", 3)) != std::string::npos) {
+        throw Error(index.string() + ": weight_map entry '" + name + "' names '" + shard +
+                    "', which is not a file name inside the folder");
       }
-      files.insert(p);
+      files.insert(folder / shard);
     }
   } else {
     for (const auto& e : fs::directory_iterator(folder)) {
@@ -232,19 +206,26 @@ std::unique_ptr<Model> load_hf_model(const std::string& folder_name) {
   fs::path config_path = folder / "config.json";
   if (!fs::exists(config_path))
     throw Error(folder_name + ": no config.json (not a Hugging Face model folder)");
-  ConfigReader config(config_path.string(), read_json(config_path));
-  model->config = read_hf_config(config);
+  json config_json = read_json(config_path);
+  ConfigReader config(config_path.string(), config_json);
+  model->config = read_hf_config(config, [&] {
+    size_t n_tensors = 0;
+    for (const fs::path& p : shard_paths(folder)) {
+      model->shards.push_back(safetensors::File::open(p.string()));
+      n_tensors += model->shards.back().tensors().size();
+    }
+    return n_tensors;
+  });
   const ModelConfig& c = model->config;
   check_kernel_limits(c, config_path.string());
-  for (const fs::path& p : shard_paths(folder))
-    model->shards.push_back(safetensors::File::open(p.string()));
+  HfWeights w(*model);
+  // The embedding's shape checks vocab_size and hidden_size before the vocabulary is sized by them.
+  model->token_embd = w.matrix("model.embed_tokens.weight", c.n_vocab, c.n_embd);
   model->vocab = read_hf_vocab(folder_name, c);
 
-  HfWeights w(*model);
   const float norm_add = hf::norm_weights_add_one(*c.arch) ? 1.0f : 0.0f;
   const ArchInfo& arch = *c.arch;
   const int64_t q_dim = c.n_head * c.head_dim, kv_dim = c.n_head_kv * c.head_dim;
-  model->token_embd = w.matrix("model.embed_tokens.weight", c.n_vocab, c.n_embd);
   model->output_norm = w.vector("model.norm.weight", c.n_embd, true, norm_add);
   bool tied = config.boolean("tie_word_embeddings", !w.has("lm_head.weight"));
   model->output = tied ? model->token_embd : w.matrix("lm_head.weight", c.n_vocab, c.n_embd);

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "support/error.h"
+#include "support/text_file.h"
 
 namespace longctx {
 
@@ -89,7 +90,8 @@ std::vector<std::string> split_policy_list(std::string_view text) {
   for (const auto& p : out) {
     if (p.empty())
       throw Error("--attn: an empty policy in the list (known: " + known_policies() + ")");
-    make_policy(parse_policy_spec(p));  // each one checked now, with a clear error
+    // Each one checked now, with a clear error; a per-layer preset (FILE.json) when it is read.
+    if (!p.ends_with(".json")) make_policy(parse_policy_spec(p));
   }
   return out;
 }
@@ -180,22 +182,18 @@ std::vector<PolicySpec> policies_for_all_layers(std::string_view spec, int64_t n
 }
 
 std::vector<PolicySpec> policies_from_config_file(const std::string& path, int64_t n_layer) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(path + ": cannot open");
-  std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(text);
-  } catch (const nlohmann::json::exception& e) {
-    throw Error(path + ": not valid JSON (" + e.what() + ")");
-  }
+  nlohmann::json j = read_json_file(path);
   if (!j.is_object()) throw Error(path + ": expected an object with \"default\" and \"layers\"");
   for (auto& [key, value] : j.items()) {
     if (key != "default" && key != "layers" && key != "description") {
       throw Error(path + ": unknown key '" + key + "' (default, layers, description)");
     }
   }
-  std::string fallback = j.value("default", std::string("dense"));
+  std::string fallback = "dense";
+  if (auto d = j.find("default"); d != j.end()) {
+    if (!d->is_string()) throw Error(path + ": \"default\" must be a policy such as \"dense\"");
+    fallback = d->get<std::string>();
+  }
   std::vector<PolicySpec> specs = policies_for_all_layers(fallback, n_layer);
   if (auto layers = j.find("layers"); layers != j.end()) {
     if (!layers->is_object()) throw Error(path + ": \"layers\" must map layer numbers to policies");

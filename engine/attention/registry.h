@@ -23,7 +23,8 @@ struct PolicySpec {
 PolicySpec parse_policy_spec(std::string_view text);
 
 // A comma-separated list of policies to compare, e.g. "dense,quest:budget=512,page=8,h2o": an item
-// with '=' but no ':' continues the parameters of the policy before it.
+// with '=' but no ':' continues the parameters of the policy before it; an item ending in .json
+// names a per-layer preset file (configs/), read when its session is made.
 std::vector<std::string> split_policy_list(std::string_view text);
 
 // The parameters of one policy, read once each; finish() rejects the keys nobody read.

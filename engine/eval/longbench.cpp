@@ -5,6 +5,7 @@
 
 #include "engine/eval/text.h"
 #include "support/error.h"
+#include "support/text_file.h"
 
 namespace longctx::eval {
 
@@ -142,6 +143,7 @@ std::vector<EvalSample> longbench_samples(const LongBenchDataset& ds, const Long
   std::filesystem::path path = o.data_dir / file;
   if (!std::filesystem::exists(path) && std::filesystem::exists(o.data_dir / "data" / file))
     path = o.data_dir / "data" / file;
+  if (std::filesystem::exists(path)) require_regular_file(path.string());
   std::ifstream in(path);
   if (!in) {
     throw Error(path.string() +

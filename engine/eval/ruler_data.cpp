@@ -8,17 +8,15 @@
 #include <sstream>
 
 #include "support/error.h"
+#include "support/text_file.h"
 
 namespace longctx::eval {
 namespace fs = std::filesystem;
 namespace {
 
 std::string read_text(const fs::path& path, const std::string& where_to_get) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(path.string() + ": cannot open (" + where_to_get + ")");
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
+  if (!fs::exists(path)) throw Error(path.string() + ": cannot open (" + where_to_get + ")");
+  return read_text_file(path.string());
 }
 
 std::vector<std::string> read_lines(const fs::path& path) {
