@@ -86,7 +86,7 @@ Action add_bench(CLI::App& app) {
       need = std::max<int64_t>(need, d + std::max(o->n_prompt, o->n_gen) + 1);
     ModelOptions mo = o->model;
     if (mo.n_ctx == 0) mo.n_ctx = need;
-    if (mo.threads > 0) omp_set_num_threads(mo.threads);
+    set_threads(mo.threads);
     // Several modes compare side by side on one loaded model and the same random tokens.
     std::vector<std::string> modes =
         mo.attn_config.empty() ? split_policy_list(mo.attn) : std::vector<std::string>{""};

@@ -2,6 +2,7 @@
 // samples and writes predictions JSONL (resumable, shardable), scores JSON, a manifest and plots;
 // `eval merge` joins shards, `eval score` re-scores a directory without a model.
 #include <omp.h>
+#include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -23,6 +24,7 @@
 #include "engine/eval/ruler.h"
 #include "support/error.h"
 #include "support/sha256.h"
+#include "support/text_file.h"
 
 namespace longctx::cmd {
 namespace fs = std::filesystem;
@@ -134,6 +136,12 @@ json data_files(const EvalOptions& o, const fs::path& dir, const std::vector<std
   return files;
 }
 
+// JSON text that never throws: a string that is not UTF-8 (a mode or path given in another
+// encoding) is written with U+FFFD where its bytes do not decode.
+std::string dump_json(const json& j, int indent = -1) {
+  return j.dump(indent, ' ', false, json::error_handler_t::replace);
+}
+
 void write_text(const fs::path& path, const std::string& text) {
   std::ofstream out(path, std::ios::binary);
   if (!out) throw Error(path.string() + ": cannot write");
@@ -142,7 +150,7 @@ void write_text(const fs::path& path, const std::string& text) {
 
 json read_manifest(const fs::path& path) {
   try {
-    json m = json::parse(read_file(path.string()));
+    json m = read_json_file(path.string());
     if (!m.is_object()) throw Error("not an object");
     for (const char* k : {"benchmark", "model"})
       if (!m.contains(k) || !m[k].is_string())
@@ -166,7 +174,7 @@ void score_directory(const fs::path& dir, bool quiet = false) {
     scores["manifest"] = m;
     if (m.contains("modes")) scores["modes"] = m["modes"];
   }
-  write_text(dir / "scores.json", scores.dump(1) + "\n");
+  write_text(dir / "scores.json", dump_json(scores, 1) + "\n");
   write_text(dir / "scores.svg", eval::plot_scores_svg(scores, title));
   std::string niah = eval::plot_niah_svg(preds, title);
   if (!niah.empty()) write_text(dir / "niah.svg", niah);
@@ -177,9 +185,10 @@ void score_directory(const fs::path& dir, bool quiet = false) {
 }
 
 int run_benchmark(const EvalOptions& o) {
-  if (!o.model.attn_config.empty())
-    throw Error("eval compares the --attn modes it is given; --attn-config is not supported here");
-  std::vector<std::string> modes = split_policy_list(o.model.attn);
+  // A per-layer preset is one more mode, named by its path (--attn may list presets too).
+  std::vector<std::string> modes = o.model.attn_config.empty()
+                                       ? split_policy_list(o.model.attn)
+                                       : std::vector<std::string>{o.model.attn_config};
   if (modes.empty()) throw Error("--attn: no attention mode given");
   std::vector<int64_t> lengths;
   for (const auto& l : split_list(o.lengths)) lengths.push_back(parse_length(l));
@@ -188,7 +197,7 @@ int run_benchmark(const EvalOptions& o) {
   fs::path data_dir = o.data_dir.empty() ? eval::default_data_dir() : fs::path(o.data_dir);
 
   std::string model_path = resolve_model(o.model.model);
-  if (o.model.threads > 0) omp_set_num_threads(o.model.threads);
+  set_threads(o.model.threads);
   std::unique_ptr<Model> model = load_model(model_path);
   auto tok = tokenizer::Tokenizer::create(model->vocab);
   std::optional<tokenizer::ChatTemplate> chat;
@@ -295,7 +304,7 @@ int run_benchmark(const EvalOptions& o) {
                     old.value(k, json()).dump() +
                     "); resume it with the same settings or choose another -o");
   } else {
-    write_text(manifest_path, manifest.dump(1) + "\n");
+    write_text(manifest_path, dump_json(manifest, 1) + "\n");
   }
 
   std::string pred_name = shard_n == 1 ? "predictions.jsonl"
@@ -303,6 +312,13 @@ int run_benchmark(const EvalOptions& o) {
                                              std::to_string(shard_n) + ".jsonl";
   fs::path pred_path = out_dir / pred_name;
   std::set<std::string> done;
+  if (fs::exists(pred_path)) {
+    if (size_t torn = eval::drop_torn_last_line(pred_path))
+      spdlog::warn(
+          "{}: dropped a partial last line ({} bytes) left by an interrupted run; its "
+          "row is redone",
+          pred_path.string(), torn);
+  }
   if (fs::exists(pred_path))
     for (const auto& p : eval::read_predictions({pred_path})) done.insert(eval::prediction_key(p));
 
@@ -314,7 +330,7 @@ int run_benchmark(const EvalOptions& o) {
   std::ofstream out(pred_path, std::ios::app);
   if (!out) throw Error(pred_path.string() + ": cannot write");
   runner.run(done, [&](const json& line) {
-    out << line.dump() << "\n";
+    out << dump_json(line) << "\n";
     out.flush();
   });
   out.close();
@@ -343,12 +359,12 @@ int merge(const std::vector<std::string>& dirs, const std::string& out) {
   fs::create_directories(out_dir);
   fs::path merged = out_dir / "predictions.jsonl";
   std::string text;
-  for (const auto& p : preds) text += p.dump() + "\n";
+  for (const auto& p : preds) text += dump_json(p) + "\n";
   write_text(merged.string() + ".tmp", text);
   for (const auto& f : eval::prediction_files(out_dir))
     fs::remove(f);  // now inside the merged file
   fs::rename(merged.string() + ".tmp", merged);
-  write_text(out_dir / "manifest.json", manifest.dump(1) + "\n");
+  write_text(out_dir / "manifest.json", dump_json(manifest, 1) + "\n");
   std::fprintf(stderr, "merged %zu predictions from %zu files into %s\n", preds.size(),
                files.size(), merged.c_str());
   score_directory(out_dir);

@@ -62,12 +62,6 @@ long peak_rss_bytes() {
   return u.ru_maxrss * 1024L;
 }
 
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(path + ": cannot open");
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
 std::string describe_policies(const Session& s) {
   std::string out;
   const int64_t n = s.model().config.n_layer;
@@ -88,6 +82,9 @@ std::string describe_policies(const Session& s) {
 
 namespace {
 
+// The longest context a session takes: positions are 32-bit.
+constexpr int64_t kMaxContext = int64_t(1) << 30;
+
 int64_t available_memory_bytes() {
   std::ifstream meminfo("/proc/meminfo");
   std::string key;
@@ -99,25 +96,21 @@ int64_t available_memory_bytes() {
   return 0;
 }
 
+std::string mib(double bytes) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.0f MiB", bytes / 1048576.0);
+  return buf;
+}
+
 }  // namespace
 
 std::unique_ptr<Session> make_session(const Model& model, const ModelOptions& o,
                                       const std::string& attn) {
   const ModelConfig& c = model.config;
-  int64_t n_ctx = o.n_ctx > 0 ? o.n_ctx : c.n_ctx_train;
-  const KvType kv_type = parse_kv_type(o.kv_type);
-  int64_t per_token =
-      c.n_layer * c.n_head_kv *
-      (kernels::kv_row_bytes(kv_type, c.head_dim) + kernels::kv_row_bytes(kv_type, c.value_dim));
-  int64_t budget = available_memory_bytes() / 2;  // leave room for everything else
-  if (o.n_ctx == 0 && o.device == "cpu" && budget > 0 && n_ctx * per_token > budget) {
-    int64_t fit = std::max<int64_t>(512, budget / per_token);
-    spdlog::warn("the model's context of {} tokens needs {} MiB of KV cache; using {} tokens",
-                 n_ctx, n_ctx * per_token >> 20, fit);
-    n_ctx = fit;
-  }
   std::vector<PolicySpec> policies;
-  if (!attn.empty()) {
+  if (attn.ends_with(".json")) {
+    policies = policies_from_config_file(attn, c.n_layer);
+  } else if (!attn.empty()) {
     policies = policies_for_all_layers(attn, c.n_layer);
   } else if (!o.attn_config.empty()) {
     policies = policies_from_config_file(o.attn_config, c.n_layer);
@@ -127,12 +120,58 @@ std::unique_ptr<Session> make_session(const Model& model, const ModelOptions& o,
     }
     policies = policies_for_all_layers(o.attn, c.n_layer);
   }
-  return std::make_unique<Session>(
-      model, SessionOptions{n_ctx, o.n_batch, policies, kv_type, parse_device(o.device)});
+  // Positions are 32-bit, as in llama.cpp.
+  if (o.n_ctx > kMaxContext)
+    throw Error("-c " + std::to_string(o.n_ctx) + ": at most " + std::to_string(kMaxContext));
+  SessionOptions so{o.n_ctx > 0 ? o.n_ctx : std::min(c.n_ctx_train, kMaxContext), o.n_batch,
+                    policies, parse_kv_type(o.kv_type), parse_device(o.device)};
+  so.n_batch = std::min(so.n_batch, so.n_ctx);  // a chunk never exceeds the context
+  const double available = double(available_memory_bytes());
+  if (available > 0) {
+    double need = session_host_bytes(model, so);
+    if (o.n_ctx == 0 && need > available / 2) {
+      // The model's own context does not fit beside everything else: take what does (memory grows
+      // linearly in the context) and say so.
+      SessionOptions one = so;
+      one.n_ctx = 1;
+      const double fixed = session_host_bytes(model, one);
+      const double per_token = (need - fixed) / double(so.n_ctx - 1);
+      int64_t fit = int64_t((available / 2 - fixed) / std::max(per_token, 1.0));
+      fit = std::clamp<int64_t>(fit, std::min<int64_t>(512, so.n_ctx), so.n_ctx);
+      spdlog::warn(
+          "the model's context of {} tokens needs {} of memory, {} is available; using "
+          "-c {} (set -c to choose)",
+          so.n_ctx, mib(need), mib(available), fit);
+      so.n_ctx = fit;
+      so.n_batch = std::min(so.n_batch, so.n_ctx);
+      need = session_host_bytes(model, so);
+    }
+    if (need > available) {
+      throw Error("-c " + std::to_string(so.n_ctx) + " -b " + std::to_string(so.n_batch) +
+                  ": the session needs " + mib(need) + " of memory but " + mib(available) +
+                  " is available; lower -c (or -b), or pick a policy that bounds the cache");
+    }
+  }
+  if (o.n_ctx > c.n_ctx_train) {
+    spdlog::warn("-c {} exceeds the {} tokens the model was trained on", o.n_ctx, c.n_ctx_train);
+  }
+  return std::make_unique<Session>(model, so);
+}
+
+void set_threads(int threads) {
+  if (threads <= 0) return;
+  // More threads than processors only adds contention (each thread spins at barriers): -t 3000 on
+  // two cores would start 3000 OpenMP threads.
+  const int procs = omp_get_num_procs();
+  if (threads > procs) {
+    spdlog::warn("-t {}: this machine has {} processors; using {} threads", threads, procs, procs);
+    threads = procs;
+  }
+  omp_set_num_threads(threads);
 }
 
 Loaded load_for_generation(const ModelOptions& o) {
-  if (o.threads > 0) omp_set_num_threads(o.threads);
+  set_threads(o.threads);
   Loaded l;
   double start = now_ms();
   l.model = load_model(resolve_model(o.model));

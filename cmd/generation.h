@@ -23,6 +23,9 @@ struct ModelOptions {
 };
 
 void add_model_flags(CLI::App& app, ModelOptions& o);
+// -t: the OpenMP thread count (0 leaves OpenMP's default); more than the processors is lowered
+// to them with a warning.
+void set_threads(int threads);
 void add_sampler_flags(CLI::App& app, SamplerOptions& o);
 
 // Loads the model, sets the thread count, sizes the context (lowered with a warning when the
@@ -34,11 +37,9 @@ struct Loaded {
 };
 Loaded load_for_generation(const ModelOptions& o);
 // A session over a loaded model with the options' context, batch, KV type and the given attention
-// (one --attn value; empty: the options' --attn or --attn-config).
+// (one --attn value, or a per-layer preset FILE.json; empty: the options' --attn or --attn-config).
 std::unique_ptr<Session> make_session(const Model& model, const ModelOptions& o,
                                       const std::string& attn = "");
-
-std::string read_file(const std::string& path);
 
 // "layers 0-1 dense (1.5 MiB), layers 2-29 quest:budget=1024,page=16 (21 MiB)": the policy of
 // each run of layers and the KV memory those layers hold now.

@@ -245,7 +245,8 @@ void print_human(const nlohmann::ordered_json& j) {
                          std::to_string(tok["merges"].get<int64_t>()) + " merges, " +
                          std::to_string(tok["control_tokens"].get<int64_t>()) + " control");
   auto flag = [](const nlohmann::ordered_json& v) {
-    return v.is_null() ? std::string("-") : v.dump();
+    return v.is_null() ? std::string("-")
+                       : v.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   };
   line("special:", "bos " + token_text(tok["bos"]) + ", eos " + token_text(tok["eos"]) + ", eot " +
                        token_text(tok["eot"]) + ", unk " + token_text(tok["unk"]) + ", pad " +
@@ -289,7 +290,7 @@ Action add_info(CLI::App& app) {
       j = describe(from_gguf(file));
     }
     if (opts->json) {
-      std::printf("%s\n", j.dump(2).c_str());
+      std::printf("%s\n", j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
     } else {
       print_human(j);
     }

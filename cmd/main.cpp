@@ -1,9 +1,11 @@
 // longctx: command-line inference for long-context LLMs. This file only dispatches; each
 // subcommand lives in its own file of cmd/.
+#include <spdlog/sinks/stdout_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
+#include <filesystem>
 #include <map>
 
 #include "cmd/commands.h"
@@ -48,6 +50,9 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "longctx: error: %s (see --help)\n", e.what());
     return longctx::kExitBadInput;
   }
+  // Logs go to stderr beside the errors, never into the generated text on stdout.
+  spdlog::set_default_logger(spdlog::stderr_logger_mt("longctx"));
+  spdlog::set_pattern("longctx: %l: %v");
   spdlog::set_level(verbose ? spdlog::level::debug : spdlog::level::warn);
 
   try {
@@ -57,8 +62,17 @@ int main(int argc, char** argv) {
   } catch (const longctx::Error& e) {
     std::fprintf(stderr, "longctx: error: %s\n", e.what());
     return longctx::kExitBadInput;
+  } catch (const std::filesystem::filesystem_error& e) {
+    // A path the user named cannot be used (permissions, a missing parent): their input.
+    std::fprintf(stderr, "longctx: error: %s\n", e.what());
+    return longctx::kExitBadInput;
   } catch (const std::bad_alloc&) {
     std::fprintf(stderr, "longctx: error: out of memory\n");
+    return 1;
+  } catch (const std::exception& e) {
+    // The last line of defence: every cause should be a longctx::Error where it arises, so this is
+    // a defect of longctx, reported as one line instead of an abort.
+    std::fprintf(stderr, "longctx: internal error: %s\n", e.what());
     return 1;
   }
   return 0;

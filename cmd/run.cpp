@@ -1,6 +1,7 @@
 // `longctx run [-m MODEL] (-p PROMPT | -f FILE)`: streams the continuation, then a timings block.
 #include <omp.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -9,6 +10,7 @@
 #include "cmd/generation.h"
 #include "kernels/cpu/vec.h"
 #include "support/error.h"
+#include "support/text_file.h"
 #include "tokenizer/chat_template.h"
 #include "tokenizer/tokenizer.h"
 
@@ -44,7 +46,7 @@ Action add_run(CLI::App& app) {
   app.add_option("--stop", o->stop, "stop when this text is generated (repeatable)");
   return [o] {
     if (o->prompt.empty() && o->file.empty()) throw Error("run: give -p PROMPT or -f FILE");
-    std::string prompt = o->file.empty() ? o->prompt : read_file(o->file);
+    std::string prompt = o->file.empty() ? o->prompt : read_text_file(o->file);
     Loaded l = load_for_generation(o->model);
     auto tok = tokenizer::Tokenizer::create(l.model->vocab);
     bool add_special = true;
@@ -77,7 +79,9 @@ Action add_run(CLI::App& app) {
     std::string generated;
     int64_t n_gen = 0;
     double gen_start = now_ms();
-    int64_t limit = o->n_predict < 0 ? s.room() : o->n_predict;
+    // -n -1: until the context is full; where every layer bounds its cache (streaming), room never
+    // runs out, so until as many tokens as the context holds have been seen.
+    int64_t limit = o->n_predict < 0 ? std::min(s.room(), s.n_ctx() - s.n_past()) : o->n_predict;
     std::string stop_reason = "limit";
     while (n_gen < limit) {
       int32_t next = sampler.sample(logits, history);

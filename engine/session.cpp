@@ -62,6 +62,28 @@ double ms_since(Clock::time_point t0) {
 
 }  // namespace
 
+double session_host_bytes(const Model& model, const SessionOptions& options) {
+  const ModelConfig& c = model.config;
+  const int64_t n_ctx = options.n_ctx > 0 ? options.n_ctx : c.n_ctx_train;
+  auto policies = make_policies(c, options);
+  std::vector<int64_t> cap = layer_capacities(policies, n_ctx, options.n_batch);
+  std::vector<bool> rows = host_rows(policies, options.device);
+  const double row_bytes = double(kernels::kv_row_bytes(options.kv_type, c.head_dim) +
+                                  kernels::kv_row_bytes(options.kv_type, c.value_dim));
+  double kv = 0, max_cap = 0;
+  for (size_t il = 0; il < cap.size(); ++il) {
+    kv += double(c.n_head_kv) * double(cap[il]) * ((rows[il] ? row_bytes : 0) + sizeof(int32_t));
+    max_cap = std::max(max_cap, double(cap[il]));
+  }
+  // Per token of a chunk: the activations of one layer and the logits of every token (perplexity
+  // asks for all of them); per slot: one layer's attention statistics.
+  const double per_token =
+      double(3 * c.n_embd + c.n_head * c.head_dim + c.n_head_kv * (c.head_dim + c.value_dim) +
+             c.n_head * c.value_dim + 2 * c.n_ff + c.n_head + c.n_vocab) *
+      sizeof(float);
+  return kv + double(options.n_batch) * per_token + double(c.n_head_kv) * max_cap * sizeof(float);
+}
+
 Session::Session(const Model& model, SessionOptions options)
     : model_(model),
       options_(options),
@@ -93,6 +115,7 @@ void Session::clear() {
   evicted_ = false;
   std::fill(shift_.begin(), shift_.end(), 0);
   for (auto& p : policies_) p->reset();
+  backend_->forget(0);
 }
 
 int64_t Session::kv_bytes() const {
@@ -134,6 +157,7 @@ void Session::truncate(int64_t n) {
     throw Error("this session has evicted tokens; it cannot rewind to a prefix");
   if (n < n_past_) {
     for (auto& p : policies_) p->reset();
+    backend_->forget(n);
   }
   n_past_ = std::min(n_past_, n);
   cache_.truncate(n_past_);

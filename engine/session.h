@@ -27,6 +27,11 @@ struct SessionOptions {
   Device device = Device::Cpu;
 };
 
+// Host bytes a session with these options allocates when it starts: the KV cache (each layer's
+// capacity, rows where the host holds them, positions) and the per-chunk scratch. A double, so
+// that hostile sizes (-c 2^62) cannot overflow before they are refused.
+double session_host_bytes(const Model& model, const SessionOptions& options);
+
 class Session {
  public:
   Session(const Model& model, SessionOptions options);
