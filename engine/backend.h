@@ -74,6 +74,9 @@ class Backend {
   virtual void mark_attention(bool begin) = 0;
   virtual double attention_ms() = 0;
   virtual void reset_attention_ms() = 0;
+  // The session's cache now holds only its first n_kept tokens (0: cleared): whatever the backend
+  // derived from older keys (a device's Quest page bounds) is dropped past them.
+  virtual void forget(int64_t n_kept) { (void)n_kept; }
 };
 
 // Whether a device's backend ranks Quest's pages itself (CUDA: page bounds, scores and top-k stay

@@ -112,6 +112,10 @@ class CudaBackend final : public Backend {
   void mark_attention(bool begin) override;
   double attention_ms() override;
   void reset_attention_ms() override;
+  void forget(int64_t n_kept) override {
+    for (PageState& P : pages_)
+      if (P.page > 0) P.done = std::min(P.done, n_kept / P.page);
+  }
 
  private:
   cuda::DeviceMatrix upload(const kernels::MatrixView& m);
@@ -380,7 +384,7 @@ void CudaBackend::attend_pages(const AttendStep& step, const PagePlan& plan, con
     P.done = 0;
   }
   const kernels::PageChoice ch = kernels::choose_pages(n_cached, plan.page, plan.budget);
-  P.done = std::min(P.done, ch.complete);  // the cache was truncated (a chat rewound)
+  P.done = std::min(P.done, ch.complete);  // forget() already dropped what a rewind cut
   DeviceLayer& L = layers_[size_t(il)];
   cuda::page_bounds(cache.type(), L.k.get(), cap, n_kv, hd, plan.page, P.done, ch.complete - P.done,
                     P.max_pages, P.mins.get(), P.maxs.get());

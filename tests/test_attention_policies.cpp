@@ -17,11 +17,8 @@ using namespace longctx;
 
 namespace {
 
-// Logits of a prompt and of `steps` greedy decode steps under one policy for all layers.
-std::vector<float> logits_under(const Model& model, const std::vector<int32_t>& ids,
-                                const std::string& attn, int steps, KvType kv = KvType::F16) {
-  Session s(model,
-            SessionOptions{128, 64, policies_for_all_layers(attn, model.config.n_layer), kv});
+// Logits of a prompt and of `steps` greedy decode steps in a session.
+std::vector<float> prompt_and_decode(Session& s, const std::vector<int32_t>& ids, int steps) {
   std::vector<float> all;
   auto l = s.eval(ids);
   all.insert(all.end(), l.begin(), l.end());
@@ -31,6 +28,14 @@ std::vector<float> logits_under(const Model& model, const std::vector<int32_t>& 
     all.insert(all.end(), l.begin(), l.end());
   }
   return all;
+}
+
+// The same under one policy for all layers, in a fresh session.
+std::vector<float> logits_under(const Model& model, const std::vector<int32_t>& ids,
+                                const std::string& attn, int steps, KvType kv = KvType::F16) {
+  Session s(model,
+            SessionOptions{128, 64, policies_for_all_layers(attn, model.config.n_layer), kv});
+  return prompt_and_decode(s, ids, steps);
 }
 
 // A real model from the cache, or a failure that says how to get it.
@@ -203,6 +208,34 @@ TEST_CASE("small budgets change the logits but keep a working model", "[model][a
     REQUIRE(sparse.size() == dense.size());
     CHECK(sparse != dense);
     for (float x : sparse) REQUIRE(std::isfinite(x));
+  }
+}
+
+TEST_CASE("after clear() a session runs its next prompt as a fresh session does, every policy",
+          "[model][attention]") {
+  // An eval reuses one session per mode for every sample, and chat resets it: no policy state
+  // (Quest's page summaries, DHSA's chunks, recycled's top-k, H2O's scores) may carry over.
+  auto model = load_or_fail(test::kSmolLM2);
+  auto tok = tokenizer::Tokenizer::create(model->vocab);
+  auto first = tok->encode(
+      "Seven violet herons circled the quarry while the foreman counted crates of slate, "
+      "shouting numbers at the wind until the whistle blew for the noon break",
+      true, true);
+  auto second = tok->encode(
+      "In the beginning the committee met every Tuesday, and the minutes of each meeting were "
+      "read aloud before any new business could be discussed by the members present",
+      true, true);
+  for (const char* spec :
+       {"quest:budget=16,page=4", "recycled:k=8,stride=3",
+        "dhsa:budget=16,local=4,chunk_min=2,chunk_max=8", "h2o:budget=16",
+        "snapkv:budget=16,window=4", "streaming:sinks=2,window=12,evict_every=4"}) {
+    INFO(spec);
+    const SessionOptions o{128, 16, policies_for_all_layers(spec, model->config.n_layer)};
+    Session reused(*model, o);
+    prompt_and_decode(reused, first, 6);
+    reused.clear();
+    Session fresh(*model, o);
+    CHECK(prompt_and_decode(reused, second, 6) == prompt_and_decode(fresh, second, 6));
   }
 }
 

@@ -152,3 +152,51 @@ TEST_CASE("damaged prediction lines give an error or a prediction, never a crash
   CHECK(parsed + rejected == 2000);
   CHECK(rejected > 100);
 }
+
+TEST_CASE("task scores round half to even, as Python's round(x, 2)", "[eval]") {
+  // 17 of 32 right: 53.125 exactly; Python gives 53.12 (ties to even), half-up would give 53.13.
+  std::vector<json> preds;
+  for (int i = 0; i < 32; ++i)
+    preds.push_back(
+        pred("ruler", "niah_single_1", "dense", i, i < 17 ? "7" : "x", {"7"}, "string_match_all"));
+  // LongBench the same way: 1 of 8 = 12.5 and 3 of 8 = 37.5 are exact and stay; 1 of 16 of 100
+  // = 6.25 -> 6.25; 1 of 32 = 3.125 -> 3.12.
+  for (int i = 0; i < 32; ++i)
+    preds.push_back(pred("longbench", "passage_count", "dense", i, i < 1 ? "3" : "4", {"3"},
+                         "count_score", "Synthetic"));
+  json scores = score_predictions(preds);
+  std::map<std::string, double> by_task;
+  for (const auto& r : scores["rows"]) by_task[r["task"]] = r["score"];
+  CHECK(by_task["niah_single_1"] == 53.12);
+  CHECK(by_task["passage_count"] == 3.12);
+}
+
+TEST_CASE("a torn last line is cut off before a resumed run appends", "[eval]") {
+  auto dir = std::filesystem::temp_directory_path() / "longctx-eval-torn-test";
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  const auto file = dir / "predictions.jsonl";
+  json a = pred("ruler", "vt", "dense", 0, "A", {"A"}, "string_match_all");
+  json b = pred("ruler", "vt", "dense", 1, "B", {"B"}, "string_match_all");
+  {
+    std::ofstream f(file);
+    f << a.dump() << "\n" << b.dump().substr(0, 40);  // killed while writing b
+  }
+  CHECK(drop_torn_last_line(file) == 40);
+  CHECK(drop_torn_last_line(file) == 0);  // a whole file is left alone
+  {
+    std::ofstream f(file, std::ios::app);  // the resumed run redoes b
+    f << b.dump() << "\n";
+  }
+  auto preds = read_predictions({file});
+  REQUIRE(preds.size() == 2);
+  CHECK(preds[1]["pred"] == "B");
+  // A file that is one partial line becomes empty; an empty one stays.
+  {
+    std::ofstream f(file);
+    f << "{\"id\": \"tr";
+  }
+  CHECK(drop_torn_last_line(file) == 10);
+  CHECK(std::filesystem::file_size(file) == 0);
+  CHECK(drop_torn_last_line(file) == 0);
+}

@@ -164,20 +164,21 @@ std::string Tokenizer::decode(std::span<const Token> ids, bool skip_special) con
   if (vocab_.kind == VocabKind::Spm && vocab_.add_space_prefix && !out.empty() && out[0] == ' ') {
     out.erase(0, 1);
   }
-  return out;
+  // Pieces can end inside a character (byte-level BPE, byte fallback): what comes back is text,
+  // as the Hugging Face tokenizers' decode gives it.
+  return utf8::to_valid(out);
 }
 
 std::string StreamDecoder::push(Token id) {
   pending_ += tokenizer_.token_to_piece(id, skip_special_);
   size_t ready = utf8::complete_prefix(pending_);
-  std::string out = pending_.substr(0, ready);
+  std::string out = utf8::to_valid(pending_.substr(0, ready));
   pending_.erase(0, ready);
   return out;
 }
 
 std::string StreamDecoder::flush() {
-  std::string out;
-  for (size_t i = 0; i < pending_.size(); ++i) out += "\xef\xbf\xbd";  // U+FFFD per stray byte
+  std::string out = utf8::to_valid(pending_);
   pending_.clear();
   return out;
 }

@@ -28,6 +28,8 @@ class Tokenizer {
 
   // The bytes a token stands for (control tokens: their text, or nothing when skip_special).
   std::string token_to_piece(Token id, bool skip_special = false) const;
+  // The text of `ids`; bytes that do not form UTF-8 (a cut inside a character) become U+FFFD,
+  // one per maximal ill-formed piece, as the Hugging Face tokenizers decode.
   std::string decode(std::span<const Token> ids, bool skip_special = false) const;
 
   const Vocab& vocab() const { return vocab_; }

@@ -49,4 +49,49 @@ inline void append_codepoint(std::string& out, uint32_t cp) {
   }
 }
 
+// `s` as valid UTF-8: each maximal ill-formed subsequence becomes one U+FFFD, as Python's
+// bytes.decode("utf-8", "replace") and Rust's String::from_utf8_lossy (what the Hugging Face
+// tokenizers' decode returns) do. Valid text comes back unchanged.
+inline std::string to_valid(std::string_view s) {
+  std::string out;
+  out.reserve(s.size());
+  size_t i = 0;
+  while (i < s.size()) {
+    const auto lead = uint8_t(s[i]);
+    if (lead < 0x80) {
+      out += char(lead);
+      ++i;
+      continue;
+    }
+    // The length a lead byte announces and the range its first continuation byte must be in
+    // (Unicode Table 3-7, well-formed byte sequences).
+    size_t need = 0;
+    uint8_t lo = 0x80, hi = 0xbf;
+    if (lead >= 0xc2 && lead <= 0xdf) {
+      need = 2;
+    } else if (lead >= 0xe0 && lead <= 0xef) {
+      need = 3;
+      if (lead == 0xe0) lo = 0xa0;
+      if (lead == 0xed) hi = 0x9f;
+    } else if (lead >= 0xf0 && lead <= 0xf4) {
+      need = 4;
+      if (lead == 0xf0) lo = 0x90;
+      if (lead == 0xf4) hi = 0x8f;
+    }
+    size_t got = 1;
+    while (need > 0 && got < need && i + got < s.size()) {
+      const auto c = uint8_t(s[i + got]);
+      if (c < (got == 1 ? lo : 0x80) || c > (got == 1 ? hi : 0xbf)) break;
+      ++got;
+    }
+    if (need > 0 && got == need) {
+      out.append(s.substr(i, need));
+    } else {
+      out += "\xef\xbf\xbd";
+    }
+    i += got;
+  }
+  return out;
+}
+
 }  // namespace longctx::tokenizer::utf8

@@ -39,6 +39,10 @@ class QuestPolicy final : public AttentionPolicy {
     return true;
   }
 
+  // Summaries describe the keys that were in the cache: after a clear or a rewind the slots hold
+  // other keys, so every page is summarised again.
+  void reset() override { done_ = 0; }
+
   void plan(const StepInfo& step, Selection& out) override {
     PagePlan pages;
     if (!page_plan(step, pages)) {
@@ -80,7 +84,7 @@ class QuestPolicy final : public AttentionPolicy {
     max_.resize(size_t(step.n_kv_head));
     const int64_t complete = step.n_cached / page_;
     key_.resize(size_t(hd));
-    done_ = std::min(done_, complete);  // the cache was truncated (a chat rewound)
+    done_ = std::min(done_, complete);
     for (int64_t g = 0; g < step.n_kv_head; ++g) {
       min_[size_t(g)].resize(size_t(complete * hd));
       max_[size_t(g)].resize(size_t(complete * hd));

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -13,8 +15,20 @@ namespace longctx::eval {
 namespace fs = std::filesystem;
 namespace {
 
+// Python's round(x, 2): the double's exact value rounded to two decimals, ties to even (17/32 of
+// 100 = 53.125 gives 53.12). glibc's printf rounds the exact binary value the same way.
 double round2(double x) {
-  return std::round(x * 100) / 100;
+  if (!std::isfinite(x)) return x;
+  char buf[512];
+  std::snprintf(buf, sizeof buf, "%.2f", x);
+  return std::strtod(buf, nullptr);
+}
+
+// A task's score as its official script computes it, in the same order of operations: RULER
+// (and the needle tasks that use its metric) `sum / n * 100`, LongBench `100 * sum / n`.
+double task_score(const std::string& benchmark, double sum, int64_t n) {
+  if (benchmark.starts_with("longbench")) return round2(100 * sum / double(n));
+  return round2(sum / double(n) * 100);
 }
 
 std::vector<std::string> strings(const nlohmann::json& j) {
@@ -74,6 +88,39 @@ std::vector<fs::path> prediction_files(const fs::path& dir) {
 
 std::string prediction_key(const nlohmann::json& p) {
   return p.at("id").get<std::string>() + " " + p.at("mode").get<std::string>();
+}
+
+size_t drop_torn_last_line(const fs::path& file) {
+  const auto size = fs::file_size(file);
+  if (size == 0) return 0;
+  std::ifstream in(file, std::ios::binary);
+  if (!in) throw Error(file.string() + ": cannot open");
+  // Scan back from the end for the last newline, a block at a time.
+  constexpr std::streamoff kBlock = 1 << 16;
+  std::streamoff end = std::streamoff(size), keep = 0;
+  std::string buf;
+  bool ends_with_newline = false;
+  while (end > 0) {
+    std::streamoff begin = std::max<std::streamoff>(0, end - kBlock);
+    buf.resize(size_t(end - begin));
+    in.seekg(begin);
+    in.read(buf.data(), std::streamsize(buf.size()));
+    if (!in) throw Error(file.string() + ": cannot read");
+    if (end == std::streamoff(size) && buf.back() == '\n') {
+      ends_with_newline = true;
+      break;
+    }
+    size_t nl = buf.rfind('\n');
+    if (nl != std::string::npos) {
+      keep = begin + std::streamoff(nl) + 1;
+      break;
+    }
+    end = begin;
+  }
+  in.close();
+  if (ends_with_newline) return 0;
+  fs::resize_file(file, uintmax_t(keep));
+  return size_t(std::streamoff(size) - keep);
 }
 
 std::vector<nlohmann::json> read_predictions(const std::vector<fs::path>& files) {
@@ -171,7 +218,7 @@ nlohmann::json score_predictions(std::vector<nlohmann::json>& predictions) {
                         {"length", length},
                         {"mode", mode},
                         {"n", a.n},
-                        {"score", round2(100 * a.score / double(a.n))},
+                        {"score", task_score(bench, a.score, a.n)},
                         {"nulls", a.nulls},
                         {"prefill_tokens_per_s",
                          a.prefill_ms > 0 ? 1000.0 * double(a.prompt_tokens) / a.prefill_ms : 0.0},

@@ -18,6 +18,9 @@ std::vector<std::filesystem::path> prediction_files(const std::filesystem::path&
 // error naming file and line.
 std::vector<nlohmann::json> read_predictions(const std::vector<std::filesystem::path>& files);
 std::string prediction_key(const nlohmann::json& p);  // "<id> <mode>"
+// A run killed mid-write leaves a last line without its newline. Cuts it off (the resumed run
+// redoes that row) so the next row does not glue onto it; returns how many bytes went.
+size_t drop_torn_last_line(const std::filesystem::path& file);
 
 // Scores every prediction again from its stored fields (pred, answers, metric, all_classes,
 // first_line) and aggregates: rows per benchmark x task x length x mode (score 0-100 rounded to 2
