@@ -3,15 +3,28 @@
 #include <fstream>
 #include <string>
 
+#include <sys/stat.h>
+
+#include <algorithm>
 #include <filesystem>
 
 #include "tests/gguf_builder.h"
+#include "tests/hf_folder_builder.h"
 #include "tests/safetensors_builder.h"
 
 namespace {
 void write(const std::string& path, const std::vector<uint8_t>& bytes) {
   std::ofstream(path, std::ios::binary)
       .write(reinterpret_cast<const char*>(bytes.data()), long(bytes.size()));
+}
+
+// `bytes` with the first occurrence of `from` replaced by `to` (same length).
+std::vector<uint8_t> patched(std::vector<uint8_t> bytes, const std::string& from,
+                             const std::string& to) {
+  auto at = std::search(bytes.begin(), bytes.end(), from.begin(), from.end());
+  if (at == bytes.end() || from.size() != to.size()) std::abort();
+  std::copy(to.begin(), to.end(), at);
+  return bytes;
 }
 }  // namespace
 
@@ -25,6 +38,19 @@ int main(int argc, char** argv) {
   bad_magic[0] = 'g';
   write(dir + "/bad_magic.gguf", bad_magic);
   write(dir + "/empty.gguf", {});
+  // A name that is not UTF-8 (info --json must still print), and a layer count far beyond the
+  // tensors (refused before anything is sized by it).
+  write(dir + "/bad_utf8.gguf", patched(good, "tiny test model", "tiny \xff\xfest model"));
+  const std::string count_key = "llama.block_count";
+  std::string old_count = count_key + std::string("\x05\0\0\0\x02\0\0\0", 8);  // INT32 2
+  std::string new_count = count_key + std::string("\x05\0\0\0\xff\xff\xff\x7f", 8);
+  write(dir + "/huge_layers.gguf", patched(good, old_count, new_count));
+  // Things that are not regular files, where files are expected.
+  std::filesystem::remove(dir + "/fifo");
+  if (::mkfifo((dir + "/fifo").c_str(), 0600) != 0) return 1;
+  std::filesystem::create_directories(dir + "/a_directory");
+  // A valid Hugging Face folder made from scratch (tokenize -m FOLDER).
+  longctx::test::HfFolder().write(dir + "/hf_valid");
   longctx::test::GgufBuilder phi;
   phi.kv_string("general.architecture", "phi3");
   write(dir + "/unknown_arch.gguf", phi.build());

@@ -1,0 +1,33 @@
+# A run killed while writing its predictions, resumed twice: the first resume cuts the partial
+# row and redoes it, the second finds everything done; the file then holds each row once.
+# Usage: cmake -DLONGCTX=path/to/longctx -DDIR=out -P eval_torn_line.cmake
+set(ARGS eval passkey --lengths 512 --samples 2 --attn dense -t 2 -o ${DIR})
+file(REMOVE_RECURSE ${DIR})
+execute_process(COMMAND ${LONGCTX} ${ARGS} RESULT_VARIABLE rc OUTPUT_QUIET ERROR_VARIABLE err)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "the first run failed: ${err}")
+endif()
+# Keep the first row whole and half of the second, as a kill mid-write leaves it.
+file(STRINGS ${DIR}/predictions.jsonl rows)
+list(LENGTH rows n)
+if(NOT n EQUAL 2)
+  message(FATAL_ERROR "expected 2 rows, got ${n}")
+endif()
+list(GET rows 0 first)
+list(GET rows 1 second)
+string(SUBSTRING "${second}" 0 60 torn)
+file(WRITE ${DIR}/predictions.jsonl "${first}\n${torn}")
+execute_process(COMMAND ${LONGCTX} ${ARGS} RESULT_VARIABLE rc OUTPUT_QUIET ERROR_VARIABLE err)
+if(NOT rc EQUAL 0 OR NOT err MATCHES "dropped a partial last line \\(60 bytes\\)"
+   OR NOT err MATCHES "1 done already")
+  message(FATAL_ERROR "the first resume (exit ${rc}) did not cut the torn row: ${err}")
+endif()
+execute_process(COMMAND ${LONGCTX} ${ARGS} RESULT_VARIABLE rc OUTPUT_QUIET ERROR_VARIABLE err)
+if(NOT rc EQUAL 0 OR NOT err MATCHES "2 done already" OR err MATCHES "partial")
+  message(FATAL_ERROR "the second resume (exit ${rc}) did not find both rows: ${err}")
+endif()
+file(STRINGS ${DIR}/predictions.jsonl rows)
+list(LENGTH rows n)
+if(NOT n EQUAL 2)
+  message(FATAL_ERROR "expected 2 whole rows after the resumes, got ${n}")
+endif()

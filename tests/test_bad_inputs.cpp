@@ -1,0 +1,214 @@
+// Hostile inputs end in one longctx::Error naming the file and key, never an uncaught exception,
+// a hang or an allocation sized by the hostile value: damaged Hugging Face JSON files (each
+// field of a valid folder given a wrong type or an absurd value), --attn-config files, files that
+// are not regular files, and text that is not UTF-8.
+#include <sys/stat.h>
+
+#include <catch2/catch.hpp>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+
+#include "engine/attention/registry.h"
+#include "models/model.h"
+#include "support/error.h"
+#include "support/text_file.h"
+#include "tests/hf_folder_builder.h"
+#include "tokenizer/tokenizer.h"
+#include "tokenizer/utf8.h"
+
+using namespace longctx;
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+namespace {
+
+fs::path scratch(const std::string& name) {
+  return fs::temp_directory_path() / ("longctx-bad-inputs-" + name);
+}
+
+// Loads the folder and returns the error's message, or "" when it loaded.
+std::string load_error(const test::HfFolder& folder) {
+  std::string dir = folder.write(scratch("folder"));
+  try {
+    load_model(dir);
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+}  // namespace
+
+TEST_CASE("the synthetic Hugging Face folder loads and tokenizes", "[bad_input]") {
+  test::HfFolder folder;
+  std::string dir = folder.write(scratch("valid"));
+  auto model = load_model(dir);
+  CHECK(model->config.n_layer == 1);
+  auto tok = tokenizer::Tokenizer::create(model->vocab);
+  CHECK(tok->encode("abcd", false, false) == std::vector<int32_t>{9});  // merged to "abcd"
+  CHECK(tok->is_end_of_generation(11));
+}
+
+TEST_CASE("wrong JSON types and absurd values in a model folder name the file and key",
+          "[bad_input]") {
+  struct Case {
+    const char* what;
+    std::function<void(test::HfFolder&)> damage;
+    const char* expect;
+  };
+  const std::vector<Case> cases = {
+      {"rope factor as text",
+       [](auto& f) {
+         f.config["rope_scaling"] = {{"type", "linear"}, {"factor", "2"}};
+       },
+       "config.json: rope_scaling: key 'factor' is not a number"},
+      {"rope type as a number",
+       [](auto& f) {
+         f.config["rope_scaling"] = {{"rope_type", 3}};
+       },
+       "key 'rope_type' is not a string"},
+      {"rope scaling not an object", [](auto& f) { f.config["rope_scaling"] = "linear"; },
+       "rope_scaling is not a JSON object"},
+      {"name as a number", [](auto& f) { f.config["_name_or_path"] = 5; },
+       "key '_name_or_path' is not a string"},
+      {"layers beyond the tensors",
+       [](auto& f) { f.config["num_hidden_layers"] = int64_t(1) << 62; },
+       "key 'num_hidden_layers' is 4611686018427387904 but the weights hold only 11 tensors"},
+      {"layers too large for int64",
+       [](auto& f) { f.config["num_hidden_layers"] = uint64_t(1) << 63; },
+       "key 'num_hidden_layers' is too large"},
+      {"vocab size beyond the embedding", [](auto& f) { f.config["vocab_size"] = 1 << 30; },
+       "config.json implies 1073741824 x 8"},
+      {"hidden size as text", [](auto& f) { f.config["hidden_size"] = "8"; },
+       "key 'hidden_size' is not an integer"},
+      {"config not an object",
+       [](auto& f) {
+         f.config = json::array({1, 2});
+       },
+       "config.json is not a JSON object"},
+      {"no merges", [](auto& f) { f.tokenizer["model"].erase("merges"); },
+       "key 'merges' is missing or empty"},
+      {"empty merges", [](auto& f) { f.tokenizer["model"]["merges"] = json::array(); },
+       "key 'merges' is missing or empty"},
+      {"added token id 2^31",
+       [](auto& f) { f.tokenizer["added_tokens"][0]["id"] = int64_t(1) << 31; },
+       "added_tokens[0]: key 'id' is 2147483648, outside the vocabulary of 16"},
+      {"added token content as a number",
+       [](auto& f) { f.tokenizer["added_tokens"][1]["content"] = 7; },
+       "added_tokens[1]: key 'content' is not a string"},
+      {"vocab id beyond the vocabulary", [](auto& f) { f.tokenizer["model"]["vocab"]["a"] = 99; },
+       "model.vocab: key 'a' is 99, outside the vocabulary of 16"},
+      {"model type as a number", [](auto& f) { f.tokenizer["model"]["type"] = 1; },
+       "key 'type' is not a string"},
+      {"add_bos_token as text", [](auto& f) { f.tokenizer_config["add_bos_token"] = "yes"; },
+       "tokenizer_config.json: key 'add_bos_token' is not true or false"},
+      {"chat template as a number", [](auto& f) { f.tokenizer_config["chat_template"] = 5; },
+       "key 'chat_template' is neither a template nor a list"},
+      {"named template without a name",
+       [](auto& f) {
+         f.tokenizer_config["chat_template"] = json::array({{{"name", 1}}});
+       },
+       "chat_template[0]: key 'name' is not a string"},
+      {"eos id as text", [](auto& f) { f.generation_config["eos_token_id"] = "11"; },
+       "generation_config.json: key 'eos_token_id' is not an integer"},
+      {"eos id out of range",
+       [](auto& f) {
+         f.generation_config["eos_token_id"] = {11, 1 << 30};
+       },
+       "key 'eos_token_id' is 1073741824, outside the vocabulary"},
+  };
+  for (const Case& c : cases) {
+    INFO(c.what);
+    test::HfFolder folder;
+    c.damage(folder);
+    CHECK_THAT(load_error(folder), Catch::Contains(c.expect));
+  }
+}
+
+TEST_CASE("Gemma 3's sliding_window_pattern of 0 is refused, not divided by", "[bad_input]") {
+  test::HfFolder folder;
+  folder.config["architectures"] = {"Gemma3ForCausalLM"};
+  folder.config["head_dim"] = 4;
+  folder.config["sliding_window"] = 4;
+  folder.config["sliding_window_pattern"] = 0;
+  CHECK_THAT(load_error(folder),
+             Catch::Contains("key 'sliding_window_pattern' must be at least 1"));
+}
+
+TEST_CASE("a weight_map shard outside the folder is refused", "[bad_input]") {
+  for (const char* shard : {"/etc/passwd", "../model.safetensors", "sub/model.safetensors", ".."}) {
+    INFO(shard);
+    test::HfFolder folder;
+    std::string dir = folder.write(scratch("index"));
+    json index = {{"weight_map", {{"model.embed_tokens.weight", shard}}}};
+    std::ofstream(fs::path(dir) / "model.safetensors.index.json") << index.dump();
+    CHECK_THROWS_WITH(load_model(dir), Catch::Contains("is not a file name inside the folder"));
+  }
+}
+
+TEST_CASE("--attn-config files with wrong types name the key", "[bad_input]") {
+  const fs::path file = scratch("attn.json");
+  auto error_of = [&](const std::string& text) -> std::string {
+    std::ofstream(file) << text;
+    try {
+      policies_from_config_file(file.string(), 4);
+    } catch (const Error& e) {
+      return e.what();
+    }
+    return "";
+  };
+  CHECK_THAT(error_of(R"({"default": 3})"), Catch::Contains("\"default\" must be a policy"));
+  CHECK_THAT(error_of(R"({"default": null})"), Catch::Contains("\"default\" must be a policy"));
+  CHECK_THAT(error_of(R"({"layers": {"1": 7}})"), Catch::Contains("is not a string"));
+  CHECK_THAT(error_of(R"({"layers": [1]})"), Catch::Contains("must map layer numbers"));
+  CHECK_THAT(error_of(R"([1, 2])"), Catch::Contains("expected an object"));
+  CHECK_THAT(error_of(R"({"default": "dense",)"), Catch::Contains("not valid JSON at byte offset"));
+  CHECK(error_of(R"({"default": "dense", "layers": {"2": "quest:budget=64"}})").empty());
+}
+
+TEST_CASE("only regular files are read, and only up to a bound", "[bad_input]") {
+  const fs::path dir = scratch("kinds");
+  fs::remove_all(dir);
+  fs::create_directories(dir);
+  const fs::path fifo = dir / "fifo";
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  // Reading a FIFO with no writer would block forever; it is refused at once.
+  CHECK_THROWS_WITH(read_text_file(fifo.string()), Catch::Contains("is a FIFO"));
+  CHECK_THROWS_WITH(read_text_file(dir.string()), Catch::Contains("is a directory"));
+  CHECK_THROWS_WITH(read_text_file("/dev/zero"), Catch::Contains("is a device"));
+  CHECK_THROWS_WITH(read_text_file((dir / "none").string()), Catch::Contains("cannot open"));
+  CHECK_THROWS_WITH(load_model(fifo.string()), Catch::Contains("not a regular file"));
+  std::ofstream(dir / "big.txt") << std::string(4096, 'x');
+  CHECK(read_text_file((dir / "big.txt").string()).size() == 4096);
+  CHECK_THROWS_WITH(read_text_file((dir / "big.txt").string(), 1000),
+                    Catch::Contains("larger than"));
+}
+
+TEST_CASE("invalid UTF-8 becomes U+FFFD per maximal ill-formed piece, as Python decodes it",
+          "[bad_input]") {
+  // Expected values: bytes.decode("utf-8", "replace") in CPython 3.11.
+  const std::string r = "\xef\xbf\xbd";
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {"ok", "ok"},
+      {"\xf0\x9f\x98", r},                                   // an emoji cut short
+      {"\xf0\x9f\x98\x80\xf0\x9f", "\xf0\x9f\x98\x80" + r},  // one whole, one cut
+      {"a\x80"
+       "b",
+       "a" + r + "b"},                      // a stray continuation byte
+      {"\xe0\x80\x80", r + r + r},          // overlong: each byte
+      {"\xed\xa0\x80", r + r + r},          // a surrogate
+      {"\xf4\x90\x80\x80", r + r + r + r},  // beyond U+10FFFF
+      {"\xc0\xaf", r + r},
+      {"\xe2\x82", r},
+      {"\xe2\x82\xac", "\xe2\x82\xac"},
+      {"\xff\xfe", r + r},
+      {"\xf0\x9f\x98"
+       "a",
+       r + "a"},
+  };
+  for (const auto& [in, want] : cases) {
+    INFO(in);
+    CHECK(tokenizer::utf8::to_valid(in) == want);
+  }
+}
