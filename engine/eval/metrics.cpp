@@ -16,35 +16,21 @@ bool contains_ci(std::string_view haystack, std::string_view needle) {
   return lower(haystack).find(lower(needle)) != std::string::npos;
 }
 
-// Python's \w for the code points the English sets contain: ASCII alphanumerics and '_', and
-// every non-ASCII code point except spaces and the common punctuation blocks.
-bool is_word_char(char32_t c) {
-  if (c < 0x80)
-    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
-  if (is_space(c)) return false;
-  if (c >= 0xa1 && c <= 0xbf)
-    return c == 0xaa || c == 0xb2 || c == 0xb3 || c == 0xb5 || c == 0xb9 || c == 0xba ||
-           (c >= 0xbc && c <= 0xbe);
-  if (c == 0xd7 || c == 0xf7) return false;
-  if (c >= 0x2000 && c <= 0x206f) return false;  // general punctuation
-  if (c >= 0x3000 && c <= 0x303f) return false;  // CJK punctuation
-  if (c >= 0xff01 && c <= 0xff0f) return false;  // fullwidth punctuation
-  return true;
-}
-
 constexpr std::string_view kAsciiPunctuation = R"(!"#$%&'()*+,-./:;<=>?@[\]^_`{|}~)";
 
-std::vector<std::string> ascii_digit_runs(std::string_view s) {
+// re.findall(r"\d+", s) on a str: runs of decimal digits of any script.
+std::vector<std::string> digit_runs(std::string_view s) {
+  std::u32string u = utf8_to_u32(s);
   std::vector<std::string> runs;
   size_t i = 0;
-  while (i < s.size()) {
-    if (s[i] >= '0' && s[i] <= '9') {
-      size_t start = i;
-      while (i < s.size() && s[i] >= '0' && s[i] <= '9') ++i;
-      runs.emplace_back(s.substr(start, i - start));
-    } else {
+  while (i < u.size()) {
+    if (!is_decimal_digit(u[i])) {
       ++i;
+      continue;
     }
+    size_t start = i;
+    while (i < u.size() && is_decimal_digit(u[i])) ++i;
+    runs.push_back(u32_to_utf8(std::u32string_view(u).substr(start, i - start)));
   }
   return runs;
 }
@@ -209,22 +195,20 @@ double classification_score(std::string_view pred, std::string_view truth,
 }
 
 double retrieval_score(std::string_view pred, std::string_view truth) {
-  constexpr std::string_view kLabel = "Paragraph ";
+  // re.findall(r"Paragraph (\d+)", truth)[0]
+  const std::u32string t = utf8_to_u32(truth), label = U"Paragraph ";
   size_t pos = 0;
-  while ((pos = truth.find(kLabel, pos)) != std::string_view::npos) {
-    size_t d = pos + kLabel.size();
-    if (d < truth.size() && truth[d] >= '0' && truth[d] <= '9') {
-      size_t e = d;
-      while (e < truth.size() && truth[e] >= '0' && truth[e] <= '9') ++e;
-      return fraction_equal(ascii_digit_runs(pred), truth.substr(d, e - d));
-    }
+  while ((pos = t.find(label, pos)) != std::u32string::npos) {
+    size_t d = pos + label.size(), e = d;
+    while (e < t.size() && is_decimal_digit(t[e])) ++e;
+    if (e > d) return fraction_equal(digit_runs(pred), u32_to_utf8(t.substr(d, e - d)));
     pos = d;
   }
   return 0.0;  // the official code raises IndexError on such an answer
 }
 
 double count_score(std::string_view pred, std::string_view truth) {
-  return fraction_equal(ascii_digit_runs(pred), truth);
+  return fraction_equal(digit_runs(pred), truth);
 }
 
 double sequence_matcher_ratio(std::u32string_view a, std::u32string_view b) {
@@ -299,7 +283,7 @@ double code_sim_score(std::string_view pred, std::string_view truth) {
 }
 
 double first_number_match(std::string_view pred, std::string_view truth) {
-  std::vector<std::string> numbers = ascii_digit_runs(pred);
+  std::vector<std::string> numbers = digit_runs(pred);
   return !numbers.empty() && numbers.front() == truth ? 1.0 : 0.0;
 }
 

@@ -1,5 +1,8 @@
 #include "engine/eval/text.h"
 
+#include <unicode/uchar.h>
+#include <unicode/ustring.h>
+
 #include "support/error.h"
 
 namespace longctx::eval {
@@ -60,29 +63,57 @@ bool is_space(char32_t c) {
          c == 0x205f || c == 0x3000;
 }
 
-char32_t to_lower(char32_t c) {
-  if (c >= 'A' && c <= 'Z') return c + 32;
-  if (c < 0xc0) return c;
-  if (c <= 0xde && c != 0xd7) return c + 32;                 // Latin-1
-  if (c >= 0x100 && c <= 0x137 && c % 2 == 0) return c + 1;  // Latin Ext-A
-  if (c >= 0x139 && c <= 0x148 && c % 2 == 1) return c + 1;
-  if (c >= 0x14a && c <= 0x177 && c % 2 == 0) return c + 1;
-  if (c == 0x178) return 0xff;
-  if (c >= 0x179 && c <= 0x17e && c % 2 == 1) return c + 1;
-  if (c >= 0x391 && c <= 0x3ab && c != 0x3a2) return c + 32;  // Greek
-  if (c == 0x386) return 0x3ac;
-  if (c >= 0x388 && c <= 0x38a) return c + 37;
-  if (c == 0x38c) return 0x3cc;
-  if (c == 0x38e || c == 0x38f) return c + 63;
-  if (c >= 0x410 && c <= 0x42f) return c + 32;  // Cyrillic
-  if (c >= 0x400 && c <= 0x40f) return c + 80;
-  return c;
-}
-
 std::string lower(std::string_view s) {
   std::u32string u = utf8_to_u32(s);
-  for (char32_t& c : u) c = to_lower(c);
-  return u32_to_utf8(u);
+  // UTF-16 for ICU; a stray byte's surrogate escape (U+DC80-U+DCFF) passes through ICU unchanged,
+  // as an unpaired surrogate, and comes back as the same byte.
+  std::u16string in;
+  in.reserve(u.size());
+  for (char32_t c : u) {
+    if (c >= 0x10000) {
+      in.push_back(char16_t(0xD800 + ((c - 0x10000) >> 10)));
+      in.push_back(char16_t(0xDC00 + ((c - 0x10000) & 0x3FF)));
+    } else {
+      in.push_back(char16_t(c));
+    }
+  }
+  std::u16string out(in.size() + 16, u'\0');
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    UErrorCode err = U_ZERO_ERROR;
+    // The root locale: Python's str.lower() is not language-sensitive (no Turkish dotless i).
+    int32_t n =
+        u_strToLower(out.data(), int32_t(out.size()), in.data(), int32_t(in.size()), "", &err);
+    if (err == U_BUFFER_OVERFLOW_ERROR) {
+      out.assign(size_t(n), u'\0');
+      continue;
+    }
+    if (U_FAILURE(err)) throw Error(std::string("case mapping failed: ") + u_errorName(err));
+    out.resize(size_t(n));
+    break;
+  }
+  std::u32string back;
+  back.reserve(out.size());
+  for (size_t i = 0; i < out.size(); ++i) {
+    char32_t c = out[i];
+    if (c >= 0xD800 && c < 0xDC00 && i + 1 < out.size() && out[i + 1] >= 0xDC00 &&
+        out[i + 1] < 0xE000) {
+      c = 0x10000 + ((c - 0xD800) << 10) + (out[i + 1] - 0xDC00);
+      ++i;
+    }
+    back.push_back(c);
+  }
+  return u32_to_utf8(back);
+}
+
+bool is_word_char(char32_t c) {
+  if (c == '_') return true;
+  if (c >= 0xD800 && c < 0xE000) return false;  // stray bytes (surrogate escapes)
+  const auto cp = UChar32(c);
+  return u_isalpha(cp) || u_getIntPropertyValue(cp, UCHAR_NUMERIC_TYPE) != U_NT_NONE;
+}
+
+bool is_decimal_digit(char32_t c) {
+  return u_charType(UChar32(c)) == U_DECIMAL_DIGIT_NUMBER;
 }
 
 std::vector<std::string> split_whitespace(std::string_view s) {

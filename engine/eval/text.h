@@ -1,6 +1,7 @@
-// Python's string semantics, as far as the benchmark scorers rely on them: str.lower(),
-// str.split() / strip() on whitespace, code-point length. Texts are UTF-8; invalid bytes count as
-// one code point each, so nothing here throws.
+// Python's string semantics, as far as the benchmark scorers rely on them: str.lower(), re's
+// Unicode \w and \d, str.split() / strip() on whitespace, code-point length. Case mapping and
+// character classes come from ICU (the Unicode data Python's unicodedata is built from). Texts are
+// UTF-8; invalid bytes count as one code point each, so nothing here throws.
 #pragma once
 
 #include <functional>
@@ -16,10 +17,13 @@ std::string u32_to_utf8(std::u32string_view s);
 
 // str.isspace(): ASCII whitespace, the separators 0x1c-0x1f and the Unicode spaces.
 bool is_space(char32_t c);
-// str.lower() for ASCII, Latin-1, Latin Extended-A, Greek and Cyrillic (the scripts the
-// English benchmarks contain); other code points are unchanged.
-char32_t to_lower(char32_t c);
+// str.lower(): full Unicode case mapping ("İ" becomes "i" + U+0307) with Greek final sigma
+// ("ΟΔΟΣ" becomes "οδος" with "ς").
 std::string lower(std::string_view s);
+// re's \w on a str: letters, any character with a numeric value (digits, "½", "Ⅻ"), and '_'.
+bool is_word_char(char32_t c);
+// re's \d on a str: the decimal digits of every script (category Nd: "٤", "１").
+bool is_decimal_digit(char32_t c);
 
 // str.split() with no argument: runs of whitespace separate, none at the ends.
 std::vector<std::string> split_whitespace(std::string_view s);
