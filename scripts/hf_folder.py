@@ -49,7 +49,9 @@ def write_bpe_tokenizer(reader, out: Path) -> None:
     else:
         pre_tok = BYTE_LEVEL
     tokenizer = {"version": "1.0", "added_tokens": added, "normalizer": None, "pre_tokenizer": pre_tok,
-                 "decoder": {"type": "ByteLevel"},
+                 # The decoder's fields as the models' own files spell them: `tokenizers` >= 0.20
+                 # rejects a ByteLevel decoder without them (and so does AutoTokenizer).
+                 "decoder": dict(BYTE_LEVEL, add_prefix_space=True),
                  "model": {"type": "BPE", "vocab": {t: i for i, t in enumerate(tokens)},
                            "merges": list(field(reader, "tokenizer.ggml.merges"))}}
     (out / "tokenizer.json").write_text(json.dumps(tokenizer, ensure_ascii=False))
