@@ -3,8 +3,10 @@
 #include <sentencepiece_processor.h>
 
 #include <cstring>
+#include <unordered_set>
 
 #include "support/error.h"
+#include "tokenizer/utf8.h"
 
 namespace longctx::tokenizer {
 namespace {
@@ -101,21 +103,97 @@ class SpmTokenizer final : public Tokenizer {
       }
       pieces_[id] = text;
     }
+    index_inner_pairs();
   }
+
+  // Long texts are encoded in segments cut where no piece can span the cut (see
+  // index_inner_pairs): the same ids, in linear time. 0 encodes every text whole.
+  void set_segment_bytes(size_t bytes) { segment_bytes_ = bytes; }
 
  protected:
   void encode_text(std::string_view text, bool, std::vector<Token>& out) const override {
+    size_t start = 0;
+    while (splittable_ && segment_bytes_ > 0 && text.size() - start > segment_bytes_) {
+      const size_t cut = safe_cut(text, start + segment_bytes_);
+      if (cut == std::string_view::npos) break;
+      encode_whole(text.substr(start, cut - start), out);
+      start = cut;
+    }
+    encode_whole(text.substr(start), out);
+  }
+
+  std::string piece_bytes(Token id) const override { return pieces_[size_t(id)]; }
+
+ private:
+  void encode_whole(std::string_view text, std::vector<Token>& out) const {
     std::vector<int> ids;
     auto status = processor_.Encode(text, &ids);
     if (!status.ok()) throw Error("sentencepiece: " + status.ToString());
     out.insert(out.end(), ids.begin(), ids.end());
   }
 
-  std::string piece_bytes(Token id) const override { return pieces_[size_t(id)]; }
+  static uint64_t pair_key(uint32_t a, uint32_t b) { return uint64_t(a) << 32 | b; }
 
- private:
+  // The code point of `s` starting at byte i (and its length); a stray byte is itself.
+  static uint32_t code_point(std::string_view s, size_t i, size_t* len) {
+    const auto lead = uint8_t(s[i]);
+    size_t n = utf8::sequence_length(lead);
+    if (i + n > s.size()) n = 1;
+    uint32_t cp = n == 1 ? lead : n == 2 ? lead & 0x1f : n == 3 ? lead & 0x0f : lead & 0x07;
+    for (size_t k = 1; k < n; ++k) cp = cp << 6 | (uint8_t(s[i + k]) & 0x3f);
+    *len = n;
+    return cp;
+  }
+
+  // sentencepiece's BPE only ever joins two symbols into a piece of the vocabulary (user-defined
+  // pieces are matched whole, unknown characters fall back to bytes): a symbol can span the
+  // boundary between two characters x|y only if some piece contains "xy". Cutting the text at
+  // boundaries no piece spans leaves every merge, and so every id, as encoding it whole does;
+  // merges of different segments never compete, and inside a segment their order is unchanged.
+  // This holds for the model longctx builds (identity normalizer) when no dummy prefix or
+  // whitespace folding applies at each call's start, and every character has a fallback.
+  void index_inner_pairs() {
+    bool has_bytes = false;
+    for (size_t id = 0; id < pieces_.size(); ++id) {
+      const TokenType type = vocab_.types[id];
+      has_bytes |= type == TokenType::Byte;
+      if (type == TokenType::Byte || type == TokenType::Control || type == TokenType::Unknown)
+        continue;
+      const std::string& p = pieces_[id];
+      size_t len = 0;
+      uint32_t prev = 0;
+      for (size_t i = 0; i < p.size(); i += len) {
+        const uint32_t cp = code_point(p, i, &len);
+        if (i > 0) inner_pairs_.insert(pair_key(prev, cp));
+        prev = cp;
+      }
+    }
+    splittable_ = vocab_.spm_model.empty() && !vocab_.add_space_prefix &&
+                  !vocab_.remove_extra_whitespaces && has_bytes;
+  }
+
+  // The first character boundary at or after `from` that no piece spans, or npos.
+  size_t safe_cut(std::string_view s, size_t from) const {
+    while (from < s.size() && (uint8_t(s[from]) & 0xc0) == 0x80) ++from;  // a character start
+    if (from == 0 || from >= s.size()) return std::string_view::npos;
+    size_t back = from - 1;
+    while (back > 0 && (uint8_t(s[back]) & 0xc0) == 0x80) --back;
+    size_t len = 0;
+    uint32_t prev = code_point(s, back, &len);
+    if (back + len != from) prev = uint8_t(s[from - 1]);  // a stray byte before the cut
+    for (size_t i = from; i < s.size(); i += len) {
+      const uint32_t cp = code_point(s, i, &len);
+      if (!inner_pairs_.count(pair_key(prev, cp))) return i;
+      prev = cp;
+    }
+    return std::string_view::npos;
+  }
+
   sentencepiece::SentencePieceProcessor processor_;
   std::vector<std::string> pieces_;
+  std::unordered_set<uint64_t> inner_pairs_;  // adjacent code points inside some piece
+  bool splittable_ = false;
+  size_t segment_bytes_ = 16384;
 };
 
 }  // namespace
@@ -249,8 +327,10 @@ Vocab vocab_from_spm_model(std::string serialized) {
   return v;
 }
 
-std::unique_ptr<Tokenizer> make_spm_tokenizer(Vocab vocab) {
-  return std::make_unique<SpmTokenizer>(std::move(vocab));
+std::unique_ptr<Tokenizer> make_spm_tokenizer(Vocab vocab, size_t segment_bytes) {
+  auto tok = std::make_unique<SpmTokenizer>(std::move(vocab));
+  tok->set_segment_bytes(segment_bytes);
+  return tok;
 }
 
 }  // namespace longctx::tokenizer

@@ -3,6 +3,7 @@
 // share one code path.
 #pragma once
 
+#include <cstddef>
 #include <memory>
 #include <string>
 
@@ -10,7 +11,10 @@
 
 namespace longctx::tokenizer {
 
-std::unique_ptr<Tokenizer> make_spm_tokenizer(Vocab vocab);
+// Texts longer than `segment_bytes` are encoded in segments cut where no piece can span the cut
+// (same ids, linear time; 0: every text whole, as sentencepiece alone does it).
+inline constexpr size_t kSpmSegmentBytes = 16384;
+std::unique_ptr<Tokenizer> make_spm_tokenizer(Vocab vocab, size_t segment_bytes = kSpmSegmentBytes);
 
 // The serialized sentencepiece ModelProto (BPE model) for a SentencePiece vocabulary.
 std::string spm_model_proto(const Vocab& vocab);
