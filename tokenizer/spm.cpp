@@ -112,17 +112,25 @@ class SpmTokenizer final : public Tokenizer {
 
  protected:
   void encode_text(std::string_view text, bool, std::vector<Token>& out) const override {
-    size_t start = 0;
-    while (splittable_ && segment_bytes_ > 0 && text.size() - start > segment_bytes_) {
-      const size_t cut = safe_cut(text, start + segment_bytes_);
+    std::vector<size_t> cuts = {0};
+    while (splittable_ && segment_bytes_ > 0 && text.size() - cuts.back() > segment_bytes_) {
+      const size_t cut = safe_cut(text, cuts.back() + segment_bytes_);
       if (cut == std::string_view::npos) break;
-      encode_whole(text.substr(start, cut - start), out);
-      start = cut;
+      cuts.push_back(cut);
     }
-    encode_whole(text.substr(start), out);
+    cuts.push_back(text.size());
+    if (cuts.size() == 2) return encode_whole(text, out);
+    // Segments are independent: encoded side by side, joined in order.
+    std::vector<std::vector<Token>> parts(cuts.size() - 1);
+#pragma omp parallel for schedule(dynamic)
+    for (size_t s = 0; s < parts.size(); ++s)
+      encode_whole(text.substr(cuts[s], cuts[s + 1] - cuts[s]), parts[s]);
+    for (const auto& part : parts) out.insert(out.end(), part.begin(), part.end());
   }
 
-  std::string piece_bytes(Token id) const override { return pieces_[size_t(id)]; }
+  std::string piece_bytes(Token id) const override {
+    return pieces_[size_t(id)];
+  }
 
  private:
   void encode_whole(std::string_view text, std::vector<Token>& out) const {
@@ -132,7 +140,9 @@ class SpmTokenizer final : public Tokenizer {
     out.insert(out.end(), ids.begin(), ids.end());
   }
 
-  static uint64_t pair_key(uint32_t a, uint32_t b) { return uint64_t(a) << 32 | b; }
+  static uint64_t pair_key(uint32_t a, uint32_t b) {
+    return uint64_t(a) << 32 | b;
+  }
 
   // The code point of `s` starting at byte i (and its length); a stray byte is itself.
   static uint32_t code_point(std::string_view s, size_t i, size_t* len) {
