@@ -10,24 +10,14 @@
 #include <utility>
 
 #include "support/error.h"
+#include "support/text_file.h"
 
 namespace longctx {
 
 MappedFile::MappedFile(const std::string& path) : path_(path) {
-  // O_NONBLOCK: a FIFO must not block open() itself (it is refused below).
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-  if (fd < 0) throw Error(path + ": cannot open: " + std::strerror(errno));
-  struct stat st {};
-  if (::fstat(fd, &st) != 0) {
-    int err = errno;
-    ::close(fd);
-    throw Error(path + ": cannot stat: " + std::strerror(err));
-  }
-  if (!S_ISREG(st.st_mode)) {
-    ::close(fd);
-    throw Error(path + ": not a regular file (a model is a .gguf file or a folder)");
-  }
-  size_ = static_cast<size_t>(st.st_size);
+  size_t size = 0;
+  int fd = open_regular_file(path, &size);
+  size_ = size;
   if (size_ > 0) {
     void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
     if (p == MAP_FAILED) {

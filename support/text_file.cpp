@@ -20,10 +20,12 @@ std::string describe_kind(mode_t mode) {
   return "not a regular file";
 }
 
-// Opens without blocking (a FIFO with no writer would block open() itself), then checks the kind.
-int open_regular(const std::string& path, struct stat& st) {
+}  // namespace
+
+int open_regular_file(const std::string& path, size_t* size) {
   int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) throw Error(path + ": cannot open: " + std::strerror(errno));
+  struct stat st {};
   if (::fstat(fd, &st) != 0) {
     int err = errno;
     ::close(fd);
@@ -33,8 +35,11 @@ int open_regular(const std::string& path, struct stat& st) {
     ::close(fd);
     throw Error(path + ": is " + describe_kind(st.st_mode) + ", expected a regular file");
   }
+  *size = size_t(st.st_size);
   return fd;
 }
+
+namespace {
 
 std::string read_all(int fd, const std::string& path, size_t max_bytes) {
   std::string out;
@@ -64,8 +69,8 @@ std::string read_all(int fd, const std::string& path, size_t max_bytes) {
 }  // namespace
 
 void require_regular_file(const std::string& path) {
-  struct stat st {};
-  ::close(open_regular(path, st));
+  size_t size = 0;
+  ::close(open_regular_file(path, &size));
 }
 
 std::string read_text_file(const std::string& path, size_t max_bytes) {
@@ -75,11 +80,11 @@ std::string read_text_file(const std::string& path, size_t max_bytes) {
       throw Error("standard input: expected a file or a pipe");
     return read_all(0, "standard input", max_bytes);
   }
-  struct stat st {};
-  int fd = open_regular(path, st);
-  if (size_t(st.st_size) > max_bytes) {
+  size_t size = 0;
+  int fd = open_regular_file(path, &size);
+  if (size > max_bytes) {
     ::close(fd);
-    throw Error(path + ": " + std::to_string(st.st_size) + " bytes, larger than the " +
+    throw Error(path + ": " + std::to_string(size) + " bytes, larger than the " +
                 std::to_string(max_bytes >> 20) + " MiB this reader accepts");
   }
   try {

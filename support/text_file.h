@@ -25,4 +25,9 @@ nlohmann::json read_json_file(const std::string& path, size_t max_bytes = kMaxTe
 // regular file that can be opened for reading.
 void require_regular_file(const std::string& path);
 
+// An open descriptor of `path` (the caller closes it) and its size, or an Error naming the path:
+// opened without blocking (a FIFO with no writer would block open() itself), then required to be
+// a regular file.
+int open_regular_file(const std::string& path, size_t* size);
+
 }  // namespace longctx
