@@ -51,6 +51,10 @@ std::vector<int64_t> parse_list(const std::string& text, const char* flag) {
     } catch (const std::exception&) {
       throw Error(std::string(flag) + ": '" + item + "' is not a non-negative integer");
     }
+    // A depth is a context length: beyond 2^30 tokens (32-bit positions) it cannot run, and the
+    // context it implies must not overflow.
+    if (out.back() > (int64_t(1) << 30))
+      throw Error(std::string(flag) + " " + item + ": at most 1073741824 tokens");
   }
   if (out.empty()) throw Error(std::string(flag) + ": empty list");
   return out;

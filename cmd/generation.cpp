@@ -84,6 +84,8 @@ namespace {
 
 // The longest context a session takes: positions are 32-bit.
 constexpr int64_t kMaxContext = int64_t(1) << 30;
+// The share of the available memory one session may allocate when -c asks for it.
+constexpr double kMaxMemoryShare = 0.75;
 
 int64_t available_memory_bytes() {
   std::ifstream meminfo("/proc/meminfo");
@@ -146,10 +148,14 @@ std::unique_ptr<Session> make_session(const Model& model, const ModelOptions& o,
       so.n_batch = std::min(so.n_batch, so.n_ctx);
       need = session_host_bytes(model, so);
     }
-    if (need > available) {
+    // An explicit context may take most of the memory, not all of it: the weights, the model's
+    // page cache and everything else live there too (a session of 23 GB on a machine with 24 GB
+    // available thrashed instead of failing).
+    if (need > available * kMaxMemoryShare) {
       throw Error("-c " + std::to_string(so.n_ctx) + " -b " + std::to_string(so.n_batch) +
                   ": the session needs " + mib(need) + " of memory but " + mib(available) +
-                  " is available; lower -c (or -b), or pick a policy that bounds the cache");
+                  " is available (a session may take 3/4 of it); lower -c (or -b), or pick a "
+                  "policy that bounds the cache");
     }
   }
   if (o.n_ctx > c.n_ctx_train) {
