@@ -424,3 +424,100 @@ TEST_CASE("a device backend's view plans, evicts and holds what the CPU run does
     }
   }
 }
+
+namespace {
+
+// Whether head `h` (query block 0) of the last plan read slot `slot`.
+bool reads_slot(const Selection& sel, int64_t h, int32_t slot) {
+  for (int32_t i = sel.offsets[size_t(h)]; i < sel.offsets[size_t(h) + 1]; ++i)
+    if (sel.spans[size_t(i)].begin <= slot && slot < sel.spans[size_t(i)].end) return true;
+  return false;
+}
+
+// Every query leans towards u; the planted keys are 4u: every query attends to them far more than
+// to any random key (q.u = 1.5 * (12 +- 2.8) per unit of u).
+void plant(Harness& h, const std::vector<int64_t>& positions) {
+  std::vector<float> u(Harness::hd, 0.0f);
+  std::fill(u.begin(), u.begin() + 8, 1.5f);
+  h.query_bias = u;
+  for (auto& x : u) x *= 4;
+  for (int64_t p : positions) h.key_override[p] = u;
+}
+
+}  // namespace
+
+TEST_CASE("selection policies rank: a planted key (and page, chunk) is read on every decode step",
+          "[attention]") {
+  // The ranking path runs: 256 cached keys against budgets of 16-96, the planted keys far from the
+  // recent window and the first page. A policy that took its worst candidates, or the first k
+  // slots, would not read them. (DHSA's budget leaves room for whole chunks of up to 16 beside
+  // its sink chunk and local tokens; recycled's full steps read everything, its others k.)
+  struct Case {
+    std::string spec;
+    std::vector<int64_t> planted;
+  };
+  const std::vector<Case> cases = {
+      {"quest:budget=32,page=8", {100}},                                 // one key
+      {"quest:budget=32,page=8", {96, 97, 98, 99, 100, 101, 102, 103}},  // one whole page
+      {"dhsa:budget=96,local=8,chunk_min=4,chunk_max=16", {100}},
+      {"dhsa:budget=96,local=8,chunk_min=4,chunk_max=16", {120, 121, 122, 123, 124, 125}},
+      {"recycled:k=16,stride=4", {100}},
+      {"recycled:k=16,stride=4", {60, 61, 62, 150}},
+  };
+  for (const Case& c : cases) {
+    INFO(c.spec << ", planted at " << c.planted.front() << " (" << c.planted.size() << " keys)");
+    Harness h(c.spec, 512);
+    plant(h, c.planted);
+    h.step(128, false);
+    h.step(128, true);  // a 256-token prompt
+    for (int i = 0; i < 12; ++i) {
+      h.step(1, false);
+      const int64_t read = h.sel.keys(0);
+      const bool full_step = c.spec.starts_with("recycled") && read == h.cache.used(0);
+      if (!full_step) REQUIRE(read <= 96);  // a real choice, not everything
+      for (int64_t g = 0; g < Harness::n_kv; ++g)
+        for (int64_t p : c.planted) CHECK(reads_slot(h.sel, g, int32_t(p)));
+    }
+  }
+}
+
+TEST_CASE("eviction policies that score by attention keep a planted key; streaming does not",
+          "[attention]") {
+  {
+    Harness h("h2o:budget=48,recent=16", 128);
+    plant(h, {100});
+    h.step(64, false);
+    h.step(64, true);
+    for (int i = 0; i < 60; ++i) h.step(1, false);
+    REQUIRE(h.evicted.size() >= 100);  // it evicted, and by score
+    for (int64_t g = 0; g < Harness::n_kv; ++g) CHECK(h.held(g).count(100) == 1);
+  }
+  {
+    Harness h("snapkv:budget=32,window=8,kernel=5", 256);
+    plant(h, {100});
+    h.step(200, true);
+    REQUIRE(h.cache.used(0) == 32);
+    for (int64_t g = 0; g < Harness::n_kv; ++g) CHECK(h.held(g).count(100) == 1);
+  }
+  {
+    // StreamingLLM has no scoring: the planted key leaves with its neighbours (positions are
+    // renumbered as it evicts, so the key itself is looked for).
+    Harness h("streaming:sinks=4,window=32,evict_every=1", 64);
+    plant(h, {20});
+    const std::vector<float> planted = h.key_override[20];
+    auto holds_planted = [&] {
+      std::vector<float> key(Harness::hd);
+      for (int64_t g = 0; g < Harness::n_kv; ++g)
+        for (int64_t s = 0; s < h.cache.used(0); ++s) {
+          h.cache.key(0, g, s, key.data());
+          if (key == planted) return true;
+        }
+      return false;
+    };
+    h.step(16, false);
+    for (int i = 0; i < 8; ++i) h.step(1, false);
+    REQUIRE(holds_planted());
+    for (int i = 0; i < 60; ++i) h.step(1, false);
+    CHECK(!holds_planted());
+  }
+}
