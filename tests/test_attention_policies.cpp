@@ -291,8 +291,13 @@ TEST_CASE("needle: dense finds a pass key in a 1.5k-token haystack; a window wit
   CHECK_THAT(answer("dense"), Catch::Contains("68213"));
   // The needle sits ~500 tokens deep in ~1500: a 256-token window has let it go.
   CHECK_THAT(answer("streaming:sinks=4,window=256"), !Catch::Contains("68213"));
-  for (const char* spec : {"recycled:k=256", "dhsa:budget=256", "quest:budget=256",
-                           "h2o:budget=256", "snapkv:budget=256"}) {
+  // Recycled attention's full steps see the whole prompt and keep the needle's keys.
+  CHECK_THAT(answer("recycled:k=256"), Catch::Contains("68213"));
+  // Measured 2026-11-30: dhsa and h2o miss; quest and snapkv answer "6813" / "6823", one digit
+  // short, which their papers' near-dense passkey results make suspect: under investigation
+  // (issue 17, fidelity to the reference code). Reported, not asserted, until then.
+  for (const char* spec : {"dhsa:budget=256", "quest:budget=256", "h2o:budget=256",
+                           "snapkv:budget=256"}) {
     std::string text = answer(spec);
     WARN(spec << (text.find("68213") != std::string::npos ? ": found" : ": missed") << " ('" << text
               << "')");

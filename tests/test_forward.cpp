@@ -18,9 +18,11 @@ namespace {
 
 // Why this tolerance: both sides use the same float32 weights (dequantized bit for bit), so the
 // difference comes from longctx's KV cache in f16 (about 3 significant digits per key and value)
-// and float32 summation order over up to 2,048-long dot products. Measured maxima are reported
-// by the test (see the issue note); the bound leaves room above them.
-constexpr float kLogitTolerance = 0.25f;
+// and float32 summation order over up to 2,048-long dot products. Measured maxima (2026-11-30,
+// AVX2, reported by the test): SmolLM2 0.0095, Gemma 3 0.0074, Qwen2.5 0.0164. The bound is 3x
+// the largest, room for another ISA's summation order; a wrong rope frequency or a dropped token
+// moves logits by whole units.
+constexpr float kLogitTolerance = 0.05f;
 
 std::vector<int32_t> top_k(std::span<const float> logits, size_t k) {
   std::vector<int32_t> idx(logits.size());
