@@ -1,9 +1,11 @@
 // Scoring and storage of evaluation results: aggregation as the official scripts do it, the
 // ratio to dense, LongBench's category mean, de-duplication and a killed run's partial line.
 #include <catch2/catch.hpp>
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 
+#include "engine/eval/intervals.h"
 #include "engine/eval/results.h"
 #include "support/error.h"
 
@@ -199,4 +201,76 @@ TEST_CASE("a torn last line is cut off before a resumed run appends", "[eval]") 
   CHECK(drop_torn_last_line(file) == 10);
   CHECK(std::filesystem::file_size(file) == 0);
   CHECK(drop_torn_last_line(file) == 0);
+}
+
+TEST_CASE("score intervals: Wilson for right/wrong, bootstrap otherwise", "[eval]") {
+  // Reference values: Wilson's formula evaluated in Python (z = 1.959963984540054).
+  auto w = wilson95(17, 32);
+  CHECK(w.lo == Approx(0.3644951711897464).epsilon(1e-12));
+  CHECK(w.hi == Approx(0.6913061289193116).epsilon(1e-12));
+  CHECK(wilson95(0, 2).hi == Approx(0.6576197724933469).epsilon(1e-12));
+  CHECK(wilson95(50, 100).lo == Approx(0.4038315303659956).epsilon(1e-12));
+  // Fractional scores: the bootstrap holds the mean, narrows with more samples, reproduces.
+  std::vector<double> few = {0.2, 0.5, 0.9, 0.4}, many;
+  for (int i = 0; i < 25; ++i) many.insert(many.end(), few.begin(), few.end());
+  auto a = score_interval95(few, 7), b = score_interval95(many, 7);
+  CHECK(a.lo <= 0.5);
+  CHECK(a.hi >= 0.5);
+  CHECK(b.hi - b.lo < (a.hi - a.lo) / 3);
+  CHECK(score_interval95(few, 7).lo == a.lo);
+  CHECK(score_interval95({1, 0, 1, 1}, 7).lo == Approx(wilson95(3, 4).lo));
+}
+
+TEST_CASE("paired differences from dense: resolved only when the samples can tell", "[eval]") {
+  // Two of two lost: the interval is wide and the sign test cannot reject (p = 0.5).
+  auto two = paired_difference95({0, 0}, {1, 1}, 1);
+  CHECK(two.mean == -1.0);
+  CHECK(two.sign_test_p == Approx(0.5));
+  CHECK(!two.resolved);
+  // 30 pairs, the mode right on all, dense on 10: a 67-point gain, resolved.
+  std::vector<double> mode(30, 1.0), dense(30, 0.0);
+  std::fill(dense.begin(), dense.begin() + 10, 1.0);
+  auto gain = paired_difference95(mode, dense, 1);
+  CHECK(gain.mean == Approx(20.0 / 30));
+  CHECK(gain.ci.lo > 0);
+  CHECK(gain.ci.hi <= 1.0);
+  CHECK(gain.sign_test_p == Approx(2 * std::pow(0.5, 20)));
+  CHECK(gain.resolved);
+  // Identical answers: no difference; and the sign of a loss is kept.
+  auto same = paired_difference95(dense, dense, 1);
+  CHECK(same.mean == 0.0);
+  CHECK(!same.resolved);
+  auto loss = paired_difference95(dense, mode, 1);
+  CHECK(loss.ci.hi < 0);
+  CHECK(loss.resolved);
+  // Fractional scores pair by bootstrap: a constant +0.1 on 12 samples is resolved.
+  std::vector<double> base = {0.1, 0.3, 0.5, 0.2, 0.4, 0.6, 0.1, 0.3, 0.5, 0.2, 0.4, 0.6}, up(base);
+  for (double& x : up) x += 0.1;
+  auto shift = paired_difference95(up, base, 3);
+  CHECK(shift.ci.lo == Approx(0.1));
+  CHECK(shift.resolved);
+}
+
+TEST_CASE("scores.json rows carry their interval and the paired difference from dense", "[eval]") {
+  std::vector<json> preds;
+  for (int i = 0; i < 12; ++i) {
+    preds.push_back(pred("ruler", "niah_single_1", "dense", i, "7", {"7"}, "string_match_all"));
+    preds.push_back(
+        pred("ruler", "niah_single_1", "h2o", i, i < 2 ? "7" : "x", {"7"}, "string_match_all"));
+  }
+  json scores = score_predictions(preds);
+  for (const auto& r : scores["rows"]) {
+    REQUIRE(r.contains("ci95"));
+    if (r["mode"] == "dense") {
+      CHECK(r["ci95"][0].get<double>() == Approx(100 * wilson95(12, 12).lo).margin(0.01));
+      CHECK(!r.contains("diff_vs_dense"));
+    } else {
+      CHECK(r["diff_vs_dense"] == Approx(-83.33).margin(0.01));
+      CHECK(r["diff_n"] == 12);
+      CHECK(r["diff_resolved"] == true);  // 10 of 10 untied pairs lost: p = 0.002
+    }
+  }
+  std::string table = format_table(scores);
+  CHECK(table.find("-83.3 [") != std::string::npos);
+  CHECK(table.find("]*") != std::string::npos);
 }

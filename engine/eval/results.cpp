@@ -8,7 +8,9 @@
 #include <map>
 #include <sstream>
 
+#include "engine/eval/intervals.h"
 #include "engine/eval/metrics.h"
+#include "engine/eval/rng.h"
 #include "support/error.h"
 
 namespace longctx::eval {
@@ -181,6 +183,7 @@ nlohmann::json score_predictions(std::vector<nlohmann::json>& predictions) {
     double score = 0, prefill_ms = 0, decode_ms = 0, latency_ms = 0, kv_held = 0, kv_bytes = 0;
     int64_t n = 0, nulls = 0, prompt_tokens = 0, new_tokens = 0;
     std::string category;
+    std::map<std::string, double> by_sample;  // id -> score, for intervals and pairing
   };
   // key: benchmark, task, length, mode
   std::map<std::tuple<std::string, std::string, int64_t, std::string>, Acc> acc;
@@ -196,6 +199,7 @@ nlohmann::json score_predictions(std::vector<nlohmann::json>& predictions) {
     Acc& a = acc[{p["benchmark"], task, p.value("length", int64_t(0)), p["mode"]}];
     a.score += s;
     ++a.n;
+    a.by_sample[p["id"].get<std::string>()] = s;
     std::string cleaned = metric.starts_with("string_match")
                               ? ruler_postprocess(p["pred"].get<std::string>())
                               : p["pred"].get<std::string>();
@@ -228,13 +232,39 @@ nlohmann::json score_predictions(std::vector<nlohmann::json>& predictions) {
                         {"kv_held_bytes", a.kv_held / double(a.n)},
                         {"kv_bytes", a.kv_bytes / double(a.n)}};
     if (!a.category.empty()) r["category"] = a.category;
+    std::vector<double> scores;
+    for (const auto& [id, s] : a.by_sample) scores.push_back(s);
+    const std::string key = bench + "/" + task + "/" + std::to_string(length) + "/" + mode;
+    const Interval ci = score_interval95(scores, Rng::derive(0, key));
+    r["ci95"] = {round2(100 * ci.lo), round2(100 * ci.hi)};
     if (mode == "dense") dense_score[{bench, task, length, ""}] = r["score"];
     rows.push_back(r);
   }
   for (auto& r : rows) {
     auto it = dense_score.find({r["benchmark"], r["task"], r["length"], ""});
-    if (it != dense_score.end() && it->second > 0)
-      r["vs_dense"] = r["score"].get<double>() / it->second;
+    if (it == dense_score.end()) continue;
+    if (it->second > 0) r["vs_dense"] = r["score"].get<double>() / it->second;
+    if (r["mode"] == "dense") continue;
+    // The paired difference from dense over the samples both ran: the same prompts, so the
+    // sample-to-sample spread cancels and a small n can still separate modes.
+    const Acc& mine = acc[{r["benchmark"], r["task"], r["length"], r["mode"]}];
+    const Acc& dense = acc[{r["benchmark"], r["task"], r["length"], "dense"}];
+    std::vector<double> ours, theirs;
+    for (const auto& [id, s] : mine.by_sample)
+      if (auto d = dense.by_sample.find(id); d != dense.by_sample.end()) {
+        ours.push_back(s);
+        theirs.push_back(d->second);
+      }
+    if (ours.empty()) continue;
+    const std::string key = r["benchmark"].get<std::string>() + "/" + r["task"].get<std::string>() +
+                            "/" + std::to_string(r["length"].get<int64_t>()) + "/" +
+                            r["mode"].get<std::string>() + "/paired";
+    const PairedDifference pd = paired_difference95(ours, theirs, Rng::derive(0, key));
+    r["diff_vs_dense"] = round2(100 * pd.mean);
+    r["diff_ci95"] = {round2(100 * pd.ci.lo), round2(100 * pd.ci.hi)};
+    r["diff_n"] = ours.size();
+    r["diff_sign_test_p"] = pd.sign_test_p;
+    r["diff_resolved"] = pd.resolved;
   }
   // Per benchmark x length x mode: the mean over tasks (RULER's per-length average) or, for
   // LongBench, over the categories' means (eval.py's "Avg").
@@ -274,14 +304,17 @@ std::string format_table(const nlohmann::json& scores) {
   std::ostringstream out;
   char line[512];
   std::snprintf(line, sizeof line,
-                "| %-10s | %-22s | %6s | %-34s | %3s | %7s | %7s | %9s | %9s | %8s |\n",
-                "benchmark", "task", "length", "mode", "n", "score", "x dense", "prefill/s",
-                "decode/s", "KV MiB");
+                "| %-10s | %-22s | %6s | %-34s | %3s | %7s | %-15s | %7s | %-25s | %9s | %9s | "
+                "%8s |\n",
+                "benchmark", "task", "length", "mode", "n", "score", "95% CI", "x dense",
+                "- dense [95% CI]", "prefill/s", "decode/s", "KV MiB");
   out << line;
   out << "|" << std::string(12, '-') << "|" << std::string(24, '-') << "|" << std::string(8, '-')
       << "|" << std::string(36, '-') << "|" << std::string(5, '-') << "|" << std::string(9, '-')
-      << "|" << std::string(9, '-') << "|" << std::string(11, '-') << "|" << std::string(11, '-')
-      << "|" << std::string(10, '-') << "|\n";
+      << "|" << std::string(17, '-') << "|" << std::string(9, '-') << "|" << std::string(27, '-')
+      << "|" << std::string(11, '-') << "|" << std::string(11, '-') << "|" << std::string(10, '-')
+      << "|\n";
+  double widest = 0;  // the widest score interval's half-width, in points
   std::vector<std::string> modes =
       modes_of(scores["rows"], scores.value("modes", nlohmann::json()));
   auto rows = scores["rows"];
@@ -300,15 +333,38 @@ std::string format_table(const nlohmann::json& scores) {
   });
   for (const auto& r : sorted) {
     std::string rel = r.contains("vs_dense") ? fmt("%.2f", r["vs_dense"].get<double>()) : "-";
-    std::snprintf(
-        line, sizeof line,
-        "| %-10s | %-22s | %6lld | %-34s | %3lld | %7.2f | %7s | %9.1f | %9.1f | %8.1f |\n",
-        r["benchmark"].get<std::string>().c_str(), r["task"].get<std::string>().c_str(),
-        (long long)r["length"].get<int64_t>(), r["mode"].get<std::string>().c_str(),
-        (long long)r["n"].get<int64_t>(), r["score"].get<double>(), rel.c_str(),
-        r["prefill_tokens_per_s"].get<double>(), r["decode_tokens_per_s"].get<double>(),
-        r["kv_held_bytes"].get<double>() / 1048576.0);
+    std::string ci = "-", diff = "-";
+    if (r.contains("ci95")) {
+      const double lo = r["ci95"][0], hi = r["ci95"][1];
+      ci = "[" + fmt("%.1f", lo) + ", " + fmt("%.1f", hi) + "]";
+      widest = std::max(widest, (hi - lo) / 2);
+    }
+    if (r.contains("diff_vs_dense")) {
+      // '*': the interval excludes zero, the modes differ on these samples.
+      diff = fmt("%+.1f", r["diff_vs_dense"].get<double>()) + " [" +
+             fmt("%+.1f", r["diff_ci95"][0].get<double>()) + ", " +
+             fmt("%+.1f", r["diff_ci95"][1].get<double>()) + "]" +
+             (r["diff_resolved"].get<bool>() ? "*" : "");
+    }
+    std::snprintf(line, sizeof line,
+                  "| %-10s | %-22s | %6lld | %-34s | %3lld | %7.2f | %-15s | %7s | %-25s | %9.1f | "
+                  "%9.1f | %8.1f |\n",
+                  r["benchmark"].get<std::string>().c_str(), r["task"].get<std::string>().c_str(),
+                  (long long)r["length"].get<int64_t>(), r["mode"].get<std::string>().c_str(),
+                  (long long)r["n"].get<int64_t>(), r["score"].get<double>(), ci.c_str(),
+                  rel.c_str(), diff.c_str(), r["prefill_tokens_per_s"].get<double>(),
+                  r["decode_tokens_per_s"].get<double>(),
+                  r["kv_held_bytes"].get<double>() / 1048576.0);
     out << line;
+  }
+  out << "\n95% CI: Wilson's interval for right/wrong scores, a bootstrap over samples otherwise. "
+         "- dense: the paired difference over the same samples (Newcombe's interval for "
+         "right/wrong, else a bootstrap); * where it excludes 0 and an exact sign test agrees "
+         "(p < 0.05)\n";
+  if (widest > 10) {
+    out << "warning: some scores have 95% intervals wider than +-10 points (up to +-"
+        << fmt("%.1f", widest)
+        << "): these samples cannot resolve a 10-point difference; raise --samples\n";
   }
   out << "\nmean over tasks (LongBench: over categories)\n";
   std::vector<nlohmann::json> averages(scores["averages"].begin(), scores["averages"].end());
