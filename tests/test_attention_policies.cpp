@@ -296,8 +296,8 @@ TEST_CASE("needle: dense finds a pass key in a 1.5k-token haystack; a window wit
   // Measured 2026-11-30: dhsa and h2o miss; quest and snapkv answer "6813" / "6823", one digit
   // short, which their papers' near-dense passkey results make suspect: under investigation
   // (issue 17, fidelity to the reference code). Reported, not asserted, until then.
-  for (const char* spec : {"dhsa:budget=256", "quest:budget=256", "h2o:budget=256",
-                           "snapkv:budget=256"}) {
+  for (const char* spec :
+       {"dhsa:budget=256", "quest:budget=256", "h2o:budget=256", "snapkv:budget=256"}) {
     std::string text = answer(spec);
     WARN(spec << (text.find("68213") != std::string::npos ? ": found" : ": missed") << " ('" << text
               << "')");
