@@ -119,6 +119,10 @@ cpu::AttentionArgs CpuBackend::args(const AttendStep& step, const KvCache& cache
   a.spans = step.selection->spans.data();
   a.span_offsets = step.selection->offsets.data();
   a.span_q_block = step.selection->q_block;
+  if (step.selection->per_query_head) {
+    a.kv_repeat = c_.n_head / c_.n_head_kv;
+    a.n_kv_head = c_.n_head;
+  }
   a.out = attn_.data();
   a.lse = step.lse ? lse_.data() : nullptr;
   return a;

@@ -362,6 +362,10 @@ cuda::AttentionArgs CudaBackend::args(const AttendStep& step, const KvCache& cac
   a.spans = spans_dev_;
   a.span_offsets = offsets_dev_;
   a.span_q_block = step.selection->q_block;
+  if (step.selection->per_query_head) {
+    a.kv_repeat = c_.n_head / c_.n_head_kv;
+    a.n_kv_head = c_.n_head;
+  }
   a.max_selected = max_selected_;
   return a;
 }

@@ -90,12 +90,13 @@ TEST_CASE("Quest reads at most its budget, always the newest page, in sorted spa
   const int64_t n_kv = 2, group = 2, hd = 16, cap = 400, cached = 333;
   std::mt19937 rng(4);
   std::normal_distribution<float> normal(0, 1);
-  KvCache cache(1, n_kv, hd, hd, {cap});
+  KvCache cache(3, n_kv, hd, hd, {cap, cap, cap});
   std::vector<float> k(static_cast<size_t>(cached * n_kv * hd)), v(k.size());
   for (auto& x : k) x = normal(rng);
   std::vector<int32_t> pos(static_cast<size_t>(cached));
   for (int32_t i = 0; i < int32_t(cached); ++i) pos[size_t(i)] = i;
-  cache.append(0, cached, k.data(), v.data(), pos.data());
+  for (int64_t layer = 0; layer < 3; ++layer)
+    cache.append(layer, cached, k.data(), v.data(), pos.data());
   std::vector<float> q(static_cast<size_t>(n_kv * group * hd));
   for (auto& x : q) x = normal(rng);
   StepInfo step;
@@ -108,14 +109,32 @@ TEST_CASE("Quest reads at most its budget, always the newest page, in sorted spa
   step.head_dim = hd;
   step.cache = &cache;
   for (int64_t budget : {int64_t(40), int64_t(100), int64_t(256)}) {
-    auto policy = make_policy(parse_policy_spec("quest:page=16,budget=" + std::to_string(budget)));
-    Selection sel;
-    policy->plan(step, sel);
-    REQUIRE(sel.offsets.size() == size_t(n_kv + 1));
-    for (int64_t g = 0; g < n_kv; ++g) {
-      CHECK(sel.keys(g) <= budget);
-      CHECK(sel.spans[size_t(sel.offsets[size_t(g + 1)] - 1)].end == cached);  // newest tokens
+    for (const char* heads : {"query", "group"}) {
+      INFO("budget " << budget << ", heads=" << heads);
+      auto policy =
+          make_policy(parse_policy_spec("quest:page=16,dense_layers=0,heads=" + std::string(heads) +
+                                        ",budget=" + std::to_string(budget)));
+      Selection sel;
+      policy->plan(step, sel);
+      const int64_t rankings = sel.per_query_head ? n_kv * group : n_kv;
+      CHECK(sel.per_query_head == (std::string(heads) == "query"));
+      REQUIRE(sel.offsets.size() == size_t(rankings + 1));
+      for (int64_t g = 0; g < rankings; ++g) {
+        CHECK(sel.keys(g) <= std::max<int64_t>(budget, 3 * 16));  // at least three pages
+        CHECK(sel.spans[size_t(sel.offsets[size_t(g + 1)] - 1)].end == cached);  // newest tokens
+      }
     }
+  }
+  // The reference leaves the first two layers dense: by default so does ours.
+  {
+    auto policy = make_policy(parse_policy_spec("quest:page=16,budget=40"));
+    Selection sel;
+    for (int64_t layer : {0, 1, 2}) {
+      step.layer = layer;
+      policy->plan(step, sel);
+      CHECK((sel.keys(0) == cached) == (layer < 2));
+    }
+    step.layer = 0;
   }
   // Within budget (or while prefilling) it is dense.
   auto policy = make_policy(parse_policy_spec("quest:budget=1000"));
@@ -124,6 +143,93 @@ TEST_CASE("Quest reads at most its budget, always the newest page, in sorted spa
   CHECK(sel.spans.size() == size_t(n_kv));
   CHECK(sel.spans[0].begin == 0);
   CHECK(sel.spans[0].end == cached);
+}
+
+// Whether selection head h reads slot `slot`.
+bool reads(const Selection& sel, int64_t h, int32_t slot) {
+  for (int32_t i = sel.offsets[size_t(h)]; i < sel.offsets[size_t(h) + 1]; ++i)
+    if (sel.spans[size_t(i)].begin <= slot && slot < sel.spans[size_t(i)].end) return true;
+  return false;
+}
+
+TEST_CASE("Quest ranks pages per query head as its reference does; heads=group shares a ranking",
+          "[attention]") {
+  // One KV head of two query heads: head 0 looks for u, head 1 for w (orthogonal). Page 5 holds a
+  // key along u, page 9 one along w; the budget buys two ranked pages besides the newest.
+  const int64_t n_kv = 1, group = 2, hd = 16, page = 16, cached = 256;
+  std::mt19937 rng(8);
+  std::normal_distribution<float> normal(0, 0.3f);
+  KvCache cache(1, n_kv, hd, hd, {cached});
+  std::vector<float> k(size_t(cached * hd)), v(k.size()), u(size_t(hd), 0.0f), w(u);
+  for (auto& x : k) x = normal(rng);
+  for (auto& x : v) x = normal(rng);
+  for (int64_t d = 0; d < 4; ++d) u[size_t(d)] = 3.0f, w[size_t(d + 8)] = 3.0f;
+  std::copy(u.begin(), u.end(), k.begin() + 5 * page * hd + 3 * hd);
+  std::copy(w.begin(), w.end(), k.begin() + 9 * page * hd + 7 * hd);
+  std::vector<int32_t> pos(static_cast<size_t>(cached));
+  for (int32_t i = 0; i < int32_t(cached); ++i) pos[size_t(i)] = i;
+  cache.append(0, cached, k.data(), v.data(), pos.data());
+  std::vector<float> q(u);
+  q.insert(q.end(), w.begin(), w.end());
+  StepInfo step;
+  step.n_kv_head = n_kv;
+  step.n_cached = cached;
+  step.first_q_pos = cached - 1;
+  step.q = q.data();
+  step.n_q = 1;
+  step.n_head = n_kv * group;
+  step.head_dim = hd;
+  step.cache = &cache;
+  Selection query, shared;
+  make_policy(parse_policy_spec("quest:page=16,budget=48,dense_layers=0"))->plan(step, query);
+  make_policy(parse_policy_spec("quest:page=16,budget=48,dense_layers=0,heads=group"))
+      ->plan(step, shared);
+  REQUIRE(query.per_query_head);
+  REQUIRE(query.offsets.size() == 3);
+  CHECK(reads(query, 0, 5 * 16 + 3));
+  CHECK_FALSE(reads(query, 0, 9 * 16 + 7));
+  CHECK(reads(query, 1, 9 * 16 + 7));
+  CHECK_FALSE(reads(query, 1, 5 * 16 + 3));
+  REQUIRE_FALSE(shared.per_query_head);
+  REQUIRE(shared.offsets.size() == 2);
+  CHECK(reads(shared, 0, 5 * 16 + 3));
+  CHECK(reads(shared, 0, 9 * 16 + 7));
+
+  // The kernel reads each query head's own spans: head h's output equals a run in which the whole
+  // group reads head h's spans.
+  auto run = [&](const Selection& sel) {
+    std::vector<float> out(size_t(group * hd));
+    cpu::AttentionArgs a;
+    a.q = q.data();
+    a.n_q = 1;
+    a.n_head = group;
+    a.n_kv_head = sel.per_query_head ? group : 1;
+    a.kv_repeat = sel.per_query_head ? group : 1;
+    a.head_dim = hd;
+    a.kv_type = cache.type();
+    a.k = cache.keys(0);
+    a.v = cache.values(0);
+    a.capacity = cache.capacity(0);
+    a.key_pos = cache.positions(0);
+    const int32_t qp = int32_t(cached - 1);
+    a.q_pos = &qp;
+    a.scale = 0.25f;
+    a.spans = sel.spans.data();
+    a.span_offsets = sel.offsets.data();
+    a.out = out.data();
+    cpu::attention(a);
+    return out;
+  };
+  const std::vector<float> both = run(query);
+  for (int64_t h = 0; h < group; ++h) {
+    Selection one;
+    one.clear();
+    for (int32_t i = query.offsets[size_t(h)]; i < query.offsets[size_t(h) + 1]; ++i)
+      one.add(query.spans[size_t(i)].begin, query.spans[size_t(i)].end);
+    one.end_head();
+    const std::vector<float> alone = run(one);
+    for (int64_t d = 0; d < hd; ++d) CHECK(both[size_t(h * hd + d)] == alone[size_t(h * hd + d)]);
+  }
 }
 
 TEST_CASE("streaming keeps sinks and a window, re-positioned as a fresh run would",

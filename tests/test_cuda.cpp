@@ -339,7 +339,8 @@ void test_pages(std::mt19937& rng) {
     std::vector<int32_t> pos(static_cast<size_t>(used));
     for (int64_t t = 0; t < used; ++t) pos[size_t(t)] = int32_t(t);
     cache.append(0, used, k.data(), v.data(), pos.data());
-    auto policy = make_policy(parse_policy_spec("quest:budget=256,page=16"));
+    auto policy =
+        make_policy(parse_policy_spec("quest:budget=256,page=16,dense_layers=0,heads=group"));
     StepInfo step;
     step.n_kv_head = n_kv;
     step.n_cached = used;

@@ -181,8 +181,9 @@ struct Harness {
       REQUIRE(same_selection(sel, mirror->sel));
     }
     const int64_t blocks = sel.q_block > 0 ? (n + sel.q_block - 1) / sel.q_block : 1;
-    REQUIRE(sel.offsets.size() == size_t(blocks * n_kv + 1));
-    for (int64_t h = 0; h < blocks * n_kv; ++h) {
+    const int64_t sel_heads = sel.per_query_head ? n_head : n_kv;
+    REQUIRE(sel.offsets.size() == size_t(blocks * sel_heads + 1));
+    for (int64_t h = 0; h < blocks * sel_heads; ++h) {
       int32_t last_end = -1;
       for (int32_t i = sel.offsets[size_t(h)]; i < sel.offsets[size_t(h) + 1]; ++i) {
         const auto& span = sel.spans[size_t(i)];
@@ -212,6 +213,10 @@ struct Harness {
     a.spans = sel.spans.data();
     a.span_offsets = sel.offsets.data();
     a.span_q_block = sel.q_block;
+    if (sel.per_query_head) {
+      a.n_kv_head = n_head;
+      a.kv_repeat = group;
+    }
     a.out = out.data();
     a.lse = observed > 0 ? lse.data() : nullptr;
     cpu::attention(a);
@@ -357,7 +362,7 @@ TEST_CASE("selection policies read within their budgets and keep every token", "
     std::string spec;
     int64_t limit;  // keys one head may read on a decode step
   };
-  for (const Case& c : {Case{"quest:budget=64,page=8", 64},
+  for (const Case& c : {Case{"quest:budget=64,page=8,dense_layers=0", 64},
                         Case{"dhsa:budget=96,local=16,chunk_min=4,chunk_max=16", 96},
                         // recycled's full steps read everything; its other steps are tested below
                         Case{"recycled:k=40,stride=5", 240}}) {
@@ -395,9 +400,9 @@ TEST_CASE("recycled attention refreshes on schedule, or when the query drifts", 
 
 TEST_CASE("policies run over q8_0 and q4_0 caches", "[attention]") {
   for (KvType type : {KvType::Q8_0, KvType::Q4_0}) {
-    for (std::string spec :
-         {"h2o:budget=40", "snapkv:budget=40,window=8", "dhsa:budget=48,local=8",
-          "quest:budget=32,page=8", "recycled:k=16,stride=4", "streaming:sinks=4,window=24"}) {
+    for (std::string spec : {"h2o:budget=40", "snapkv:budget=40,window=8", "dhsa:budget=48,local=8",
+                             "quest:budget=32,page=8,dense_layers=0", "recycled:k=16,stride=4",
+                             "streaming:sinks=4,window=24"}) {
       INFO(spec);
       Harness h(spec, 200, type);
       h.step(64, true);
@@ -411,9 +416,9 @@ TEST_CASE("a device backend's view plans, evicts and holds what the CPU run does
   // Every policy, over f16 and q4_0 caches: the policy sees positions only (rows when it reads
   // keys, queries when it reads them) and the rows follow the logged moves.
   for (KvType type : {KvType::F16, KvType::Q4_0}) {
-    for (std::string spec :
-         {"dense", "h2o:budget=40", "snapkv:budget=40,window=8", "dhsa:budget=48,local=8",
-          "quest:budget=32,page=8", "recycled:k=16,stride=4", "streaming:sinks=4,window=24"}) {
+    for (std::string spec : {"dense", "h2o:budget=40", "snapkv:budget=40,window=8",
+                             "dhsa:budget=48,local=8", "quest:budget=32,page=8,dense_layers=0",
+                             "recycled:k=16,stride=4", "streaming:sinks=4,window=24"}) {
       INFO(spec << " " << kv_type_name(type));
       Harness h(spec, 200, type, /*with_mirror=*/true);
       h.step(40, false);
@@ -434,13 +439,14 @@ bool reads_slot(const Selection& sel, int64_t h, int32_t slot) {
   return false;
 }
 
-// Every query leans towards u; the planted keys are 4u: every query attends to them far more than
-// to any random key (q.u = 1.5 * (12 +- 2.8) per unit of u).
+// Every query leans towards u; the planted keys are 6u: every query attends to them far more than
+// to any random key (q.u = 1.5 * (12 +- 2.8) per unit of u), and a page of them bounds every query
+// head's q.k above a page of random keys (Quest ranks per query head).
 void plant(Harness& h, const std::vector<int64_t>& positions) {
   std::vector<float> u(Harness::hd, 0.0f);
   std::fill(u.begin(), u.begin() + 8, 1.5f);
   h.query_bias = u;
-  for (auto& x : u) x *= 4;
+  for (auto& x : u) x *= 6;
   for (int64_t p : positions) h.key_override[p] = u;
 }
 
@@ -457,8 +463,9 @@ TEST_CASE("selection policies rank: a planted key (and page, chunk) is read on e
     std::vector<int64_t> planted;
   };
   const std::vector<Case> cases = {
-      {"quest:budget=32,page=8", {100}},                                 // one key
-      {"quest:budget=32,page=8", {96, 97, 98, 99, 100, 101, 102, 103}},  // one whole page
+      {"quest:budget=32,page=8,dense_layers=0", {100}},  // one key
+      {"quest:budget=32,page=8,dense_layers=0",
+       {96, 97, 98, 99, 100, 101, 102, 103}},  // one whole page
       {"dhsa:budget=96,local=8,chunk_min=4,chunk_max=16", {100}},
       {"dhsa:budget=96,local=8,chunk_min=4,chunk_max=16", {120, 121, 122, 123, 124, 125}},
       {"recycled:k=16,stride=4", {100}},
@@ -475,7 +482,8 @@ TEST_CASE("selection policies rank: a planted key (and page, chunk) is read on e
       const int64_t read = h.sel.keys(0);
       const bool full_step = c.spec.starts_with("recycled") && read == h.cache.used(0);
       if (!full_step) REQUIRE(read <= 96);  // a real choice, not everything
-      for (int64_t g = 0; g < Harness::n_kv; ++g)
+      const int64_t sel_heads = h.sel.per_query_head ? Harness::n_head : Harness::n_kv;
+      for (int64_t g = 0; g < sel_heads; ++g)
         for (int64_t p : c.planted) CHECK(reads_slot(h.sel, g, int32_t(p)));
     }
   }

@@ -20,14 +20,18 @@ namespace longctx {
 // The key spans per KV head for one step: spans of head g are spans[offsets[g] .. offsets[g+1]).
 // With q_block > 0 each block of q_block queries has its own: block b, head g at
 // offsets[b * n_kv_head + g] (q_block a multiple of the kernel's query block, 8).
+// With per_query_head the spans are per query head instead (offsets[b * n_head + h]): each head of
+// a GQA group reads its own keys (Quest as its reference ranks pages); no statistics then.
 struct Selection {
   std::vector<cpu::KeySpan> spans;
   std::vector<int32_t> offsets;
   int64_t q_block = 0;
+  bool per_query_head = false;
   void clear() {
     spans.clear();
     offsets.assign(1, 0);
     q_block = 0;
+    per_query_head = false;
   }
   // Appends [begin, end) to the current head, merged with its last span when they touch.
   void add(int32_t begin, int32_t end);

@@ -22,8 +22,10 @@ LC_HD PageChoice choose_pages(int64_t n_cached, int64_t page, int64_t budget) {
   c.recent_begin = c.complete * page;
   if (c.recent_begin == n_cached) c.recent_begin -= page;  // the newest page is always read
   c.candidates = c.recent_begin / page;
-  const int64_t room = (budget - (n_cached - c.recent_begin)) / page;
-  c.pick = room < 0 ? 0 : (room < c.candidates ? room : c.candidates);
+  // At least two besides the newest: three pages in all, as the reference's max(3, budget / page).
+  int64_t room = (budget - (n_cached - c.recent_begin)) / page;
+  if (room < 2) room = 2;
+  c.pick = room < c.candidates ? room : c.candidates;
   return c;
 }
 

@@ -10,6 +10,7 @@
 #include "kernels/common/attention_math.h"
 #include "kernels/cpu/attention_tile.h"
 #include "kernels/cpu/vec.h"
+#include "support/error.h"
 
 namespace longctx::cpu {
 namespace {
@@ -91,9 +92,10 @@ void attention(const AttentionArgs& a) {
         std::fill(acc, acc + rows * hd, 0.0f);
         std::fill(state, state + rows, RowState{});
         const int64_t row_bytes = kernels::kv_row_bytes(a.kv_type, hd);
-        const uint8_t* k_head = a.k + g * a.capacity * row_bytes;
-        const uint8_t* v_head = a.v + g * a.capacity * row_bytes;
-        const int32_t* key_pos = a.key_pos + g * a.capacity;
+        const int64_t stored = g / a.kv_repeat;
+        const uint8_t* k_head = a.k + stored * a.capacity * row_bytes;
+        const uint8_t* v_head = a.v + stored * a.capacity * row_bytes;
+        const int32_t* key_pos = a.key_pos + stored * a.capacity;
         const int32_t last_pos = a.q_pos[q0 + nq - 1];
         const int32_t first_pos = a.q_pos[q0];
         const int64_t sel = (a.span_q_block > 0 ? q0 / a.span_q_block : 0) * a.n_kv_head + g;
@@ -218,6 +220,7 @@ void attention(const AttentionArgs& a) {
 // The same masking and scores as attention(), a second time, turned into probabilities with the
 // normalisers attention() recorded. Parallel over KV heads: each writes only its own mass row.
 void attention_mass(const AttentionArgs& a, int64_t q_begin, float* mass) {
+  if (a.kv_repeat != 1) throw Error("internal: attention statistics of per-query-head spans");
   const int64_t group = a.n_head / a.n_kv_head;
   const int64_t hd = a.head_dim;
   const int64_t row_bytes = kernels::kv_row_bytes(a.kv_type, hd);

@@ -31,6 +31,9 @@ struct AttentionArgs {
   const KeySpan* spans = nullptr;
   const int32_t* span_offsets = nullptr;
   int64_t span_q_block = 0;
+  // Heads of the selection per stored KV head: 1, or n_head / stored KV heads when every query
+  // head has spans of its own (n_kv_head is then n_head; head g reads stored head g / kv_repeat).
+  int64_t kv_repeat = 1;
   float* out = nullptr;  // [n_q][n_head][head_dim]
   // Optional: log of each row's softmax normaliser, [n_q][n_head] (what attention_mass needs).
   float* lse = nullptr;

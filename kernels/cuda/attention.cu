@@ -107,8 +107,9 @@ __global__ void attention_kernel(AttentionArgs a, int bq, int n_splits, float* p
   const auto [lo, hi] = kernels::split_share(total, n_splits, split);
 
   const int64_t row_bytes = kernels::kv_row_bytes(a.kv_type, hd);
-  const uint8_t* k_head = a.k + g * a.capacity * row_bytes;
-  const uint8_t* v_head = a.v + g * a.capacity * row_bytes;
+  const int64_t stored = g / a.kv_repeat;  // per-query-head spans: the stored head they read
+  const uint8_t* k_head = a.k + stored * a.capacity * row_bytes;
+  const uint8_t* v_head = a.v + stored * a.capacity * row_bytes;
   float m = -INFINITY, l = 0.0f, acc[kMaxPerLane];
   for (int i = 0; i < kMaxPerLane; ++i) acc[i] = 0.0f;
 
@@ -127,7 +128,7 @@ __global__ void attention_kernel(AttentionArgs a, int bq, int n_splits, float* p
         float* dst = (r < n ? ks : vs) + j * stride;
         for (int64_t d = lane; d < hd; d += kWarp) dst[d] = kernels::kv_element(a.kv_type, src, d);
       }
-      if (tid < n) kpos[tid] = a.key_pos[g * a.capacity + slot0 + tid];
+      if (tid < n) kpos[tid] = a.key_pos[stored * a.capacity + slot0 + tid];
       __syncthreads();
       if (!active) continue;
       float score = -INFINITY;
@@ -293,6 +294,7 @@ void attention(const AttentionArgs& a, AttentionWorkspace& ws) {
 }
 
 void attention_mass(const AttentionArgs& a, int64_t q_begin, float* mass) {
+  if (a.kv_repeat != 1) throw Error("internal: attention statistics of per-query-head spans");
   if (a.max_selected == 0 || q_begin >= a.n_q) return;
   dim3 grid(blocks_for(a.max_selected, 128), unsigned(a.n_kv_head));
   mass_kernel<<<grid, 128>>>(a, q_begin, mass);

@@ -104,6 +104,7 @@ struct AttentionArgs {
   const KeySpan* spans = nullptr;
   const int32_t* span_offsets = nullptr;
   int64_t span_q_block = 0;
+  int64_t kv_repeat = 1;     // as cpu::AttentionArgs: head g reads stored KV head g / kv_repeat
   int64_t max_selected = 0;  // the most keys any selection holds (sizes the split-K grid)
   float* out = nullptr;
   float* lse = nullptr;
