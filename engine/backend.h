@@ -27,7 +27,8 @@ struct AttendStep {
   int64_t n = 0;       // the chunk's queries
   int64_t window = 0;  // the layer's own sliding window (0: none)
   const Selection* selection = nullptr;
-  bool lse = false;  // keep each row's softmax normaliser for attention_mass()
+  bool lse = false;       // keep each row's softmax normaliser for attention_mass()
+  bool mass_max = false;  // attention_mass() combines a group's query heads by max, not sum
 };
 
 // Keys turned back by a re-positioning eviction: pair i by the angle (cos[i], sin[i]); positions

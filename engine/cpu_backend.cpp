@@ -134,7 +134,9 @@ void CpuBackend::attend(const AttendStep& step, const KvCache& cache) {
 
 void CpuBackend::attention_mass(const AttendStep& step, const KvCache& cache, int64_t q_begin,
                                 float* mass) {
-  cpu::attention_mass(args(step, cache), q_begin, mass);
+  cpu::AttentionArgs a = args(step, cache);
+  a.mass_max = step.mass_max;
+  cpu::attention_mass(a, q_begin, mass);
 }
 
 void CpuBackend::attention_output(int64_t il, int64_t n) {

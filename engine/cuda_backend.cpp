@@ -418,7 +418,9 @@ void CudaBackend::attention_mass(const AttendStep& step, const KvCache& cache, i
                                  float* mass) {
   const int64_t n = c_.n_head_kv * cache.capacity(step.layer);
   cuda::check(cudaMemsetAsync(mass_.get(), 0, size_t(n) * sizeof(float), 0), "clear mass");
-  cuda::attention_mass(args(step, cache), q_begin, mass_.get());
+  cuda::AttentionArgs a = args(step, cache);
+  a.mass_max = step.mass_max;
+  cuda::attention_mass(a, q_begin, mass_.get());
   host_mass_.resize(size_t(n));
   mass_.download(host_mass_.data(), size_t(n));
   for (int64_t i = 0; i < n; ++i) mass[i] += host_mass_[size_t(i)];

@@ -242,6 +242,7 @@ void Session::attention_block(int64_t il, int64_t n, bool prompt_end) {
     const int64_t observed = std::min(n, policy.observe_queries(step));
     planning_ms_ += ms_since(t0);
     a.lse = observed > 0;
+    a.mass_max = policy.mass_group_max();
     backend_->attend(a, cache_);
     if (observed > 0) {
       mass_.assign(size_t(c.n_head_kv * cache_.capacity(il)), 0.0f);

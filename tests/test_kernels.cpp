@@ -148,6 +148,7 @@ TEST_CASE("tiled attention and its mass equal a direct softmax, in every KV prec
       cpu::attention(a);
       cpu::attention_mass(a, q_begin, mass.data());
       std::vector<double> ref_mass(mass.size(), 0.0);
+      std::vector<double> head_mass(size_t(n_head * cap), 0.0);  // per query head, over queries
       for (int64_t qi = 0; qi < n_q; ++qi) {
         for (int64_t h = 0; h < n_head; ++h) {
           int64_t g = h / group;
@@ -174,7 +175,10 @@ TEST_CASE("tiled attention and its mass equal a direct softmax, in every KV prec
             CHECK(std::fabs(out[size_t((qi * n_head + h) * hd + e)] - ref) < 1e-4);
           }
           if (qi >= q_begin) {
-            for (size_t i = 0; i < r.p.size(); ++i) ref_mass[size_t(g * cap + r.idx[i])] += r.p[i];
+            for (size_t i = 0; i < r.p.size(); ++i) {
+              ref_mass[size_t(g * cap + r.idx[i])] += r.p[i];
+              head_mass[size_t(h * cap + r.idx[i])] += r.p[i];
+            }
           }
         }
       }
@@ -184,6 +188,22 @@ TEST_CASE("tiled attention and its mass equal a direct softmax, in every KV prec
         total += mass[i];
       }
       CHECK(std::fabs(total - double(n_q - q_begin) * n_head) < 1e-2);  // rows sum to one
+      // The group's heads combined by their largest mass (recycled attention's rule).
+      std::vector<float> max_mass(mass.size(), 0.0f);
+      a.mass_max = true;
+      cpu::attention_mass(a, q_begin, max_mass.data());
+      a.mass_max = false;
+      size_t below_sum = 0;
+      for (int64_t g = 0; g < n_kv; ++g) {
+        for (int64_t j = 0; j < cap; ++j) {
+          double ref = 0;
+          for (int64_t hh = 0; hh < group; ++hh)
+            ref = std::max(ref, head_mass[size_t((g * group + hh) * cap + j)]);
+          CHECK(std::fabs(max_mass[size_t(g * cap + j)] - ref) < 1e-5);
+          below_sum += ref < ref_mass[size_t(g * cap + j)] - 1e-3;
+        }
+      }
+      CHECK(below_sum > 0);  // the two rules differ on this data
     }
   }
 }

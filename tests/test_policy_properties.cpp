@@ -363,7 +363,7 @@ TEST_CASE("selection policies read within their budgets and keep every token", "
     int64_t limit;  // keys one head may read on a decode step
   };
   for (const Case& c : {Case{"quest:budget=64,page=8,dense_layers=0", 64},
-                        Case{"dhsa:budget=96,local=16,chunk_min=4,chunk_max=16", 96},
+                        Case{"dhsa:budget=96,local=16,chunk_min=4,chunk_max=16,decode=sparse", 96},
                         // recycled's full steps read everything; its other steps are tested below
                         Case{"recycled:k=40,stride=5", 240}}) {
     INFO(c.spec);
@@ -400,9 +400,10 @@ TEST_CASE("recycled attention refreshes on schedule, or when the query drifts", 
 
 TEST_CASE("policies run over q8_0 and q4_0 caches", "[attention]") {
   for (KvType type : {KvType::Q8_0, KvType::Q4_0}) {
-    for (std::string spec : {"h2o:budget=40", "snapkv:budget=40,window=8", "dhsa:budget=48,local=8",
-                             "quest:budget=32,page=8,dense_layers=0", "recycled:k=16,stride=4",
-                             "streaming:sinks=4,window=24"}) {
+    for (std::string spec :
+         {"h2o:budget=40", "snapkv:budget=40,window=8", "dhsa:budget=48,local=8,decode=sparse",
+          "quest:budget=32,page=8,dense_layers=0", "recycled:k=16,stride=4",
+          "streaming:sinks=4,window=24"}) {
       INFO(spec);
       Harness h(spec, 200, type);
       h.step(64, true);
@@ -416,9 +417,10 @@ TEST_CASE("a device backend's view plans, evicts and holds what the CPU run does
   // Every policy, over f16 and q4_0 caches: the policy sees positions only (rows when it reads
   // keys, queries when it reads them) and the rows follow the logged moves.
   for (KvType type : {KvType::F16, KvType::Q4_0}) {
-    for (std::string spec : {"dense", "h2o:budget=40", "snapkv:budget=40,window=8",
-                             "dhsa:budget=48,local=8", "quest:budget=32,page=8,dense_layers=0",
-                             "recycled:k=16,stride=4", "streaming:sinks=4,window=24"}) {
+    for (std::string spec :
+         {"dense", "h2o:budget=40", "snapkv:budget=40,window=8",
+          "dhsa:budget=48,local=8,decode=sparse", "quest:budget=32,page=8,dense_layers=0",
+          "recycled:k=16,stride=4", "streaming:sinks=4,window=24"}) {
       INFO(spec << " " << kv_type_name(type));
       Harness h(spec, 200, type, /*with_mirror=*/true);
       h.step(40, false);
@@ -466,8 +468,9 @@ TEST_CASE("selection policies rank: a planted key (and page, chunk) is read on e
       {"quest:budget=32,page=8,dense_layers=0", {100}},  // one key
       {"quest:budget=32,page=8,dense_layers=0",
        {96, 97, 98, 99, 100, 101, 102, 103}},  // one whole page
-      {"dhsa:budget=96,local=8,chunk_min=4,chunk_max=16", {100}},
-      {"dhsa:budget=96,local=8,chunk_min=4,chunk_max=16", {120, 121, 122, 123, 124, 125}},
+      {"dhsa:budget=96,local=8,chunk_min=4,chunk_max=16,decode=sparse", {100}},
+      {"dhsa:budget=96,local=8,chunk_min=4,chunk_max=16,decode=sparse",
+       {120, 121, 122, 123, 124, 125}},
       {"recycled:k=16,stride=4", {100}},
       {"recycled:k=16,stride=4", {60, 61, 62, 150}},
   };
@@ -527,5 +530,49 @@ TEST_CASE("eviction policies that score by attention keep a planted key; streami
     REQUIRE(holds_planted());
     for (int i = 0; i < 60; ++i) h.step(1, false);
     CHECK(!holds_planted());
+  }
+}
+
+TEST_CASE("policies act when their reference code does: on the whole prompt, dense where it is",
+          "[attention]") {
+  // H2O scores the whole prompt before anything leaves (prefill=chunked: after every chunk).
+  for (bool chunked : {false, true}) {
+    Harness h(std::string("h2o:budget=40,recent=8") + (chunked ? ",prefill=chunked" : ""), 256);
+    h.step(64, false);
+    CHECK(h.cache.used(0) == (chunked ? 40 : 64));
+    h.step(64, true);
+    CHECK(h.cache.used(0) == 40);
+  }
+  // StreamingLLM prefills densely and then cuts to sinks + window (prefill=windowed: windows each
+  // chunk and evicts as it goes).
+  for (bool windowed : {false, true}) {
+    Harness h(std::string("streaming:sinks=4,window=24") + (windowed ? ",prefill=windowed" : ""),
+              256);
+    h.step(64, false);
+    CHECK(h.cache.used(0) == (windowed ? 28 : 64));
+    h.step(64, true);
+    CHECK((h.sel.keys(0) == 128) == !windowed);  // the second chunk read the whole prompt
+    CHECK(h.cache.used(0) == 28);
+    h.step(1, false);  // decoding rolls one token per step by default
+    CHECK(h.cache.used(0) == 28);
+    CHECK(h.sel.keys(0) == 4 + 24);
+  }
+  // DHSA: a sparse prompt whose last dense_tail queries read everything, and dense decoding
+  // (decode=sparse: sparse decoding).
+  for (bool sparse_decode : {false, true}) {
+    Harness h(std::string("dhsa:budget=48,local=8,chunk_min=4,chunk_max=16,q_block=8") +
+                  (sparse_decode ? ",decode=sparse" : ""),
+              512);
+    h.step(128, false);
+    const Selection& s = h.sel;
+    REQUIRE(s.q_block == 8);
+    const int64_t heads = s.per_query_head ? Harness::n_head : Harness::n_kv;
+    CHECK(s.keys(15 * heads) < 120);  // the last block of a chunk that is not the prompt's end
+    h.step(128, true);
+    CHECK(h.sel.keys(15 * heads) == 256);  // the prompt's last 64 queries: blocks 8..15
+    CHECK(h.sel.keys(8 * heads) == 256 - 56);
+    CHECK(h.sel.keys(7 * heads) < 200);  // before the tail: sparse
+    h.step(1, false);
+    CHECK((h.sel.keys(0) == 257) == !sparse_decode);
   }
 }

@@ -4,7 +4,8 @@
 // paper's length-normalised aggregation); a block of queries is represented the same way; the
 // chunk-to-chunk similarity, upsampled to every token of a chunk, ranks the chunks, and the best
 // ones fill a token budget. The first chunk (sink) and the newest tokens (local) are always kept.
-// Used in prefill (per block of `q_block` queries) and in decode. A selection policy.
+// Used in prefill (per block of `q_block` queries) and, with decode=sparse, in decode. A selection
+// policy.
 //
 // Boundaries: the paper uses a small trained predictor whose training labels were "similarity
 // shifts between consecutive key embeddings"; we use that rule directly, training-free: a chunk
@@ -23,22 +24,43 @@ namespace longctx {
 namespace {
 
 // Defaults, ours where the paper gives none: budget 1024 tokens (the paper evaluates budgets down
-// to 512), chunks of 8-64 tokens, a local window of 128 tokens, query blocks of 64 in prefill.
+// to 512), chunks of 8-64 tokens, a local window of 128 tokens, query blocks of 64 in prefill. As
+// the official code does: the prompt is sparse but its last 64 queries (dense_tail) and every
+// decode step read densely (decode=sparse makes decoding sparse too), and each query head ranks
+// the chunks for itself (heads=group: a KV head's query heads share the ranking by their max).
 constexpr int64_t kDefaultBudget = 1024;
 constexpr int64_t kDefaultChunkMin = 8;
 constexpr int64_t kDefaultChunkMax = 64;
 constexpr int64_t kDefaultLocal = 128;
 constexpr int64_t kDefaultQueryBlock = 64;
+constexpr int64_t kDefaultDenseTail = 64;
+
+struct DhsaOptions {
+  int64_t budget, chunk_min, chunk_max, local, q_block, dense_tail;
+  bool sparse_decode, per_query_head;
+};
 
 class DhsaPolicy final : public AttentionPolicy {
  public:
-  DhsaPolicy(int64_t budget, int64_t chunk_min, int64_t chunk_max, int64_t local, int64_t q_block)
-      : budget_(budget), min_(chunk_min), max_(chunk_max), local_(local), q_block_(q_block) {}
+  explicit DhsaPolicy(const DhsaOptions& o)
+      : budget_(o.budget),
+        min_(o.chunk_min),
+        max_(o.chunk_max),
+        local_(o.local),
+        q_block_(o.q_block),
+        dense_tail_(o.dense_tail),
+        sparse_decode_(o.sparse_decode),
+        per_query_head_(o.per_query_head) {}
   bool reads_queries() const override { return true; }
   bool reads_keys() const override { return true; }
   std::string name() const override {
-    return "dhsa:budget=" + std::to_string(budget_) + ",chunk_min=" + std::to_string(min_) +
-           ",chunk_max=" + std::to_string(max_) + ",local=" + std::to_string(local_);
+    std::string n = "dhsa:budget=" + std::to_string(budget_) +
+                    ",chunk_min=" + std::to_string(min_) + ",chunk_max=" + std::to_string(max_) +
+                    ",local=" + std::to_string(local_);
+    if (dense_tail_ != kDefaultDenseTail) n += ",dense_tail=" + std::to_string(dense_tail_);
+    if (sparse_decode_) n += ",decode=sparse";
+    if (!per_query_head_) n += ",heads=group";
+    return n;
   }
 
   void plan(const StepInfo& step, Selection& out) override {
@@ -46,15 +68,32 @@ class DhsaPolicy final : public AttentionPolicy {
       select_all(step, out);
       return;
     }
-    segment(step);
+    segment(step);  // boundaries follow every step, dense ones included
+    if (step.n_q == 1 && !sparse_decode_) {
+      select_all(step, out);
+      return;
+    }
     const int64_t blocks = step.n_q == 1 ? 1 : (step.n_q + q_block_ - 1) / q_block_;
+    const int64_t group = step.n_head / step.n_kv_head;
+    const int64_t rankings = per_query_head_ ? step.n_head : step.n_kv_head;
+    // A prompt's last dense_tail queries read everything (whole blocks: the tail's first block on).
+    const int64_t tail_begin = step.prompt_end && step.n_q > 1 ? step.n_q - dense_tail_ : step.n_q;
     out.clear();
     out.q_block = step.n_q == 1 ? 0 : q_block_;
+    out.per_query_head = per_query_head_;
     for (int64_t b = 0; b < blocks; ++b) {
       const int64_t q0 = b * q_block_, q1 = std::min(step.n_q, q0 + q_block_);
       // Slots equal positions here (DHSA never evicts): the block sees slots up to its last query.
       const int64_t visible = step.first_q_pos + q1;
-      for (int64_t g = 0; g < step.n_kv_head; ++g) select_block(step, g, q0, q1, visible, out);
+      for (int64_t r = 0; r < rankings; ++r) {
+        if (q1 > tail_begin) {
+          out.add(0, int32_t(visible));
+          out.end_head();
+          continue;
+        }
+        const int64_t h0 = per_query_head_ ? r : r * group;
+        select_block(step, h0, per_query_head_ ? 1 : group, q0, q1, visible, out);
+      }
     }
   }
 
@@ -118,9 +157,10 @@ class DhsaPolicy final : public AttentionPolicy {
 
   int64_t chunk_end(size_t c) const { return c + 1 < starts_.size() ? starts_[c + 1] : closed_; }
 
-  void select_block(const StepInfo& step, int64_t g, int64_t q0, int64_t q1, int64_t visible,
-                    Selection& out) {
-    const int64_t hd = step.head_dim, group = step.n_head / step.n_kv_head;
+  // The chunks query heads [h0, h0 + n_heads) of one KV head read for queries [q0, q1).
+  void select_block(const StepInfo& step, int64_t h0, int64_t n_heads, int64_t q0, int64_t q1,
+                    int64_t visible, Selection& out) {
+    const int64_t hd = step.head_dim, g = h0 / (step.n_head / step.n_kv_head);
     if (visible <= budget_ || starts_.empty()) {
       out.add(0, int32_t(visible));
       out.end_head();
@@ -137,8 +177,7 @@ class DhsaPolicy final : public AttentionPolicy {
     // Block representation per query head: mean of the block's queries times sqrt(block size).
     score_.assign(n_cand, -INFINITY);
     const float qscale = std::sqrt(float(q1 - q0)) / float(q1 - q0);
-    for (int64_t hh = 0; hh < group; ++hh) {
-      const int64_t h = g * group + hh;
+    for (int64_t h = h0; h < h0 + n_heads; ++h) {
       qrep_.assign(size_t(hd), 0.0f);
       for (int64_t qi = q0; qi < q1; ++qi) {
         const float* q = step.q + (qi * step.n_head + h) * hd;
@@ -167,7 +206,8 @@ class DhsaPolicy final : public AttentionPolicy {
     out.end_head();
   }
 
-  int64_t budget_, min_, max_, local_, q_block_;
+  int64_t budget_, min_, max_, local_, q_block_, dense_tail_;
+  bool sparse_decode_, per_query_head_;
   std::vector<int32_t> starts_;          // closed chunks: start slots
   int64_t closed_ = 0;                   // slots before this are in closed chunks
   std::vector<float> sim_;               // cosine similarity of keys i-1 and i
@@ -179,16 +219,20 @@ class DhsaPolicy final : public AttentionPolicy {
 }  // namespace
 
 std::unique_ptr<AttentionPolicy> make_dhsa_policy(PolicyParams& params) {
-  int64_t budget = params.integer("budget", kDefaultBudget, 1, int64_t(1) << 30);
-  int64_t chunk_min = params.integer("chunk_min", kDefaultChunkMin, 1, 4096);
-  int64_t chunk_max = params.integer("chunk_max", kDefaultChunkMax, 1, 4096);
-  int64_t local = params.integer("local", kDefaultLocal, 0, int64_t(1) << 30);
-  int64_t q_block = params.integer("q_block", kDefaultQueryBlock, 8, 4096);
-  if (chunk_min > chunk_max)
-    throw Error("--attn dhsa: chunk_min=" + std::to_string(chunk_min) + " exceeds chunk_max");
-  if (q_block % 8 != 0)
-    throw Error("--attn dhsa: q_block=" + std::to_string(q_block) + " must be a multiple of 8");
-  return std::make_unique<DhsaPolicy>(budget, chunk_min, chunk_max, local, q_block);
+  DhsaOptions o;
+  o.budget = params.integer("budget", kDefaultBudget, 1, int64_t(1) << 30);
+  o.chunk_min = params.integer("chunk_min", kDefaultChunkMin, 1, 4096);
+  o.chunk_max = params.integer("chunk_max", kDefaultChunkMax, 1, 4096);
+  o.local = params.integer("local", kDefaultLocal, 0, int64_t(1) << 30);
+  o.q_block = params.integer("q_block", kDefaultQueryBlock, 8, 4096);
+  o.dense_tail = params.integer("dense_tail", kDefaultDenseTail, 0, int64_t(1) << 30);
+  o.sparse_decode = params.choice("decode", "dense", {"dense", "sparse"}) == "sparse";
+  o.per_query_head = params.choice("heads", "query", {"query", "group"}) == "query";
+  if (o.chunk_min > o.chunk_max)
+    throw Error("--attn dhsa: chunk_min=" + std::to_string(o.chunk_min) + " exceeds chunk_max");
+  if (o.q_block % 8 != 0)
+    throw Error("--attn dhsa: q_block=" + std::to_string(o.q_block) + " must be a multiple of 8");
+  return std::make_unique<DhsaPolicy>(o);
 }
 
 }  // namespace longctx

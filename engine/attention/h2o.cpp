@@ -4,8 +4,11 @@
 // the lowest-scoring older tokens leave the cache. Scores are kept per KV head (summed over its
 // query heads), so each head keeps its own tokens. An eviction policy.
 //
-// Chunked prefill evicts after every chunk (so memory never exceeds budget + one chunk); a prompt
-// that fits one chunk is scored over all its queries at once, as H2O's real-drop code does.
+// A prompt is scored over all its queries before anything leaves, as the official real-drop code
+// does (h2o_hf/utils_real_drop: the whole prompt's attention, summed over queries, then the top
+// heavy hitters kept): the cache holds the prompt until it ends. prefill=chunked evicts after every
+// prefill chunk instead, so memory never exceeds budget + one chunk (scores then come from the
+// queries seen so far).
 #include <algorithm>
 #include <vector>
 
@@ -23,11 +26,12 @@ constexpr int64_t kDefaultBudget = 1024;
 
 class H2oPolicy final : public AttentionPolicy {
  public:
-  H2oPolicy(int64_t budget, int64_t recent, int64_t sinks)
-      : budget_(budget), recent_(recent), sinks_(sinks) {}
+  H2oPolicy(int64_t budget, int64_t recent, int64_t sinks, bool chunked)
+      : budget_(budget), recent_(recent), sinks_(sinks), chunked_(chunked) {}
   std::string name() const override {
     return "h2o:budget=" + std::to_string(budget_) + ",recent=" + std::to_string(recent_) +
-           (sinks_ ? ",sinks=" + std::to_string(sinks_) : "");
+           (sinks_ ? ",sinks=" + std::to_string(sinks_) : "") +
+           (chunked_ ? ",prefill=chunked" : "");
   }
 
   void plan(const StepInfo& step, Selection& out) override { select_all(step, out); }
@@ -46,6 +50,7 @@ class H2oPolicy final : public AttentionPolicy {
   void evict(const StepInfo& step, Eviction& out) override {
     const int64_t excess = step.n_cached - budget_;
     if (excess <= 0 || step.window > 0) return;
+    if (!chunked_ && step.n_q > 1 && !step.prompt_end) return;  // the prompt goes on
     const int64_t cap = step.capacity();
     const int64_t newest = step.first_q_pos + step.n_q - 1;
     out.per_head = excess;
@@ -71,10 +76,12 @@ class H2oPolicy final : public AttentionPolicy {
     }
   }
 
-  int64_t max_held() const override { return budget_; }
+  // Whole-prompt scoring holds the prompt first: no bound below the context.
+  int64_t max_held() const override { return chunked_ ? budget_ : -1; }
 
  private:
   int64_t budget_, recent_, sinks_;
+  bool chunked_;
   std::vector<float> score_;  // [kv_head][capacity], following the slots
   std::vector<int32_t> candidates_;
   std::vector<SlotMove> moves_;
@@ -91,7 +98,8 @@ std::unique_ptr<AttentionPolicy> make_h2o_policy(PolicyParams& params) {
                 std::to_string(sinks) +
                 ") must leave room for heavy hitters in budget=" + std::to_string(budget));
   }
-  return std::make_unique<H2oPolicy>(budget, recent, sinks);
+  bool chunked = params.choice("prefill", "whole", {"whole", "chunked"}) == "chunked";
+  return std::make_unique<H2oPolicy>(budget, recent, sinks, chunked);
 }
 
 }  // namespace longctx

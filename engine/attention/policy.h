@@ -97,9 +97,11 @@ class AttentionPolicy {
   // How many of the step's last queries' attention mass observe() wants (0: none, the default:
   // statistics cost nothing unless asked for).
   virtual int64_t observe_queries(const StepInfo&) { return 0; }
-  // mass[g * capacity + slot]: attention probability of each selected key, summed over the query
-  // heads of KV head g and the observed queries.
+  // mass[g * capacity + slot]: attention probability of each selected key, summed over the
+  // observed queries and then over the query heads of KV head g (or, when mass_group_max(), the
+  // largest among those heads).
   virtual void observe(const StepInfo&, const float* /*mass*/) {}
+  virtual bool mass_group_max() const { return false; }
   virtual void evict(const StepInfo&, Eviction&) {}
   // Tokens the layer ever holds after a step (-1: no bound); bounded layers get a smaller cache.
   virtual int64_t max_held() const { return -1; }

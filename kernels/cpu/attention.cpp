@@ -239,20 +239,26 @@ void attention_mass(const AttentionArgs& a, int64_t q_begin, float* mass) {
         for (int32_t slot = start; slot < stop; ++slot) slots[n++] = slot;
         decode_rows(a.kv_type, k_head, row_bytes, slots, n, kf, hd);
         tile::transpose(kf, n, hd, kt);
-        for (int64_t qi = q_begin; qi < a.n_q; ++qi) {
-          const int32_t pos = a.q_pos[qi];
-          for (int64_t hh = 0; hh < group; ++hh) {
-            const int64_t h = g * group + hh;
+        alignas(64) float head_mass[kKeyTile];
+        for (int64_t hh = 0; hh < group; ++hh) {
+          const int64_t h = g * group + hh;
+          std::fill(head_mass, head_mass + n, 0.0f);
+          for (int64_t qi = q_begin; qi < a.n_q; ++qi) {
             const float* q = a.q + (qi * a.n_head + h) * hd;
             const float lse = a.lse[qi * a.n_head + h];
             if (std::isinf(lse)) continue;
             alignas(64) float scores[kKeyTile], p[kKeyTile];
             tile::scores(q, kt, hd, a.scale, scores);
             for (int j = 0; j < n; ++j) {
-              if (!kernels::key_visible(key_pos[slots[j]], pos, a.window)) scores[j] = -INFINITY;
+              if (!kernels::key_visible(key_pos[slots[j]], a.q_pos[qi], a.window))
+                scores[j] = -INFINITY;
             }
             tile::exp_sum(scores, n, lse, p);
-            for (int j = 0; j < n; ++j) m[slots[j]] += p[j];
+            for (int j = 0; j < n; ++j) head_mass[j] += p[j];
+          }
+          for (int j = 0; j < n; ++j) {
+            float& dst = m[slots[j]];
+            dst = a.mass_max ? std::max(dst, head_mass[j]) : dst + head_mass[j];
           }
         }
       }

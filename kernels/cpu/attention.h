@@ -37,6 +37,9 @@ struct AttentionArgs {
   float* out = nullptr;  // [n_q][n_head][head_dim]
   // Optional: log of each row's softmax normaliser, [n_q][n_head] (what attention_mass needs).
   float* lse = nullptr;
+  // attention_mass: a group's query heads combined by max (each head's mass summed over the
+  // queries first) instead of summed.
+  bool mass_max = false;
   // Limit of this kernel: head_dim <= 256.
 };
 

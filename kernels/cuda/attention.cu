@@ -207,11 +207,12 @@ __global__ void mass_kernel(AttentionArgs a, int64_t q_begin, float* mass) {
   const int64_t row_bytes = kernels::kv_row_bytes(a.kv_type, hd);
   kernels::decode_kv_row(a.kv_type, a.k + (g * a.capacity + slot) * row_bytes, k, hd);
   const int32_t kp = a.key_pos[g * a.capacity + slot];
-  float sum = 0.0f;
-  for (int64_t qi = q_begin; qi < a.n_q; ++qi) {
-    if (!kernels::key_visible(kp, a.q_pos[qi], a.window)) continue;
-    for (int64_t hh = 0; hh < group; ++hh) {
-      const int64_t h = g * group + hh;
+  float total = 0.0f;
+  for (int64_t hh = 0; hh < group; ++hh) {
+    const int64_t h = g * group + hh;
+    float sum = 0.0f;
+    for (int64_t qi = q_begin; qi < a.n_q; ++qi) {
+      if (!kernels::key_visible(kp, a.q_pos[qi], a.window)) continue;
       const float lse = a.lse[qi * a.n_head + h];
       if (isinf(lse)) continue;
       const float* q = a.q + (qi * a.n_head + h) * hd;
@@ -219,8 +220,10 @@ __global__ void mass_kernel(AttentionArgs a, int64_t q_begin, float* mass) {
       for (int64_t d = 0; d < hd; ++d) dot += q[d] * k[d];
       sum += expf(a.scale * dot - lse);
     }
+    total = a.mass_max ? fmaxf(total, sum) : total + sum;
   }
-  mass[g * a.capacity + slot] += sum;
+  float& dst = mass[g * a.capacity + slot];
+  dst = a.mass_max ? fmaxf(dst, total) : dst + total;
 }
 
 __global__ void iota_kernel(int32_t* out, int64_t n) {

@@ -108,6 +108,7 @@ struct AttentionArgs {
   int64_t max_selected = 0;  // the most keys any selection holds (sizes the split-K grid)
   float* out = nullptr;
   float* lse = nullptr;
+  bool mass_max = false;  // as cpu::AttentionArgs
 };
 
 // Scratch for split-K partial results, one per session.
