@@ -334,6 +334,7 @@ int run_benchmark(const EvalOptions& o) {
     out.flush();
   });
   out.close();
+  finish_trace(o.model);
   score_directory(out_dir);
   return 0;
 }
@@ -380,6 +381,7 @@ Action add_eval(CLI::App& app) {
   for (const char* bench : {"ruler", "longbench", "niah", "passkey"}) {
     CLI::App* sub = app.add_subcommand(bench, std::string("evaluate ") + bench);
     add_model_flags(*sub, o->model);
+    add_trace_flag(*sub, o->model);
     sub->get_option("--attn")->description(
         "attention modes to compare, comma-separated (e.g. dense,streaming,h2o:budget=512)");
     sub->add_option("--tasks,--datasets", o->tasks,
@@ -409,7 +411,10 @@ Action add_eval(CLI::App& app) {
       sub->add_option("--depths", o->depths, "needle depths in percent (default 0,25,50,75,100)");
     sub->callback([o, bench, action] {
       o->benchmark = bench;
-      *action = [o] { return run_benchmark(*o); };
+      *action = [o] {
+        start_trace(o->model);  // a trace that cannot be written fails before any work
+        return run_benchmark(*o);
+      };
     });
   }
   auto merge_dirs = std::make_shared<std::vector<std::string>>();

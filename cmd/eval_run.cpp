@@ -43,6 +43,7 @@ Session& EvalRunner::session(const std::string& mode) {
 
 nlohmann::json EvalRunner::run_one(const eval::EvalSample& s, const std::string& mode) {
   Session& session = this->session(mode);
+  if (options_.trace) options_.trace->sample(s.id(), mode);
   session.clear();
   session.reset_timing();
   double t0 = now_ms();

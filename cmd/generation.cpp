@@ -35,6 +35,20 @@ void add_model_flags(CLI::App& app, ModelOptions& o) {
       ->check(CLI::IsMember({"cpu", "cuda"}));
 }
 
+void add_trace_flag(CLI::App& app, ModelOptions& o) {
+  app.add_option("--trace-attention", o.trace_attention,
+                 "write what each policy read and kept, per step, layer and head, as JSON lines");
+}
+
+void start_trace(ModelOptions& o) {
+  if (!o.trace_attention.empty() && !o.trace)
+    o.trace = std::make_shared<AttentionTrace>(o.trace_attention);
+}
+
+void finish_trace(const ModelOptions& o) {
+  if (o.trace) o.trace->finish();
+}
+
 void add_sampler_flags(CLI::App& app, SamplerOptions& o) {
   app.add_option("--temp", o.temperature, "temperature (0 = greedy)")
       ->check(CLI::NonNegativeNumber);
@@ -127,6 +141,7 @@ std::unique_ptr<Session> make_session(const Model& model, const ModelOptions& o,
     throw Error("-c " + std::to_string(o.n_ctx) + ": at most " + std::to_string(kMaxContext));
   SessionOptions so{o.n_ctx > 0 ? o.n_ctx : std::min(c.n_ctx_train, kMaxContext), o.n_batch,
                     policies, parse_kv_type(o.kv_type), parse_device(o.device)};
+  so.trace = o.trace;
   so.n_batch = std::min(so.n_batch, so.n_ctx);  // a chunk never exceeds the context
   const double available = double(available_memory_bytes());
   if (available > 0) {

@@ -15,14 +15,22 @@ struct ModelOptions {
   std::string model;
   int64_t n_ctx = 0;  // 0: the model's context
   int64_t n_batch = 512;
-  int threads = 0;              // 0: all cores
-  std::string attn = "dense";   // --attn NAME[:key=value,...] for every layer
-  std::string attn_config;      // --attn-config FILE.json, a per-layer mix
-  std::string kv_type = "f16";  // --kv-type: KV precision, with any policy
-  std::string device = "cpu";   // --device cpu|cuda
+  int threads = 0;                        // 0: all cores
+  std::string attn = "dense";             // --attn NAME[:key=value,...] for every layer
+  std::string attn_config;                // --attn-config FILE.json, a per-layer mix
+  std::string kv_type = "f16";            // --kv-type: KV precision, with any policy
+  std::string device = "cpu";             // --device cpu|cuda
+  std::string trace_attention;            // --trace-attention FILE (run, perplexity, eval)
+  std::shared_ptr<AttentionTrace> trace;  // opened by start_trace()
 };
 
 void add_model_flags(CLI::App& app, ModelOptions& o);
+// --trace-attention FILE, for the commands that offer it.
+void add_trace_flag(CLI::App& app, ModelOptions& o);
+// Opens the trace file, if one was asked for, before any work: one that cannot be written is an
+// error (exit 2) before the model loads. finish_trace() flushes it and reports a failed write.
+void start_trace(ModelOptions& o);
+void finish_trace(const ModelOptions& o);
 // -t: the OpenMP thread count (0 leaves OpenMP's default); more than the processors is lowered
 // to them with a warning.
 void set_threads(int threads);

@@ -29,6 +29,7 @@ Action add_perplexity(CLI::App& app) {
   auto o = std::make_shared<PerplexityOptions>();
   o->model.n_ctx = 512;  // llama-perplexity's default window
   add_model_flags(app, o->model);
+  add_trace_flag(app, o->model);
   app.add_option("-f,--file", o->file, "text to score")->required();
   app.add_option("--chunks", o->chunks, "score at most this many chunks (-1 = all)")
       ->check(CLI::Range(-1, 1 << 30));
@@ -38,6 +39,7 @@ Action add_perplexity(CLI::App& app) {
       ->check(CLI::NonNegativeNumber);
   return [o] {
     std::string text = read_text_file(o->file);
+    start_trace(o->model);
     if (o->model.n_batch < o->model.n_ctx) o->model.n_batch = o->model.n_ctx;
     Loaded l = load_for_generation(o->model);
     auto tok = tokenizer::Tokenizer::create(l.model->vocab);
@@ -69,6 +71,7 @@ Action add_perplexity(CLI::App& app) {
         o->decode);
     std::fprintf(stderr, "\n");
     std::printf("\nFinal estimate: PPL = %.4f +/- %.5f\n", r.ppl, r.error);
+    finish_trace(o->model);
     return 0;
   };
 }

@@ -32,6 +32,7 @@ struct RunOptions {
 Action add_run(CLI::App& app) {
   auto o = std::make_shared<RunOptions>();
   add_model_flags(app, o->model);
+  add_trace_flag(app, o->model);
   add_sampler_flags(app, o->sampler);
   app.add_option("-p,--prompt", o->prompt, "prompt text");
   app.add_option("-f,--file", o->file, "read the prompt from a file")->excludes("--prompt");
@@ -47,6 +48,7 @@ Action add_run(CLI::App& app) {
   return [o] {
     if (o->prompt.empty() && o->file.empty()) throw Error("run: give -p PROMPT or -f FILE");
     std::string prompt = o->file.empty() ? o->prompt : read_text_file(o->file);
+    start_trace(o->model);
     Loaded l = load_for_generation(o->model);
     auto tok = tokenizer::Tokenizer::create(l.model->vocab);
     bool add_special = true;
@@ -125,6 +127,7 @@ Action add_run(CLI::App& app) {
                  n_gen > 0 ? n_gen / (gen_ms / 1000) : 0.0, s.held_kv_bytes() / 1048576.0,
                  s.kv_bytes() / 1048576.0, kv_type_name(s.cache().type()), (long long)s.n_ctx(),
                  peak_rss_bytes() / 1048576.0, describe_policies(s).c_str());
+    finish_trace(o->model);
     return 0;
   };
 }

@@ -45,10 +45,10 @@ std::vector<int64_t> layer_capacities(const std::vector<std::unique_ptr<Attentio
 // Which layers' rows the host cache stores: all of them on the CPU (it is the cache); on a device
 // only those whose policy reads keys on the host.
 std::vector<bool> host_rows(const std::vector<std::unique_ptr<AttentionPolicy>>& policies,
-                            Device device) {
+                            Device device, bool traced) {
   std::vector<bool> rows;
   for (const auto& p : policies) {
-    const bool device_ranks = ranks_pages(device) && p->plans_pages();
+    const bool device_ranks = ranks_pages(device) && p->plans_pages() && !traced;
     rows.push_back(device == Device::Cpu || (p->reads_keys() && !device_ranks));
   }
   return rows;
@@ -67,7 +67,7 @@ double session_host_bytes(const Model& model, const SessionOptions& options) {
   const int64_t n_ctx = options.n_ctx > 0 ? options.n_ctx : c.n_ctx_train;
   auto policies = make_policies(c, options);
   std::vector<int64_t> cap = layer_capacities(policies, n_ctx, options.n_batch);
-  std::vector<bool> rows = host_rows(policies, options.device);
+  std::vector<bool> rows = host_rows(policies, options.device, options.trace != nullptr);
   const double row_bytes = double(kernels::kv_row_bytes(options.kv_type, c.head_dim) +
                                   kernels::kv_row_bytes(options.kv_type, c.value_dim));
   double kv = 0, max_cap = 0;
@@ -91,7 +91,7 @@ Session::Session(const Model& model, SessionOptions options)
       policies_(make_policies(model.config, options)),
       cache_(model.config.n_layer, model.config.n_head_kv, model.config.head_dim,
              model.config.value_dim, layer_capacities(policies_, n_ctx_, options.n_batch),
-             options.kv_type, host_rows(policies_, options.device)) {
+             options.kv_type, host_rows(policies_, options.device, options.trace != nullptr)) {
   const ModelConfig& c = model.config;
   for (const auto& p : policies_) {
     min_last_chunk_ = std::max(min_last_chunk_, p->min_last_chunk());
@@ -112,6 +112,7 @@ Session::Session(const Model& model, SessionOptions options)
 void Session::clear() {
   cache_.clear();
   n_past_ = 0;
+  steps_ = 0;
   evicted_ = false;
   std::fill(shift_.begin(), shift_.end(), 0);
   for (auto& p : policies_) p->reset();
@@ -200,6 +201,7 @@ void Session::forward_chunk(const int32_t* tokens, int64_t n, float* logits_out,
     backend_->ffn(il, n);
   }
   n_past_ += n;
+  ++steps_;
   if (!want_logits) return;
   // Logits of the last token only, unless the caller wants every position (perplexity).
   const bool all = logits_.size() > size_t(c.n_vocab);
@@ -233,12 +235,14 @@ void Session::attention_block(int64_t il, int64_t n, bool prompt_end) {
   a.window = step.window;
   a.selection = &selection_;
   PagePlan pages;
-  if (ranks_pages(options_.device) && policy.page_plan(step, pages)) {
+  AttentionTrace* trace = options_.trace.get();
+  if (ranks_pages(options_.device) && !trace && policy.page_plan(step, pages)) {
     backend_->attend_pages(a, pages, cache_);  // Quest ranks its pages next to the keys
   } else {
     step.q = policy.reads_queries() ? backend_->host_queries(n) : nullptr;
     auto t0 = Clock::now();
     policy.plan(step, selection_);
+    if (trace) trace->reads(steps_, pos_[0], n, il, c.n_head, selection_, cache_);
     const int64_t observed = std::min(n, policy.observe_queries(step));
     planning_ms_ += ms_since(t0);
     a.lse = observed > 0;
@@ -256,6 +260,7 @@ void Session::attention_block(int64_t il, int64_t n, bool prompt_end) {
   eviction_.clear();
   step.n_cached = cache_.used(il);
   policy.evict(step, eviction_);
+  if (trace) trace->eviction(steps_, pos_[0], n, il, eviction_, cache_, shift_[size_t(il)]);
   apply_eviction(il, eviction_);
   planning_ms_ += ms_since(t0);
   backend_->mark_attention(false);

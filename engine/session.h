@@ -9,6 +9,7 @@
 
 #include "engine/attention/policy.h"
 #include "engine/attention/registry.h"
+#include "engine/attention_trace.h"
 #include "engine/backend.h"
 #include "engine/kv_cache.h"
 #include "models/model.h"
@@ -25,6 +26,9 @@ struct SessionOptions {
   // Where the layers run. On CUDA the weights and the KV cache's rows live on the device; the
   // policies run on the host over the cache's positions (and rows, for those reading keys).
   Device device = Device::Cpu;
+  // --trace-attention: every step's reads and evictions, written as they happen (null: off). A
+  // traced session ranks Quest's pages on the host, where the spans can be seen.
+  std::shared_ptr<AttentionTrace> trace;
 };
 
 // Host bytes a session with these options allocates when it starts: the KV cache (each layer's
@@ -82,6 +86,7 @@ class Session {
   bool evicted_ = false;  // some tokens left the cache: no rewinding to a prefix
   std::vector<std::vector<float>> inv_freq_;  // per layer, rotary frequencies
   int64_t n_past_ = 0;
+  int64_t steps_ = 0;  // forward chunks since the last clear (what a trace numbers)
   double planning_ms_ = 0;
   std::vector<float> logits_;
   std::vector<int32_t> pos_;        // token positions of the chunk
