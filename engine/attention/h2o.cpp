@@ -26,12 +26,12 @@ constexpr int64_t kDefaultBudget = 1024;
 
 class H2oPolicy final : public AttentionPolicy {
  public:
-  H2oPolicy(int64_t budget, int64_t recent, int64_t sinks, bool chunked)
-      : budget_(budget), recent_(recent), sinks_(sinks), chunked_(chunked) {}
+  H2oPolicy(int64_t budget, int64_t recent, int64_t sinks, bool chunked, bool mean)
+      : budget_(budget), recent_(recent), sinks_(sinks), chunked_(chunked), mean_(mean) {}
   std::string name() const override {
     return "h2o:budget=" + std::to_string(budget_) + ",recent=" + std::to_string(recent_) +
            (sinks_ ? ",sinks=" + std::to_string(sinks_) : "") +
-           (chunked_ ? ",prefill=chunked" : "");
+           (chunked_ ? ",prefill=chunked" : "") + (mean_ ? ",score=mean" : "");
   }
 
   void plan(const StepInfo& step, Selection& out) override { select_all(step, out); }
@@ -64,9 +64,14 @@ class H2oPolicy final : public AttentionPolicy {
       }
       if (int64_t(candidates_.size()) < excess)
         throw Error("internal: h2o has fewer candidates than tokens to evict");
-      std::nth_element(
-          candidates_.begin(), candidates_.begin() + (excess - 1), candidates_.end(),
-          [&](int32_t a, int32_t b) { return s[a] < s[b] || (s[a] == s[b] && a < b); });
+      // score=mean: the mass over the number of queries that saw the token (kvpress's
+      // ObservedAttentionPress), so late tokens are not penalised for being seen by fewer.
+      auto key = [&](int32_t i) { return mean_ ? s[i] / float(newest - pos[i] + 1) : s[i]; };
+      std::nth_element(candidates_.begin(), candidates_.begin() + (excess - 1), candidates_.end(),
+                       [&](int32_t a, int32_t b) {
+                         const float ka = key(a), kb = key(b);
+                         return ka < kb || (ka == kb && a < b);
+                       });
       candidates_.resize(size_t(excess));
       std::sort(candidates_.begin(), candidates_.end());
       out.drops.insert(out.drops.end(), candidates_.begin(), candidates_.end());
@@ -81,7 +86,7 @@ class H2oPolicy final : public AttentionPolicy {
 
  private:
   int64_t budget_, recent_, sinks_;
-  bool chunked_;
+  bool chunked_, mean_;
   std::vector<float> score_;  // [kv_head][capacity], following the slots
   std::vector<int32_t> candidates_;
   std::vector<SlotMove> moves_;
@@ -91,7 +96,7 @@ class H2oPolicy final : public AttentionPolicy {
 
 std::unique_ptr<AttentionPolicy> make_h2o_policy(PolicyParams& params) {
   int64_t budget = params.integer("budget", kDefaultBudget, 2, int64_t(1) << 30);
-  int64_t recent = params.integer("recent", budget / 2, 1, int64_t(1) << 30);
+  int64_t recent = params.integer("recent", budget / 2, 0, int64_t(1) << 30);
   int64_t sinks = params.integer("sinks", 0, 0, int64_t(1) << 20);
   if (recent + sinks >= budget) {
     throw Error("--attn h2o: recent (" + std::to_string(recent) + ") plus sinks (" +
@@ -99,7 +104,8 @@ std::unique_ptr<AttentionPolicy> make_h2o_policy(PolicyParams& params) {
                 ") must leave room for heavy hitters in budget=" + std::to_string(budget));
   }
   bool chunked = params.choice("prefill", "whole", {"whole", "chunked"}) == "chunked";
-  return std::make_unique<H2oPolicy>(budget, recent, sinks, chunked);
+  bool mean = params.choice("score", "sum", {"sum", "mean"}) == "mean";
+  return std::make_unique<H2oPolicy>(budget, recent, sinks, chunked, mean);
 }
 
 }  // namespace longctx
