@@ -274,3 +274,41 @@ TEST_CASE("scores.json rows carry their interval and the paired difference from 
   CHECK(table.find("-83.3 [") != std::string::npos);
   CHECK(table.find("]*") != std::string::npos);
 }
+
+TEST_CASE("averages over tasks carry a stratified interval, drawn as error bars", "[eval]") {
+  // One task: its own Wilson interval.
+  const std::vector<double> nine_of_twelve = {1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0};
+  Interval one = average_interval95({{nine_of_twelve}}, 1);
+  CHECK(one.lo == Approx(wilson95(9, 12).lo));
+  CHECK(one.hi == Approx(wilson95(9, 12).hi));
+  // Two right/wrong tasks, 10 of 10 and 0 of 10: the average 0.5 with the Agresti-Coull variances
+  // (12/14 and 2/14 over 14 each, weights 1/2): half-width 1.96 * sqrt(2 * (1/4) * (12*2/14^2)/14)
+  // = 0.1297; narrower than Wilson's for 10 of 20 pooled ([0.30, 0.70]), never of zero width.
+  const std::vector<double> all(10, 1.0), none(10, 0.0);
+  Interval two = average_interval95({{all}, {none}}, 1);
+  CHECK(two.lo == Approx(0.5 - 0.12966).margin(1e-4));
+  CHECK(two.hi == Approx(0.5 + 0.12966).margin(1e-4));
+  // LongBench's nesting: categories' means of task means (0.5 and 0.2 in one, 0.9 in the other:
+  // 0.6), a bootstrap for partial scores, its interval around the average and inside the range.
+  const std::vector<double> a = {0.4, 0.6, 0.5, 0.5}, b = {0.1, 0.3, 0.2, 0.2}, c = {0.8, 1.0, 0.9};
+  Interval nested = average_interval95({{a, b}, {c}}, 7);
+  CHECK(nested.lo < 0.6);
+  CHECK(nested.hi > 0.6);
+  CHECK(nested.lo > 0.45);
+  CHECK(nested.hi < 0.75);
+  // scores.json's averages carry it; the plot draws it.
+  std::vector<json> preds;
+  for (int i = 0; i < 10; ++i) {
+    preds.push_back(pred("ruler", "niah_single_1", "dense", i, "7", {"7"}, "string_match_all"));
+    preds.push_back(pred("ruler", "vt", "dense", i, "x", {"7"}, "string_match_all"));
+  }
+  json scores = score_predictions(preds);
+  REQUIRE(scores["averages"].size() == 1);
+  const json& avg = scores["averages"][0];
+  CHECK(avg["score"] == Approx(50));
+  CHECK(avg["ci95"][0] == Approx(100 * two.lo).margin(0.01));
+  CHECK(avg["ci95"][1] == Approx(100 * two.hi).margin(0.01));
+  std::string svg = plot_scores_svg(scores, "t");
+  CHECK(svg.find("opacity='0.6'") != std::string::npos);  // the error bar
+  CHECK(format_table(scores).find("score  50.00 [37.0, 63.0]") != std::string::npos);
+}

@@ -101,4 +101,53 @@ Interval score_interval95(const std::vector<double>& scores, uint64_t seed) {
   return binary ? wilson95(right, int64_t(scores.size())) : bootstrap_mean95(scores, seed);
 }
 
+Interval average_interval95(const std::vector<std::vector<std::vector<double>>>& groups,
+                            uint64_t seed) {
+  if (groups.size() == 1 && groups[0].size() == 1) return score_interval95(groups[0][0], seed);
+  bool binary = true;
+  for (const auto& g : groups)
+    for (const auto& xs : g)
+      for (double x : xs) binary = binary && (x == 0.0 || x == 1.0);
+  if (binary && !groups.empty()) {
+    // Right/wrong scores: a bootstrap gives a task all right or all wrong no spread at all, so a
+    // stratified normal interval with Agresti and Coull's adjustment (two right and two wrong
+    // added to each task) for the variance, around the plain average.
+    double mean = 0, var = 0;
+    for (const auto& g : groups) {
+      for (const auto& xs : g) {
+        const double w = 1.0 / double(groups.size() * g.size());
+        double right = 0;
+        for (double x : xs) right += x;
+        const double n = double(xs.size()), p = (right + 2) / (n + 4);
+        mean += w * (n > 0 ? right / n : 0);
+        var += w * w * p * (1 - p) / (n + 4);
+      }
+    }
+    const double half = 1.959964 * std::sqrt(var);
+    return {std::max(0.0, mean - half), std::min(1.0, mean + half)};
+  }
+  auto average = [&](auto&& task_mean) {
+    double sum = 0;
+    for (size_t g = 0; g < groups.size(); ++g) {
+      double s = 0;
+      for (size_t t = 0; t < groups[g].size(); ++t) s += task_mean(g, t);
+      sum += s / double(groups[g].size());
+    }
+    return groups.empty() ? 0.0 : sum / double(groups.size());
+  };
+  Rng rng(seed);
+  std::vector<double> stats;
+  stats.reserve(kResamples);
+  for (int b = 0; b < kResamples; ++b) {
+    stats.push_back(average([&](size_t g, size_t t) {
+      const auto& xs = groups[g][t];
+      double s = 0;
+      for (size_t i = 0; i < xs.size(); ++i) s += xs[size_t(rng.below(xs.size()))];
+      return xs.empty() ? 0.0 : s / double(xs.size());
+    }));
+  }
+  std::sort(stats.begin(), stats.end());
+  return {stats[size_t(0.025 * kResamples)], stats[size_t(0.975 * kResamples) - 1]};
+}
+
 }  // namespace longctx::eval

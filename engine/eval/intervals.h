@@ -25,6 +25,14 @@ Interval bootstrap_mean95(const std::vector<double>& xs, uint64_t seed);
 // bootstrap.
 Interval score_interval95(const std::vector<double>& scores, uint64_t seed);
 
+// The interval of an average over tasks grouped in categories (RULER: one task per group;
+// LongBench: the mean of its categories' task means), scores in [0, 1]. One task: its
+// score_interval95. Right/wrong scores: a stratified normal interval whose per-task variances are
+// Agresti-Coull's (never zero width for a task all right). Otherwise a stratified percentile
+// bootstrap, each task's samples resampled on their own (2,000 resamples).
+Interval average_interval95(const std::vector<std::vector<std::vector<double>>>& groups,
+                            uint64_t seed);
+
 // A mode's paired difference from dense over the same samples (diffs[i] = mode - dense on sample
 // i, scores in [0, 1]): the mean, a 95% interval (Newcombe's hybrid score interval for paired
 // proportions when every score is 0 or 1, the bootstrap otherwise) and the two-sided p of an exact

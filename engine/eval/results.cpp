@@ -215,6 +215,11 @@ nlohmann::json score_predictions(std::vector<nlohmann::json>& predictions) {
   }
   nlohmann::json rows = nlohmann::json::array();
   std::map<std::tuple<std::string, std::string, int64_t, std::string>, double> dense_score;
+  // Per benchmark x length x mode, per group (task or category), each task's sample scores: what
+  // the average's interval resamples.
+  std::map<std::tuple<std::string, int64_t, std::string>,
+           std::map<std::string, std::vector<std::vector<double>>>>
+      per_sample;
   for (const auto& [k, a] : acc) {
     auto [bench, task, length, mode] = k;
     nlohmann::json r = {{"benchmark", bench},
@@ -237,6 +242,8 @@ nlohmann::json score_predictions(std::vector<nlohmann::json>& predictions) {
     const std::string key = bench + "/" + task + "/" + std::to_string(length) + "/" + mode;
     const Interval ci = score_interval95(scores, Rng::derive(0, key));
     r["ci95"] = {round2(100 * ci.lo), round2(100 * ci.hi)};
+    const std::string group = bench.starts_with("longbench") ? a.category : task;
+    per_sample[{bench, length, mode}][group].push_back(std::move(scores));
     if (mode == "dense") dense_score[{bench, task, length, ""}] = r["score"];
     rows.push_back(r);
   }
@@ -290,10 +297,16 @@ nlohmann::json score_predictions(std::vector<nlohmann::json>& predictions) {
     const auto& sp = speeds[k];
     double speed = 0;
     for (double x : sp) speed += x;
+    std::vector<std::vector<std::vector<double>>> samples;
+    for (auto& [name, tasks] : per_sample[k]) samples.push_back(tasks);
+    const Interval ci = average_interval95(
+        samples, Rng::derive(0, std::get<0>(k) + "/" + std::to_string(std::get<1>(k)) + "/" +
+                                    std::get<2>(k) + "/average"));
     averages.push_back({{"benchmark", std::get<0>(k)},
                         {"length", std::get<1>(k)},
                         {"mode", std::get<2>(k)},
                         {"score", round2(sum / double(g.size()))},
+                        {"ci95", {round2(100 * ci.lo), round2(100 * ci.hi)}},
                         {"groups", g.size()},
                         {"decode_tokens_per_s", speed / double(sp.size())}});
   }
@@ -375,9 +388,14 @@ std::string format_table(const nlohmann::json& scores) {
            std::find(modes.begin(), modes.end(), b["mode"].template get<std::string>());
   });
   for (const auto& a : averages) {
-    std::snprintf(line, sizeof line, "  %-10s %6lld  %-34s  score %6.2f  decode %6.1f tokens/s\n",
+    const std::string ci = a.contains("ci95")
+                               ? "[" + fmt("%.1f", a["ci95"][0].get<double>()) + ", " +
+                                     fmt("%.1f", a["ci95"][1].get<double>()) + "]"
+                               : "";
+    std::snprintf(line, sizeof line,
+                  "  %-10s %6lld  %-34s  score %6.2f %-14s  decode %6.1f tokens/s\n",
                   a["benchmark"].get<std::string>().c_str(), (long long)a["length"].get<int64_t>(),
-                  a["mode"].get<std::string>().c_str(), a["score"].get<double>(),
+                  a["mode"].get<std::string>().c_str(), a["score"].get<double>(), ci.c_str(),
                   a["decode_tokens_per_s"].get<double>());
     out << line;
   }
@@ -405,7 +423,7 @@ std::string plot_scores_svg(const nlohmann::json& scores, const std::string& tit
     return lengths.size() == 1 ? left + panel_w / 2
                                : left + panel_w * double(i) / double(lengths.size() - 1);
   };
-  const char* ylabels[2] = {"score (mean over tasks)", "decode tokens/s"};
+  const char* ylabels[2] = {"score (mean over tasks, 95% interval)", "decode tokens/s"};
   double ymax[2] = {100, max_speed * 1.1};
   for (int p = 0; p < 2; ++p) {
     double left = lefts[p];
@@ -432,6 +450,15 @@ std::string plot_scores_svg(const nlohmann::json& scores, const std::string& tit
             double v = p == 0 ? a["score"].get<double>() : a["decode_tokens_per_s"].get<double>();
             double x = x_of(i, left), y = top + panel_h - panel_h * std::min(v, ymax[p]) / ymax[p];
             pts += fmt("%.1f,", x) + fmt("%.1f ", y);
+            if (p == 0 && a.contains("ci95")) {  // the 95% interval as an error bar
+              auto y_of = [&](double v) {
+                return top + panel_h - panel_h * std::min(v, 100.0) / 100;
+              };
+              const double dx = 3.0 * (double(m) - double(modes.size() - 1) / 2);  // spread modes
+              s << "<line x1='" << x + dx << "' x2='" << x + dx << "' y1='"
+                << y_of(a["ci95"][0].get<double>()) << "' y2='" << y_of(a["ci95"][1].get<double>())
+                << "' stroke='" << kColors[m % 10] << "' stroke-width='1.5' opacity='0.6'/>\n";
+            }
             s << "<circle cx='" << x << "' cy='" << y << "' r='3.5' fill='" << kColors[m % 10]
               << "'/>\n";
           }
