@@ -45,6 +45,20 @@ std::unique_ptr<Model> load_or_fail(const std::string& file) {
   return load_model(path);
 }
 
+// One decode step (the newest cached token's query) of layer 0 over everything `cache` holds.
+StepInfo decode_step(const KvCache& cache, const float* q, int64_t n_head, int64_t head_dim) {
+  StepInfo step;
+  step.n_kv_head = cache.n_kv_head();
+  step.n_cached = cache.used(0);
+  step.first_q_pos = step.n_cached - 1;
+  step.q = q;
+  step.n_q = 1;
+  step.n_head = n_head;
+  step.head_dim = head_dim;
+  step.cache = &cache;
+  return step;
+}
+
 }  // namespace
 
 TEST_CASE("--attn specs parse and reject what they do not know", "[attention]") {
@@ -99,15 +113,7 @@ TEST_CASE("Quest reads at most its budget, always the newest page, in sorted spa
     cache.append(layer, cached, k.data(), v.data(), pos.data());
   std::vector<float> q(static_cast<size_t>(n_kv * group * hd));
   for (auto& x : q) x = normal(rng);
-  StepInfo step;
-  step.n_kv_head = n_kv;
-  step.n_cached = cached;
-  step.first_q_pos = cached - 1;
-  step.q = q.data();
-  step.n_q = 1;
-  step.n_head = n_kv * group;
-  step.head_dim = hd;
-  step.cache = &cache;
+  StepInfo step = decode_step(cache, q.data(), n_kv * group, hd);
   for (int64_t budget : {int64_t(40), int64_t(100), int64_t(256)}) {
     for (const char* heads : {"query", "group"}) {
       INFO("budget " << budget << ", heads=" << heads);
@@ -171,15 +177,7 @@ TEST_CASE("Quest ranks pages per query head as its reference does; heads=group s
   cache.append(0, cached, k.data(), v.data(), pos.data());
   std::vector<float> q(u);
   q.insert(q.end(), w.begin(), w.end());
-  StepInfo step;
-  step.n_kv_head = n_kv;
-  step.n_cached = cached;
-  step.first_q_pos = cached - 1;
-  step.q = q.data();
-  step.n_q = 1;
-  step.n_head = n_kv * group;
-  step.head_dim = hd;
-  step.cache = &cache;
+  StepInfo step = decode_step(cache, q.data(), n_kv * group, hd);
   Selection query, shared;
   make_policy(parse_policy_spec("quest:page=16,budget=48,dense_layers=0"))->plan(step, query);
   make_policy(parse_policy_spec("quest:page=16,budget=48,dense_layers=0,heads=group"))
