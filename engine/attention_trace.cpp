@@ -72,7 +72,8 @@ void AttentionTrace::eviction(int64_t step, int64_t pos, int64_t n_q, int64_t la
   const int64_t cap = cache.capacity(layer), used = cache.used(layer);
   for (int64_t g = 0; g < cache.n_kv_head(); ++g) {
     const int32_t* slot_pos = cache.positions(layer) + g * cap;
-    std::vector<uint8_t> drop(size_t(used), 0);
+    std::vector<uint8_t>& drop = drop_;
+    drop.assign(size_t(used), 0);
     if (ev.per_head > 0)
       for (int64_t i = 0; i < ev.per_head; ++i)
         drop[size_t(ev.drops[size_t(g * ev.per_head + i)])] = 1;

@@ -46,6 +46,7 @@ class AttentionTrace {
   std::string path_;
   std::FILE* file_ = nullptr;
   std::vector<int32_t> positions_, dropped_;
+  std::vector<uint8_t> drop_;  // per slot of the head being written: it leaves
 };
 
 }  // namespace longctx

@@ -313,6 +313,9 @@ TEST_CASE("small budgets change the logits but keep a working model", "[model][a
     CHECK(sparse != dense);
     for (float x : sparse) REQUIRE(std::isfinite(x));
   }
+  // The session hands recycled's group rule to the statistics kernel: max and sum choose apart.
+  CHECK(logits_under(*model, ids, "recycled:k=8,stride=3", 4) !=
+        logits_under(*model, ids, "recycled:k=8,stride=3,group=sum", 4));
 }
 
 TEST_CASE("after clear() a session runs its next prompt as a fresh session does, every policy",
