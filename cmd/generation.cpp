@@ -139,8 +139,12 @@ std::unique_ptr<Session> make_session(const Model& model, const ModelOptions& o,
   // Positions are 32-bit, as in llama.cpp.
   if (o.n_ctx > kMaxContext)
     throw Error("-c " + std::to_string(o.n_ctx) + ": at most " + std::to_string(kMaxContext));
-  SessionOptions so{o.n_ctx > 0 ? o.n_ctx : std::min(c.n_ctx_train, kMaxContext), o.n_batch,
-                    policies, parse_kv_type(o.kv_type), parse_device(o.device)};
+  SessionOptions so;
+  so.n_ctx = o.n_ctx > 0 ? o.n_ctx : std::min(c.n_ctx_train, kMaxContext);
+  so.n_batch = o.n_batch;
+  so.attention = policies;
+  so.kv_type = parse_kv_type(o.kv_type);
+  so.device = parse_device(o.device);
   so.trace = o.trace;
   so.n_batch = std::min(so.n_batch, so.n_ctx);  // a chunk never exceeds the context
   const double available = double(available_memory_bytes());

@@ -10,7 +10,9 @@
 #include "cmd/model_path.h"
 #include "models/config.h"
 #include "models/gguf.h"
+#include "models/gguf_config.h"
 #include "models/model.h"
+#include "models/model_files.h"
 
 namespace longctx::cmd {
 namespace {
@@ -90,7 +92,7 @@ Described from_gguf(const gguf::File& f) {
 Described from_folder(const Model& m) {
   uint64_t bytes = 0;
   Described d;
-  for (const auto& shard : m.shards) {
+  for (const auto& shard : m.files->shards) {
     for (const auto& t : shard.tensors()) {
       std::string type = t.dtype == kernels::BlockType::F32   ? "F32"
                          : t.dtype == kernels::BlockType::F16 ? "F16"
@@ -100,7 +102,8 @@ Described from_folder(const Model& m) {
     }
   }
   d.path = m.path;
-  d.format = "Hugging Face folder, " + std::to_string(m.shards.size()) + " safetensors file(s)";
+  d.format =
+      "Hugging Face folder, " + std::to_string(m.files->shards.size()) + " safetensors file(s)";
   d.bytes = bytes;
   d.config = m.config;
   d.tokenizer = tokenizer_summary(m.vocab);

@@ -1,19 +1,23 @@
-// The seam between the engine and the kernels. The Session drives the layer loop and the attention
-// policies (plan -> attend -> observe -> evict, DESIGN.md) and keeps the KV cache's bookkeeping; a
-// Backend holds one chunk's activations and runs each piece of a layer where its memory lives.
+// The seam between the engine and the kernels: a Backend implements operations over one chunk's
+// activations (named buffers it holds where it computes), and engine/forward.cpp writes the layer
+// recipe once over them. The Session drives the attention policies in that recipe (plan -> attend
+// -> observe -> evict, DESIGN.md) and keeps the KV cache's bookkeeping.
 //
 // The CPU backend reads and writes the Session's KvCache. A device backend keeps the rows of the
 // cache on the device and replays the host cache's edits; the host cache then holds the positions,
-// and rows only for layers whose policy reads keys (filled from copies of the new rows).
+// and rows only for layers whose policy reads keys (filled from copies of the new rows). Weights
+// are named by their host views (the Model's); a device backend finds its uploaded copy.
 #pragma once
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
 #include "engine/attention/policy.h"
 #include "engine/kv_cache.h"
+#include "kernels/common/attention_args.h"
 #include "models/model.h"
 
 namespace longctx {
@@ -39,37 +43,74 @@ struct KeyRotation {
   int32_t shift = 0;
 };
 
+// A chunk's activations, n tokens each (the sizes are the model's).
+enum class Act {
+  X,     // [n][n_embd] the residual stream
+  H,     // [n][n_embd] a normed copy, input of the products
+  Q,     // [n][n_head * head_dim]
+  K,     // [n][n_head_kv * head_dim]
+  V,     // [n][n_head_kv * value_dim]
+  Attn,  // [n][n_head * value_dim] attention's output
+  O,     // [n][n_embd] a block's output, before the residual add
+  Gate,  // [n][n_ff]
+  Up,    // [n][n_ff]
+};
+
+// One product of a set sharing their input: out[t][r] = sum_c w[r][c] * in[t][c].
+struct Product {
+  const MatrixView* w;
+  Act out;
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
   virtual std::string name() const = 0;  // "CPU (AVX-512)", "CUDA (NVIDIA H200)"
-  // Embeds n tokens (the chunk) into the residual stream.
+
+  // --- operations (engine/forward.cpp's vocabulary) -------------------------------------------
+  // X = rows `tokens` of the embedding.
   virtual void embed(const int32_t* tokens, int64_t n) = 0;
-  // Layer il's attention inputs: norm, Q/K/V projections and biases, per-head norms, RoPE at `pos`
-  // (positions inside the layer's cache); the keys and values are appended to `cache` (and to the
-  // device's rows).
-  virtual void project(int64_t il, int64_t n, const int32_t* pos, KvCache& cache) = 0;
-  // The step's rotated queries on the host, [n][n_head][head_dim] (a device copies them back).
-  virtual const float* host_queries(int64_t n) = 0;
+  virtual void scale(Act a, float factor, int64_t count) = 0;
+  // out[r] = in[r] / rms(in[r]) * weight, for `rows` rows of `width` (in == out allowed: a
+  // per-head norm is rows = n * heads of width head_dim).
+  virtual void rms_norm(Act in, const float* weight, float eps, int64_t rows, int64_t width,
+                        Act out) = 0;
+  // Every product of `products` over the same input's first n rows.
+  virtual void matmul(std::span<const Product> products, Act in, int64_t n) = 0;
+  // a[r] += bias, for `rows` rows of `width`.
+  virtual void add_bias(Act a, const float* bias, int64_t rows, int64_t width) = 0;
+  // Rotary embedding of layer il's frequencies (ModelConfig::rotary_frequencies) on n tokens of
+  // `heads` heads, token t at pos[t].
+  virtual void rope(Act a, int64_t il, int64_t n, int64_t heads, const int32_t* pos) = 0;
+  // Appends K and V (n tokens at pos) to layer il of `cache` (and to the device's rows).
+  virtual void kv_append(int64_t il, int64_t n, const int32_t* pos, KvCache& cache) = 0;
+  // Attn = attention of Q over the step's selection of the layer's cache.
   virtual void attend(const AttendStep& step, const KvCache& cache) = 0;
   // Ranks the layer's pages by their bounds against the step's query and attends over the best of
   // them (Quest's choice, PagePlan), next to the keys; only where ranks_pages(device) says so.
   virtual void attend_pages(const AttendStep& step, const PagePlan& plan, const KvCache& cache) {
     (void)step, (void)plan, (void)cache;
   }
-  // Adds to mass[g * capacity + slot] the probability of each selected key, summed over the query
-  // heads of KV head g and queries [q_begin, n) of the last attend() (which kept lse).
+  // Adds to mass[g * capacity + slot] the probability of each selected key, summed (or maxed,
+  // step.mass_max) over the query heads of KV head g and queries [q_begin, n) of the last
+  // attend() (which kept lse).
   virtual void attention_mass(const AttendStep& step, const KvCache& cache, int64_t q_begin,
                               float* mass) = 0;
   // The host cache moved slots of layer il (KvCache's log); with `rotation`, moved keys are turned
   // back and their positions lowered. A backend working on the host cache has nothing to do.
   virtual void replay(int64_t il, const std::vector<KvMove>& moves, const KeyRotation* rotation,
                       const KvCache& cache) = 0;
-  // Output projection of the attention, its norm (Gemma 3) and the residual add.
-  virtual void attention_output(int64_t il, int64_t n) = 0;
-  virtual void ffn(int64_t il, int64_t n) = 0;
-  // Final norm and output projection of tokens [first, n): out [n - first][vocab].
-  virtual void logits(int64_t n, int64_t first, float* out) = 0;
+  // gate = act(gate) * up over `count` elements.
+  virtual void gated_activation(Activation act, int64_t count) = 0;
+  virtual void add(Act dst, Act src, int64_t count) = 0;  // dst += src: the residual add
+  // out[t - first][vocab] = the output projection of rows [first, n) of `in`, on the host.
+  virtual void output(Act in, int64_t first, int64_t n, float* out) = 0;
+  // Copies between the host and an activation (a device synchronises): what policies read of the
+  // queries, and what the operation tests feed and check.
+  virtual void write(Act a, const float* src, int64_t count) = 0;
+  virtual const float* read(Act a, int64_t count) = 0;  // valid until the next operation
+
+  // --- timing and state ------------------------------------------------------------------------
   // Marks the start and end of a layer's attention work; the backend adds the time between the
   // marks to attention_ms() (a device measures its own timeline: no synchronisation per layer).
   virtual void mark_attention(bool begin) = 0;
@@ -79,6 +120,16 @@ class Backend {
   // derived from older keys (a device's Quest page bounds) is dropped past them.
   virtual void forget(int64_t n_kept) { (void)n_kept; }
 };
+
+// The attention kernel's arguments a step and its cache determine, built once for every backend;
+// the backend points q, k, v, key_pos, q_pos, spans, span_offsets, out and lse at its own memory.
+kernels::AttentionArgs attention_args(const AttendStep& step, const KvCache& cache,
+                                      const ModelConfig& c);
+// The same pointed at a host cache's rows and host buffers (the CPU backend; tests), with the
+// step's selection. lse may be null.
+kernels::AttentionArgs host_attention_args(const AttendStep& step, const KvCache& cache,
+                                           const ModelConfig& c, const float* q,
+                                           const int32_t* q_pos, float* out, float* lse);
 
 // Whether a device's backend ranks Quest's pages itself (CUDA: page bounds, scores and top-k stay
 // on the device, so the host keeps neither those layers' rows nor their queries).

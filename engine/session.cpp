@@ -190,31 +190,9 @@ std::span<const float> Session::eval(std::span<const int32_t> tokens, bool all_l
   return logits_;
 }
 
-// The layer loop: the same recipe for every architecture, steered by its ArchInfo flags.
-void Session::forward_chunk(const int32_t* tokens, int64_t n, float* logits_out, bool want_logits,
-                            bool prompt_end) {
+// The attention policy's steps of one layer, between the cache append and the output projection.
+void Session::attention_step(int64_t il, int64_t n, bool prompt_end) {
   const ModelConfig& c = model_.config;
-  for (int64_t t = 0; t < n; ++t) pos_[size_t(t)] = int32_t(n_past_ + t);
-  backend_->embed(tokens, n);
-  for (int64_t il = 0; il < c.n_layer; ++il) {
-    attention_block(il, n, prompt_end);
-    backend_->ffn(il, n);
-  }
-  n_past_ += n;
-  ++steps_;
-  if (!want_logits) return;
-  // Logits of the last token only, unless the caller wants every position (perplexity).
-  const bool all = logits_.size() > size_t(c.n_vocab);
-  backend_->logits(n, all ? 0 : n - 1, logits_out);
-}
-
-void Session::attention_block(int64_t il, int64_t n, bool prompt_end) {
-  const ModelConfig& c = model_.config;
-  // Positions inside this layer's cache: lower than the token's by what eviction shifted out.
-  for (int64_t t = 0; t < n; ++t)
-    layer_pos_[size_t(t)] = pos_[size_t(t)] - int32_t(shift_[size_t(il)]);
-  backend_->project(il, n, layer_pos_.data(), cache_);
-
   backend_->mark_attention(true);
   AttentionPolicy& policy = *policies_[size_t(il)];
   StepInfo step;
@@ -239,7 +217,7 @@ void Session::attention_block(int64_t il, int64_t n, bool prompt_end) {
   if (ranks_pages(options_.device) && !trace && policy.page_plan(step, pages)) {
     backend_->attend_pages(a, pages, cache_);  // Quest ranks its pages next to the keys
   } else {
-    step.q = policy.reads_queries() ? backend_->host_queries(n) : nullptr;
+    step.q = policy.reads_queries() ? backend_->read(Act::Q, n * c.n_head * c.head_dim) : nullptr;
     auto t0 = Clock::now();
     policy.plan(step, selection_);
     if (trace) trace->reads(steps_, pos_[0], n, il, c.n_head, selection_, cache_);
@@ -264,7 +242,6 @@ void Session::attention_block(int64_t il, int64_t n, bool prompt_end) {
   apply_eviction(il, eviction_);
   planning_ms_ += ms_since(t0);
   backend_->mark_attention(false);
-  backend_->attention_output(il, n);
 }
 
 void Session::apply_eviction(int64_t il, const Eviction& ev) {

@@ -71,10 +71,11 @@ class Session {
   void reset_timing();
 
  private:
+  // engine/forward.cpp: the layer recipe.
   void forward_chunk(const int32_t* tokens, int64_t n, float* logits_out, bool all_logits,
                      bool prompt_end);
   void apply_eviction(int64_t il, const Eviction& ev);
-  void attention_block(int64_t il, int64_t n, bool prompt_end);
+  void attention_step(int64_t il, int64_t n, bool prompt_end);
 
   const Model& model_;
   SessionOptions options_;

@@ -1,25 +1,13 @@
 #include "models/config.h"
 
-#include <array>
+#include "models/gguf_config.h"
+
 #include <cmath>
 
 #include "support/error.h"
 
 namespace longctx {
 namespace {
-
-// Facts per architecture, from llama.cpp's llama-arch / llama-model (shared/reference/gguf.md 3-4).
-constexpr std::array kArchs = {
-    ArchInfo{"llama", RopeType::Norm, Activation::Silu, false, false, false, false, 0, 0.0},
-    ArchInfo{"qwen2", RopeType::Neox, Activation::Silu, true, false, false, false, 0, 0.0},
-    // gemma3: 5 local layers then 1 global (llama.cpp set_swa_pattern(6)); local layers use a
-    // hard-coded rope base of 10000 (rope_freq_base_train_swa), global ones the file's base.
-    ArchInfo{"gemma3", RopeType::Neox, Activation::GeluTanh, false, true, true, true, 6, 10000.0},
-};
-
-// Gemma 3 27B (62 layers) scales queries by 1/sqrt(n_embd/n_head) instead of 1/sqrt(head_dim)
-// (query_pre_attn_scalar; llama.cpp hard-codes this by layer count).
-constexpr int64_t kGemma3_27bLayers = 62;
 
 int64_t per_layer_scalar(const gguf::File& f, const std::string& key, int64_t n_layer) {
   const gguf::Value* v = f.find(key);
@@ -42,19 +30,6 @@ void require_positive(const gguf::File& f, const std::string& key, int64_t value
 }
 
 }  // namespace
-
-const ArchInfo* find_arch(std::string_view name) {
-  for (const ArchInfo& a : kArchs) {
-    if (a.name == name) return &a;
-  }
-  return nullptr;
-}
-
-std::string supported_arch_names() {
-  std::string names;
-  for (const ArchInfo& a : kArchs) names += (names.empty() ? "" : ", ") + std::string(a.name);
-  return names;
-}
 
 std::vector<float> ModelConfig::rotary_frequencies(int64_t layer) const {
   const bool local = layer_is_local[size_t(layer)];
@@ -81,7 +56,7 @@ ModelConfig read_config(const gguf::File& f) {
                 "' (longctx runs: " + supported_arch_names() + ")");
   }
   c.name = std::string(f.find_string("general.name").value_or(""));
-  c.rope_type = c.arch->rope_type;
+  c.rope_type = c.arch->gguf_rope;
   const std::string p = arch + ".";
   c.n_ctx_train = f.get_int<int64_t>(p + "context_length");
   c.n_embd = f.get_int<int64_t>(p + "embedding_length");
@@ -139,7 +114,7 @@ ModelConfig read_config(const gguf::File& f) {
   if (auto scale = f.find_float(p + "attention.scale"); scale && *scale != 0.0) {
     c.attention_scale = float(*scale);
   }
-  if (arch == "gemma3" && c.n_layer == kGemma3_27bLayers) {
+  if (c.arch->gguf_query_scale_by_embd_layers == c.n_layer) {
     c.attention_scale = float(1.0 / std::sqrt(double(c.n_embd / c.n_head)));
   }
 

@@ -1,6 +1,5 @@
-// Model hyper-parameters read from GGUF metadata, and the table of supported architectures.
-// An architecture is data here (rope layout, activation, norms, window pattern); the layer
-// recipe that consumes it lives in models/<arch>.
+// Model hyper-parameters, read from GGUF metadata (here) or a config.json (models/hf_model.cpp).
+// What differs between architectures is a row of models/architecture.h.
 #pragma once
 
 #include <cstdint>
@@ -8,28 +7,9 @@
 #include <string>
 #include <vector>
 
-#include "models/gguf.h"
+#include "models/architecture.h"
 
 namespace longctx {
-
-enum class RopeType { Norm, Neox };  // consecutive pairs vs. halves (gguf.md 3.4)
-enum class Activation { Silu, GeluTanh };
-
-struct ArchInfo {
-  std::string_view name;
-  RopeType rope_type;
-  Activation activation;
-  bool qkv_bias;         // q/k/v projections carry biases (qwen2)
-  bool qk_norm;          // per-head RMSNorm on q and k (gemma3)
-  bool sandwich_norms;   // post-attention and post-FFN norms (gemma3)
-  bool embedding_scale;  // token embeddings times sqrt(n_embd) (gemma3)
-  int swa_period;        // every swa_period-th layer is global, the rest local; 0 = no SWA
-  double swa_rope_base;  // rope base of local layers (0 = same as global)
-};
-
-// The supported architectures; nullptr for any other name.
-const ArchInfo* find_arch(std::string_view name);
-std::string supported_arch_names();
 
 struct RopeScaling {
   std::string type = "none";  // none, linear, yarn
@@ -65,10 +45,6 @@ struct ModelConfig {
   std::vector<float> rotary_frequencies(int64_t layer) const;
 };
 
-// Reads and checks the hyper-parameters; throws longctx::Error naming the key on any problem,
-// including an architecture longctx does not run.
-ModelConfig read_config(const gguf::File& file);
-
 // What the GGUF says about its tokenizer, for `info` (the tokenizer itself lives in tokenizer/).
 struct TokenizerSummary {
   std::string model;  // tokenizer.ggml.model: "gpt2" (BPE), "llama" (SPM), ...
@@ -80,7 +56,5 @@ struct TokenizerSummary {
   bool has_chat_template = false;
   int64_t n_control_tokens = 0;
 };
-
-TokenizerSummary read_tokenizer_summary(const gguf::File& file);
 
 }  // namespace longctx

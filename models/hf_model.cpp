@@ -1,6 +1,6 @@
 // A Hugging Face model folder: config.json, one or many *.safetensors (with
 // model.safetensors.index.json), tokenizer files. The same Model as a GGUF file, through the same
-// per-architecture data; the convention differences live in models/hf_conventions.
+// per-architecture data; the convention differences are columns of its row (models/architecture.h).
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -10,9 +10,10 @@
 #include <set>
 
 #include "kernels/common/fp16.h"
-#include "models/hf_conventions.h"
 #include "models/hf_vocab.h"
+#include "models/layer_loader.h"
 #include "models/model.h"
+#include "models/model_files.h"
 #include "support/error.h"
 #include "support/json_fields.h"
 #include "support/text_file.h"
@@ -35,15 +36,13 @@ ModelConfig read_hf_config(const ConfigReader& r, const std::function<size_t()>&
     r.fail("architectures", "is missing or not a list of names");
   }
   std::string hf_arch = (*archs)[0].get<std::string>();
-  c.arch = find_arch(hf::arch_for(hf_arch));
-  if (hf::arch_for(hf_arch).empty() || !c.arch) {
-    r.fail("architectures",
-           "names " + hf_arch +
-               ", which longctx does not run (LlamaForCausalLM, MistralForCausalLM, "
-               "Qwen2ForCausalLM, Gemma3ForCausalLM)");
+  c.arch = find_hf_arch(hf_arch);
+  if (!c.arch) {
+    r.fail("architectures", "names " + hf_arch + ", which longctx does not run (" +
+                                supported_hf_class_names() + ")");
   }
   c.name = r.text("_name_or_path", "");
-  c.rope_type = hf::rope_layout(*c.arch);
+  c.rope_type = c.arch->hf_rope;
   c.n_embd = r.integer("hidden_size");
   c.n_layer = r.integer("num_hidden_layers");
   c.n_head = r.integer("num_attention_heads");
@@ -86,9 +85,9 @@ ModelConfig read_hf_config(const ConfigReader& r, const std::function<size_t()>&
     }
   }
   c.attention_scale = float(1.0 / std::sqrt(double(c.head_dim)));
-  if (c.arch->name == "gemma3") {
-    c.attention_scale =
-        float(1.0 / std::sqrt(r.number("query_pre_attn_scalar", double(c.head_dim))));
+  if (!c.arch->hf_query_scalar.empty()) {
+    const std::string key(c.arch->hf_query_scalar);
+    c.attention_scale = float(1.0 / std::sqrt(r.number(key.c_str(), double(c.head_dim))));
   }
   c.layer_is_local.assign(size_t(c.n_layer), false);
   if (c.arch->swa_period > 0) {
@@ -145,13 +144,14 @@ std::vector<fs::path> shard_paths(const fs::path& folder) {
   return {files.begin(), files.end()};
 }
 
-class HfWeights {
+class HfTensors final : public TensorSource {
  public:
-  HfWeights(Model& m) : m_(m) {
-    for (size_t s = 0; s < m.shards.size(); ++s) {
-      for (const auto& t : m.shards[s].tensors()) {
+  HfTensors(Model& m, const std::vector<safetensors::File>& shards)
+      : m_(m), shards_(shards), norm_add_(m.config.arch->hf_norm_plus_one ? 1.0f : 0.0f) {
+    for (size_t s = 0; s < shards.size(); ++s) {
+      for (const auto& t : shards[s].tensors()) {
         if (!where_.emplace(t.name, std::pair{s, &t}).second) {
-          throw Error(m.shards[s].source() + ": tensor '" + t.name +
+          throw Error(shards[s].source() + ": tensor '" + t.name +
                       "' also appears in another shard");
         }
         m.weight_bytes += int64_t(t.end - t.begin);
@@ -159,10 +159,10 @@ class HfWeights {
       }
     }
   }
-  bool has(const std::string& name) const { return where_.count(name) > 0; }
+  bool has(const std::string& name) const override { return where_.count(name) > 0; }
 
   // A [rows, cols] matrix (PyTorch [out, in]).
-  MatrixView matrix(const std::string& name, int64_t rows, int64_t cols) const {
+  MatrixView matrix(const std::string& name, int64_t rows, int64_t cols) override {
     const auto& [t, file] = get(name, {rows, cols});
     if (cols > 32768) throw Error(file + ": tensor '" + name + "' rows are too long");
     int64_t elem = t->dtype == kernels::BlockType::F32 ? 4 : 2;
@@ -170,9 +170,9 @@ class HfWeights {
   }
 
   // A float vector of n (converted from F16/BF16; plus one for Gemma's norms).
-  const float* vector(const std::string& name, int64_t n, bool required, float add = 0.0f) {
-    if (!required && !has(name)) return nullptr;
+  const float* vector(const std::string& name, int64_t n, bool norm) override {
     const auto& [t, file] = get(name, {n});
+    const float add = norm ? norm_add_ : 0.0f;
     std::vector<float> v(static_cast<size_t>(n));
     kernels::dequantize_blocks(t->dtype, t->data, v.data(), n);
     for (float& x : v) x += add;
@@ -180,13 +180,20 @@ class HfWeights {
     return m_.owned.back().data();
   }
 
+  std::set<std::string> names() const override {
+    std::set<std::string> out;
+    for (const auto& [name, where] : where_) out.insert(name);
+    return out;
+  }
+  std::string where() const override { return m_.path; }
+
  private:
   std::pair<const safetensors::TensorInfo*, std::string> get(
       const std::string& name, const std::vector<int64_t>& shape) const {
     auto it = where_.find(name);
     if (it == where_.end()) throw Error(m_.path + ": tensor '" + name + "' is missing");
     const safetensors::TensorInfo* t = it->second.second;
-    const std::string& file = m_.shards[it->second.first].source();
+    const std::string& file = shards_[it->second.first].source();
     if (t->shape != shape) {
       throw Error(file + ": tensor '" + name + "' has shape " + shape_text(t->shape) +
                   ", config.json implies " + shape_text(shape));
@@ -194,6 +201,8 @@ class HfWeights {
     return {t, file};
   }
   Model& m_;
+  const std::vector<safetensors::File>& shards_;
+  float norm_add_;
   std::unordered_map<std::string, std::pair<size_t, const safetensors::TensorInfo*>> where_;
 };
 
@@ -202,6 +211,8 @@ class HfWeights {
 std::unique_ptr<Model> load_hf_model(const std::string& folder_name) {
   fs::path folder(folder_name);
   auto model = std::make_unique<Model>();
+  auto files = std::make_shared<ModelFiles>();
+  model->files = files;
   model->path = folder_name;
   fs::path config_path = folder / "config.json";
   if (!fs::exists(config_path))
@@ -211,53 +222,19 @@ std::unique_ptr<Model> load_hf_model(const std::string& folder_name) {
   model->config = read_hf_config(config, [&] {
     size_t n_tensors = 0;
     for (const fs::path& p : shard_paths(folder)) {
-      model->shards.push_back(safetensors::File::open(p.string()));
-      n_tensors += model->shards.back().tensors().size();
+      files->shards.push_back(safetensors::File::open(p.string()));
+      n_tensors += files->shards.back().tensors().size();
     }
     return n_tensors;
   });
   const ModelConfig& c = model->config;
   check_kernel_limits(c, config_path.string());
-  HfWeights w(*model);
+  HfTensors w(*model, files->shards);
   // The embedding's shape checks vocab_size and hidden_size before the vocabulary is sized by them.
-  model->token_embd = w.matrix("model.embed_tokens.weight", c.n_vocab, c.n_embd);
+  w.matrix(std::string(kHfGlobals.token_embd), c.n_vocab, c.n_embd);
   model->vocab = read_hf_vocab(folder_name, c);
-
-  const float norm_add = hf::norm_weights_add_one(*c.arch) ? 1.0f : 0.0f;
-  const ArchInfo& arch = *c.arch;
-  const int64_t q_dim = c.n_head * c.head_dim, kv_dim = c.n_head_kv * c.head_dim;
-  model->output_norm = w.vector("model.norm.weight", c.n_embd, true, norm_add);
-  bool tied = config.boolean("tie_word_embeddings", !w.has("lm_head.weight"));
-  model->output = tied ? model->token_embd : w.matrix("lm_head.weight", c.n_vocab, c.n_embd);
-  for (int64_t il = 0; il < c.n_layer; ++il) {
-    const std::string p = "model.layers." + std::to_string(il) + ".";
-    LayerWeights L;
-    L.attn_norm = w.vector(p + "input_layernorm.weight", c.n_embd, true, norm_add);
-    L.wq = w.matrix(p + "self_attn.q_proj.weight", q_dim, c.n_embd);
-    L.wk = w.matrix(p + "self_attn.k_proj.weight", kv_dim, c.n_embd);
-    L.wv = w.matrix(p + "self_attn.v_proj.weight", kv_dim, c.n_embd);
-    L.wo = w.matrix(p + "self_attn.o_proj.weight", c.n_embd, q_dim);
-    L.bq = w.vector(p + "self_attn.q_proj.bias", q_dim, arch.qkv_bias);
-    L.bk = w.vector(p + "self_attn.k_proj.bias", kv_dim, arch.qkv_bias);
-    L.bv = w.vector(p + "self_attn.v_proj.bias", kv_dim, arch.qkv_bias);
-    if (arch.qk_norm) {
-      L.q_norm = w.vector(p + "self_attn.q_norm.weight", c.head_dim, true, norm_add);
-      L.k_norm = w.vector(p + "self_attn.k_norm.weight", c.head_dim, true, norm_add);
-    }
-    if (arch.sandwich_norms) {
-      // Gemma: post_attention_layernorm follows attention; pre_feedforward_layernorm feeds the MLP.
-      L.post_attn_norm = w.vector(p + "post_attention_layernorm.weight", c.n_embd, true, norm_add);
-      L.ffn_norm = w.vector(p + "pre_feedforward_layernorm.weight", c.n_embd, true, norm_add);
-      L.post_ffn_norm = w.vector(p + "post_feedforward_layernorm.weight", c.n_embd, true, norm_add);
-    } else {
-      // llama/qwen2: post_attention_layernorm is the norm in front of the MLP.
-      L.ffn_norm = w.vector(p + "post_attention_layernorm.weight", c.n_embd, true, norm_add);
-    }
-    L.w_gate = w.matrix(p + "mlp.gate_proj.weight", c.n_ff, c.n_embd);
-    L.w_up = w.matrix(p + "mlp.up_proj.weight", c.n_ff, c.n_embd);
-    L.w_down = w.matrix(p + "mlp.down_proj.weight", c.n_embd, c.n_ff);
-    model->layers.push_back(L);
-  }
+  load_weights(*model, w, /*hf=*/true,
+               config.boolean("tie_word_embeddings", !w.has("lm_head.weight")));
   return model;
 }
 

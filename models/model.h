@@ -3,13 +3,12 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "kernels/common/matrix_view.h"
 #include "models/config.h"
-#include "models/gguf.h"
-#include "models/safetensors.h"
 #include "tokenizer/vocab.h"
 
 namespace longctx {
@@ -30,6 +29,8 @@ struct LayerWeights {
   const float* post_ffn_norm = nullptr;
 };
 
+struct ModelFiles;
+
 struct Model {
   ModelConfig config;
   tokenizer::Vocab vocab;
@@ -40,10 +41,9 @@ struct Model {
   std::string path;
   int64_t weight_bytes = 0;
   int64_t n_params = 0;
-  // What the views point into: a GGUF mapping, or safetensors shards plus the float vectors the
-  // Hugging Face conventions required longctx to rewrite (see models/hf_conventions.h).
-  std::optional<gguf::File> gguf;
-  std::vector<safetensors::File> shards;
+  // What the views point into: the mapped files (models/model_files.h; the engine never sees the
+  // parsers), and the float vectors longctx rewrote (Gemma's norms: ArchInfo::hf_norm_plus_one).
+  std::shared_ptr<const ModelFiles> files;
   std::vector<std::vector<float>> owned;
 };
 

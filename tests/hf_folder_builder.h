@@ -21,7 +21,8 @@ struct HfFolder {
 
   static constexpr int64_t kEmbd = 8, kHeads = 2, kHeadDim = 4, kFf = 16, kVocab = 16;
 
-  HfFolder() {
+  // `extra`: more tensors of kEmbd floats, beyond what a llama layer has.
+  explicit HfFolder(const std::vector<std::string>& extra = {}) {
     config = {{"architectures", {"LlamaForCausalLM"}},
               {"hidden_size", kEmbd},
               {"num_hidden_layers", 1},
@@ -71,6 +72,7 @@ struct HfFolder {
     add(p + "mlp.gate_proj.weight", {kFf, kEmbd});
     add(p + "mlp.up_proj.weight", {kFf, kEmbd});
     add(p + "mlp.down_proj.weight", {kEmbd, kFf});
+    for (const std::string& name : extra) add(name, {kEmbd});
     weights = build_safetensors(t, {{"format", "pt"}});
   }
 

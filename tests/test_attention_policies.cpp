@@ -8,6 +8,7 @@
 #include "engine/attention/registry.h"
 #include "engine/session.h"
 #include "kernels/common/fp16.h"
+#include "kernels/cpu/attention.h"
 #include "models/model.h"
 #include "support/error.h"
 #include "tests/fixtures.h"
@@ -197,25 +198,16 @@ TEST_CASE("Quest ranks pages per query head as its reference does; heads=group s
   // group reads head h's spans.
   auto run = [&](const Selection& sel) {
     std::vector<float> out(size_t(group * hd));
-    cpu::AttentionArgs a;
-    a.q = q.data();
-    a.n_q = 1;
-    a.n_head = group;
-    a.n_kv_head = sel.per_query_head ? group : 1;
-    a.kv_repeat = sel.per_query_head ? group : 1;
-    a.head_dim = hd;
-    a.kv_type = cache.type();
-    a.k = cache.keys(0);
-    a.v = cache.values(0);
-    a.capacity = cache.capacity(0);
-    a.key_pos = cache.positions(0);
+    ModelConfig c;
+    c.n_head = group;
+    c.n_head_kv = 1;
+    c.head_dim = hd;
+    c.attention_scale = 0.25f;
+    AttendStep step;
+    step.n = 1;
+    step.selection = &sel;
     const int32_t qp = int32_t(cached - 1);
-    a.q_pos = &qp;
-    a.scale = 0.25f;
-    a.spans = sel.spans.data();
-    a.span_offsets = sel.offsets.data();
-    a.out = out.data();
-    cpu::attention(a);
+    cpu::attention(host_attention_args(step, cache, c, q.data(), &qp, out.data(), nullptr));
     return out;
   };
   const std::vector<float> both = run(query);

@@ -50,6 +50,20 @@ TEST_CASE("the synthetic Hugging Face folder loads and tokenizes", "[bad_input]"
   CHECK(tok->is_end_of_generation(11));
 }
 
+TEST_CASE("a tensor the recipe would not read is refused by name, never ignored", "[bad_input]") {
+  // A Llama 3.x-style extra (its rope frequency factors) and a bias of a layer that has none.
+  for (const char* extra : {"model.rope_freqs.weight", "model.layers.0.mlp.down_proj.bias"}) {
+    INFO(extra);
+    CHECK_THAT(load_error(test::HfFolder({extra})),
+               Catch::Contains(std::string("tensor '") + extra +
+                               "' is not one longctx's llama recipe reads"));
+  }
+  // What the config determines anyway (old checkpoints saved each layer's rotary frequencies).
+  CHECK(load_error(test::HfFolder({"model.layers.0.self_attn.rotary_emb.inv_freq"})).empty());
+  // Biases a llama checkpoint may carry are read.
+  CHECK(load_error(test::HfFolder({"model.layers.0.self_attn.q_proj.bias"})).empty());
+}
+
 TEST_CASE("wrong JSON types and absurd values in a model folder name the file and key",
           "[bad_input]") {
   struct Case {

@@ -4,6 +4,7 @@
 
 #include "models/config.h"
 #include "models/gguf.h"
+#include "models/gguf_config.h"
 #include "support/error.h"
 #include "tests/gguf_builder.h"
 

@@ -53,7 +53,7 @@ TEST_CASE("matmul over quantized rows equals dequantize-then-multiply", "[kernel
   auto blocks = test::read_fixture("quant/Q4_K.blocks");
   const int64_t rows = GENERATE(6, 24), n_tok = GENERATE(3, 17), cols = 6 * 1024 / rows;
   INFO(rows << " rows, " << n_tok << " tokens");
-  cpu::QMatrix w{kernels::BlockType::Q4_K, blocks.data(), rows, cols, cols / 256 * 144};
+  kernels::MatrixView w{kernels::BlockType::Q4_K, blocks.data(), rows, cols, cols / 256 * 144};
   std::vector<float> x(static_cast<size_t>(n_tok * cols)), y(static_cast<size_t>(n_tok * rows));
   std::mt19937 rng(5);
   std::uniform_real_distribution<float> u(-1, 1);
@@ -255,9 +255,10 @@ TEST_CASE("matrices sharing an input give what each gives alone", "[kernels]") {
     const int64_t cols = 256, row_bytes = cols / t->block_elems * t->block_bytes;
     const int64_t rows = int64_t(blocks.size()) / row_bytes;
     REQUIRE(rows >= 6);
-    cpu::QMatrix a{type, blocks.data(), rows, cols, row_bytes};
-    cpu::QMatrix b{type, blocks.data() + row_bytes, rows - 1, cols, row_bytes};  // overlapping rows
-    cpu::QMatrix c{type, blocks.data() + 2 * row_bytes, 5, cols, row_bytes};
+    kernels::MatrixView a{type, blocks.data(), rows, cols, row_bytes};
+    kernels::MatrixView b{type, blocks.data() + row_bytes, rows - 1, cols,
+                          row_bytes};  // overlapping rows
+    kernels::MatrixView c{type, blocks.data() + 2 * row_bytes, 5, cols, row_bytes};
     std::mt19937 rng(9);
     std::normal_distribution<float> normal(0.0f, 1.0f);
     for (int64_t n_tokens : {1, 3, 7}) {

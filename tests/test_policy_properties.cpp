@@ -9,6 +9,7 @@
 #include <set>
 
 #include "engine/attention/registry.h"
+#include "engine/backend.h"
 #include "engine/kv_cache.h"
 #include "kernels/common/kv_rows.h"
 #include "kernels/cpu/attention.h"
@@ -197,28 +198,16 @@ struct Harness {
     const int64_t observed = std::min(n, policy->observe_queries(s));
     out.resize(q.size());
     lse.resize(size_t(n * n_head));
-    cpu::AttentionArgs a;
-    a.q = q.data();
-    a.n_q = n;
-    a.n_head = n_head;
-    a.n_kv_head = n_kv;
-    a.head_dim = hd;
-    a.kv_type = cache.type();
-    a.k = cache.keys(0);
-    a.v = cache.values(0);
-    a.capacity = cache.capacity(0);
-    a.key_pos = cache.positions(0);
-    a.q_pos = q_pos.data();
-    a.scale = 0.17f;
-    a.spans = sel.spans.data();
-    a.span_offsets = sel.offsets.data();
-    a.span_q_block = sel.q_block;
-    if (sel.per_query_head) {
-      a.n_kv_head = n_head;
-      a.kv_repeat = group;
-    }
-    a.out = out.data();
-    a.lse = observed > 0 ? lse.data() : nullptr;
+    ModelConfig c;
+    c.n_head = n_head;
+    c.n_head_kv = n_kv;
+    c.head_dim = hd;
+    c.attention_scale = 0.17f;
+    AttendStep step;
+    step.n = n;
+    step.selection = &sel;
+    const kernels::AttentionArgs a = host_attention_args(
+        step, cache, c, q.data(), q_pos.data(), out.data(), observed > 0 ? lse.data() : nullptr);
     cpu::attention(a);
     if (observed > 0) {
       mass.assign(size_t(n_kv * a.capacity), 0.0f);

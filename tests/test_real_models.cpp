@@ -7,6 +7,7 @@
 
 #include "models/config.h"
 #include "models/gguf.h"
+#include "models/gguf_config.h"
 #include "support/sha256.h"
 #include "tests/fixtures.h"
 

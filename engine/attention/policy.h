@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "engine/kv_cache.h"
-#include "kernels/cpu/attention.h"
+#include "kernels/common/attention_args.h"
 
 namespace longctx {
 
@@ -23,7 +23,7 @@ namespace longctx {
 // With per_query_head the spans are per query head instead (offsets[b * n_head + h]): each head of
 // a GQA group reads its own keys (Quest as its reference ranks pages); no statistics then.
 struct Selection {
-  std::vector<cpu::KeySpan> spans;
+  std::vector<kernels::KeySpan> spans;
   std::vector<int32_t> offsets;
   int64_t q_block = 0;
   bool per_query_head = false;

@@ -17,7 +17,7 @@ namespace {
 
 constexpr int64_t kKeyTile = tile::kKeys;  // keys decoded to float together
 constexpr int64_t kQueryBlock = 32;        // queries sharing each decoded key tile, at most
-constexpr int64_t kMaxHeadDim = 256;
+using kernels::kMaxHeadDim;
 constexpr int64_t kMinSplitKeys = 256;
 constexpr int64_t kTransposeRows = 8;  // rows sharing a tile from which transposing it pays  //
                                        // keys per split of a decode step, at least

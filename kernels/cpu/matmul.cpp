@@ -24,7 +24,7 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) void decode_blocks(
   kernels::dequantize_blocks(type, src, dst, n_blocks);
 }
 
-void dequantize_row(const QMatrix& w, int64_t r, float* out) {
+void dequantize_row(const MatrixView& w, int64_t r, float* out) {
   kernels::BlockShape shape = kernels::block_shape(w.type);
   decode_blocks(w.type, w.data + r * w.row_bytes, out, w.cols / shape.elems);
 }
@@ -57,7 +57,7 @@ void matmul_integer_many(std::span<const MatmulOut> outs, const float* x, int64_
   for (int64_t tile = 0; tile < n_tiles; ++tile) {
     size_t m = 0;
     while (tile >= first_tile[m + 1]) ++m;
-    const QMatrix& w = *outs[m].w;
+    const MatrixView& w = *outs[m].w;
     float* y = outs[m].y;
     int64_t r0 = (tile - first_tile[m]) * kTileRows;
     int64_t nr = std::min(kTileRows, w.rows - r0);
@@ -83,7 +83,7 @@ void matmul_shared_input(std::span<const MatmulOut> outs, const float* x, int64_
   for (const auto& o : outs) matmul(*o.w, x, n_tokens, o.y);
 }
 
-void matmul(const QMatrix& w, const float* x, int64_t n_tokens, float* y) {
+void matmul(const MatrixView& w, const float* x, int64_t n_tokens, float* y) {
   // Decoding (few tokens): integer dots re-read the packed blocks, which is cheapest. Prefill:
   // decoding a tile of rows once and reusing it for every token of the chunk wins.
   constexpr int64_t kIntegerMaxTokens = 4;

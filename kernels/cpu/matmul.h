@@ -10,23 +10,23 @@
 
 namespace longctx::cpu {
 
-using QMatrix = kernels::MatrixView;
+using kernels::MatrixView;
 
 // Longest row a tile buffer holds (floats on each thread's stack).
 inline constexpr int64_t kMaxMatmulCols = 32768;
 
 // y[t * w.rows + r] = sum_c w[r][c] * x[t * w.cols + c], for t < n_tokens; threads with OpenMP.
-void matmul(const QMatrix& w, const float* x, int64_t n_tokens, float* y);
+void matmul(const MatrixView& w, const float* x, int64_t n_tokens, float* y);
 
 // Several matrices over the same input (q, k and v; gate and up): y[i] = w[i] x. While decoding
 // this is one parallel region and one quantization of x instead of one per matrix.
 struct MatmulOut {
-  const QMatrix* w;
+  const MatrixView* w;
   float* y;
 };
 void matmul_shared_input(std::span<const MatmulOut> outs, const float* x, int64_t n_tokens);
 
 // Row r of w as floats (embedding lookup).
-void dequantize_row(const QMatrix& w, int64_t r, float* out);
+void dequantize_row(const MatrixView& w, int64_t r, float* out);
 
 }  // namespace longctx::cpu

@@ -14,10 +14,10 @@ namespace longctx::cuda {
 namespace {
 
 constexpr int kWarp = 32;
-constexpr int kTile = 32;     // keys per shared-memory tile
-constexpr int kMaxDim = 256;  // head_dim limit, as on the CPU
+constexpr int kTile = 32;  // keys per shared-memory tile
+constexpr int kMaxDim = int(kernels::kMaxHeadDim);
 constexpr int kMaxPerLane = kMaxDim / kWarp;
-constexpr int kMaxRows = 16;  // (query, head) rows per CTA: one warp each
+constexpr int kMaxRows = int(kernels::kMaxGroup);  // (query, head) rows per CTA: one warp each
 
 unsigned blocks_for(int64_t n, int threads) {
   return unsigned((n + threads - 1) / threads);

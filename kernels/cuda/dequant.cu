@@ -1,9 +1,9 @@
 #include <cuda_runtime.h>
 
-#include <stdexcept>
 #include <string>
 
 #include "kernels/cuda/dequant.h"
+#include "kernels/cuda/device.h"
 
 namespace longctx::cuda {
 namespace {
@@ -15,11 +15,6 @@ __global__ void dequantize_kernel(kernels::BlockType type, const uint8_t* src, f
   int64_t b = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (b >= n_blocks) return;
   kernels::dequantize_blocks(type, src + b * block_bytes, dst + b * block_elems, 1);
-}
-
-void check(cudaError_t err, const char* what) {
-  if (err != cudaSuccess)
-    throw std::runtime_error(std::string(what) + ": " + cudaGetErrorString(err));
 }
 
 }  // namespace
@@ -69,7 +64,7 @@ void dequantize_rows_host(kernels::BlockType type, const uint8_t* src, size_t sr
   if (ok && err == cudaSuccess) err = cudaMemcpy(dst, d_dst, dst_bytes, cudaMemcpyDeviceToHost);
   cudaFree(d_src);
   cudaFree(d_dst);
-  if (!ok) throw std::runtime_error("dequantize kernel failed to launch");
+  if (!ok) check(cudaErrorLaunchFailure, "dequantize kernel launch");
   check(err, "dequantize");
 }
 

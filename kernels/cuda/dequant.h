@@ -18,7 +18,7 @@ bool dequantize_rows(kernels::BlockType type, const uint8_t* src, float* dst, in
                      int64_t row_elems);
 
 // Host-side convenience for tests: copies `src_bytes` to the device, dequantizes, copies back.
-// Throws std::runtime_error on a CUDA failure.
+// Throws longctx::Error on a CUDA failure (cuda::check).
 void dequantize_rows_host(kernels::BlockType type, const uint8_t* src, size_t src_bytes, float* dst,
                           int64_t n_rows, int64_t row_elems);
 

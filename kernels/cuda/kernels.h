@@ -7,15 +7,16 @@
 
 #include <cstdint>
 
-#include "kernels/common/kv_rows.h"
+#include "kernels/common/attention_args.h"
 #include "kernels/common/matrix_view.h"
 #include "kernels/cuda/device.h"
 
 namespace longctx::cuda {
 
+using kernels::MatrixView;
+
 // --- matrices (matmul.cu) ----------------------------------------------------------------------
 // A weight matrix uploaded in its GGUF block format: MatrixView with a device `data`.
-using DeviceMatrix = kernels::MatrixView;
 
 // Up to this many tokens a product is a quantized matrix-vector kernel reading the blocks in
 // place; above it the rows are dequantized to floats in chunks and multiplied by cuBLAS.
@@ -41,11 +42,11 @@ struct MatmulWorkspace {
 };
 
 // y[t * w.rows + r] = sum_c w[r][c] * x[t * w.cols + c] for t < n_tokens.
-void matmul(const DeviceMatrix& w, const float* x, int64_t n_tokens, float* y, MatmulWorkspace& ws);
+void matmul(const MatrixView& w, const float* x, int64_t n_tokens, float* y, MatmulWorkspace& ws);
 // The matrix-vector kernel alone (any n_tokens <= kGemvMaxTokens), for tests and benchmarks.
-void gemv(const DeviceMatrix& w, const float* x, int64_t n_tokens, float* y);
+void gemv(const MatrixView& w, const float* x, int64_t n_tokens, float* y);
 // out[t] = row tokens[t] of w as floats (embedding lookup).
-void embed(const DeviceMatrix& w, const int32_t* tokens, int64_t n_tokens, float* out);
+void embed(const MatrixView& w, const int32_t* tokens, int64_t n_tokens, float* out);
 
 // --- element-wise and per-row operations (ops.cu) ---------------------------------------------
 // y[r] = x[r] / rms(x[r]) * w, rows of `dim`; y may equal x.
@@ -85,31 +86,8 @@ void kv_move(kernels::KvType type, uint8_t* k, uint8_t* v, int32_t* key_pos, int
              const float* cos, const float* sin, int64_t n_rot, bool halves, int32_t shift,
              KvMoveWorkspace& ws);
 
-struct KeySpan {
-  int32_t begin = 0, end = 0;  // cache slots [begin, end)
-};
-
-// The device twin of cpu::AttentionArgs (same meaning, device pointers), plus scratch.
-struct AttentionArgs {
-  const float* q = nullptr;
-  int64_t n_q = 0, n_head = 0, n_kv_head = 0, head_dim = 0;
-  kernels::KvType kv_type = kernels::KvType::F16;
-  const uint8_t* k = nullptr;
-  const uint8_t* v = nullptr;
-  int64_t capacity = 0;
-  const int32_t* key_pos = nullptr;
-  const int32_t* q_pos = nullptr;
-  int64_t window = 0;
-  float scale = 1.0f;
-  const KeySpan* spans = nullptr;
-  const int32_t* span_offsets = nullptr;
-  int64_t span_q_block = 0;
-  int64_t kv_repeat = 1;     // as cpu::AttentionArgs: head g reads stored KV head g / kv_repeat
-  int64_t max_selected = 0;  // the most keys any selection holds (sizes the split-K grid)
-  float* out = nullptr;
-  float* lse = nullptr;
-  bool mass_max = false;  // as cpu::AttentionArgs
-};
+using kernels::AttentionArgs;  // device pointers
+using kernels::KeySpan;
 
 // Scratch for split-K partial results, one per session.
 struct AttentionWorkspace {

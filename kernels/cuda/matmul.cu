@@ -118,7 +118,7 @@ void with_block_type(kernels::BlockType type, F&& f) {
 }
 
 template <typename Out>
-void launch_dequantize_rows(const DeviceMatrix& w, const int32_t* rows, int64_t r0, int64_t n_rows,
+void launch_dequantize_rows(const MatrixView& w, const int32_t* rows, int64_t r0, int64_t n_rows,
                             Out* out);
 
 __global__ void to_bf16_kernel(const float* x, int64_t n, uint16_t* out) {
@@ -126,7 +126,7 @@ __global__ void to_bf16_kernel(const float* x, int64_t n, uint16_t* out) {
   if (i < n) store(out + i, x[i]);
 }
 
-void check_shape(const DeviceMatrix& w) {
+void check_shape(const MatrixView& w) {
   const int64_t unit = std::max<int64_t>(kChunk, kernels::block_shape(w.type).elems);
   if (w.cols % unit != 0)
     throw Error("CUDA matmul: rows of " + std::to_string(w.cols) +
@@ -140,7 +140,7 @@ unsigned blocks_for(int64_t n, int threads) {
 }
 
 template <typename Out>
-void launch_dequantize_rows(const DeviceMatrix& w, const int32_t* rows, int64_t r0, int64_t n_rows,
+void launch_dequantize_rows(const MatrixView& w, const int32_t* rows, int64_t r0, int64_t n_rows,
                             Out* out) {
   const unsigned grid = blocks_for(n_rows * (w.cols / kChunk), 128);
   with_block_type(w.type, [&](auto tag) {
@@ -164,7 +164,7 @@ MatmulWorkspace::~MatmulWorkspace() {
   if (handle) cublasDestroy(handle);
 }
 
-void gemv(const DeviceMatrix& w, const float* x, int64_t n_tokens, float* y) {
+void gemv(const MatrixView& w, const float* x, int64_t n_tokens, float* y) {
   check_shape(w);
   if (n_tokens <= 0) return;
   if (n_tokens > kGemvMaxTokens) throw Error("CUDA gemv: too many tokens");
@@ -181,8 +181,7 @@ void gemv(const DeviceMatrix& w, const float* x, int64_t n_tokens, float* y) {
   check_launch("gemv");
 }
 
-void matmul(const DeviceMatrix& w, const float* x, int64_t n_tokens, float* y,
-            MatmulWorkspace& ws) {
+void matmul(const MatrixView& w, const float* x, int64_t n_tokens, float* y, MatmulWorkspace& ws) {
   if (n_tokens <= kGemvMaxTokens) return gemv(w, x, n_tokens, y);
   check_shape(w);
   // Rows in chunks of at most 16 Mi elements, each dequantized and multiplied by cuBLAS:
@@ -223,7 +222,7 @@ void matmul(const DeviceMatrix& w, const float* x, int64_t n_tokens, float* y,
   }
 }
 
-void embed(const DeviceMatrix& w, const int32_t* tokens, int64_t n_tokens, float* out) {
+void embed(const MatrixView& w, const int32_t* tokens, int64_t n_tokens, float* out) {
   check_shape(w);
   const int64_t work = n_tokens * (w.cols / kChunk);
   if (work == 0) return;

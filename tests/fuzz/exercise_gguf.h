@@ -8,6 +8,7 @@
 
 #include "models/config.h"
 #include "models/gguf.h"
+#include "models/gguf_config.h"
 #include "support/error.h"
 
 namespace longctx::fuzz {

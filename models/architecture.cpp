@@ -1,0 +1,140 @@
+#include "models/architecture.h"
+
+#include <array>
+
+namespace longctx {
+namespace {
+
+using enum LayerTensor;
+constexpr Need R = Need::Required;
+constexpr Need O = Need::Optional;
+
+// The attention block of llama-style layers. Biases are read where a file has them (some llama
+// fine-tunes do); qwen2 requires them.
+#define LONGCTX_ATTENTION(bias_need)                                     \
+  TensorName{AttnNorm, "attn_norm.weight", "input_layernorm.weight", R}, \
+      {Wq, "attn_q.weight", "self_attn.q_proj.weight", R},               \
+      {Wk, "attn_k.weight", "self_attn.k_proj.weight", R},               \
+      {Wv, "attn_v.weight", "self_attn.v_proj.weight", R},               \
+      {Wo, "attn_output.weight", "self_attn.o_proj.weight", R},          \
+      {Bq, "attn_q.bias", "self_attn.q_proj.bias", bias_need},           \
+      {Bk, "attn_k.bias", "self_attn.k_proj.bias", bias_need}, {         \
+    Bv, "attn_v.bias", "self_attn.v_proj.bias", bias_need                \
+  }
+#define LONGCTX_GATED_FFN                                         \
+  TensorName{Gate, "ffn_gate.weight", "mlp.gate_proj.weight", R}, \
+      {Up, "ffn_up.weight", "mlp.up_proj.weight", R}, {           \
+    Down, "ffn_down.weight", "mlp.down_proj.weight", R            \
+  }
+
+constexpr TensorName kLlamaTensors[] = {
+    LONGCTX_ATTENTION(O),
+    // In a Hugging Face llama the "post attention" norm is the one in front of the MLP.
+    {FfnNorm, "ffn_norm.weight", "post_attention_layernorm.weight", R},
+    LONGCTX_GATED_FFN,
+};
+constexpr TensorName kQwen2Tensors[] = {
+    LONGCTX_ATTENTION(R),
+    {FfnNorm, "ffn_norm.weight", "post_attention_layernorm.weight", R},
+    LONGCTX_GATED_FFN,
+};
+constexpr TensorName kGemma3Tensors[] = {
+    LONGCTX_ATTENTION(O),
+    {QNorm, "attn_q_norm.weight", "self_attn.q_norm.weight", R},
+    {KNorm, "attn_k_norm.weight", "self_attn.k_norm.weight", R},
+    // Gemma's sandwich: a norm after attention and after the FFN, before each residual add.
+    {PostAttnNorm, "post_attention_norm.weight", "post_attention_layernorm.weight", R},
+    {FfnNorm, "ffn_norm.weight", "pre_feedforward_layernorm.weight", R},
+    {PostFfnNorm, "post_ffw_norm.weight", "post_feedforward_layernorm.weight", R},
+    LONGCTX_GATED_FFN,
+};
+#undef LONGCTX_ATTENTION
+#undef LONGCTX_GATED_FFN
+
+constexpr std::string_view kLlamaHf[] = {"LlamaForCausalLM", "MistralForCausalLM"};
+constexpr std::string_view kQwen2Hf[] = {"Qwen2ForCausalLM"};
+constexpr std::string_view kGemma3Hf[] = {"Gemma3ForCausalLM"};
+
+constexpr std::array kArchs = {
+    ArchInfo{.name = "llama",
+             .hf = kLlamaHf,
+             .tensors = kLlamaTensors,
+             .gguf_rope = RopeType::Norm,  // llama.cpp's converter permutes Q/K rows to pairs
+             .hf_rope = RopeType::Neox,
+             .activation = Activation::Silu,
+             .embedding_scale = false,
+             .hf_norm_plus_one = false,
+             .swa_period = 0,
+             .swa_rope_base = 0.0,
+             .hf_query_scalar = {},
+             .gguf_query_scale_by_embd_layers = 0},
+    ArchInfo{.name = "qwen2",
+             .hf = kQwen2Hf,
+             .tensors = kQwen2Tensors,
+             .gguf_rope = RopeType::Neox,
+             .hf_rope = RopeType::Neox,
+             .activation = Activation::Silu,
+             .embedding_scale = false,
+             .hf_norm_plus_one = false,
+             .swa_period = 0,
+             .swa_rope_base = 0.0,
+             .hf_query_scalar = {},
+             .gguf_query_scale_by_embd_layers = 0},
+    // gemma3: 5 local layers then 1 global (llama.cpp set_swa_pattern(6)); local layers use a
+    // hard-coded rope base of 10000 (rope_freq_base_train_swa), global ones the file's base. The
+    // 27B model (62 layers) scales queries by 1/sqrt(n_embd / n_head) (query_pre_attn_scalar),
+    // which llama.cpp hard-codes by layer count.
+    ArchInfo{.name = "gemma3",
+             .hf = kGemma3Hf,
+             .tensors = kGemma3Tensors,
+             .gguf_rope = RopeType::Neox,
+             .hf_rope = RopeType::Neox,
+             .activation = Activation::GeluTanh,
+             .embedding_scale = true,
+             .hf_norm_plus_one = true,
+             .swa_period = 6,
+             .swa_rope_base = 10000.0,
+             .hf_query_scalar = "query_pre_attn_scalar",
+             .gguf_query_scale_by_embd_layers = 62},
+};
+
+}  // namespace
+
+bool ArchInfo::has(LayerTensor role) const {
+  for (const TensorName& t : tensors) {
+    if (t.role == role) return true;
+  }
+  return false;
+}
+
+const ArchInfo* find_arch(std::string_view name) {
+  for (const ArchInfo& a : kArchs) {
+    if (a.name == name) return &a;
+  }
+  return nullptr;
+}
+
+const ArchInfo* find_hf_arch(std::string_view hf_class) {
+  for (const ArchInfo& a : kArchs) {
+    for (std::string_view h : a.hf) {
+      if (h == hf_class) return &a;
+    }
+  }
+  return nullptr;
+}
+
+std::string supported_arch_names() {
+  std::string names;
+  for (const ArchInfo& a : kArchs) names += (names.empty() ? "" : ", ") + std::string(a.name);
+  return names;
+}
+
+std::string supported_hf_class_names() {
+  std::string names;
+  for (const ArchInfo& a : kArchs) {
+    for (std::string_view h : a.hf) names += (names.empty() ? "" : ", ") + std::string(h);
+  }
+  return names;
+}
+
+}  // namespace longctx

@@ -1,0 +1,86 @@
+// The supported architectures as data: one row each, holding everything that differs between them
+// (tensor names in GGUF files and in Hugging Face folders, which tensors a layer has, activation,
+// norm placement, embedding scale, rope layout, sliding-window pattern, query scaling). The loaders
+// read the names from the row; engine/forward.cpp reads the flags. Nothing else branches on an
+// architecture's name. Facts from llama.cpp's llama-arch / llama-model and transformers' modeling
+// files (shared/reference/gguf.md 3-4).
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+
+namespace longctx {
+
+enum class RopeType { Norm, Neox };  // consecutive pairs vs. halves (gguf.md 3.4)
+enum class Activation { Silu, GeluTanh };
+
+// The weights of one layer, as the recipe names them.
+enum class LayerTensor {
+  AttnNorm,
+  Wq,
+  Wk,
+  Wv,
+  Wo,
+  Bq,
+  Bk,
+  Bv,
+  QNorm,         // per-head RMSNorm of the queries
+  KNorm,         // and of the keys
+  PostAttnNorm,  // on the attention's output, before the residual add
+  FfnNorm,
+  Gate,
+  Up,
+  Down,
+  PostFfnNorm,  // on the FFN's output, before the residual add
+};
+
+enum class Need { Optional, Required };
+
+// One layer tensor's names: "blk.<i>." + gguf in a GGUF file, "model.layers.<i>." + hf in a
+// Hugging Face folder.
+struct TensorName {
+  LayerTensor role;
+  std::string_view gguf, hf;
+  Need need;
+};
+
+struct ArchInfo {
+  std::string_view name;                 // general.architecture
+  std::span<const std::string_view> hf;  // config.json "architectures" entries
+  std::span<const TensorName> tensors;   // the layer's tensors; the ones not listed are absent
+  // Rope layout. Hugging Face stores q_proj/k_proj rows in rotate_half (NeoX) order; llama.cpp's
+  // converter permutes llama's to interleaved pairs, which GGUF llama runs as "norm" rope.
+  // longctx reads HF weights unpermuted and runs NeoX rope on them (the same result).
+  RopeType gguf_rope;
+  RopeType hf_rope;
+  Activation activation;                    // of the gated FFN
+  bool embedding_scale;                     // token embeddings times sqrt(n_embd)
+  bool hf_norm_plus_one;                    // HF stores w, computes x * (1 + w); GGUF holds 1 + w
+  int swa_period;                           // every swa_period-th layer global, the rest local
+  double swa_rope_base;                     // rope base of local layers (0: the global base)
+  std::string_view hf_query_scalar;         // config.json key: queries scaled by 1/sqrt(it)
+  int64_t gguf_query_scale_by_embd_layers;  // a layer count at which GGUF files scale queries by
+                                            // 1/sqrt(n_embd / n_head) (Gemma 3 27B); 0: none
+
+  bool has(LayerTensor role) const;
+};
+
+// The model-wide tensors' names (the same in every supported architecture).
+struct GlobalTensorNames {
+  std::string_view token_embd, output_norm, output;
+};
+inline constexpr GlobalTensorNames kGgufGlobals{"token_embd.weight", "output_norm.weight",
+                                                "output.weight"};
+inline constexpr GlobalTensorNames kHfGlobals{"model.embed_tokens.weight", "model.norm.weight",
+                                              "lm_head.weight"};
+
+// The row of a GGUF architecture name; nullptr for any other name.
+const ArchInfo* find_arch(std::string_view name);
+// The row of a config.json "architectures" entry; nullptr when unsupported.
+const ArchInfo* find_hf_arch(std::string_view hf_class);
+std::string supported_arch_names();      // "llama, qwen2, gemma3"
+std::string supported_hf_class_names();  // "LlamaForCausalLM, MistralForCausalLM, ..."
+
+}  // namespace longctx

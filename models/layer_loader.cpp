@@ -1,0 +1,150 @@
+#include "models/layer_loader.h"
+
+#include "support/error.h"
+
+namespace longctx {
+namespace {
+
+struct Shape {
+  int64_t rows = 0, cols = 0;  // cols == 0: a vector of `rows`
+  bool norm = false;
+};
+
+Shape shape_of(LayerTensor role, const ModelConfig& c) {
+  const int64_t q_dim = c.n_head * c.head_dim, kv_dim = c.n_head_kv * c.head_dim;
+  const int64_t v_dim = c.n_head_kv * c.value_dim, d = c.n_embd;
+  switch (role) {
+    case LayerTensor::AttnNorm:
+    case LayerTensor::PostAttnNorm:
+    case LayerTensor::FfnNorm:
+    case LayerTensor::PostFfnNorm:
+      return {d, 0, true};
+    case LayerTensor::QNorm:
+    case LayerTensor::KNorm:
+      return {c.head_dim, 0, true};
+    case LayerTensor::Wq:
+      return {q_dim, d};
+    case LayerTensor::Wk:
+      return {kv_dim, d};
+    case LayerTensor::Wv:
+      return {v_dim, d};
+    case LayerTensor::Wo:
+      return {d, c.n_head * c.value_dim};
+    case LayerTensor::Bq:
+      return {q_dim, 0};
+    case LayerTensor::Bk:
+      return {kv_dim, 0};
+    case LayerTensor::Bv:
+      return {v_dim, 0};
+    case LayerTensor::Gate:
+    case LayerTensor::Up:
+      return {c.n_ff, d};
+    case LayerTensor::Down:
+      return {d, c.n_ff};
+  }
+  throw Error("unknown layer tensor");
+}
+
+// Where the layer's field for a role lives.
+void assign(LayerWeights& L, LayerTensor role, const MatrixView& m, const float* v) {
+  switch (role) {
+    case LayerTensor::AttnNorm:
+      L.attn_norm = v;
+      break;
+    case LayerTensor::Wq:
+      L.wq = m;
+      break;
+    case LayerTensor::Wk:
+      L.wk = m;
+      break;
+    case LayerTensor::Wv:
+      L.wv = m;
+      break;
+    case LayerTensor::Wo:
+      L.wo = m;
+      break;
+    case LayerTensor::Bq:
+      L.bq = v;
+      break;
+    case LayerTensor::Bk:
+      L.bk = v;
+      break;
+    case LayerTensor::Bv:
+      L.bv = v;
+      break;
+    case LayerTensor::QNorm:
+      L.q_norm = v;
+      break;
+    case LayerTensor::KNorm:
+      L.k_norm = v;
+      break;
+    case LayerTensor::PostAttnNorm:
+      L.post_attn_norm = v;
+      break;
+    case LayerTensor::FfnNorm:
+      L.ffn_norm = v;
+      break;
+    case LayerTensor::Gate:
+      L.w_gate = m;
+      break;
+    case LayerTensor::Up:
+      L.w_up = m;
+      break;
+    case LayerTensor::Down:
+      L.w_down = m;
+      break;
+    case LayerTensor::PostFfnNorm:
+      L.post_ffn_norm = v;
+      break;
+  }
+}
+
+// Buffers a checkpoint may carry that the config already determines (old transformers saved the
+// rotary frequencies of every layer).
+bool derived_buffer(const std::string& name) {
+  const std::string suffix = "rotary_emb.inv_freq";
+  return name.size() >= suffix.size() &&
+         name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+}  // namespace
+
+void load_weights(Model& model, TensorSource& src, bool hf, std::optional<bool> tied) {
+  const ModelConfig& c = model.config;
+  const ArchInfo& arch = *c.arch;
+  const GlobalTensorNames& g = hf ? kHfGlobals : kGgufGlobals;
+  std::set<std::string> read;
+  auto take = [&](std::string_view name) {
+    read.insert(std::string(name));
+    return std::string(name);
+  };
+  model.token_embd = src.matrix(take(g.token_embd), c.n_vocab, c.n_embd);
+  model.output_norm = src.vector(take(g.output_norm), c.n_embd, true);
+  const bool is_tied = tied.value_or(!src.has(std::string(g.output)));
+  model.output = is_tied ? model.token_embd : src.matrix(take(g.output), c.n_vocab, c.n_embd);
+  model.layers.clear();
+  for (int64_t il = 0; il < c.n_layer; ++il) {
+    const std::string prefix = (hf ? "model.layers." : "blk.") + std::to_string(il) + ".";
+    LayerWeights L;
+    for (const TensorName& t : arch.tensors) {
+      const std::string name = prefix + std::string(hf ? t.hf : t.gguf);
+      if (t.need == Need::Optional && !src.has(name)) continue;
+      const Shape s = shape_of(t.role, c);
+      if (s.cols > 0) {
+        assign(L, t.role, src.matrix(take(name), s.rows, s.cols), nullptr);
+      } else {
+        assign(L, t.role, {}, src.vector(take(name), s.rows, s.norm));
+      }
+    }
+    model.layers.push_back(L);
+  }
+  for (const std::string& name : src.names()) {
+    if (read.count(name) || (hf && derived_buffer(name))) continue;
+    if (is_tied && name == g.output) continue;  // tied: the copy is the embedding
+    throw Error(src.where() + ": tensor '" + name + "' is not one longctx's " +
+                std::string(arch.name) +
+                " recipe reads; running without it would run another model (not supported)");
+  }
+}
+
+}  // namespace longctx
