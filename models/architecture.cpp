@@ -67,6 +67,7 @@ constexpr std::array kArchs = {
              .swa_period = 0,
              .swa_rope_base = 0.0,
              .hf_query_scalar = {},
+             .default_chat_template = {},
              .gguf_query_scale_by_embd_layers = 0},
     ArchInfo{.name = "qwen2",
              .hf = kQwen2Hf,
@@ -79,6 +80,7 @@ constexpr std::array kArchs = {
              .swa_period = 0,
              .swa_rope_base = 0.0,
              .hf_query_scalar = {},
+             .default_chat_template = {},
              .gguf_query_scale_by_embd_layers = 0},
     // gemma3: 5 local layers then 1 global (llama.cpp set_swa_pattern(6)); local layers use a
     // hard-coded rope base of 10000 (rope_freq_base_train_swa), global ones the file's base. The
@@ -95,6 +97,7 @@ constexpr std::array kArchs = {
              .swa_period = 6,
              .swa_rope_base = 10000.0,
              .hf_query_scalar = "query_pre_attn_scalar",
+             .default_chat_template = "gemma",  // Gemma GGUFs often carry none
              .gguf_query_scale_by_embd_layers = 62},
 };
 

@@ -61,6 +61,7 @@ struct ArchInfo {
   int swa_period;                           // every swa_period-th layer global, the rest local
   double swa_rope_base;                     // rope base of local layers (0: the global base)
   std::string_view hf_query_scalar;         // config.json key: queries scaled by 1/sqrt(it)
+  std::string_view default_chat_template;   // a chat family for files without a template
   int64_t gguf_query_scale_by_embd_layers;  // a layer count at which GGUF files scale queries by
                                             // 1/sqrt(n_embd / n_head) (Gemma 3 27B); 0: none
 

@@ -1,5 +1,6 @@
 #include "models/gguf_vocab.h"
 
+#include "models/architecture.h"
 #include "support/error.h"
 
 namespace longctx {
@@ -16,7 +17,8 @@ tokenizer::Vocab read_vocab(const gguf::File& f) {
     f.fail_key("tokenizer.ggml.model", f.find("tokenizer.ggml.model"),
                "tokenizer '" + model + "' is not supported (gpt2 or llama)");
   }
-  v.architecture = std::string(f.find_string("general.architecture").value_or(""));
+  if (const ArchInfo* arch = find_arch(f.find_string("general.architecture").value_or("")))
+    v.default_chat_template = std::string(arch->default_chat_template);
   v.pre = std::string(f.find_string("tokenizer.ggml.pre").value_or("default"));
   for (std::string_view t : f.get_string_array("tokenizer.ggml.tokens")) v.tokens.emplace_back(t);
   const size_t n = v.tokens.size();

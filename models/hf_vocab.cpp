@@ -136,7 +136,7 @@ tokenizer::Vocab read_hf_vocab(const std::string& folder_name, const ModelConfig
   } else {
     throw Error(folder_name + ": no tokenizer.model or tokenizer.json");
   }
-  v.architecture = std::string(config.arch->name);
+  v.default_chat_template = std::string(config.arch->default_chat_template);
   if (fs::exists(folder / "tokenizer_config.json")) {
     json tc_json = read_json(folder / "tokenizer_config.json");
     JsonFields tc((folder / "tokenizer_config.json").string(), tc_json);

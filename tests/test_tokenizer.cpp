@@ -154,6 +154,11 @@ TEST_CASE("chat templates: unknown names and broken alternation are errors", "[t
   v.bos = 0;
   v.eos = 1;
   CHECK_THROWS_WITH(tokenizer::ChatTemplate::detect(v), Catch::Contains("--chat-template"));
+  // Without a template, the architecture's row may name a family (Gemma's files often carry none).
+  tokenizer::Vocab gemma_file = v;
+  gemma_file.default_chat_template = "gemma";
+  CHECK(tokenizer::ChatTemplate::detect(gemma_file).family() ==
+        tokenizer::ChatTemplate::Family::Gemma);
   CHECK_THROWS_WITH(tokenizer::ChatTemplate::named("vicuna", v), Catch::Contains("chatml, gemma"));
   auto gemma = tokenizer::ChatTemplate::named("gemma", v);
   std::vector<tokenizer::ChatMessage> two_users = {{"user", "a"}, {"user", "b"}};

@@ -99,7 +99,7 @@ ChatTemplate ChatTemplate::choose(std::string_view name, const Vocab& vocab) {
 ChatTemplate ChatTemplate::detect(const Vocab& vocab) {
   const std::string& t = vocab.chat_template;
   if (t.empty()) {
-    if (vocab.architecture == "gemma3") return ChatTemplate(Family::Gemma, vocab);
+    if (!vocab.default_chat_template.empty()) return named(vocab.default_chat_template, vocab);
     throw Error("the model has no chat template; choose one with --chat-template (" +
                 known_names() + ")");
   }

@@ -36,7 +36,9 @@ struct Vocab {
   std::vector<int32_t> extra_end_of_generation;  // e.g. generation_config.json's eos_token_id list
   std::string spm_model;                         // a serialized sentencepiece model to load as is
   std::string chat_template;                     // Jinja text, empty when the file has none
-  std::string architecture;  // of the model, to pick a chat template when absent
+  // The chat template family to use when the model carries no template (its architecture's row,
+  // ArchInfo::default_chat_template); empty: none.
+  std::string default_chat_template;
 };
 
 }  // namespace longctx::tokenizer
