@@ -86,6 +86,13 @@ Described from_gguf(const gguf::File& f) {
   for (const gguf::TensorInfo& t : f.tensors()) {
     d.tensors.push_back({t.name, std::string(t.type.name), t.shape, t.n_bytes, t.n_elems});
   }
+  // Llama 3.x scaling comes as a tensor (the loader checks it; here it is only shown).
+  const gguf::TensorInfo* freqs = f.find_tensor(std::string(kGgufGlobals.rope_freqs));
+  if (freqs && freqs->type.id == 0 && d.config.rope_scaling.type == "none") {
+    const float* x = reinterpret_cast<const float*>(freqs->data);
+    d.config.rope_scaling.type = "llama3";
+    d.config.rope_scaling.freq_factors.assign(x, x + freqs->n_elems);
+  }
   return d;
 }
 
@@ -145,6 +152,27 @@ nlohmann::ordered_json describe(const Described& d) {
                {"scaling", c.rope_scaling.type},
                {"scaling_factor", c.rope_scaling.factor},
                {"original_context", c.rope_scaling.original_context}};
+  // Each scaling's own parameters, as `info` prints them.
+  const RopeScaling& rs = c.rope_scaling;
+  std::string params;
+  char num[64];
+  auto param = [&](const char* name, double value) {
+    j["rope"][name] = value;
+    std::snprintf(num, sizeof num, ", %s %g", name, value);
+    params += num;
+  };
+  if (rs.type == "llama3" && !rs.freq_factors.empty()) {
+    j["rope"]["freq_factors"] = rs.freq_factors;
+    params += ", factors from rope_freqs";
+  } else if (rs.type == "llama3") {
+    param("low_freq_factor", rs.low_freq_factor);
+    param("high_freq_factor", rs.high_freq_factor);
+  } else if (rs.type == "yarn") {
+    param("beta_fast", rs.beta_fast);
+    param("beta_slow", rs.beta_slow);
+    param("attention_factor", rs.attention_factor);
+  }
+  j["rope"]["scaling_text"] = params;
   nlohmann::ordered_json swa = nullptr;
   if (c.sliding_window > 0) {
     std::vector<int64_t> local, global;
@@ -216,11 +244,12 @@ void print_human(const nlohmann::ordered_json& j) {
   const auto& rope = j["rope"];
   char buf[256];
   std::snprintf(buf, sizeof buf,
-                "%s, base %g, %lld rotated dims, scaling %s (factor %g, original context %lld)",
+                "%s, base %g, %lld rotated dims, scaling %s (factor %g, original context %lld%s)",
                 rope["type"].get<std::string>().c_str(), rope["base"].get<double>(),
                 (long long)rope["dimensions"].get<int64_t>(),
                 rope["scaling"].get<std::string>().c_str(), rope["scaling_factor"].get<double>(),
-                (long long)rope["original_context"].get<int64_t>());
+                (long long)rope["original_context"].get<int64_t>(),
+                rope["scaling_text"].get<std::string>().c_str());
   line("rope:", buf);
   std::snprintf(buf, sizeof buf, "q.k scale %g, rms eps %g", j["attention_scale"].get<double>(),
                 j["rms_eps"].get<double>());

@@ -69,13 +69,14 @@ struct ArchInfo {
 };
 
 // The model-wide tensors' names (the same in every supported architecture).
+// rope_freqs: llama.cpp's per-frequency divisors (Llama 3.x rope scaling; GGUF only).
 struct GlobalTensorNames {
-  std::string_view token_embd, output_norm, output;
+  std::string_view token_embd, output_norm, output, rope_freqs;
 };
 inline constexpr GlobalTensorNames kGgufGlobals{"token_embd.weight", "output_norm.weight",
-                                                "output.weight"};
-inline constexpr GlobalTensorNames kHfGlobals{"model.embed_tokens.weight", "model.norm.weight",
-                                              "lm_head.weight"};
+                                                "output.weight", "rope_freqs.weight"};
+inline constexpr GlobalTensorNames kHfGlobals{
+    "model.embed_tokens.weight", "model.norm.weight", "lm_head.weight", {}};
 
 // The row of a GGUF architecture name; nullptr for any other name.
 const ArchInfo* find_arch(std::string_view name);

@@ -2,6 +2,7 @@
 
 #include "models/gguf_config.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "support/error.h"
@@ -29,16 +30,94 @@ void require_positive(const gguf::File& f, const std::string& key, int64_t value
   if (value <= 0) f.fail_key(key, f.find(key), "must be positive, got " + std::to_string(value));
 }
 
+// rope.scaling.* as llama.cpp writes and reads them (llama-arch.cpp, llama-model.cpp): none,
+// linear, and yarn with llama.cpp's defaults. Anything else, or a yarn key longctx does not
+// implement set to other than its neutral value, is refused naming the key: never run unscaled.
+RopeScaling read_rope_scaling(const gguf::File& f, const std::string& p, int64_t n_ctx_train) {
+  RopeScaling s;
+  const std::string type_key = p + "rope.scaling.type";
+  if (auto type = f.find_string(type_key)) s.type = std::string(*type);
+  const double factor = f.find_float(p + "rope.scaling.factor")
+                            .value_or(f.find_float(p + "rope.scale_linear").value_or(0.0));
+  if (factor > 0 && s.type == "none") s.type = "linear";
+  s.factor = factor > 0 ? factor : 1.0;
+  s.original_context =
+      f.find_int<int64_t>(p + "rope.scaling.original_context_length").value_or(n_ctx_train);
+  if (s.type != "none" && s.type != "linear" && s.type != "yarn") {
+    f.fail_key(type_key, f.find(type_key),
+               "is '" + s.type + "', a rope scaling longctx does not implement (none, linear, " +
+                   "yarn; llama3 comes as a rope_freqs tensor)");
+  }
+  if (s.type != "yarn") return s;
+  if (!f.find(p + "rope.scaling.original_context_length")) {
+    f.fail_key(p + "rope.scaling.original_context_length", nullptr, "is missing (yarn needs it)");
+  }
+  s.beta_fast = f.find_float(p + "rope.scaling.yarn_beta_fast").value_or(32.0);
+  s.beta_slow = f.find_float(p + "rope.scaling.yarn_beta_slow").value_or(1.0);
+  s.attention_factor = s.factor > 1 ? 0.1 * std::log(s.factor) + 1.0 : 1.0;
+  // Keys that would change yarn away from what is implemented, with the value that does not.
+  const std::pair<const char*, double> neutral[] = {{"rope.scaling.yarn_ext_factor", 1.0},
+                                                    {"rope.scaling.yarn_attn_factor", 1.0},
+                                                    {"rope.scaling.yarn_log_multiplier", 0.0},
+                                                    {"rope.scaling.attn_factor", 1.0}};
+  for (const auto& [key, value] : neutral) {
+    const auto v = f.find_float(p + key);
+    if (v && *v != value && !(std::string(key) == "rope.scaling.yarn_ext_factor" && *v < 0)) {
+      f.fail_key(p + key, f.find(p + key),
+                 "is " + std::to_string(*v) + "; longctx implements yarn only with " +
+                     std::to_string(value));
+    }
+  }
+  return s;
+}
+
 }  // namespace
 
 std::vector<float> ModelConfig::rotary_frequencies(int64_t layer) const {
   const bool local = layer_is_local[size_t(layer)];
   const double base = local ? rope_base_local : rope_base;
-  const double factor = rope_scaling.type == "linear" && !local ? rope_scaling.factor : 1.0;
-  std::vector<float> f(size_t(n_rot / 2));
-  for (int64_t i = 0; i < n_rot / 2; ++i)
-    f[size_t(i)] = float(std::pow(base, -2.0 * double(i) / double(n_rot)) / factor);
-  return f;
+  const int64_t half = n_rot / 2;
+  std::vector<double> f(static_cast<size_t>(half));
+  for (int64_t i = 0; i < half; ++i)
+    f[size_t(i)] = std::pow(base, -2.0 * double(i) / double(n_rot));
+  const RopeScaling& s = rope_scaling;
+  const double factor = s.factor, orig = double(s.original_context);
+  if (!local && s.type == "linear") {
+    for (double& x : f) x /= factor;
+  } else if (!local && s.type == "llama3" && !s.freq_factors.empty()) {
+    for (int64_t i = 0; i < half; ++i) f[size_t(i)] /= double(s.freq_factors[size_t(i)]);
+  } else if (!local && s.type == "llama3") {
+    const double low_wavelen = orig / s.low_freq_factor, high_wavelen = orig / s.high_freq_factor;
+    for (double& x : f) {
+      const double wavelen = 2.0 * M_PI / x;
+      if (wavelen > low_wavelen) {
+        x /= factor;
+      } else if (wavelen >= high_wavelen) {  // between: blend the scaled and the kept frequency
+        const double smooth =
+            (orig / wavelen - s.low_freq_factor) / (s.high_freq_factor - s.low_freq_factor);
+        x = (1.0 - smooth) * x / factor + smooth * x;
+      }
+    }
+  } else if (!local && s.type == "yarn") {
+    // The dimension that turns `rotations` times over the original context.
+    auto dim_of = [&](double rotations) {
+      return double(n_rot) * std::log(orig / (rotations * 2.0 * M_PI)) / (2.0 * std::log(base));
+    };
+    const double low = std::max(0.0, std::floor(dim_of(s.beta_fast)));
+    double high = std::min(double(n_rot - 1), std::ceil(dim_of(s.beta_slow)));
+    if (high == low) high += 0.001;  // as both references: no division by zero
+    for (int64_t i = 0; i < half; ++i) {
+      const double ramp = std::clamp((double(i) - low) / (high - low), 0.0, 1.0);
+      const double keep = 1.0 - ramp;  // the share of the original frequency
+      f[size_t(i)] = f[size_t(i)] / factor * (1.0 - keep) + f[size_t(i)] * keep;
+    }
+  }
+  return std::vector<float>(f.begin(), f.end());
+}
+
+double ModelConfig::rope_logit_factor() const {
+  return rope_scaling.type == "yarn" ? rope_scaling.attention_factor * rope_scaling.attention_factor
+                                     : 1.0;
 }
 
 int64_t ModelConfig::n_local_layers() const {
@@ -98,13 +177,7 @@ ModelConfig read_config(const gguf::File& f) {
   c.rope_base_local = c.arch->swa_rope_base > 0 ? c.arch->swa_rope_base : c.rope_base;
   if (auto base = f.find_float(p + "rope.freq_base_swa")) c.rope_base_local = *base;
 
-  if (auto type = f.find_string(p + "rope.scaling.type")) c.rope_scaling.type = std::string(*type);
-  double factor = f.find_float(p + "rope.scaling.factor")
-                      .value_or(f.find_float(p + "rope.scale_linear").value_or(0.0));
-  if (factor > 0 && c.rope_scaling.type == "none") c.rope_scaling.type = "linear";
-  c.rope_scaling.factor = factor > 0 ? factor : 1.0;
-  c.rope_scaling.original_context =
-      f.find_int<int64_t>(p + "rope.scaling.original_context_length").value_or(c.n_ctx_train);
+  c.rope_scaling = read_rope_scaling(f, p, c.n_ctx_train);
 
   if (auto tokens = f.find(std::string("tokenizer.ggml.tokens")))
     c.n_vocab = int64_t(tokens->count);
@@ -117,6 +190,7 @@ ModelConfig read_config(const gguf::File& f) {
   if (c.arch->gguf_query_scale_by_embd_layers == c.n_layer) {
     c.attention_scale = float(1.0 / std::sqrt(double(c.n_embd / c.n_head)));
   }
+  c.attention_scale = float(double(c.attention_scale) * c.rope_logit_factor());
 
   c.layer_is_local.assign(size_t(c.n_layer), false);
   c.sliding_window = f.find_int<int64_t>(p + "attention.sliding_window").value_or(0);

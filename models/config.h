@@ -11,10 +11,23 @@
 
 namespace longctx {
 
+// How the rotary frequencies of global layers are stretched past the trained context, as
+// transformers' rope_init functions and llama.cpp compute them (shared/reference/rope.md).
 struct RopeScaling {
-  std::string type = "none";  // none, linear, yarn
+  std::string type = "none";  // none, linear, llama3, yarn
   double factor = 1.0;
   int64_t original_context = 0;
+  // llama3: wavelengths above original_context / low_freq_factor are divided by factor, those
+  // below original_context / high_freq_factor kept, the ones between blended.
+  double low_freq_factor = 1.0, high_freq_factor = 4.0;
+  // yarn: dimensions rotating more than beta_fast times in the original context keep their
+  // frequency, fewer than beta_slow times are divided by factor, a linear ramp between (its ends
+  // floored / ceiled: transformers' truncate, llama.cpp's corr_dims).
+  double beta_fast = 32.0, beta_slow = 1.0;
+  // yarn: cos and sin are multiplied by this (q.k by its square); 0.1 ln(factor) + 1 by default.
+  double attention_factor = 1.0;
+  // A GGUF's rope_freqs tensor (llama.cpp's Llama 3 factors): frequency i divided by factors[i].
+  std::vector<float> freq_factors;
 };
 
 struct ModelConfig {
@@ -40,9 +53,12 @@ struct ModelConfig {
   std::vector<bool> layer_is_local;  // per layer: sliding-window attention
 
   int64_t n_local_layers() const;
-  // Rotary frequencies of one layer, base^(-2i/n_rot) for i < n_rot/2, divided by a linear scaling
-  // factor. Gemma 3: local layers use their own base and no scaling.
+  // Rotary frequencies of one layer, base^(-2i/n_rot) for i < n_rot/2, stretched by the scaling.
+  // Gemma 3: local layers use their own base and no scaling.
   std::vector<float> rotary_frequencies(int64_t layer) const;
+  // The scaling's factor on q.k (yarn's attention factor, squared): folded into attention_scale
+  // by the readers, since q and k both carry it.
+  double rope_logit_factor() const;
 };
 
 // What the GGUF says about its tokenizer, for `info` (the tokenizer itself lives in tokenizer/).

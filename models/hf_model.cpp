@@ -26,6 +26,64 @@ using nlohmann::json;
 
 using ConfigReader = JsonFields;
 
+// rope_scaling as transformers' rope_init functions read it (modeling_rope_utils): default, linear,
+// llama3, yarn. Another type, a key the type does not take, or a yarn variant longctx does not
+// implement is refused naming the key: never run unscaled.
+RopeScaling read_hf_rope_scaling(const JsonFields& rs, int64_t max_positions) {
+  RopeScaling s;
+  s.original_context = max_positions;
+  const std::string type = rs.text("rope_type", rs.text("type", "default"));
+  std::set<std::string> known = {"rope_type", "type", "rope_theta"};
+  auto number = [&](const std::string& key, double fallback) {
+    known.insert(key);
+    return rs.number(key, fallback);
+  };
+  auto positive = [&](const std::string& key, double fallback) {
+    const double v = number(key, fallback);
+    if (!(v > 0)) rs.fail(key, "must be positive");
+    return v;
+  };
+  if (type == "default" || type == "none") {
+    s.type = "none";
+  } else if (type == "linear") {
+    s.type = "linear";
+    s.factor = positive("factor", 1.0);
+  } else if (type == "llama3") {
+    s.type = "llama3";
+    s.factor = positive("factor", 1.0);
+    s.low_freq_factor = positive("low_freq_factor", 1.0);
+    s.high_freq_factor = positive("high_freq_factor", 4.0);
+    if (!(s.high_freq_factor > s.low_freq_factor))
+      rs.fail("high_freq_factor", "must exceed low_freq_factor");
+    s.original_context = int64_t(positive("original_max_position_embeddings", 0));
+  } else if (type == "yarn") {
+    s.type = "yarn";
+    s.original_context = int64_t(positive("original_max_position_embeddings", 0));
+    s.factor = positive("factor", double(max_positions) / double(s.original_context));
+    // transformers: `or` defaults, so 0 means the default too.
+    s.beta_fast = number("beta_fast", 0) != 0 ? rs.number("beta_fast", 32) : 32.0;
+    s.beta_slow = number("beta_slow", 0) != 0 ? rs.number("beta_slow", 1) : 1.0;
+    auto mscale = [](double scale, double m) {
+      return scale <= 1 ? 1.0 : 0.1 * m * std::log(scale) + 1.0;
+    };
+    const double m = number("mscale", 0), m_all = number("mscale_all_dim", 0);
+    s.attention_factor = m != 0 && m_all != 0 ? mscale(s.factor, m) / mscale(s.factor, m_all)
+                                              : mscale(s.factor, 1.0);
+    s.attention_factor = positive("attention_factor", s.attention_factor);
+    known.insert("truncate");
+    if (!rs.boolean("truncate", true)) rs.fail("truncate", "false is not implemented (true only)");
+  } else {
+    rs.fail(rs.present("rope_type") ? "rope_type" : "type",
+            "is '" + type +
+                "', a rope scaling longctx does not implement (default, linear, llama3, yarn)");
+  }
+  for (const auto& [key, value] : rs.raw().items()) {
+    if (!known.count(key) && !value.is_null())
+      rs.fail(key, "is not a parameter of rope scaling '" + type + "' (not supported)");
+  }
+  return s;
+}
+
 // `open_weights` opens the weights once the architecture is known and returns how many tensors
 // they hold, which bounds the layer count before anything is sized by it.
 ModelConfig read_hf_config(const ConfigReader& r, const std::function<size_t()>& open_weights) {
@@ -73,18 +131,35 @@ ModelConfig read_hf_config(const ConfigReader& r, const std::function<size_t()>&
   c.rope_base = r.number("rope_theta", 10000.0);
   c.rope_base_local = c.arch->swa_rope_base > 0 ? c.arch->swa_rope_base : c.rope_base;
   c.rope_base_local = r.number("rope_local_base_freq", c.rope_base_local);
-  if (const json* rs_json = r.present("rope_scaling")) {
-    JsonFields rs(r.where() + ": rope_scaling", *rs_json);
-    std::string type = rs.text("rope_type", rs.text("type", "none"));
-    if (type == "linear") {
-      c.rope_scaling.type = "linear";
-      c.rope_scaling.factor = rs.number("factor", 1.0);
-      if (!(c.rope_scaling.factor > 0)) rs.fail("factor", "must be positive");
-    } else if (type != "default" && type != "none") {
-      r.fail("rope_scaling", "type '" + type + "' is not supported (linear)");
+  // transformers 5 writes rope_parameters (rope_theta inside; per layer kind for models with
+  // sliding-window layers); older configs rope_scaling.
+  if (const json* rs = r.present("rope_scaling"))
+    c.rope_scaling =
+        read_hf_rope_scaling(JsonFields(r.where() + ": rope_scaling", *rs), c.n_ctx_train);
+  if (const json* rp = r.present("rope_parameters")) {
+    const JsonFields params(r.where() + ": rope_parameters", *rp);
+    const json* global = params.present("full_attention");
+    const json* local = params.present("sliding_attention");
+    if (global || local) {
+      for (const auto& [key, value] : rp->items()) {
+        if (key != "full_attention" && key != "sliding_attention")
+          params.fail(key, "is not a layer kind (full_attention, sliding_attention)");
+      }
+    }
+    if (local) {
+      const JsonFields l(params.where() + ": sliding_attention", *local);
+      c.rope_base_local = l.number("rope_theta", c.rope_base_local);
+      if (read_hf_rope_scaling(l, c.n_ctx_train).type != "none")
+        l.fail("rope_type", "scales sliding-window layers, which longctx does not implement");
+    }
+    const JsonFields g = global ? JsonFields(params.where() + ": full_attention", *global) : params;
+    if (global || !local) {
+      c.rope_base = g.number("rope_theta", c.rope_base);
+      c.rope_scaling = read_hf_rope_scaling(g, c.n_ctx_train);
     }
   }
   c.attention_scale = float(1.0 / std::sqrt(double(c.head_dim)));
+  c.attention_scale = float(double(c.attention_scale) * c.rope_logit_factor());
   if (!c.arch->hf_query_scalar.empty()) {
     const std::string key(c.arch->hf_query_scalar);
     c.attention_scale = float(1.0 / std::sqrt(r.number(key.c_str(), double(c.head_dim))));

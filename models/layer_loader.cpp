@@ -1,5 +1,7 @@
 #include "models/layer_loader.h"
 
+#include <cmath>
+
 #include "support/error.h"
 
 namespace longctx {
@@ -122,6 +124,22 @@ void load_weights(Model& model, TensorSource& src, bool hf, std::optional<bool> 
   model.output_norm = src.vector(take(g.output_norm), c.n_embd, true);
   const bool is_tied = tied.value_or(!src.has(std::string(g.output)));
   model.output = is_tied ? model.token_embd : src.matrix(take(g.output), c.n_vocab, c.n_embd);
+  if (!g.rope_freqs.empty() && src.has(std::string(g.rope_freqs))) {
+    // Llama 3.x as llama.cpp's converter writes it: frequency i is divided by factor i.
+    RopeScaling& s = model.config.rope_scaling;
+    if (s.type != "none") {
+      throw Error(src.where() + ": tensor '" + std::string(g.rope_freqs) + "' and rope scaling '" +
+                  s.type + "' both stretch the rotary frequencies");
+    }
+    const float* factors = src.vector(take(g.rope_freqs), c.n_rot / 2, false);
+    s.type = "llama3";
+    s.freq_factors.assign(factors, factors + c.n_rot / 2);
+    for (float x : s.freq_factors) {
+      if (!(x > 0) || !std::isfinite(x))
+        throw Error(src.where() +
+                    ": tensor 'rope_freqs.weight' holds a factor that is not positive");
+    }
+  }
   model.layers.clear();
   for (int64_t il = 0; il < c.n_layer; ++il) {
     const std::string prefix = (hf ? "model.layers." : "blk.") + std::to_string(il) + ".";

@@ -84,6 +84,37 @@ TEST_CASE("wrong JSON types and absurd values in a model folder name the file an
        "key 'rope_type' is not a string"},
       {"rope scaling not an object", [](auto& f) { f.config["rope_scaling"] = "linear"; },
        "rope_scaling is not a JSON object"},
+      {"a rope scaling not implemented",
+       [](auto& f) {
+         f.config["rope_scaling"] = {{"rope_type", "longrope"}, {"factor", 4.0}};
+       },
+       "rope_scaling: key 'rope_type' is 'longrope', a rope scaling longctx does not implement"},
+      {"a key the scaling does not take",
+       [](auto& f) {
+         f.config["rope_scaling"] = {{"rope_type", "yarn"},
+                                     {"factor", 4.0},
+                                     {"original_max_position_embeddings", 16},
+                                     {"short_factor", {1.0}}};
+       },
+       "key 'short_factor' is not a parameter of rope scaling 'yarn'"},
+      {"llama3 without its original context",
+       [](auto& f) {
+         f.config["rope_scaling"] = {{"rope_type", "llama3"}, {"factor", 8.0}};
+       },
+       "key 'original_max_position_embeddings' must be positive"},
+      {"yarn without truncation",
+       [](auto& f) {
+         f.config["rope_scaling"] = {{"rope_type", "yarn"},
+                                     {"factor", 4.0},
+                                     {"original_max_position_embeddings", 16},
+                                     {"truncate", false}};
+       },
+       "key 'truncate' false is not implemented"},
+      {"transformers 5 parameters with a scaling not implemented",
+       [](auto& f) {
+         f.config["rope_parameters"] = {{"rope_type", "dynamic"}, {"rope_theta", 1e4}};
+       },
+       "rope_parameters: key 'rope_type' is 'dynamic'"},
       {"name as a number", [](auto& f) { f.config["_name_or_path"] = 5; },
        "key '_name_or_path' is not a string"},
       {"layers beyond the tensors",

@@ -1,6 +1,8 @@
 // The GGUF reader on files built in memory: every value type, the accessors' width rules, and
 // one clear error (file, field, byte offset) for each kind of damage.
 #include <catch2/catch.hpp>
+#include <cmath>
+#include <functional>
 
 #include "models/config.h"
 #include "models/gguf.h"
@@ -102,6 +104,39 @@ TEST_CASE("an unknown architecture is a clear error naming the supported ones") 
   auto f = gguf::File::from_bytes("phi.gguf", b.build());
   CHECK_THROWS_WITH(read_config(f), Catch::Contains("unknown architecture 'phi3'") &&
                                         Catch::Contains("llama, qwen2, gemma3"));
+}
+
+TEST_CASE("rope scalings are read or refused by key, never run unscaled") {
+  using VT = gguf::ValueType;
+  auto config_with = [](const std::function<void(GgufBuilder&)>& add) {
+    GgufBuilder b;
+    test::rich_gguf(&b);
+    add(b);
+    return read_config(gguf::File::from_bytes("rope.gguf", b.build()));
+  };
+  const ModelConfig yarn = config_with([&](GgufBuilder& b) {
+    b.kv_string("llama.rope.scaling.type", "yarn")
+        .kv("llama.rope.scaling.factor", VT::FLOAT32, 4.0f)
+        .kv("llama.rope.scaling.original_context_length", VT::UINT32, uint32_t{64});
+  });
+  CHECK(yarn.rope_scaling.type == "yarn");
+  CHECK(yarn.rope_scaling.attention_factor == Approx(0.1 * std::log(4.0) + 1.0));
+  // q.k carries the attention factor squared: 1/sqrt(16) * 1.1386^2.
+  CHECK(yarn.attention_scale == Approx(0.25 * 1.138629436 * 1.138629436).epsilon(1e-6));
+  CHECK_THROWS_WITH(
+      config_with([&](GgufBuilder& b) { b.kv_string("llama.rope.scaling.type", "longrope"); }),
+      Catch::Contains("llama.rope.scaling.type") && Catch::Contains("longrope"));
+  CHECK_THROWS_WITH(config_with([&](GgufBuilder& b) {
+                      b.kv_string("llama.rope.scaling.type", "yarn")
+                          .kv("llama.rope.scaling.factor", VT::FLOAT32, 4.0f)
+                          .kv("llama.rope.scaling.original_context_length", VT::UINT32,
+                              uint32_t{64})
+                          .kv("llama.rope.scaling.yarn_log_multiplier", VT::FLOAT32, 0.1f);
+                    }),
+                    Catch::Contains("llama.rope.scaling.yarn_log_multiplier"));
+  CHECK_THROWS_WITH(
+      config_with([&](GgufBuilder& b) { b.kv_string("llama.rope.scaling.type", "yarn"); }),
+      Catch::Contains("original_context_length"));
 }
 
 TEST_CASE("damaged headers give one error naming the field and offset") {

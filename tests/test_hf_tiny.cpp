@@ -1,6 +1,7 @@
 // Small random-weight Hugging Face models for each architecture, with the real vocabularies
 // (rebuilt bit for bit by setup from scripts/fixtures/tiny_models.py), against transformers'
-// logits on the same folders (tests/fixtures/hf_tiny.json, scripts/fixtures/make_tiny_fixtures.py).
+// logits on the same folders (tests/fixtures/hf_tiny.json, scripts/fixtures/make_tiny_fixtures.py),
+// two of them with rope scalings evaluated at 4x their original context.
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <cmath>
@@ -15,9 +16,10 @@ using namespace longctx;
 
 namespace {
 
-void check_tiny(const std::string& name, const char* arch) {
-  std::string folder = test::model_path("tiny/" + name);
-  if (!std::filesystem::exists(folder + "/model.safetensors")) {
+// `file`: the folder itself (""), or a GGUF made from it (".gguf").
+void check_tiny(const std::string& name, const char* arch, const std::string& file = "") {
+  std::string folder = test::model_path("tiny/" + name) + file;
+  if (!std::filesystem::exists(file.empty() ? folder + "/model.safetensors" : folder)) {
     FAIL(folder << " is missing: run scripts/setup (it builds the tiny models)");
   }
   auto bytes = test::read_fixture("hf_tiny.json");
@@ -26,7 +28,10 @@ void check_tiny(const std::string& name, const char* arch) {
   CHECK(model->config.arch->name == arch);
   auto ids = fx["ids"].get<std::vector<int32_t>>();
   auto probes = fx["probe_ids"].get<std::vector<int32_t>>();
-  Session s(*model, SessionOptions{64, 64});
+  SessionOptions options;
+  options.n_ctx = int64_t(ids.size()) + 16;  // the prompt and 8 greedy tokens
+  options.n_batch = 64;
+  Session s(*model, options);
   auto logits = s.eval(ids, true);
   const int64_t n_vocab = model->config.n_vocab;
   float worst = 0;
@@ -68,4 +73,16 @@ TEST_CASE("tiny qwen2 folder equals transformers", "[model][hf]") {
 }
 TEST_CASE("tiny gemma3 folder equals transformers", "[model][hf]") {
   check_tiny("tiny-gemma3", "gemma3");
+}
+// Rope scalings at 4x the original context (128 tokens against 32 or 64): a frequency left
+// unscaled, a wrong blend or a missing attention factor moves the logits past the tolerance.
+TEST_CASE("tiny llama with llama3 rope scaling equals transformers past its context",
+          "[model][hf][rope]") {
+  check_tiny("tiny-llama3", "llama");
+  check_tiny("tiny-llama3", "llama", ".gguf");  // rope_freqs, as llama.cpp's converter writes it
+}
+TEST_CASE("tiny qwen2 with yarn rope scaling equals transformers past its context",
+          "[model][hf][rope]") {
+  check_tiny("tiny-qwen2-yarn", "qwen2");
+  check_tiny("tiny-qwen2-yarn", "qwen2", ".gguf");  // rope.scaling.type yarn
 }
