@@ -38,6 +38,14 @@ constexpr TensorName kQwen2Tensors[] = {
     {FfnNorm, "ffn_norm.weight", "post_attention_layernorm.weight", R},
     LONGCTX_GATED_FFN,
 };
+// Qwen3: per-head RMSNorm of q and k before the rotation, no q/k/v biases.
+constexpr TensorName kQwen3Tensors[] = {
+    LONGCTX_ATTENTION(O),
+    {QNorm, "attn_q_norm.weight", "self_attn.q_norm.weight", R},
+    {KNorm, "attn_k_norm.weight", "self_attn.k_norm.weight", R},
+    {FfnNorm, "ffn_norm.weight", "post_attention_layernorm.weight", R},
+    LONGCTX_GATED_FFN,
+};
 constexpr TensorName kGemma3Tensors[] = {
     LONGCTX_ATTENTION(O),
     {QNorm, "attn_q_norm.weight", "self_attn.q_norm.weight", R},
@@ -51,9 +59,12 @@ constexpr TensorName kGemma3Tensors[] = {
 #undef LONGCTX_ATTENTION
 #undef LONGCTX_GATED_FFN
 
-constexpr std::string_view kLlamaHf[] = {"LlamaForCausalLM", "MistralForCausalLM"};
-constexpr std::string_view kQwen2Hf[] = {"Qwen2ForCausalLM"};
-constexpr std::string_view kGemma3Hf[] = {"Gemma3ForCausalLM"};
+// Mistral's checkpoints are llama's layout; GGUF files of them say "llama".
+constexpr HfClass kLlamaHf[] = {{"LlamaForCausalLM", HfWindow::None},
+                                {"MistralForCausalLM", HfWindow::AllLayers}};
+constexpr HfClass kQwen2Hf[] = {{"Qwen2ForCausalLM", HfWindow::Flagged}};
+constexpr HfClass kQwen3Hf[] = {{"Qwen3ForCausalLM", HfWindow::Flagged}};
+constexpr HfClass kGemma3Hf[] = {{"Gemma3ForCausalLM", HfWindow::LayerTypes}};
 
 constexpr std::array kArchs = {
     ArchInfo{.name = "llama",
@@ -72,6 +83,19 @@ constexpr std::array kArchs = {
     ArchInfo{.name = "qwen2",
              .hf = kQwen2Hf,
              .tensors = kQwen2Tensors,
+             .gguf_rope = RopeType::Neox,
+             .hf_rope = RopeType::Neox,
+             .activation = Activation::Silu,
+             .embedding_scale = false,
+             .hf_norm_plus_one = false,
+             .swa_period = 0,
+             .swa_rope_base = 0.0,
+             .hf_query_scalar = {},
+             .default_chat_template = {},
+             .gguf_query_scale_by_embd_layers = 0},
+    ArchInfo{.name = "qwen3",
+             .hf = kQwen3Hf,
+             .tensors = kQwen3Tensors,
              .gguf_rope = RopeType::Neox,
              .hf_rope = RopeType::Neox,
              .activation = Activation::Silu,
@@ -119,8 +143,17 @@ const ArchInfo* find_arch(std::string_view name) {
 
 const ArchInfo* find_hf_arch(std::string_view hf_class) {
   for (const ArchInfo& a : kArchs) {
-    for (std::string_view h : a.hf) {
-      if (h == hf_class) return &a;
+    for (const HfClass& h : a.hf) {
+      if (h.name == hf_class) return &a;
+    }
+  }
+  return nullptr;
+}
+
+const HfClass* find_hf_class(std::string_view hf_class) {
+  for (const ArchInfo& a : kArchs) {
+    for (const HfClass& h : a.hf) {
+      if (h.name == hf_class) return &h;
     }
   }
   return nullptr;
@@ -135,7 +168,7 @@ std::string supported_arch_names() {
 std::string supported_hf_class_names() {
   std::string names;
   for (const ArchInfo& a : kArchs) {
-    for (std::string_view h : a.hf) names += (names.empty() ? "" : ", ") + std::string(h);
+    for (const HfClass& h : a.hf) names += (names.empty() ? "" : ", ") + std::string(h.name);
   }
   return names;
 }

@@ -38,6 +38,19 @@ enum class LayerTensor {
 
 enum class Need { Optional, Required };
 
+// How a config.json's sliding window applies, per Hugging Face class (as transformers reads it).
+enum class HfWindow {
+  None,        // the class has no sliding window (a config key is ignored, as transformers does)
+  AllLayers,   // sliding_window, when not null, masks every layer (Mistral)
+  Flagged,     // only with use_sliding_window: layers from max_window_layers on (Qwen2, Qwen3)
+  LayerTypes,  // layer_types, or every swa_period-th layer global (Gemma 3)
+};
+
+struct HfClass {
+  std::string_view name;  // a config.json "architectures" entry
+  HfWindow window;
+};
+
 // One layer tensor's names: "blk.<i>." + gguf in a GGUF file, "model.layers.<i>." + hf in a
 // Hugging Face folder.
 struct TensorName {
@@ -47,9 +60,9 @@ struct TensorName {
 };
 
 struct ArchInfo {
-  std::string_view name;                 // general.architecture
-  std::span<const std::string_view> hf;  // config.json "architectures" entries
-  std::span<const TensorName> tensors;   // the layer's tensors; the ones not listed are absent
+  std::string_view name;                // general.architecture
+  std::span<const HfClass> hf;          // config.json "architectures" entries
+  std::span<const TensorName> tensors;  // the layer's tensors; the ones not listed are absent
   // Rope layout. Hugging Face stores q_proj/k_proj rows in rotate_half (NeoX) order; llama.cpp's
   // converter permutes llama's to interleaved pairs, which GGUF llama runs as "norm" rope.
   // longctx reads HF weights unpermuted and runs NeoX rope on them (the same result).
@@ -82,7 +95,8 @@ inline constexpr GlobalTensorNames kHfGlobals{
 const ArchInfo* find_arch(std::string_view name);
 // The row of a config.json "architectures" entry; nullptr when unsupported.
 const ArchInfo* find_hf_arch(std::string_view hf_class);
-std::string supported_arch_names();      // "llama, qwen2, gemma3"
+const HfClass* find_hf_class(std::string_view hf_class);
+std::string supported_arch_names();      // "llama, qwen2, qwen3, gemma3"
 std::string supported_hf_class_names();  // "LlamaForCausalLM, MistralForCausalLM, ..."
 
 }  // namespace longctx

@@ -84,6 +84,52 @@ RopeScaling read_hf_rope_scaling(const JsonFields& rs, int64_t max_positions) {
   return s;
 }
 
+// transformers' Qwen2Config / Qwen3Config default for max_window_layers.
+constexpr int64_t kQwenMaxWindowLayers = 28;
+
+// Which layers attend through a sliding window, and its width, by the class's rule (HfWindow).
+void read_hf_window(const ConfigReader& r, const HfClass& hf, ModelConfig& c) {
+  const json& j = r.raw();
+  c.layer_is_local.assign(size_t(c.n_layer), false);
+  auto window = [&] {
+    c.sliding_window = r.integer("sliding_window");
+    if (c.sliding_window <= 0) r.fail("sliding_window", "must be positive");
+  };
+  switch (hf.window) {
+    case HfWindow::None:
+      return;
+    case HfWindow::AllLayers:
+      if (!r.present("sliding_window")) return;  // null: no window (Mistral v0.2 on)
+      window();
+      c.layer_is_local.assign(size_t(c.n_layer), true);
+      return;
+    case HfWindow::Flagged: {
+      if (!r.boolean("use_sliding_window", false)) return;
+      window();
+      const int64_t first = r.integer("max_window_layers", kQwenMaxWindowLayers);
+      for (int64_t il = std::max<int64_t>(first, 0); il < c.n_layer; ++il)
+        c.layer_is_local[size_t(il)] = true;
+      return;
+    }
+    case HfWindow::LayerTypes:
+      break;
+  }
+  c.sliding_window = r.integer("sliding_window", 0);
+  auto types = j.find("layer_types");
+  if (types != j.end() && types->is_array()) {
+    if (int64_t(types->size()) != c.n_layer)
+      r.fail("layer_types", "length differs from num_hidden_layers");
+    for (size_t il = 0; il < types->size(); ++il) {
+      c.layer_is_local[il] = (*types)[il] == "sliding_attention";
+    }
+  } else {
+    int64_t period = r.integer("sliding_window_pattern", c.arch->swa_period);
+    if (period < 1) r.fail("sliding_window_pattern", "must be at least 1");
+    for (int64_t il = 0; il < c.n_layer; ++il)
+      c.layer_is_local[size_t(il)] = il % period < period - 1;
+  }
+}
+
 // `open_weights` opens the weights once the architecture is known and returns how many tensors
 // they hold, which bounds the layer count before anything is sized by it.
 ModelConfig read_hf_config(const ConfigReader& r, const std::function<size_t()>& open_weights) {
@@ -164,23 +210,7 @@ ModelConfig read_hf_config(const ConfigReader& r, const std::function<size_t()>&
     const std::string key(c.arch->hf_query_scalar);
     c.attention_scale = float(1.0 / std::sqrt(r.number(key.c_str(), double(c.head_dim))));
   }
-  c.layer_is_local.assign(size_t(c.n_layer), false);
-  if (c.arch->swa_period > 0) {
-    c.sliding_window = r.integer("sliding_window", 0);
-    auto types = j.find("layer_types");
-    if (types != j.end() && types->is_array()) {
-      if (int64_t(types->size()) != c.n_layer)
-        r.fail("layer_types", "length differs from num_hidden_layers");
-      for (size_t il = 0; il < types->size(); ++il) {
-        c.layer_is_local[il] = (*types)[il] == "sliding_attention";
-      }
-    } else {
-      int64_t period = r.integer("sliding_window_pattern", c.arch->swa_period);
-      if (period < 1) r.fail("sliding_window_pattern", "must be at least 1");
-      for (int64_t il = 0; il < c.n_layer; ++il)
-        c.layer_is_local[size_t(il)] = il % period < period - 1;
-    }
-  }
+  read_hf_window(r, *find_hf_class(hf_arch), c);
   return c;
 }
 

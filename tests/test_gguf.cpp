@@ -103,7 +103,7 @@ TEST_CASE("an unknown architecture is a clear error naming the supported ones") 
   b.kv_string("general.architecture", "phi3");
   auto f = gguf::File::from_bytes("phi.gguf", b.build());
   CHECK_THROWS_WITH(read_config(f), Catch::Contains("unknown architecture 'phi3'") &&
-                                        Catch::Contains("llama, qwen2, gemma3"));
+                                        Catch::Contains("llama, qwen2, qwen3, gemma3"));
 }
 
 TEST_CASE("rope scalings are read or refused by key, never run unscaled") {

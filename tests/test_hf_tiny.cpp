@@ -86,3 +86,12 @@ TEST_CASE("tiny qwen2 with yarn rope scaling equals transformers past its contex
   check_tiny("tiny-qwen2-yarn", "qwen2");
   check_tiny("tiny-qwen2-yarn", "qwen2", ".gguf");  // rope.scaling.type yarn
 }
+TEST_CASE("tiny qwen3 equals transformers, as a folder and as a GGUF file", "[model][hf]") {
+  check_tiny("tiny-qwen3", "qwen3");
+  check_tiny("tiny-qwen3", "qwen3", ".gguf");
+}
+// A window of 16 over 64 tokens: from position 16 on, transformers masks what a full attention
+// would read (its logits move by up to 2.7 without the window).
+TEST_CASE("tiny mistral's sliding window equals transformers", "[model][hf]") {
+  check_tiny("tiny-mistral", "llama");
+}
