@@ -93,6 +93,17 @@ Described from_gguf(const gguf::File& f) {
     d.config.rope_scaling.type = "llama3";
     d.config.rope_scaling.freq_factors.assign(x, x + freqs->n_elems);
   }
+  const gguf::TensorInfo* longs = f.find_tensor(std::string(kGgufGlobals.rope_long));
+  const gguf::TensorInfo* shorts = f.find_tensor(std::string(kGgufGlobals.rope_short));
+  if (longs && shorts && longs->type.id == 0 && shorts->type.id == 0 &&
+      d.config.rope_scaling.type == "none") {
+    RopeScaling& s = d.config.rope_scaling;
+    s.type = "longrope";
+    s.long_factors.assign(reinterpret_cast<const float*>(longs->data),
+                          reinterpret_cast<const float*>(longs->data) + longs->n_elems);
+    s.short_factors.assign(reinterpret_cast<const float*>(shorts->data),
+                           reinterpret_cast<const float*>(shorts->data) + shorts->n_elems);
+  }
   return d;
 }
 
@@ -167,6 +178,11 @@ nlohmann::ordered_json describe(const Described& d) {
   } else if (rs.type == "llama3") {
     param("low_freq_factor", rs.low_freq_factor);
     param("high_freq_factor", rs.high_freq_factor);
+  } else if (rs.type == "longrope") {
+    param("attention_factor", rs.attention_factor);
+    j["rope"]["short_factors"] = rs.short_factors;
+    j["rope"]["long_factors"] = rs.long_factors;
+    params += ", long factors past the original context";
   } else if (rs.type == "yarn") {
     param("beta_fast", rs.beta_fast);
     param("beta_slow", rs.beta_slow);

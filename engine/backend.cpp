@@ -55,7 +55,8 @@ bool cuda_usable(std::string* why) {
   return false;
 }
 
-std::unique_ptr<Backend> make_cuda_backend(const Model&, int64_t, const KvCache&) {
+std::unique_ptr<Backend> make_cuda_backend(const Model&, int64_t, const KvCache&,
+                                           const RopeTable&) {
   std::string why;
   cuda_usable(&why);
   throw Error("--device cuda: " + why);

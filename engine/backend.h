@@ -79,7 +79,7 @@ class Backend {
   virtual void matmul(std::span<const Product> products, Act in, int64_t n) = 0;
   // a[r] += bias, for `rows` rows of `width`.
   virtual void add_bias(Act a, const float* bias, int64_t rows, int64_t width) = 0;
-  // Rotary embedding of layer il's frequencies (ModelConfig::rotary_frequencies) on n tokens of
+  // Rotary embedding of layer il's frequencies (the session's RopeTable) on n tokens of
   // `heads` heads, token t at pos[t].
   virtual void rope(Act a, int64_t il, int64_t n, int64_t heads, const int32_t* pos) = 0;
   // Appends K and V (n tokens at pos) to layer il of `cache` (and to the device's rows).
@@ -137,7 +137,12 @@ inline bool ranks_pages(Device device) {
   return device == Device::Cuda;
 }
 
-std::unique_ptr<Backend> make_cpu_backend(const Model& model, int64_t n_batch);
+// Rotary frequencies per layer, as the session computes them once for its context
+// (ModelConfig::rotary_frequencies).
+using RopeTable = std::vector<std::vector<float>>;
+
+std::unique_ptr<Backend> make_cpu_backend(const Model& model, int64_t n_batch,
+                                          const RopeTable& rope);
 
 // Whether this binary has the CUDA backend and a device to run it; `why` says what is missing.
 bool cuda_usable(std::string* why);
@@ -145,6 +150,6 @@ bool cuda_usable(std::string* why);
 // the first CUDA device; throws longctx::Error when the build has no CUDA backend, there is no
 // device, the model is outside what the kernels cover, or it does not fit.
 std::unique_ptr<Backend> make_cuda_backend(const Model& model, int64_t n_batch,
-                                           const KvCache& cache);
+                                           const KvCache& cache, const RopeTable& rope);
 
 }  // namespace longctx

@@ -15,7 +15,7 @@ namespace {
 
 class CpuBackend final : public Backend {
  public:
-  CpuBackend(const Model& model, int64_t n_batch);
+  CpuBackend(const Model& model, int64_t n_batch, const RopeTable& rope);
   std::string name() const override {
     return std::string("CPU (") + cpu::isa_name(cpu::detected_isa()) + ")";
   }
@@ -46,16 +46,16 @@ class CpuBackend final : public Backend {
 
   const Model& model_;
   const ModelConfig& c_;
-  std::vector<std::vector<float>> inv_freq_;  // per layer, rotary frequencies
-  std::vector<std::vector<float>> acts_;      // by Act, sized for n_batch tokens
+  RopeTable inv_freq_;                    // per layer, rotary frequencies
+  std::vector<std::vector<float>> acts_;  // by Act, sized for n_batch tokens
   std::vector<float> lse_;
   std::vector<int32_t> pos_;  // positions of the last kv_append(): the queries'
   std::chrono::steady_clock::time_point attention_start_;
   double attention_ms_ = 0;
 };
 
-CpuBackend::CpuBackend(const Model& model, int64_t n_batch) : model_(model), c_(model.config) {
-  for (int64_t il = 0; il < c_.n_layer; ++il) inv_freq_.push_back(c_.rotary_frequencies(il));
+CpuBackend::CpuBackend(const Model& model, int64_t n_batch, const RopeTable& rope)
+    : model_(model), c_(model.config), inv_freq_(rope) {
   const int64_t b = n_batch;
   acts_.resize(size_t(Act::Up) + 1);
   acts_[size_t(Act::X)].resize(size_t(b * c_.n_embd));
@@ -156,8 +156,9 @@ void CpuBackend::mark_attention(bool begin) {
 
 }  // namespace
 
-std::unique_ptr<Backend> make_cpu_backend(const Model& model, int64_t n_batch) {
-  return std::make_unique<CpuBackend>(model, n_batch);
+std::unique_ptr<Backend> make_cpu_backend(const Model& model, int64_t n_batch,
+                                          const RopeTable& rope) {
+  return std::make_unique<CpuBackend>(model, n_batch, rope);
 }
 
 }  // namespace longctx

@@ -36,7 +36,7 @@ struct DeviceLayer {
 
 class CudaBackend final : public Backend {
  public:
-  CudaBackend(const Model& model, int64_t n_batch, const KvCache& cache);
+  CudaBackend(const Model& model, int64_t n_batch, const KvCache& cache, const RopeTable& rope);
   ~CudaBackend() override;
   std::string name() const override { return name_; }
   void embed(const int32_t* tokens, int64_t n) override;
@@ -130,7 +130,8 @@ class CudaBackend final : public Backend {
   double attention_ms_ = 0;
 };
 
-CudaBackend::CudaBackend(const Model& model, int64_t n_batch, const KvCache& cache)
+CudaBackend::CudaBackend(const Model& model, int64_t n_batch, const KvCache& cache,
+                         const RopeTable& rope)
     : model_(model), c_(model.config) {
   const ModelConfig& c = c_;  // within the kernels' limits: the loaders checked
   int dev = 0;
@@ -159,8 +160,7 @@ CudaBackend::CudaBackend(const Model& model, int64_t n_batch, const KvCache& cac
     upload(L.bk, kv_dim);
     upload(L.bv, c.n_head_kv * c.value_dim);
     DeviceLayer d;
-    const auto f = c.rotary_frequencies(il);
-    d.inv_freq.upload(f.data(), f.size());
+    d.inv_freq.upload(rope[size_t(il)].data(), rope[size_t(il)].size());
     const int64_t cap = cache.capacity(il);
     d.k.resize(size_t(c.n_head_kv * cap * row_bytes));
     d.v.resize(size_t(c.n_head_kv * cap * row_bytes));
@@ -437,10 +437,10 @@ bool cuda_usable(std::string* why) {
 }
 
 std::unique_ptr<Backend> make_cuda_backend(const Model& model, int64_t n_batch,
-                                           const KvCache& cache) {
+                                           const KvCache& cache, const RopeTable& rope) {
   std::string why;
   if (!cuda_usable(&why)) throw Error("--device cuda: " + why);
-  return std::make_unique<CudaBackend>(model, n_batch, cache);
+  return std::make_unique<CudaBackend>(model, n_batch, cache, rope);
 }
 
 }  // namespace longctx

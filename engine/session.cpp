@@ -100,9 +100,10 @@ Session::Session(const Model& model, SessionOptions options)
                   " prompt tokens together; raise the batch size (-b) to at least that");
     }
   }
-  backend_ = options_.device == Device::Cuda ? make_cuda_backend(model, options_.n_batch, cache_)
-                                             : make_cpu_backend(model, options_.n_batch);
-  for (int64_t il = 0; il < c.n_layer; ++il) inv_freq_.push_back(c.rotary_frequencies(il));
+  for (int64_t il = 0; il < c.n_layer; ++il) inv_freq_.push_back(c.rotary_frequencies(il, n_ctx_));
+  backend_ = options_.device == Device::Cuda
+                 ? make_cuda_backend(model, options_.n_batch, cache_, inv_freq_)
+                 : make_cpu_backend(model, options_.n_batch, inv_freq_);
   pos_.resize(size_t(options_.n_batch));
   layer_pos_.resize(size_t(options_.n_batch));
   rotation_.resize(size_t(c.n_rot));

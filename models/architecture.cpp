@@ -46,6 +46,15 @@ constexpr TensorName kQwen3Tensors[] = {
     {FfnNorm, "ffn_norm.weight", "post_attention_layernorm.weight", R},
     LONGCTX_GATED_FFN,
 };
+// Phi-3: fused q/k/v and gate/up products, no biases.
+constexpr TensorName kPhi3Tensors[] = {
+    {AttnNorm, "attn_norm.weight", "input_layernorm.weight", R},
+    {Wqkv, "attn_qkv.weight", "self_attn.qkv_proj.weight", R},
+    {Wo, "attn_output.weight", "self_attn.o_proj.weight", R},
+    {FfnNorm, "ffn_norm.weight", "post_attention_layernorm.weight", R},
+    {GateUp, "ffn_up.weight", "mlp.gate_up_proj.weight", R},
+    {Down, "ffn_down.weight", "mlp.down_proj.weight", R},
+};
 constexpr TensorName kGemma3Tensors[] = {
     LONGCTX_ATTENTION(O),
     {QNorm, "attn_q_norm.weight", "self_attn.q_norm.weight", R},
@@ -64,6 +73,7 @@ constexpr HfClass kLlamaHf[] = {{"LlamaForCausalLM", HfWindow::None},
                                 {"MistralForCausalLM", HfWindow::AllLayers}};
 constexpr HfClass kQwen2Hf[] = {{"Qwen2ForCausalLM", HfWindow::Flagged}};
 constexpr HfClass kQwen3Hf[] = {{"Qwen3ForCausalLM", HfWindow::Flagged}};
+constexpr HfClass kPhi3Hf[] = {{"Phi3ForCausalLM", HfWindow::AllLayers}};
 constexpr HfClass kGemma3Hf[] = {{"Gemma3ForCausalLM", HfWindow::LayerTypes}};
 
 constexpr std::array kArchs = {
@@ -96,6 +106,19 @@ constexpr std::array kArchs = {
     ArchInfo{.name = "qwen3",
              .hf = kQwen3Hf,
              .tensors = kQwen3Tensors,
+             .gguf_rope = RopeType::Neox,
+             .hf_rope = RopeType::Neox,
+             .activation = Activation::Silu,
+             .embedding_scale = false,
+             .hf_norm_plus_one = false,
+             .swa_period = 0,
+             .swa_rope_base = 0.0,
+             .hf_query_scalar = {},
+             .default_chat_template = {},
+             .gguf_query_scale_by_embd_layers = 0},
+    ArchInfo{.name = "phi3",
+             .hf = kPhi3Hf,
+             .tensors = kPhi3Tensors,
              .gguf_rope = RopeType::Neox,
              .hf_rope = RopeType::Neox,
              .activation = Activation::Silu,

@@ -34,6 +34,8 @@ enum class LayerTensor {
   Up,
   Down,
   PostFfnNorm,  // on the FFN's output, before the residual add
+  Wqkv,         // q, k and v stacked in one matrix (Phi-3): the loader splits it into Wq, Wk, Wv
+  GateUp,       // gate then up in one matrix (Phi-3): split into Gate, Up
 };
 
 enum class Need { Optional, Required };
@@ -82,21 +84,23 @@ struct ArchInfo {
 };
 
 // The model-wide tensors' names (the same in every supported architecture).
-// rope_freqs: llama.cpp's per-frequency divisors (Llama 3.x rope scaling; GGUF only).
+// rope_freqs: llama.cpp's per-frequency divisors (Llama 3.x rope scaling); rope_long, rope_short:
+// LongRoPE's (Phi-3). GGUF only: Hugging Face configs carry them as numbers.
 struct GlobalTensorNames {
-  std::string_view token_embd, output_norm, output, rope_freqs;
+  std::string_view token_embd, output_norm, output, rope_freqs, rope_long, rope_short;
 };
-inline constexpr GlobalTensorNames kGgufGlobals{"token_embd.weight", "output_norm.weight",
-                                                "output.weight", "rope_freqs.weight"};
+inline constexpr GlobalTensorNames kGgufGlobals{
+    "token_embd.weight", "output_norm.weight",       "output.weight",
+    "rope_freqs.weight", "rope_factors_long.weight", "rope_factors_short.weight"};
 inline constexpr GlobalTensorNames kHfGlobals{
-    "model.embed_tokens.weight", "model.norm.weight", "lm_head.weight", {}};
+    "model.embed_tokens.weight", "model.norm.weight", "lm_head.weight", {}, {}, {}};
 
 // The row of a GGUF architecture name; nullptr for any other name.
 const ArchInfo* find_arch(std::string_view name);
 // The row of a config.json "architectures" entry; nullptr when unsupported.
 const ArchInfo* find_hf_arch(std::string_view hf_class);
 const HfClass* find_hf_class(std::string_view hf_class);
-std::string supported_arch_names();      // "llama, qwen2, qwen3, gemma3"
+std::string supported_arch_names();      // "llama, qwen2, qwen3, phi3, gemma3"
 std::string supported_hf_class_names();  // "LlamaForCausalLM, MistralForCausalLM, ..."
 
 }  // namespace longctx

@@ -48,7 +48,12 @@ RopeScaling read_rope_scaling(const gguf::File& f, const std::string& p, int64_t
                "is '" + s.type + "', a rope scaling longctx does not implement (none, linear, " +
                    "yarn; llama3 comes as a rope_freqs tensor)");
   }
-  if (s.type != "yarn") return s;
+  if (s.type != "yarn") {
+    // LongRoPE's factors come as tensors (the loader turns the type to longrope); its attention
+    // factor is this key. Any other type with a factor other than 1 is refused by the loader.
+    s.attention_factor = f.find_float(p + "rope.scaling.attn_factor").value_or(1.0);
+    return s;
+  }
   if (!f.find(p + "rope.scaling.original_context_length")) {
     f.fail_key(p + "rope.scaling.original_context_length", nullptr, "is missing (yarn needs it)");
   }
@@ -73,7 +78,7 @@ RopeScaling read_rope_scaling(const gguf::File& f, const std::string& p, int64_t
 
 }  // namespace
 
-std::vector<float> ModelConfig::rotary_frequencies(int64_t layer) const {
+std::vector<float> ModelConfig::rotary_frequencies(int64_t layer, int64_t n_ctx) const {
   const bool local = layer_is_local[size_t(layer)];
   const double base = local ? rope_base_local : rope_base;
   const int64_t half = n_rot / 2;
@@ -98,6 +103,9 @@ std::vector<float> ModelConfig::rotary_frequencies(int64_t layer) const {
         x = (1.0 - smooth) * x / factor + smooth * x;
       }
     }
+  } else if (!local && s.type == "longrope") {
+    const std::vector<float>& by = n_ctx > s.original_context ? s.long_factors : s.short_factors;
+    for (int64_t i = 0; i < half; ++i) f[size_t(i)] /= double(by[size_t(i)]);
   } else if (!local && s.type == "yarn") {
     // The dimension that turns `rotations` times over the original context.
     auto dim_of = [&](double rotations) {
@@ -116,8 +124,8 @@ std::vector<float> ModelConfig::rotary_frequencies(int64_t layer) const {
 }
 
 double ModelConfig::rope_logit_factor() const {
-  return rope_scaling.type == "yarn" ? rope_scaling.attention_factor * rope_scaling.attention_factor
-                                     : 1.0;
+  const bool scaled = rope_scaling.type == "yarn" || rope_scaling.type == "longrope";
+  return scaled ? rope_scaling.attention_factor * rope_scaling.attention_factor : 1.0;
 }
 
 int64_t ModelConfig::n_local_layers() const {

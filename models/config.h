@@ -14,7 +14,7 @@ namespace longctx {
 // How the rotary frequencies of global layers are stretched past the trained context, as
 // transformers' rope_init functions and llama.cpp compute them (shared/reference/rope.md).
 struct RopeScaling {
-  std::string type = "none";  // none, linear, llama3, yarn
+  std::string type = "none";  // none, linear, llama3, yarn, longrope
   double factor = 1.0;
   int64_t original_context = 0;
   // llama3: wavelengths above original_context / low_freq_factor are divided by factor, those
@@ -28,6 +28,11 @@ struct RopeScaling {
   double attention_factor = 1.0;
   // A GGUF's rope_freqs tensor (llama.cpp's Llama 3 factors): frequency i divided by factors[i].
   std::vector<float> freq_factors;
+  // longrope (Phi-3): frequency i divided by short_factors[i], or by long_factors[i] when the
+  // context is longer than original_context (llama.cpp's choice by context size; transformers
+  // switches on the length of each forward call, the same for one call over the context);
+  // attention_factor sqrt(1 + ln(factor) / ln(original_context)) by default.
+  std::vector<float> short_factors, long_factors;
 };
 
 struct ModelConfig {
@@ -53,9 +58,9 @@ struct ModelConfig {
   std::vector<bool> layer_is_local;  // per layer: sliding-window attention
 
   int64_t n_local_layers() const;
-  // Rotary frequencies of one layer, base^(-2i/n_rot) for i < n_rot/2, stretched by the scaling.
-  // Gemma 3: local layers use their own base and no scaling.
-  std::vector<float> rotary_frequencies(int64_t layer) const;
+  // Rotary frequencies of one layer in a context of n_ctx tokens, base^(-2i/n_rot) for
+  // i < n_rot/2, stretched by the scaling. Gemma 3: local layers use their own base and no scaling.
+  std::vector<float> rotary_frequencies(int64_t layer, int64_t n_ctx) const;
   // The scaling's factor on q.k (yarn's attention factor, squared): folded into attention_scale
   // by the readers, since q and k both carry it.
   double rope_logit_factor() const;

@@ -29,11 +29,16 @@ using ConfigReader = JsonFields;
 // rope_scaling as transformers' rope_init functions read it (modeling_rope_utils): default, linear,
 // llama3, yarn. Another type, a key the type does not take, or a yarn variant longctx does not
 // implement is refused naming the key: never run unscaled.
-RopeScaling read_hf_rope_scaling(const JsonFields& rs, int64_t max_positions) {
+// `config` is the whole config.json (Phi-3 keeps original_max_position_embeddings there); `c` has
+// the context and the rotated dimensions already.
+RopeScaling read_hf_rope_scaling(const JsonFields& rs, const JsonFields& config,
+                                 const ModelConfig& c) {
+  const int64_t max_positions = c.n_ctx_train;
   RopeScaling s;
   s.original_context = max_positions;
   const std::string type = rs.text("rope_type", rs.text("type", "default"));
-  std::set<std::string> known = {"rope_type", "type", "rope_theta"};
+  // partial_rotary_factor is read with the head's dimensions (read_hf_config).
+  std::set<std::string> known = {"rope_type", "type", "rope_theta", "partial_rotary_factor"};
   auto number = [&](const std::string& key, double fallback) {
     known.insert(key);
     return rs.number(key, fallback);
@@ -72,10 +77,37 @@ RopeScaling read_hf_rope_scaling(const JsonFields& rs, int64_t max_positions) {
     s.attention_factor = positive("attention_factor", s.attention_factor);
     known.insert("truncate");
     if (!rs.boolean("truncate", true)) rs.fail("truncate", "false is not implemented (true only)");
+  } else if (type == "longrope") {
+    s.type = "longrope";
+    known.insert("original_max_position_embeddings");
+    s.original_context = rs.present("original_max_position_embeddings")
+                             ? rs.integer("original_max_position_embeddings")
+                             : config.integer("original_max_position_embeddings");
+    if (s.original_context <= 1) rs.fail("original_max_position_embeddings", "must exceed 1");
+    s.factor = positive("factor", double(max_positions) / double(s.original_context));
+    s.attention_factor =
+        s.factor <= 1 ? 1.0
+                      : std::sqrt(1.0 + std::log(s.factor) / std::log(double(s.original_context)));
+    s.attention_factor = positive("attention_factor", s.attention_factor);
+    for (auto [key, out] :
+         {std::pair{"short_factor", &s.short_factors}, std::pair{"long_factor", &s.long_factors}}) {
+      known.insert(key);
+      const json* list = rs.present(key);
+      if (!list || !list->is_array() || int64_t(list->size()) != c.n_rot / 2) {
+        rs.fail(key, "must be a list of " + std::to_string(c.n_rot / 2) +
+                         " numbers (rotated dimensions / 2)");
+      }
+      for (const json& x : *list) {
+        if (!x.is_number() || !(x.get<double>() > 0))
+          rs.fail(key, "holds a value that is not a positive number");
+        out->push_back(x.get<float>());
+      }
+    }
   } else {
     rs.fail(rs.present("rope_type") ? "rope_type" : "type",
             "is '" + type +
-                "', a rope scaling longctx does not implement (default, linear, llama3, yarn)");
+                "', a rope scaling longctx does not implement (default, linear, llama3, yarn, "
+                "longrope)");
   }
   for (const auto& [key, value] : rs.raw().items()) {
     if (!known.count(key) && !value.is_null())
@@ -170,7 +202,17 @@ ModelConfig read_hf_config(const ConfigReader& r, const std::function<size_t()>&
     r.fail("num_key_value_heads", "does not divide num_attention_heads");
   c.head_dim = r.integer("head_dim", c.n_embd / c.n_head);
   c.value_dim = c.head_dim;
-  c.n_rot = c.head_dim;
+  // Rotated dimensions: the head's, times partial_rotary_factor (top level, or in transformers 5's
+  // rope_parameters).
+  double partial = r.number("partial_rotary_factor", 1.0);
+  if (const json* rp = r.present("rope_parameters"); rp && rp->is_object())
+    partial =
+        JsonFields(r.where() + ": rope_parameters", *rp).number("partial_rotary_factor", partial);
+  c.n_rot = int64_t(std::llround(double(c.head_dim) * partial));
+  if (c.n_rot <= 0 || c.n_rot % 2 != 0 || c.n_rot > c.head_dim)
+    r.fail("partial_rotary_factor",
+           "gives " + std::to_string(c.n_rot) +
+               " rotated dimensions; they must be even and at most head_dim");
   c.n_ctx_train = r.integer("max_position_embeddings", 4096);
   c.rope_scaling.original_context = c.n_ctx_train;
   c.rms_eps = r.number("rms_norm_eps", 1e-6);
@@ -180,8 +222,7 @@ ModelConfig read_hf_config(const ConfigReader& r, const std::function<size_t()>&
   // transformers 5 writes rope_parameters (rope_theta inside; per layer kind for models with
   // sliding-window layers); older configs rope_scaling.
   if (const json* rs = r.present("rope_scaling"))
-    c.rope_scaling =
-        read_hf_rope_scaling(JsonFields(r.where() + ": rope_scaling", *rs), c.n_ctx_train);
+    c.rope_scaling = read_hf_rope_scaling(JsonFields(r.where() + ": rope_scaling", *rs), r, c);
   if (const json* rp = r.present("rope_parameters")) {
     const JsonFields params(r.where() + ": rope_parameters", *rp);
     const json* global = params.present("full_attention");
@@ -195,13 +236,13 @@ ModelConfig read_hf_config(const ConfigReader& r, const std::function<size_t()>&
     if (local) {
       const JsonFields l(params.where() + ": sliding_attention", *local);
       c.rope_base_local = l.number("rope_theta", c.rope_base_local);
-      if (read_hf_rope_scaling(l, c.n_ctx_train).type != "none")
+      if (read_hf_rope_scaling(l, r, c).type != "none")
         l.fail("rope_type", "scales sliding-window layers, which longctx does not implement");
     }
     const JsonFields g = global ? JsonFields(params.where() + ": full_attention", *global) : params;
     if (global || !local) {
       c.rope_base = g.number("rope_theta", c.rope_base);
-      c.rope_scaling = read_hf_rope_scaling(g, c.n_ctx_train);
+      c.rope_scaling = read_hf_rope_scaling(g, r, c);
     }
   }
   c.attention_scale = float(1.0 / std::sqrt(double(c.head_dim)));

@@ -43,6 +43,10 @@ Shape shape_of(LayerTensor role, const ModelConfig& c) {
       return {c.n_ff, d};
     case LayerTensor::Down:
       return {d, c.n_ff};
+    case LayerTensor::Wqkv:
+      return {q_dim + kv_dim + v_dim, d};
+    case LayerTensor::GateUp:
+      return {2 * c.n_ff, d};
   }
   throw Error("unknown layer tensor");
 }
@@ -98,7 +102,18 @@ void assign(LayerWeights& L, LayerTensor role, const MatrixView& m, const float*
     case LayerTensor::PostFfnNorm:
       L.post_ffn_norm = v;
       break;
+    case LayerTensor::Wqkv:  // split by load_weights
+    case LayerTensor::GateUp:
+      break;
   }
+}
+
+// Rows [first, first + rows) of a matrix: a view of its own (rows are stored whole).
+MatrixView rows_of(const MatrixView& m, int64_t first, int64_t rows) {
+  MatrixView v = m;
+  v.data = m.data + first * m.row_bytes;
+  v.rows = rows;
+  return v;
 }
 
 // Buffers a checkpoint may carry that the config already determines (old transformers saved the
@@ -140,6 +155,36 @@ void load_weights(Model& model, TensorSource& src, bool hf, std::optional<bool> 
                     ": tensor 'rope_freqs.weight' holds a factor that is not positive");
     }
   }
+  if (!g.rope_long.empty() &&
+      (src.has(std::string(g.rope_long)) || src.has(std::string(g.rope_short)))) {
+    // LongRoPE as llama.cpp's converter writes Phi-3: both factor lists, the attention factor a
+    // key.
+    RopeScaling& s = model.config.rope_scaling;
+    if (s.type != "none") {
+      throw Error(src.where() + ": LongRoPE factor tensors and rope scaling '" + s.type +
+                  "' both stretch the rotary frequencies");
+    }
+    s.type = "longrope";
+    for (auto [name, out] :
+         {std::pair{g.rope_long, &s.long_factors}, std::pair{g.rope_short, &s.short_factors}}) {
+      const float* x = src.vector(take(name), c.n_rot / 2, false);
+      out->assign(x, x + c.n_rot / 2);
+      for (float v : *out) {
+        if (!(v > 0) || !std::isfinite(v)) {
+          throw Error(src.where() + ": tensor '" + std::string(name) +
+                      "' holds a factor that is not positive");
+        }
+      }
+    }
+    model.config.attention_scale =
+        float(double(model.config.attention_scale) * model.config.rope_logit_factor());
+  }
+  if (model.config.rope_scaling.type != "yarn" && model.config.rope_scaling.type != "longrope" &&
+      model.config.rope_scaling.attention_factor != 1.0) {
+    throw Error(src.where() + ": rope.scaling.attn_factor is " +
+                std::to_string(model.config.rope_scaling.attention_factor) +
+                " without yarn or LongRoPE factors; longctx does not implement it");
+  }
   model.layers.clear();
   for (int64_t il = 0; il < c.n_layer; ++il) {
     const std::string prefix = (hf ? "model.layers." : "blk.") + std::to_string(il) + ".";
@@ -148,7 +193,17 @@ void load_weights(Model& model, TensorSource& src, bool hf, std::optional<bool> 
       const std::string name = prefix + std::string(hf ? t.hf : t.gguf);
       if (t.need == Need::Optional && !src.has(name)) continue;
       const Shape s = shape_of(t.role, c);
-      if (s.cols > 0) {
+      if (t.role == LayerTensor::Wqkv) {
+        const MatrixView m = src.matrix(take(name), s.rows, s.cols);
+        const int64_t q = c.n_head * c.head_dim, k = c.n_head_kv * c.head_dim;
+        L.wq = rows_of(m, 0, q);
+        L.wk = rows_of(m, q, k);
+        L.wv = rows_of(m, q + k, c.n_head_kv * c.value_dim);
+      } else if (t.role == LayerTensor::GateUp) {
+        const MatrixView m = src.matrix(take(name), s.rows, s.cols);
+        L.w_gate = rows_of(m, 0, c.n_ff);
+        L.w_up = rows_of(m, c.n_ff, c.n_ff);
+      } else if (s.cols > 0) {
         assign(L, t.role, src.matrix(take(name), s.rows, s.cols), nullptr);
       } else {
         assign(L, t.role, {}, src.vector(take(name), s.rows, s.norm));

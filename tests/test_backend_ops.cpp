@@ -362,12 +362,13 @@ TEST_CASE("every backend operation equals its reference, on every backend presen
     for (const OpCase& op : op_table(tm)) {
       INFO("operation " << op.name << ", rope " << (rope == RopeType::Neox ? "neox" : "norm"));
       KvCache cache = fresh_cache(c);
-      auto cpu = make_cpu_backend(tm.model, kTokens);
+      const RopeTable rope = {c.rotary_frequencies(0, c.n_ctx_train)};
+      auto cpu = make_cpu_backend(tm.model, kTokens, rope);
       const std::vector<float> on_cpu = op.run(*cpu, cache);
       expect_close(on_cpu, op.reference(), "CPU against double");
       if (cuda) {
         KvCache device_cache = fresh_cache(c);
-        auto gpu = make_cuda_backend(tm.model, kTokens, device_cache);
+        auto gpu = make_cuda_backend(tm.model, kTokens, device_cache, rope);
         const std::vector<float> on_gpu = op.run(*gpu, device_cache);
         expect_close(on_gpu, std::vector<double>(on_cpu.begin(), on_cpu.end()), "CUDA against CPU");
       }

@@ -16,20 +16,23 @@ using namespace longctx;
 
 namespace {
 
-// `file`: the folder itself (""), or a GGUF made from it (".gguf").
-void check_tiny(const std::string& name, const char* arch, const std::string& file = "") {
+// `file`: the folder itself (""), or a GGUF made from it (".gguf"). `fixture`: the reference run
+// (the model's name unless given); `n_ctx`: the context (0: the prompt and the greedy tokens).
+void check_tiny(const std::string& name, const char* arch, const std::string& file = "",
+                std::string fixture = "", int64_t n_ctx = 0) {
   std::string folder = test::model_path("tiny/" + name) + file;
   if (!std::filesystem::exists(file.empty() ? folder + "/model.safetensors" : folder)) {
     FAIL(folder << " is missing: run scripts/setup (it builds the tiny models)");
   }
   auto bytes = test::read_fixture("hf_tiny.json");
-  auto fx = nlohmann::json::parse(bytes.begin(), bytes.end())["models"][name];
+  if (fixture.empty()) fixture = name;
+  auto fx = nlohmann::json::parse(bytes.begin(), bytes.end())["models"][fixture];
   auto model = load_model(folder);
   CHECK(model->config.arch->name == arch);
   auto ids = fx["ids"].get<std::vector<int32_t>>();
   auto probes = fx["probe_ids"].get<std::vector<int32_t>>();
   SessionOptions options;
-  options.n_ctx = int64_t(ids.size()) + 16;  // the prompt and 8 greedy tokens
+  options.n_ctx = n_ctx > 0 ? n_ctx : int64_t(ids.size()) + 16;  // the prompt and 8 greedy tokens
   options.n_batch = 64;
   Session s(*model, options);
   auto logits = s.eval(ids, true);
@@ -94,4 +97,13 @@ TEST_CASE("tiny qwen3 equals transformers, as a folder and as a GGUF file", "[mo
 // would read (its logits move by up to 2.7 without the window).
 TEST_CASE("tiny mistral's sliding window equals transformers", "[model][hf]") {
   check_tiny("tiny-mistral", "llama");
+}
+// LongRoPE (original context 32, factor 8): 128 tokens in a context of 144 take the long factors;
+// 16 tokens in a context of 32 the short ones (transformers on 16 + 8 tokens: short throughout).
+TEST_CASE("tiny phi3 with LongRoPE equals transformers, long and short", "[model][hf][rope]") {
+  check_tiny("tiny-phi3", "phi3");
+  check_tiny("tiny-phi3", "phi3", "", "tiny-phi3-short", 32);
+  // rope_factors_long / _short tensors and rope.scaling.attn_factor, as llama.cpp writes Phi-3.
+  check_tiny("tiny-phi3", "phi3", ".gguf");
+  check_tiny("tiny-phi3", "phi3", ".gguf", "tiny-phi3-short", 32);
 }

@@ -52,7 +52,7 @@ int main(int argc, char** argv) {
   // A valid Hugging Face folder made from scratch (tokenize -m FOLDER).
   longctx::test::HfFolder().write(dir + "/hf_valid");
   longctx::test::GgufBuilder phi;
-  phi.kv_string("general.architecture", "phi3");
+  phi.kv_string("general.architecture", "mamba");
   write(dir + "/unknown_arch.gguf", phi.build());
   // Hugging Face folders: one without config.json, one whose weights are cut short.
   std::filesystem::create_directories(dir + "/hf_no_config");
