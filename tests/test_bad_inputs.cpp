@@ -86,9 +86,21 @@ TEST_CASE("wrong JSON types and absurd values in a model folder name the file an
        "rope_scaling is not a JSON object"},
       {"a rope scaling not implemented",
        [](auto& f) {
+         f.config["rope_scaling"] = {{"rope_type", "dynamic"}, {"factor", 4.0}};
+       },
+       "rope_scaling: key 'rope_type' is 'dynamic', a rope scaling longctx does not implement"},
+      {"longrope without its original context",
+       [](auto& f) {
          f.config["rope_scaling"] = {{"rope_type", "longrope"}, {"factor", 4.0}};
        },
-       "rope_scaling: key 'rope_type' is 'longrope', a rope scaling longctx does not implement"},
+       "key 'original_max_position_embeddings' is missing"},
+      {"longrope factors of the wrong length",
+       [](auto& f) {
+         f.config["original_max_position_embeddings"] = 16;
+         f.config["rope_scaling"] = {
+             {"rope_type", "longrope"}, {"short_factor", {1.0}}, {"long_factor", {1.0, 2.0}}};
+       },
+       "key 'short_factor' must be a list of 2 numbers"},
       {"a key the scaling does not take",
        [](auto& f) {
          f.config["rope_scaling"] = {{"rope_type", "yarn"},
