@@ -61,6 +61,7 @@ struct TensorName {
   Need need;
 };
 
+// A row names what differs from the defaults below (the common llama-like choices).
 struct ArchInfo {
   std::string_view name;                // general.architecture
   std::span<const HfClass> hf;          // config.json "architectures" entries
@@ -68,17 +69,17 @@ struct ArchInfo {
   // Rope layout. Hugging Face stores q_proj/k_proj rows in rotate_half (NeoX) order; llama.cpp's
   // converter permutes llama's to interleaved pairs, which GGUF llama runs as "norm" rope.
   // longctx reads HF weights unpermuted and runs NeoX rope on them (the same result).
-  RopeType gguf_rope;
-  RopeType hf_rope;
-  Activation activation;                    // of the gated FFN
-  bool embedding_scale;                     // token embeddings times sqrt(n_embd)
-  bool hf_norm_plus_one;                    // HF stores w, computes x * (1 + w); GGUF holds 1 + w
-  int swa_period;                           // every swa_period-th layer global, the rest local
-  double swa_rope_base;                     // rope base of local layers (0: the global base)
-  std::string_view hf_query_scalar;         // config.json key: queries scaled by 1/sqrt(it)
-  std::string_view default_chat_template;   // a chat family for files without a template
-  int64_t gguf_query_scale_by_embd_layers;  // a layer count at which GGUF files scale queries by
-                                            // 1/sqrt(n_embd / n_head) (Gemma 3 27B); 0: none
+  RopeType gguf_rope = RopeType::Neox;
+  RopeType hf_rope = RopeType::Neox;
+  Activation activation = Activation::Silu;  // of the gated FFN
+  bool embedding_scale = false;              // token embeddings times sqrt(n_embd)
+  bool hf_norm_plus_one = false;             // HF stores w, computes x * (1 + w); GGUF holds 1 + w
+  int swa_period = 0;          // every swa_period-th layer global, the rest local (0: no pattern)
+  double swa_rope_base = 0.0;  // rope base of local layers (0: the global base)
+  std::string_view hf_query_scalar;        // config.json key: queries scaled by 1/sqrt(it)
+  std::string_view default_chat_template;  // a chat family for files without a template
+  // A layer count at which GGUF files scale queries by 1/sqrt(n_embd / n_head) (Gemma 3 27B).
+  int64_t gguf_query_scale_by_embd_layers = 0;
 
   bool has(LayerTensor role) const;
 };

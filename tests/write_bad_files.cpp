@@ -71,9 +71,9 @@ int main(int argc, char** argv) {
   const std::string tok = R"({"model": {"type": "BPE", "vocab": {"a": 0, "b": 1}, "merges": []},
                               "pre_tokenizer": {"type": "ByteLevel", "use_regex": true}})";
   write(dir + "/hf_shape/tokenizer.json", std::vector<uint8_t>(tok.begin(), tok.end()));
-  const std::string phi_config = R"({"architectures": ["Phi3ForCausalLM"], "hidden_size": 8})";
+  const std::string unknown_config = R"({"architectures": ["MambaForCausalLM"], "hidden_size": 8})";
   std::filesystem::create_directories(dir + "/hf_unknown_arch");
   write(dir + "/hf_unknown_arch/config.json",
-        std::vector<uint8_t>(phi_config.begin(), phi_config.end()));
+        std::vector<uint8_t>(unknown_config.begin(), unknown_config.end()));
   return 0;
 }
