@@ -163,32 +163,22 @@ nlohmann::ordered_json describe(const Described& d) {
                {"scaling", c.rope_scaling.type},
                {"scaling_factor", c.rope_scaling.factor},
                {"original_context", c.rope_scaling.original_context}};
-  // Each scaling's own parameters, as `info` prints them.
+  // Each scaling's own parameters (the text form prints the numbers among them).
   const RopeScaling& rs = c.rope_scaling;
-  std::string params;
-  char num[64];
-  auto param = [&](const char* name, double value) {
-    j["rope"][name] = value;
-    std::snprintf(num, sizeof num, ", %s %g", name, value);
-    params += num;
-  };
   if (rs.type == "llama3" && !rs.freq_factors.empty()) {
     j["rope"]["freq_factors"] = rs.freq_factors;
-    params += ", factors from rope_freqs";
   } else if (rs.type == "llama3") {
-    param("low_freq_factor", rs.low_freq_factor);
-    param("high_freq_factor", rs.high_freq_factor);
+    j["rope"]["low_freq_factor"] = rs.low_freq_factor;
+    j["rope"]["high_freq_factor"] = rs.high_freq_factor;
+  } else if (rs.type == "yarn") {
+    j["rope"]["beta_fast"] = rs.beta_fast;
+    j["rope"]["beta_slow"] = rs.beta_slow;
+    j["rope"]["attention_factor"] = rs.attention_factor;
   } else if (rs.type == "longrope") {
-    param("attention_factor", rs.attention_factor);
+    j["rope"]["attention_factor"] = rs.attention_factor;
     j["rope"]["short_factors"] = rs.short_factors;
     j["rope"]["long_factors"] = rs.long_factors;
-    params += ", long factors past the original context";
-  } else if (rs.type == "yarn") {
-    param("beta_fast", rs.beta_fast);
-    param("beta_slow", rs.beta_slow);
-    param("attention_factor", rs.attention_factor);
   }
-  j["rope"]["scaling_text"] = params;
   nlohmann::ordered_json swa = nullptr;
   if (c.sliding_window > 0) {
     std::vector<int64_t> local, global;
@@ -258,14 +248,23 @@ void print_human(const nlohmann::ordered_json& j) {
   line("ffn:", std::to_string(j["feed_forward_length"].get<int64_t>()));
   line("vocab:", std::to_string(j["vocab_size"].get<int64_t>()));
   const auto& rope = j["rope"];
-  char buf[256];
+  std::string params;  // the scaling's own numbers; factor lists are named, not printed
+  for (const auto& [key, value] : rope.items()) {
+    if (value.is_number_float() && key != "base" && key != "scaling_factor") {
+      char number[32];
+      std::snprintf(number, sizeof number, " %g", value.get<double>());
+      params += ", " + key + number;
+    } else if (value.is_array()) {
+      params += ", " + key + " [" + std::to_string(value.size()) + "]";
+    }
+  }
+  char buf[512];
   std::snprintf(buf, sizeof buf,
                 "%s, base %g, %lld rotated dims, scaling %s (factor %g, original context %lld%s)",
                 rope["type"].get<std::string>().c_str(), rope["base"].get<double>(),
                 (long long)rope["dimensions"].get<int64_t>(),
                 rope["scaling"].get<std::string>().c_str(), rope["scaling_factor"].get<double>(),
-                (long long)rope["original_context"].get<int64_t>(),
-                rope["scaling_text"].get<std::string>().c_str());
+                (long long)rope["original_context"].get<int64_t>(), params.c_str());
   line("rope:", buf);
   std::snprintf(buf, sizeof buf, "q.k scale %g, rms eps %g", j["attention_scale"].get<double>(),
                 j["rms_eps"].get<double>());
