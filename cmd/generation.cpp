@@ -83,7 +83,7 @@ std::string describe_policies(const Session& s) {
     int64_t end = il;
     while (end + 1 < n && s.policy_name(end + 1) == s.policy_name(il)) ++end;
     int64_t held = 0;
-    for (int64_t j = il; j <= end; ++j) held += s.cache().layer_held_bytes(j);
+    for (int64_t j = il; j <= end; ++j) held += s.book().layer_held_bytes(j);
     char mib[32];
     std::snprintf(mib, sizeof mib, " (%.2f MiB)", held / 1048576.0);
     out += (out.empty() ? "" : ", ") + std::string(end > il ? "layers " : "layer ") +

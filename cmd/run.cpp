@@ -68,7 +68,7 @@ Action add_run(CLI::App& app) {
     std::fprintf(stderr, "longctx: %s, %lld layers, context %lld, %s, %d threads\n",
                  l.model->config.arch->name.data(), (long long)l.model->config.n_layer,
                  (long long)s.n_ctx(), s.backend_name().c_str(), omp_get_max_threads());
-    std::fprintf(stderr, "KV cache: %s, %.2f MiB allocated\n", kv_type_name(s.cache().type()),
+    std::fprintf(stderr, "KV cache: %s, %.2f MiB allocated\n", kv_type_name(s.book().type()),
                  s.kv_bytes() / 1048576.0);
 
     double t0 = now_ms();
@@ -125,7 +125,7 @@ Action add_run(CLI::App& app) {
                  stop_reason.c_str(), l.load_ms, prompt_ms, tokens.size(),
                  tokens.size() / (prompt_ms / 1000), gen_ms, (long long)n_gen,
                  n_gen > 0 ? n_gen / (gen_ms / 1000) : 0.0, s.held_kv_bytes() / 1048576.0,
-                 s.kv_bytes() / 1048576.0, kv_type_name(s.cache().type()), (long long)s.n_ctx(),
+                 s.kv_bytes() / 1048576.0, kv_type_name(s.book().type()), (long long)s.n_ctx(),
                  peak_rss_bytes() / 1048576.0, describe_policies(s).c_str());
     finish_trace(o->model);
     return 0;

@@ -39,15 +39,15 @@ void AttentionTrace::spans(const char* key, std::vector<int32_t>& positions) {
 }
 
 void AttentionTrace::reads(int64_t step, int64_t pos, int64_t n_q, int64_t layer, int64_t n_head,
-                           const Selection& sel, const KvCache& cache) {
-  const int64_t n_kv = cache.n_kv_head();
+                           const Selection& sel, const KvBook& book) {
+  const int64_t n_kv = book.n_kv_head();
   const int64_t heads = sel.per_query_head ? n_head : n_kv;
   const int64_t group = n_head / n_kv;
   const int64_t blocks = sel.q_block > 0 ? (n_q + sel.q_block - 1) / sel.q_block : 1;
   for (int64_t b = 0; b < blocks; ++b) {
     for (int64_t h = 0; h < heads; ++h) {
       const int64_t g = sel.per_query_head ? h / group : h;
-      const int32_t* slot_pos = cache.positions(layer) + g * cache.capacity(layer);
+      const int32_t* slot_pos = book.positions(layer) + g * book.capacity(layer);
       positions_.clear();
       const int64_t i = b * heads + h;
       for (int32_t s = sel.offsets[size_t(i)]; s < sel.offsets[size_t(i) + 1]; ++s)
@@ -67,11 +67,11 @@ void AttentionTrace::reads(int64_t step, int64_t pos, int64_t n_q, int64_t layer
 }
 
 void AttentionTrace::eviction(int64_t step, int64_t pos, int64_t n_q, int64_t layer,
-                              const Eviction& ev, const KvCache& cache, int64_t shift) {
+                              const Eviction& ev, const KvBook& book, int64_t shift) {
   if (ev.per_head <= 0 && ev.count <= 0) return;
-  const int64_t cap = cache.capacity(layer), used = cache.used(layer);
-  for (int64_t g = 0; g < cache.n_kv_head(); ++g) {
-    const int32_t* slot_pos = cache.positions(layer) + g * cap;
+  const int64_t cap = book.capacity(layer), used = book.used(layer);
+  for (int64_t g = 0; g < book.n_kv_head(); ++g) {
+    const int32_t* slot_pos = book.positions(layer) + g * cap;
     std::vector<uint8_t>& drop = drop_;
     drop.assign(size_t(used), 0);
     if (ev.per_head > 0)

@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "engine/attention/policy.h"
-#include "engine/kv_cache.h"
+#include "engine/kv_book.h"
 
 namespace longctx {
 
@@ -33,10 +33,10 @@ class AttentionTrace {
   void sample(const std::string& id, const std::string& mode);
   // The keys each head of `sel` reads, as positions of layer `layer`'s cache.
   void reads(int64_t step, int64_t pos, int64_t n_q, int64_t layer, int64_t n_head,
-             const Selection& sel, const KvCache& cache);
+             const Selection& sel, const KvBook& book);
   // What `ev` drops from layer `layer`, called before the cache carries it out.
   void eviction(int64_t step, int64_t pos, int64_t n_q, int64_t layer, const Eviction& ev,
-                const KvCache& cache, int64_t shift);
+                const KvBook& book, int64_t shift);
   // Flushes; throws longctx::Error when anything could not be written.
   void finish();
 

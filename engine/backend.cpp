@@ -1,5 +1,6 @@
 #include "engine/backend.h"
 
+#include "kernels/cpu/ops.h"
 #include "support/error.h"
 
 namespace longctx {
@@ -10,15 +11,15 @@ Device parse_device(const std::string& name) {
   throw Error("--device " + name + ": expected cpu or cuda");
 }
 
-kernels::AttentionArgs attention_args(const AttendStep& step, const KvCache& cache,
+kernels::AttentionArgs attention_args(const AttendStep& step, const KvLayout& layout,
                                       const ModelConfig& c) {
   kernels::AttentionArgs a;
   a.n_q = step.n;
   a.n_head = c.n_head;
   a.n_kv_head = c.n_head_kv;
   a.head_dim = c.head_dim;
-  a.kv_type = cache.type();
-  a.capacity = cache.capacity(step.layer);
+  a.kv_type = layout.type;
+  a.capacity = layout.capacity[size_t(step.layer)];
   a.window = step.window;
   a.scale = c.attention_scale;
   a.mass_max = step.mass_max;
@@ -32,20 +33,33 @@ kernels::AttentionArgs attention_args(const AttendStep& step, const KvCache& cac
   return a;
 }
 
-kernels::AttentionArgs host_attention_args(const AttendStep& step, const KvCache& cache,
-                                           const ModelConfig& c, const float* q,
+kernels::AttentionArgs host_attention_args(const AttendStep& step, const KvBook& book,
+                                           const KvRows& rows, const ModelConfig& c, const float* q,
                                            const int32_t* q_pos, float* out, float* lse) {
-  kernels::AttentionArgs a = attention_args(step, cache, c);
+  kernels::AttentionArgs a = attention_args(step, book.layout(), c);
   a.q = q;
-  a.k = cache.keys(step.layer);
-  a.v = cache.values(step.layer);
-  a.key_pos = cache.positions(step.layer);
+  a.k = rows.keys(step.layer);
+  a.v = rows.values(step.layer);
+  a.key_pos = book.positions(step.layer);
   a.q_pos = q_pos;
   a.spans = step.selection->spans.data();
   a.span_offsets = step.selection->offsets.data();
   a.out = out;
   a.lse = lse;
   return a;
+}
+
+void replay_host(KvRows& rows, int64_t il, const std::vector<KvMove>& moves,
+                 const KeyRotation* rotation, const ModelConfig& c) {
+  if (!rotation) {
+    rows.apply(il, moves);
+    return;
+  }
+  const auto layout =
+      c.rope_type == RopeType::Neox ? cpu::RopeLayout::Halves : cpu::RopeLayout::Pairs;
+  rows.apply(il, moves, [&](float* key) {
+    cpu::rope_table(key, c.head_dim, c.n_rot, rotation->cos, rotation->sin, layout);
+  });
 }
 
 #ifndef LONGCTX_HAVE_CUDA
@@ -55,8 +69,8 @@ bool cuda_usable(std::string* why) {
   return false;
 }
 
-std::unique_ptr<Backend> make_cuda_backend(const Model&, int64_t, const KvCache&,
-                                           const RopeTable&) {
+std::unique_ptr<Backend> make_cuda_backend(const Model&, int64_t, const KvLayout&,
+                                           const std::vector<bool>&, const RopeTable&) {
   std::string why;
   cuda_usable(&why);
   throw Error("--device cuda: " + why);

@@ -3,10 +3,12 @@
 // recipe once over them. The Session drives the attention policies in that recipe (plan -> attend
 // -> observe -> evict, DESIGN.md) and keeps the KV cache's bookkeeping.
 //
-// The CPU backend reads and writes the Session's KvCache. A device backend keeps the rows of the
-// cache on the device and replays the host cache's edits; the host cache then holds the positions,
-// and rows only for layers whose policy reads keys (filled from copies of the new rows). Weights
-// are named by their host views (the Model's); a device backend finds its uploaded copy.
+// The Session keeps the KV cache's bookkeeping (KvBook: positions, counts, an eviction's moves);
+// every backend owns the cache's rows where it computes and carries out the book's moves on them.
+// The CPU backend's rows are host rows (KvRows) for every layer; a device backend keeps its rows on
+// the device, plus host rows for the layers whose policy reads keys on the host (filled from copies
+// of the new rows). Either way host_rows() is what the policies read. Weights are named by their
+// host views (the Model's); a device backend finds its uploaded copy.
 #pragma once
 
 #include <cstdint>
@@ -16,7 +18,8 @@
 #include <vector>
 
 #include "engine/attention/policy.h"
-#include "engine/kv_cache.h"
+#include "engine/kv_book.h"
+#include "engine/kv_rows.h"
 #include "kernels/common/attention_args.h"
 #include "models/model.h"
 
@@ -82,24 +85,27 @@ class Backend {
   // Rotary embedding of layer il's frequencies (the session's RopeTable) on n tokens of
   // `heads` heads, token t at pos[t].
   virtual void rope(Act a, int64_t il, int64_t n, int64_t heads, const int32_t* pos) = 0;
-  // Appends K and V (n tokens at pos) to layer il of `cache` (and to the device's rows).
-  virtual void kv_append(int64_t il, int64_t n, const int32_t* pos, KvCache& cache) = 0;
-  // Attn = attention of Q over the step's selection of the layer's cache.
-  virtual void attend(const AttendStep& step, const KvCache& cache) = 0;
+  // Writes K and V (n tokens at pos) into the rows of layer il from `slot` on: where the book
+  // appended them.
+  virtual void kv_append(int64_t il, int64_t slot, int64_t n, const int32_t* pos) = 0;
+  // Attn = attention of Q over the step's selection of the layer's cache (positions: the book's).
+  virtual void attend(const AttendStep& step, const KvBook& book) = 0;
   // Ranks the layer's pages by their bounds against the step's query and attends over the best of
   // them (Quest's choice, PagePlan), next to the keys; only where ranks_pages(device) says so.
-  virtual void attend_pages(const AttendStep& step, const PagePlan& plan, const KvCache& cache) {
-    (void)step, (void)plan, (void)cache;
+  virtual void attend_pages(const AttendStep& step, const PagePlan& plan, const KvBook& book) {
+    (void)step, (void)plan, (void)book;
   }
   // Adds to mass[g * capacity + slot] the probability of each selected key, summed (or maxed,
   // step.mass_max) over the query heads of KV head g and queries [q_begin, n) of the last
   // attend() (which kept lse).
-  virtual void attention_mass(const AttendStep& step, const KvCache& cache, int64_t q_begin,
+  virtual void attention_mass(const AttendStep& step, const KvBook& book, int64_t q_begin,
                               float* mass) = 0;
-  // The host cache moved slots of layer il (KvCache's log); with `rotation`, moved keys are turned
-  // back and their positions lowered. A backend working on the host cache has nothing to do.
-  virtual void replay(int64_t il, const std::vector<KvMove>& moves, const KeyRotation* rotation,
-                      const KvCache& cache) = 0;
+  // The book moved slots of layer il (its moves, in order); the backend moves its rows the same
+  // way. With `rotation`, moved keys are turned back (the book lowered their positions).
+  virtual void replay(int64_t il, const std::vector<KvMove>& moves,
+                      const KeyRotation* rotation) = 0;
+  // The rows the host reads (every layer on the CPU; on a device, those of policies reading keys).
+  virtual const KvRows& host_rows() const = 0;
   // gate = act(gate) * up over `count` elements.
   virtual void gated_activation(Activation act, int64_t count) = 0;
   virtual void add(Act dst, Act src, int64_t count) = 0;  // dst += src: the residual add
@@ -123,13 +129,17 @@ class Backend {
 
 // The attention kernel's arguments a step and its cache determine, built once for every backend;
 // the backend points q, k, v, key_pos, q_pos, spans, span_offsets, out and lse at its own memory.
-kernels::AttentionArgs attention_args(const AttendStep& step, const KvCache& cache,
+kernels::AttentionArgs attention_args(const AttendStep& step, const KvLayout& layout,
                                       const ModelConfig& c);
-// The same pointed at a host cache's rows and host buffers (the CPU backend; tests), with the
-// step's selection. lse may be null.
-kernels::AttentionArgs host_attention_args(const AttendStep& step, const KvCache& cache,
-                                           const ModelConfig& c, const float* q,
+// The same pointed at host rows, the book's positions and host buffers (the CPU backend; tests),
+// with the step's selection. lse may be null.
+kernels::AttentionArgs host_attention_args(const AttendStep& step, const KvBook& book,
+                                           const KvRows& rows, const ModelConfig& c, const float* q,
                                            const int32_t* q_pos, float* out, float* lse);
+// Carries out a book's moves on host rows, turning moved keys back by `rotation` in the model's
+// rope layout (null: no turn).
+void replay_host(KvRows& rows, int64_t il, const std::vector<KvMove>& moves,
+                 const KeyRotation* rotation, const ModelConfig& c);
 
 // Whether a device's backend ranks Quest's pages itself (CUDA: page bounds, scores and top-k stay
 // on the device, so the host keeps neither those layers' rows nor their queries).
@@ -141,15 +151,18 @@ inline bool ranks_pages(Device device) {
 // (ModelConfig::rotary_frequencies).
 using RopeTable = std::vector<std::vector<float>>;
 
+// Rows for every layer of `layout`.
 std::unique_ptr<Backend> make_cpu_backend(const Model& model, int64_t n_batch,
-                                          const RopeTable& rope);
+                                          const KvLayout& layout, const RopeTable& rope);
 
 // Whether this binary has the CUDA backend and a device to run it; `why` says what is missing.
 bool cuda_usable(std::string* why);
-// Uploads the weights and allocates the rows of `cache`'s layout (its capacities and precision) on
-// the first CUDA device; throws longctx::Error when the build has no CUDA backend, there is no
-// device, the model is outside what the kernels cover, or it does not fit.
+// Uploads the weights and allocates the rows of `layout` (its capacities and precision) on the
+// first CUDA device, and host rows for the layers `host` names; throws longctx::Error when the
+// build has no CUDA backend, there is no device, the model is outside what the kernels cover, or
+// it does not fit.
 std::unique_ptr<Backend> make_cuda_backend(const Model& model, int64_t n_batch,
-                                           const KvCache& cache, const RopeTable& rope);
+                                           const KvLayout& layout, const std::vector<bool>& host,
+                                           const RopeTable& rope);
 
 }  // namespace longctx

@@ -1,5 +1,5 @@
-// The CPU backend: the operations of engine/backend.h over kernels/cpu, reading and writing the
-// Session's KvCache. The reference every other backend is compared with.
+// The CPU backend: the operations of engine/backend.h over kernels/cpu, with the KV cache's rows in
+// host memory (KvRows, every layer). The reference every other backend is compared with.
 #include <chrono>
 #include <cmath>
 
@@ -15,7 +15,7 @@ namespace {
 
 class CpuBackend final : public Backend {
  public:
-  CpuBackend(const Model& model, int64_t n_batch, const RopeTable& rope);
+  CpuBackend(const Model& model, int64_t n_batch, const KvLayout& layout, const RopeTable& rope);
   std::string name() const override {
     return std::string("CPU (") + cpu::isa_name(cpu::detected_isa()) + ")";
   }
@@ -26,11 +26,14 @@ class CpuBackend final : public Backend {
   void matmul(std::span<const Product> products, Act in, int64_t n) override;
   void add_bias(Act a, const float* bias, int64_t rows, int64_t width) override;
   void rope(Act a, int64_t il, int64_t n, int64_t heads, const int32_t* pos) override;
-  void kv_append(int64_t il, int64_t n, const int32_t* pos, KvCache& cache) override;
-  void attend(const AttendStep& step, const KvCache& cache) override;
-  void attention_mass(const AttendStep& step, const KvCache& cache, int64_t q_begin,
+  void kv_append(int64_t il, int64_t slot, int64_t n, const int32_t* pos) override;
+  void attend(const AttendStep& step, const KvBook& book) override;
+  void attention_mass(const AttendStep& step, const KvBook& book, int64_t q_begin,
                       float* mass) override;
-  void replay(int64_t, const std::vector<KvMove>&, const KeyRotation*, const KvCache&) override {}
+  void replay(int64_t il, const std::vector<KvMove>& moves, const KeyRotation* rotation) override {
+    replay_host(rows_, il, moves, rotation, c_);
+  }
+  const KvRows& host_rows() const override { return rows_; }
   void gated_activation(Activation act, int64_t count) override;
   void add(Act dst, Act src, int64_t count) override { cpu::add(buf(dst), buf(src), count); }
   void output(Act in, int64_t first, int64_t n, float* out) override;
@@ -42,11 +45,12 @@ class CpuBackend final : public Backend {
 
  private:
   float* buf(Act a) { return acts_[size_t(a)].data(); }
-  kernels::AttentionArgs args(const AttendStep& step, const KvCache& cache);
+  kernels::AttentionArgs args(const AttendStep& step, const KvBook& book);
 
   const Model& model_;
   const ModelConfig& c_;
   RopeTable inv_freq_;                    // per layer, rotary frequencies
+  KvRows rows_;                           // the cache's rows
   std::vector<std::vector<float>> acts_;  // by Act, sized for n_batch tokens
   std::vector<float> lse_;
   std::vector<int32_t> pos_;  // positions of the last kv_append(): the queries'
@@ -54,8 +58,9 @@ class CpuBackend final : public Backend {
   double attention_ms_ = 0;
 };
 
-CpuBackend::CpuBackend(const Model& model, int64_t n_batch, const RopeTable& rope)
-    : model_(model), c_(model.config), inv_freq_(rope) {
+CpuBackend::CpuBackend(const Model& model, int64_t n_batch, const KvLayout& layout,
+                       const RopeTable& rope)
+    : model_(model), c_(model.config), inv_freq_(rope), rows_(layout) {
   const int64_t b = n_batch;
   acts_.resize(size_t(Act::Up) + 1);
   acts_[size_t(Act::X)].resize(size_t(b * c_.n_embd));
@@ -110,23 +115,23 @@ void CpuBackend::rope(Act a, int64_t il, int64_t n, int64_t heads, const int32_t
               layout);
 }
 
-void CpuBackend::kv_append(int64_t il, int64_t n, const int32_t* pos, KvCache& cache) {
+void CpuBackend::kv_append(int64_t il, int64_t slot, int64_t n, const int32_t* pos) {
   std::copy(pos, pos + n, pos_.begin());
-  cache.append(il, n, buf(Act::K), buf(Act::V), pos);
+  rows_.write(il, slot, n, buf(Act::K), buf(Act::V));
 }
 
-kernels::AttentionArgs CpuBackend::args(const AttendStep& step, const KvCache& cache) {
-  return host_attention_args(step, cache, c_, buf(Act::Q), pos_.data(), buf(Act::Attn),
+kernels::AttentionArgs CpuBackend::args(const AttendStep& step, const KvBook& book) {
+  return host_attention_args(step, book, rows_, c_, buf(Act::Q), pos_.data(), buf(Act::Attn),
                              step.lse ? lse_.data() : nullptr);
 }
 
-void CpuBackend::attend(const AttendStep& step, const KvCache& cache) {
-  cpu::attention(args(step, cache));
+void CpuBackend::attend(const AttendStep& step, const KvBook& book) {
+  cpu::attention(args(step, book));
 }
 
-void CpuBackend::attention_mass(const AttendStep& step, const KvCache& cache, int64_t q_begin,
+void CpuBackend::attention_mass(const AttendStep& step, const KvBook& book, int64_t q_begin,
                                 float* mass) {
-  cpu::attention_mass(args(step, cache), q_begin, mass);
+  cpu::attention_mass(args(step, book), q_begin, mass);
 }
 
 void CpuBackend::gated_activation(Activation act, int64_t count) {
@@ -157,8 +162,8 @@ void CpuBackend::mark_attention(bool begin) {
 }  // namespace
 
 std::unique_ptr<Backend> make_cpu_backend(const Model& model, int64_t n_batch,
-                                          const RopeTable& rope) {
-  return std::make_unique<CpuBackend>(model, n_batch, rope);
+                                          const KvLayout& layout, const RopeTable& rope) {
+  return std::make_unique<CpuBackend>(model, n_batch, layout, rope);
 }
 
 }  // namespace longctx

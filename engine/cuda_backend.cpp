@@ -1,6 +1,6 @@
 // The CUDA backend: the operations of engine/backend.h with the weights uploaded once in their
 // GGUF block formats and the KV cache's rows on the device. Every policy runs: the Session plans
-// on the host over the cache's positions; the selection, the positions and an eviction's moves
+// on the host over the KvBook's positions; the selection, the positions and an eviction's moves
 // travel to the device through a pinned staging ring (no synchronisation); the device copies back
 // only what a policy reads (queries, new rows, attention mass) and the logits.
 #include <cuda_runtime.h>
@@ -36,7 +36,8 @@ struct DeviceLayer {
 
 class CudaBackend final : public Backend {
  public:
-  CudaBackend(const Model& model, int64_t n_batch, const KvCache& cache, const RopeTable& rope);
+  CudaBackend(const Model& model, int64_t n_batch, const KvLayout& layout,
+              const std::vector<bool>& host, const RopeTable& rope);
   ~CudaBackend() override;
   std::string name() const override { return name_; }
   void embed(const int32_t* tokens, int64_t n) override;
@@ -53,13 +54,13 @@ class CudaBackend final : public Backend {
     cuda::add_rows(buf(a), device(bias), rows, width);
   }
   void rope(Act a, int64_t il, int64_t n, int64_t heads, const int32_t* pos) override;
-  void kv_append(int64_t il, int64_t n, const int32_t* pos, KvCache& cache) override;
-  void attend(const AttendStep& step, const KvCache& cache) override;
-  void attend_pages(const AttendStep& step, const PagePlan& plan, const KvCache& cache) override;
-  void attention_mass(const AttendStep& step, const KvCache& cache, int64_t q_begin,
+  void kv_append(int64_t il, int64_t slot, int64_t n, const int32_t* pos) override;
+  void attend(const AttendStep& step, const KvBook& book) override;
+  void attend_pages(const AttendStep& step, const PagePlan& plan, const KvBook& book) override;
+  void attention_mass(const AttendStep& step, const KvBook& book, int64_t q_begin,
                       float* mass) override;
-  void replay(int64_t il, const std::vector<KvMove>& moves, const KeyRotation* rotation,
-              const KvCache& cache) override;
+  void replay(int64_t il, const std::vector<KvMove>& moves, const KeyRotation* rotation) override;
+  const KvRows& host_rows() const override { return host_rows_; }
   void gated_activation(Activation act, int64_t count) override {
     cuda::gated(buf(Act::Gate), buf(Act::Up), count, act == Activation::GeluTanh);
   }
@@ -86,8 +87,8 @@ class CudaBackend final : public Backend {
   void upload(const float* v, int64_t n);
   const int32_t* stage_positions(const int32_t* pos, int64_t n);
   // The kernel's arguments but the selection: the layer's cache, the queries and positions.
-  kernels::AttentionArgs base_args(const AttendStep& step, const KvCache& cache);
-  kernels::AttentionArgs args(const AttendStep& step, const KvCache& cache);
+  kernels::AttentionArgs base_args(const AttendStep& step);
+  kernels::AttentionArgs args(const AttendStep& step);
   void stage_selection(const Selection& sel);
   void collect_timings();  // adds the finished event pairs to attention_ms_
 
@@ -98,7 +99,9 @@ class CudaBackend final : public Backend {
   std::unordered_map<const void*, MatrixView> matrices_;
   std::unordered_map<const float*, Buffer<float>> vectors_;
   std::vector<Buffer<uint8_t>> matrix_blocks_;  // what matrices_' views point to
-  std::vector<DeviceLayer> layers_;
+  KvLayout layout_;
+  std::vector<DeviceLayer> layers_;  // the cache's rows and positions, the rope table
+  KvRows host_rows_;                 // for the layers whose policy reads keys on the host
   std::vector<Buffer<float>> acts_;  // by Act, sized for n_batch tokens
   Buffer<float> lse_, mass_, logits_;
   Buffer<int32_t> tokens_;
@@ -130,9 +133,9 @@ class CudaBackend final : public Backend {
   double attention_ms_ = 0;
 };
 
-CudaBackend::CudaBackend(const Model& model, int64_t n_batch, const KvCache& cache,
-                         const RopeTable& rope)
-    : model_(model), c_(model.config) {
+CudaBackend::CudaBackend(const Model& model, int64_t n_batch, const KvLayout& layout,
+                         const std::vector<bool>& host, const RopeTable& rope)
+    : model_(model), c_(model.config), layout_(layout), host_rows_(layout, host) {
   const ModelConfig& c = c_;  // within the kernels' limits: the loaders checked
   int dev = 0;
   cuda::check(cudaGetDevice(&dev), "cudaGetDevice");
@@ -147,7 +150,7 @@ CudaBackend::CudaBackend(const Model& model, int64_t n_batch, const KvCache& cac
   upload(model.output);  // the embedding again when tied: found, not copied twice
   upload(model.output_norm, c.n_embd);
   const int64_t q_dim = c.n_head * c.head_dim, kv_dim = c.n_head_kv * c.head_dim;
-  const int64_t row_bytes = kernels::kv_row_bytes(cache.type(), c.head_dim);
+  const int64_t row_bytes = layout.key_row_bytes();
   for (int64_t il = 0; il < c.n_layer; ++il) {
     const LayerWeights& L = model.layers[size_t(il)];
     for (const MatrixView* m : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down})
@@ -161,7 +164,7 @@ CudaBackend::CudaBackend(const Model& model, int64_t n_batch, const KvCache& cac
     upload(L.bv, c.n_head_kv * c.value_dim);
     DeviceLayer d;
     d.inv_freq.upload(rope[size_t(il)].data(), rope[size_t(il)].size());
-    const int64_t cap = cache.capacity(il);
+    const int64_t cap = layout.capacity[size_t(il)];
     d.k.resize(size_t(c.n_head_kv * cap * row_bytes));
     d.v.resize(size_t(c.n_head_kv * cap * row_bytes));
     d.key_pos.resize(size_t(c.n_head_kv * cap));
@@ -179,7 +182,7 @@ CudaBackend::CudaBackend(const Model& model, int64_t n_batch, const KvCache& cac
   acts_[size_t(Act::Gate)].resize(size_t(b * c.n_ff));
   acts_[size_t(Act::Up)].resize(size_t(b * c.n_ff));
   lse_.resize(size_t(b * c.n_head));
-  mass_.resize(size_t(c.n_head_kv * cache.max_capacity()));
+  mass_.resize(size_t(c.n_head_kv * layout.max_capacity()));
   tokens_.resize(size_t(b));
   events_.resize(size_t(2 * c.n_layer));
   for (auto& e : events_) cuda::check(cudaEventCreate(&e), "cudaEventCreate");
@@ -241,26 +244,22 @@ void CudaBackend::rope(Act a, int64_t il, int64_t n, int64_t heads, const int32_
              c_.rope_type == RopeType::Neox);
 }
 
-void CudaBackend::kv_append(int64_t il, int64_t n, const int32_t* pos, KvCache& cache) {
+void CudaBackend::kv_append(int64_t il, int64_t slot, int64_t n, const int32_t* pos) {
   DeviceLayer& L = layers_[size_t(il)];
   const int64_t hd = c_.head_dim, kv_dim = c_.n_head_kv * hd;
   const int32_t* pos_dev = stage_positions(pos, n);
-  // The host cache first: it checks the room, and keeps rows where the policy reads keys.
-  const int64_t first_slot = cache.used(il);
-  if (cache.stores_rows(il)) {
+  if (host_rows_.stores(il)) {  // a copy on the host where the policy reads keys
     host_k_.resize(size_t(n * kv_dim));
-    host_v_.resize(size_t(n * kv_dim));
+    host_v_.resize(size_t(n * c_.n_head_kv * c_.value_dim));
     acts_[size_t(Act::K)].download(host_k_.data(), host_k_.size());
     acts_[size_t(Act::V)].download(host_v_.data(), host_v_.size());
-    cache.append(il, n, host_k_.data(), host_v_.data(), pos);
-  } else {
-    cache.append(il, n, nullptr, nullptr, pos);
+    host_rows_.write(il, slot, n, host_k_.data(), host_v_.data());
   }
-  const int64_t cap = cache.capacity(il);
-  cuda::kv_append(cache.type(), buf(Act::K), n, c_.n_head_kv, hd, L.k.get(), cap, first_slot,
-                  pos_dev, L.key_pos.get());
-  cuda::kv_append(cache.type(), buf(Act::V), n, c_.n_head_kv, hd, L.v.get(), cap, first_slot,
-                  pos_dev, L.key_pos.get());
+  const int64_t cap = layout_.capacity[size_t(il)];
+  cuda::kv_append(layout_.type, buf(Act::K), n, c_.n_head_kv, hd, L.k.get(), cap, slot, pos_dev,
+                  L.key_pos.get());
+  cuda::kv_append(layout_.type, buf(Act::V), n, c_.n_head_kv, hd, L.v.get(), cap, slot, pos_dev,
+                  L.key_pos.get());
 }
 
 const float* CudaBackend::read(Act a, int64_t count) {
@@ -301,9 +300,9 @@ void CudaBackend::stage_selection(const Selection& sel) {
   }
 }
 
-kernels::AttentionArgs CudaBackend::base_args(const AttendStep& step, const KvCache& cache) {
+kernels::AttentionArgs CudaBackend::base_args(const AttendStep& step) {
   DeviceLayer& L = layers_[size_t(step.layer)];
-  kernels::AttentionArgs a = attention_args(step, cache, c_);
+  kernels::AttentionArgs a = attention_args(step, layout_, c_);
   a.q = buf(Act::Q);
   a.k = L.k.get();
   a.v = L.v.get();
@@ -314,22 +313,22 @@ kernels::AttentionArgs CudaBackend::base_args(const AttendStep& step, const KvCa
   return a;
 }
 
-kernels::AttentionArgs CudaBackend::args(const AttendStep& step, const KvCache& cache) {
+kernels::AttentionArgs CudaBackend::args(const AttendStep& step) {
   stage_selection(*step.selection);  // first: should the ring start over, positions follow
-  kernels::AttentionArgs a = base_args(step, cache);
+  kernels::AttentionArgs a = base_args(step);
   a.spans = spans_dev_;
   a.span_offsets = offsets_dev_;
   a.max_selected = max_selected_;
   return a;
 }
 
-void CudaBackend::attend(const AttendStep& step, const KvCache& cache) {
-  cuda::attention(args(step, cache), attention_ws_);
+void CudaBackend::attend(const AttendStep& step, const KvBook&) {
+  cuda::attention(args(step), attention_ws_);  // the device's positions mirror the book's
 }
 
-void CudaBackend::attend_pages(const AttendStep& step, const PagePlan& plan, const KvCache& cache) {
+void CudaBackend::attend_pages(const AttendStep& step, const PagePlan& plan, const KvBook& book) {
   const int64_t il = step.layer, hd = c_.head_dim, n_kv = c_.n_head_kv;
-  const int64_t cap = cache.capacity(il), n_cached = cache.used(il);
+  const int64_t cap = book.capacity(il), n_cached = book.used(il);
   if (pages_.empty()) pages_.resize(size_t(c_.n_layer));
   PageState& P = pages_[size_t(il)];
   if (P.page != plan.page) {  // the layer's first ranked step: room for every page it can hold
@@ -343,7 +342,7 @@ void CudaBackend::attend_pages(const AttendStep& step, const PagePlan& plan, con
   const kernels::PageChoice ch = kernels::choose_pages(n_cached, plan.page, plan.budget);
   P.done = std::min(P.done, ch.complete);  // forget() already dropped what a rewind cut
   DeviceLayer& L = layers_[size_t(il)];
-  cuda::page_bounds(cache.type(), L.k.get(), cap, n_kv, hd, plan.page, P.done, ch.complete - P.done,
+  cuda::page_bounds(layout_.type, L.k.get(), cap, n_kv, hd, plan.page, P.done, ch.complete - P.done,
                     P.max_pages, P.mins.get(), P.maxs.get());
   P.done = ch.complete;
   cuda::select_pages(buf(Act::Q), c_.n_head, n_kv, hd, P.mins.get(), P.maxs.get(), P.max_pages,
@@ -361,26 +360,27 @@ void CudaBackend::attend_pages(const AttendStep& step, const PagePlan& plan, con
   }
   AttendStep pages_step = step;
   pages_step.selection = nullptr;  // the pages are the selection, one per KV head
-  kernels::AttentionArgs a = base_args(pages_step, cache);
+  kernels::AttentionArgs a = base_args(pages_step);
   a.span_offsets = offsets;
   a.spans = P.spans.get();
   a.max_selected = ch.pick * plan.page + (n_cached - ch.recent_begin);
   cuda::attention(a, attention_ws_);
 }
 
-void CudaBackend::attention_mass(const AttendStep& step, const KvCache& cache, int64_t q_begin,
+void CudaBackend::attention_mass(const AttendStep& step, const KvBook& book, int64_t q_begin,
                                  float* mass) {
-  const int64_t n = c_.n_head_kv * cache.capacity(step.layer);
+  const int64_t n = c_.n_head_kv * book.capacity(step.layer);
   cuda::check(cudaMemsetAsync(mass_.get(), 0, size_t(n) * sizeof(float), 0), "clear mass");
-  cuda::attention_mass(args(step, cache), q_begin, mass_.get());
+  cuda::attention_mass(args(step), q_begin, mass_.get());
   host_mass_.resize(size_t(n));
   mass_.download(host_mass_.data(), size_t(n));
   for (int64_t i = 0; i < n; ++i) mass[i] += host_mass_[size_t(i)];
 }
 
-void CudaBackend::replay(int64_t il, const std::vector<KvMove>& moves, const KeyRotation* rotation,
-                         const KvCache& cache) {
+void CudaBackend::replay(int64_t il, const std::vector<KvMove>& moves,
+                         const KeyRotation* rotation) {
   if (moves.empty()) return;
+  if (host_rows_.stores(il)) replay_host(host_rows_, il, moves, rotation, c_);
   DeviceLayer& L = layers_[size_t(il)];
   const size_t half_bytes = StagingRing::rounded(size_t(c_.n_rot / 2) * sizeof(float));
   staging_.reserve(StagingRing::rounded(moves.size() * sizeof(KvMove)) + 2 * half_bytes);
@@ -391,7 +391,7 @@ void CudaBackend::replay(int64_t il, const std::vector<KvMove>& moves, const Key
     cos = staging_.put(rotation->cos, size_t(c_.n_rot / 2));
     sin = staging_.put(rotation->sin, size_t(c_.n_rot / 2));
   }
-  cuda::kv_move(cache.type(), L.k.get(), L.v.get(), L.key_pos.get(), cache.capacity(il),
+  cuda::kv_move(layout_.type, L.k.get(), L.v.get(), L.key_pos.get(), layout_.capacity[size_t(il)],
                 c_.head_dim, c_.value_dim, moves_dev, int64_t(moves.size()), cos, sin, c_.n_rot,
                 c_.rope_type == RopeType::Neox, rotation ? rotation->shift : 0, move_ws_);
 }
@@ -437,10 +437,11 @@ bool cuda_usable(std::string* why) {
 }
 
 std::unique_ptr<Backend> make_cuda_backend(const Model& model, int64_t n_batch,
-                                           const KvCache& cache, const RopeTable& rope) {
+                                           const KvLayout& layout, const std::vector<bool>& host,
+                                           const RopeTable& rope) {
   std::string why;
   if (!cuda_usable(&why)) throw Error("--device cuda: " + why);
-  return std::make_unique<CudaBackend>(model, n_batch, cache, rope);
+  return std::make_unique<CudaBackend>(model, n_batch, layout, host, rope);
 }
 
 }  // namespace longctx

@@ -36,8 +36,9 @@ void Session::forward_chunk(const int32_t* tokens, int64_t n, float* logits_out,
       layer_pos_[size_t(t)] = pos_[size_t(t)] - int32_t(shift_[size_t(il)]);
     ops.rope(Act::Q, il, n, c.n_head, layer_pos_.data());
     ops.rope(Act::K, il, n, c.n_head_kv, layer_pos_.data());
-    ops.kv_append(il, n, layer_pos_.data(), cache_);  // the layer's cache gains n slots per KV head
-    attention_step(il, n, prompt_end);                // Attn [n][n_head * vd]: plan, attend, evict
+    const int64_t slot = book_.append(il, n, layer_pos_.data());  // n slots per KV head
+    ops.kv_append(il, slot, n, layer_pos_.data());                // their rows
+    attention_step(il, n, prompt_end);  // Attn [n][n_head * vd]: plan, attend, evict
     const Product wo[] = {{&L.wo, Act::O}};
     ops.matmul(wo, Act::Attn, n);  // O [n][d]
     if (L.post_attn_norm) ops.rms_norm(Act::O, L.post_attn_norm, eps, n, d, Act::O);

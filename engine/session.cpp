@@ -5,7 +5,6 @@
 #include <cmath>
 #include <limits>
 
-#include "kernels/cpu/ops.h"
 #include "support/error.h"
 
 namespace longctx {
@@ -42,8 +41,8 @@ std::vector<int64_t> layer_capacities(const std::vector<std::unique_ptr<Attentio
   return cap;
 }
 
-// Which layers' rows the host cache stores: all of them on the CPU (it is the cache); on a device
-// only those whose policy reads keys on the host.
+// Which layers' rows the host holds: all of them on the CPU (they are the cache); on a device only
+// those whose policy reads keys on the host.
 std::vector<bool> host_rows(const std::vector<std::unique_ptr<AttentionPolicy>>& policies,
                             Device device, bool traced) {
   std::vector<bool> rows;
@@ -89,9 +88,8 @@ Session::Session(const Model& model, SessionOptions options)
       options_(options),
       n_ctx_(options.n_ctx > 0 ? options.n_ctx : model.config.n_ctx_train),
       policies_(make_policies(model.config, options)),
-      cache_(model.config.n_layer, model.config.n_head_kv, model.config.head_dim,
-             model.config.value_dim, layer_capacities(policies_, n_ctx_, options.n_batch),
-             options.kv_type, host_rows(policies_, options.device, options.trace != nullptr)) {
+      book_(KvLayout(model.config.n_head_kv, model.config.head_dim, model.config.value_dim,
+                     layer_capacities(policies_, n_ctx_, options.n_batch), options.kv_type)) {
   const ModelConfig& c = model.config;
   for (const auto& p : policies_) {
     min_last_chunk_ = std::max(min_last_chunk_, p->min_last_chunk());
@@ -102,8 +100,10 @@ Session::Session(const Model& model, SessionOptions options)
   }
   for (int64_t il = 0; il < c.n_layer; ++il) inv_freq_.push_back(c.rotary_frequencies(il, n_ctx_));
   backend_ = options_.device == Device::Cuda
-                 ? make_cuda_backend(model, options_.n_batch, cache_, inv_freq_)
-                 : make_cpu_backend(model, options_.n_batch, inv_freq_);
+                 ? make_cuda_backend(
+                       model, options_.n_batch, book_.layout(),
+                       host_rows(policies_, options_.device, options_.trace != nullptr), inv_freq_)
+                 : make_cpu_backend(model, options_.n_batch, book_.layout(), inv_freq_);
   pos_.resize(size_t(options_.n_batch));
   layer_pos_.resize(size_t(options_.n_batch));
   rotation_.resize(size_t(c.n_rot));
@@ -111,7 +111,7 @@ Session::Session(const Model& model, SessionOptions options)
 }
 
 void Session::clear() {
-  cache_.clear();
+  book_.clear();
   n_past_ = 0;
   steps_ = 0;
   evicted_ = false;
@@ -121,11 +121,11 @@ void Session::clear() {
 }
 
 int64_t Session::kv_bytes() const {
-  return cache_.bytes();
+  return book_.bytes();
 }
 
 int64_t Session::held_kv_bytes() const {
-  return cache_.held_bytes();
+  return book_.held_bytes();
 }
 
 std::string Session::backend_name() const {
@@ -145,7 +145,7 @@ int64_t Session::room() const {
   int64_t room = std::numeric_limits<int64_t>::max() / 4;  // every layer bounded: no end
   for (int64_t il = 0; il < int64_t(policies_.size()); ++il) {
     if (policies_[size_t(il)]->max_held() < 0)
-      room = std::min(room, cache_.capacity(il) - cache_.used(il));
+      room = std::min(room, book_.capacity(il) - book_.used(il));
   }
   return room;
 }
@@ -162,7 +162,7 @@ void Session::truncate(int64_t n) {
     backend_->forget(n);
   }
   n_past_ = std::min(n_past_, n);
-  cache_.truncate(n_past_);
+  book_.truncate(n_past_);
 }
 
 std::span<const float> Session::eval(std::span<const int32_t> tokens, bool all_logits) {
@@ -199,7 +199,7 @@ void Session::attention_step(int64_t il, int64_t n, bool prompt_end) {
   StepInfo step;
   step.layer = il;
   step.n_kv_head = c.n_head_kv;
-  step.n_cached = cache_.used(il);
+  step.n_cached = book_.used(il);
   step.first_q_pos = layer_pos_[0];
   step.window = c.layer_is_local[size_t(il)] ? c.sliding_window : 0;
   step.prompt_end = prompt_end;
@@ -207,7 +207,8 @@ void Session::attention_step(int64_t il, int64_t n, bool prompt_end) {
   step.n_head = c.n_head;
   step.head_dim = c.head_dim;
   step.scale = c.attention_scale;
-  step.cache = &cache_;
+  step.book = &book_;
+  step.rows = &backend_->host_rows();
   AttendStep a;
   a.layer = il;
   a.n = n;
@@ -216,20 +217,20 @@ void Session::attention_step(int64_t il, int64_t n, bool prompt_end) {
   PagePlan pages;
   AttentionTrace* trace = options_.trace.get();
   if (ranks_pages(options_.device) && !trace && policy.page_plan(step, pages)) {
-    backend_->attend_pages(a, pages, cache_);  // Quest ranks its pages next to the keys
+    backend_->attend_pages(a, pages, book_);  // Quest ranks its pages next to the keys
   } else {
     step.q = policy.reads_queries() ? backend_->read(Act::Q, n * c.n_head * c.head_dim) : nullptr;
     auto t0 = Clock::now();
     policy.plan(step, selection_);
-    if (trace) trace->reads(steps_, pos_[0], n, il, c.n_head, selection_, cache_);
+    if (trace) trace->reads(steps_, pos_[0], n, il, c.n_head, selection_, book_);
     const int64_t observed = std::min(n, policy.observe_queries(step));
     planning_ms_ += ms_since(t0);
     a.lse = observed > 0;
     a.mass_max = policy.mass_group_max();
-    backend_->attend(a, cache_);
+    backend_->attend(a, book_);
     if (observed > 0) {
-      mass_.assign(size_t(c.n_head_kv * cache_.capacity(il)), 0.0f);
-      backend_->attention_mass(a, cache_, n - observed, mass_.data());
+      mass_.assign(size_t(c.n_head_kv * book_.capacity(il)), 0.0f);
+      backend_->attention_mass(a, book_, n - observed, mass_.data());
       t0 = Clock::now();
       policy.observe(step, mass_.data());
       planning_ms_ += ms_since(t0);
@@ -237,9 +238,9 @@ void Session::attention_step(int64_t il, int64_t n, bool prompt_end) {
   }
   const auto t0 = Clock::now();
   eviction_.clear();
-  step.n_cached = cache_.used(il);
+  step.n_cached = book_.used(il);
   policy.evict(step, eviction_);
-  if (trace) trace->eviction(steps_, pos_[0], n, il, eviction_, cache_, shift_[size_t(il)]);
+  if (trace) trace->eviction(steps_, pos_[0], n, il, eviction_, book_, shift_[size_t(il)]);
   apply_eviction(il, eviction_);
   planning_ms_ += ms_since(t0);
   backend_->mark_attention(false);
@@ -247,20 +248,17 @@ void Session::attention_step(int64_t il, int64_t n, bool prompt_end) {
 
 void Session::apply_eviction(int64_t il, const Eviction& ev) {
   const ModelConfig& c = model_.config;
-  moves_.clear();
-  // Only a device's copy of the rows needs the moves (the CPU backend's cache is this one).
-  std::vector<KvMove>* log = options_.device == Device::Cpu ? nullptr : &moves_;
+  // The book moves positions and reports the moves; the backend moves its rows the same way.
   if (ev.per_head > 0) {
-    cache_.drop(il, ev.drops, ev.per_head, log);
+    book_.drop(il, ev.drops, ev.per_head, moves_);
     evicted_ = true;
-    backend_->replay(il, moves_, nullptr, cache_);
-    moves_.clear();
+    backend_->replay(il, moves_, nullptr);
   }
   if (ev.count <= 0) return;
   evicted_ = true;
   if (!ev.reposition) {
-    cache_.evict_range(il, ev.begin, ev.count, nullptr, log);
-    backend_->replay(il, moves_, nullptr, cache_);
+    book_.evict_range(il, ev.begin, ev.count, 0, moves_);
+    backend_->replay(il, moves_, nullptr);
     return;
   }
   // Every moved key turns back by the same angles: compute them once per eviction.
@@ -270,16 +268,9 @@ void Session::apply_eviction(int64_t il, const Eviction& ev) {
     rotation_[size_t(i)] = float(std::cos(angle));
     rotation_[size_t(half + i)] = float(std::sin(angle));
   }
-  auto layout = c.rope_type == RopeType::Neox ? cpu::RopeLayout::Halves : cpu::RopeLayout::Pairs;
-  cache_.evict_range(
-      il, ev.begin, ev.count,
-      [&](float* key) {
-        cpu::rope_table(key, c.head_dim, c.n_rot, rotation_.data(), rotation_.data() + half,
-                        layout);
-      },
-      log);
+  book_.evict_range(il, ev.begin, ev.count, int32_t(ev.count), moves_);
   const KeyRotation rotation{rotation_.data(), rotation_.data() + half, int32_t(ev.count)};
-  backend_->replay(il, moves_, &rotation, cache_);
+  backend_->replay(il, moves_, &rotation);
   shift_[size_t(il)] += ev.count;
 }
 

@@ -11,7 +11,8 @@
 #include "engine/attention/registry.h"
 #include "engine/attention_trace.h"
 #include "engine/backend.h"
-#include "engine/kv_cache.h"
+#include "engine/kv_book.h"
+#include "engine/kv_rows.h"
 #include "models/model.h"
 
 namespace longctx {
@@ -61,7 +62,10 @@ class Session {
   void truncate(int64_t n);
   const Model& model() const { return model_; }
   std::string policy_name(int64_t layer) const { return policies_[size_t(layer)]->name(); }
-  const KvCache& cache() const { return cache_; }
+  // The KV cache: its bookkeeping (positions, counts) and the rows the host holds (every layer
+  // on the CPU; on a device, the layers whose policy reads keys).
+  const KvBook& book() const { return book_; }
+  const KvRows& rows() const { return backend_->host_rows(); }
   // Wall time spent in attention (policy planning, the kernel, statistics, eviction) since the
   // last reset_timing(): what the policies change, apart from the rest of the layer.
   double attention_ms() const;
@@ -80,8 +84,8 @@ class Session {
   const Model& model_;
   SessionOptions options_;
   int64_t n_ctx_;
-  std::vector<std::unique_ptr<AttentionPolicy>> policies_;  // before cache_: they size it
-  KvCache cache_;
+  std::vector<std::unique_ptr<AttentionPolicy>> policies_;  // before book_: they size it
+  KvBook book_;                       // positions and counts; the backend owns the rows
   std::unique_ptr<Backend> backend_;  // where the layers run
   int64_t min_last_chunk_ = 1;
   bool evicted_ = false;  // some tokens left the cache: no rewinding to a prefix
@@ -97,7 +101,7 @@ class Session {
   std::vector<float> mass_;         // statistics, for policies that observe
   Selection selection_;
   Eviction eviction_;
-  std::vector<KvMove> moves_;  // an eviction's moves, for a device's copy of the cache
+  std::vector<KvMove> moves_;  // an eviction's moves, for the backend's rows
 };
 
 }  // namespace longctx

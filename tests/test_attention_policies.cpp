@@ -12,6 +12,7 @@
 #include "models/model.h"
 #include "support/error.h"
 #include "tests/fixtures.h"
+#include "tests/host_cache.h"
 #include "tokenizer/tokenizer.h"
 
 using namespace longctx;
@@ -47,16 +48,18 @@ std::unique_ptr<Model> load_or_fail(const std::string& file) {
 }
 
 // One decode step (the newest cached token's query) of layer 0 over everything `cache` holds.
-StepInfo decode_step(const KvCache& cache, const float* q, int64_t n_head, int64_t head_dim) {
+StepInfo decode_step(const test::HostCache& cache, const float* q, int64_t n_head,
+                     int64_t head_dim) {
   StepInfo step;
-  step.n_kv_head = cache.n_kv_head();
-  step.n_cached = cache.used(0);
+  step.n_kv_head = cache.book.n_kv_head();
+  step.n_cached = cache.book.used(0);
   step.first_q_pos = step.n_cached - 1;
   step.q = q;
   step.n_q = 1;
   step.n_head = n_head;
   step.head_dim = head_dim;
-  step.cache = &cache;
+  step.book = &cache.book;
+  step.rows = &cache.rows;
   return step;
 }
 
@@ -105,7 +108,7 @@ TEST_CASE("Quest reads at most its budget, always the newest page, in sorted spa
   const int64_t n_kv = 2, group = 2, hd = 16, cap = 400, cached = 333;
   std::mt19937 rng(4);
   std::normal_distribution<float> normal(0, 1);
-  KvCache cache(3, n_kv, hd, hd, {cap, cap, cap});
+  test::HostCache cache(KvLayout(n_kv, hd, hd, {cap, cap, cap}));
   std::vector<float> k(static_cast<size_t>(cached * n_kv * hd)), v(k.size());
   for (auto& x : k) x = normal(rng);
   std::vector<int32_t> pos(static_cast<size_t>(cached));
@@ -166,7 +169,7 @@ TEST_CASE("Quest ranks pages per query head as its reference does; heads=group s
   const int64_t n_kv = 1, group = 2, hd = 16, page = 16, cached = 256;
   std::mt19937 rng(8);
   std::normal_distribution<float> normal(0, 0.3f);
-  KvCache cache(1, n_kv, hd, hd, {cached});
+  test::HostCache cache(KvLayout(n_kv, hd, hd, {cached}));
   std::vector<float> k(size_t(cached * hd)), v(k.size()), u(size_t(hd), 0.0f), w(u);
   for (auto& x : k) x = normal(rng);
   for (auto& x : v) x = normal(rng);
@@ -207,7 +210,8 @@ TEST_CASE("Quest ranks pages per query head as its reference does; heads=group s
     step.n = 1;
     step.selection = &sel;
     const int32_t qp = int32_t(cached - 1);
-    cpu::attention(host_attention_args(step, cache, c, q.data(), &qp, out.data(), nullptr));
+    cpu::attention(
+        host_attention_args(step, cache.book, cache.rows, c, q.data(), &qp, out.data(), nullptr));
     return out;
   };
   const std::vector<float> both = run(query);
@@ -239,8 +243,8 @@ TEST_CASE("streaming keeps sinks and a window, re-positioned as a fresh run woul
   streamed.eval(ids);
   // Only the 4 sinks and the 16 newest tokens remain, at positions 0..19 in every layer.
   for (int64_t il = 0; il < n_layer; ++il) {
-    REQUIRE(streamed.cache().used(il) == 20);
-    for (int32_t s = 0; s < 20; ++s) CHECK(streamed.cache().positions(il)[s] == s);
+    REQUIRE(streamed.book().used(il) == 20);
+    for (int32_t s = 0; s < 20; ++s) CHECK(streamed.book().positions(il)[s] == s);
   }
   // Layer 0 keys depend only on the token and its position: after the shift they must equal a
   // fresh dense run over exactly the kept tokens (up to the half-precision rounding of
@@ -254,8 +258,8 @@ TEST_CASE("streaming keeps sinks and a window, re-positioned as a fresh run woul
   float worst = 0;
   for (int64_t g = 0; g < model->config.n_head_kv; ++g) {
     for (int64_t s = 0; s < 20; ++s) {
-      streamed.cache().key(0, g, s, a.data());
-      fresh.cache().key(0, g, s, b.data());
+      streamed.rows().key(0, g, s, a.data());
+      fresh.rows().key(0, g, s, b.data());
       for (int64_t d = 0; d < hd; ++d) {
         worst = std::max(worst, std::fabs(a[size_t(d)] - b[size_t(d)]) /
                                     std::max(1.0f, std::fabs(b[size_t(d)])));
@@ -266,7 +270,7 @@ TEST_CASE("streaming keeps sinks and a window, re-positioned as a fresh run woul
   // Decoding goes on past the cache with eviction making room.
   int32_t one[1] = {ids.back()};
   for (int i = 0; i < 5; ++i) streamed.eval(one);
-  CHECK(streamed.cache().used(0) == 20);
+  CHECK(streamed.book().used(0) == 20);
 }
 
 TEST_CASE("every policy with a budget at least the context gives dense logits exactly",
@@ -349,10 +353,10 @@ TEST_CASE("Gemma 3's sliding-window layers stay dense whatever the policy", "[mo
     INFO("layer " << il);
     if (c.layer_is_local[size_t(il)]) {
       CHECK(s.policy_name(il) == "sliding-window:512");
-      CHECK(s.cache().used(il) == 100);
+      CHECK(s.book().used(il) == 100);
     } else {
       CHECK(s.policy_name(il) == "h2o:budget=16,recent=8");
-      CHECK(s.cache().used(il) == 16);
+      CHECK(s.book().used(il) == 16);
     }
   }
 }
@@ -429,8 +433,8 @@ TEST_CASE("Gemma 3's local layers drop keys older than the window without changi
   CHECK(worst < 2e-3f * scale);
   for (int64_t il = 0; il < c.n_layer; ++il) {
     if (!c.layer_is_local[size_t(il)]) continue;
-    CHECK(chunked.cache().used(il) <= c.sliding_window + 63);
-    CHECK(whole.cache().used(il) <= c.sliding_window + 63);
+    CHECK(chunked.book().used(il) <= c.sliding_window + 63);
+    CHECK(whole.book().used(il) <= c.sliding_window + 63);
   }
   CHECK(chunked.kv_bytes() < whole.kv_bytes());  // a 64-token chunk needs less room than 1024
 }

@@ -87,7 +87,7 @@ TEST_CASE("attention traces: what each policy read and kept", "[model][attention
     for (const json& l : t.lines)
       if (l.contains("kept")) last[{l["layer"], l["head"]}] = l;
     REQUIRE(last.size() == size_t(n_layer * n_kv));
-    const KvCache& cache = t.session->cache();
+    const KvBook& cache = t.session->book();
     for (const auto& [key, l] : last) {
       const auto [layer, head] = key;
       std::set<int32_t> held;

@@ -102,7 +102,7 @@ std::vector<float> read(Backend& b, Act a, int64_t count) {
 // double-precision result from the same inputs.
 struct OpCase {
   std::string name;
-  std::function<std::vector<float>(Backend&, KvCache&)> run;
+  std::function<std::vector<float>(Backend&, KvBook&)> run;
   std::function<std::vector<double>()> reference;
 };
 
@@ -138,7 +138,7 @@ std::vector<OpCase> op_table(const TinyModel& tm) {
   };
   std::vector<OpCase> ops;
   ops.push_back({"embed",
-                 [=](Backend& b, KvCache&) {
+                 [=](Backend& b, KvBook&) {
                    b.embed(tokens.data(), n);
                    return read(b, Act::X, n * d);
                  },
@@ -149,7 +149,7 @@ std::vector<OpCase> op_table(const TinyModel& tm) {
                    return out;
                  }});
   ops.push_back({"scale",
-                 [=](Backend& b, KvCache&) {
+                 [=](Backend& b, KvBook&) {
                    b.write(Act::X, x.data(), n * d);
                    b.scale(Act::X, 8.0f, n * d);
                    return read(b, Act::X, n * d);
@@ -160,7 +160,7 @@ std::vector<OpCase> op_table(const TinyModel& tm) {
                    return out;
                  }});
   ops.push_back({"rms_norm rows",
-                 [=](Backend& b, KvCache&) {
+                 [=](Backend& b, KvBook&) {
                    b.write(Act::X, x.data(), n * d);
                    b.rms_norm(Act::X, L.attn_norm, float(c.rms_eps), n, d, Act::H);
                    return read(b, Act::H, n * d);
@@ -172,7 +172,7 @@ std::vector<OpCase> op_table(const TinyModel& tm) {
                    return out;
                  }});
   ops.push_back({"rms_norm per head, in place",
-                 [=](Backend& b, KvCache&) {
+                 [=](Backend& b, KvBook&) {
                    b.write(Act::Q, q.data(), n * q_dim);
                    b.rms_norm(Act::Q, L.attn_norm, float(c.rms_eps), n * c.n_head, hd, Act::Q);
                    return read(b, Act::Q, n * q_dim);
@@ -184,7 +184,7 @@ std::vector<OpCase> op_table(const TinyModel& tm) {
                    return out;
                  }});
   ops.push_back({"matmul, three products sharing an input",
-                 [=](Backend& b, KvCache&) {
+                 [=](Backend& b, KvBook&) {
                    b.write(Act::H, h.data(), n * d);
                    const Product qkv[] = {{&L.wq, Act::Q}, {&L.wk, Act::K}, {&L.wv, Act::V}};
                    b.matmul(qkv, Act::H, n);
@@ -204,7 +204,7 @@ std::vector<OpCase> op_table(const TinyModel& tm) {
                    return out;
                  }});
   ops.push_back({"add_bias",
-                 [=](Backend& b, KvCache&) {
+                 [=](Backend& b, KvBook&) {
                    b.write(Act::Q, q.data(), n * q_dim);
                    b.add_bias(Act::Q, L.bq, n, q_dim);
                    return read(b, Act::Q, n * q_dim);
@@ -216,7 +216,7 @@ std::vector<OpCase> op_table(const TinyModel& tm) {
                    return out;
                  }});
   ops.push_back({"rope",
-                 [=](Backend& b, KvCache&) {
+                 [=](Backend& b, KvBook&) {
                    b.write(Act::Q, q.data(), n * q_dim);
                    b.rope(Act::Q, 0, n, c.n_head, pos.data());
                    return read(b, Act::Q, n * q_dim);
@@ -242,15 +242,21 @@ std::vector<OpCase> op_table(const TinyModel& tm) {
                  }});
   // Attention over the cache after kv_append, every key of the causal past (a dense selection),
   // and the attention mass of the last two queries: keys and values as the f16 cache holds them.
+  // With `dropped`, that token left the cache (a drop: the last token's rows moved into its slot).
   auto f16 = [](float x) { return double(kernels::fp16_to_float(kernels::float_to_fp16(x))); };
-  auto attention_ref = [=](bool want_mass) {
+  auto attention_ref = [=](bool want_mass, int64_t dropped = -1) {
+    auto slot = [=](int64_t j) { return j == n - 1 && dropped >= 0 ? dropped : j; };
     std::vector<double> out(size_t(n * q_dim)), mass(size_t(c.n_head_kv * kCapacity), 0.0);
     for (int64_t t = 0; t < n; ++t)
       for (int64_t hh = 0; hh < c.n_head; ++hh) {
         const int64_t g = hh / (c.n_head / c.n_head_kv);
         std::vector<double> p;
         double mx = -1e300;
-        for (int64_t j = 0; j <= t; ++j) {  // positions ascend with the slots: causal = j <= t
+        for (int64_t j = 0; j <= t; ++j) {  // positions ascend with the tokens: causal = j <= t
+          if (j == dropped) {
+            p.push_back(-1e300);  // no weight
+            continue;
+          }
           double s = 0;
           for (int64_t i = 0; i < hd; ++i)
             s += double(q[size_t((t * c.n_head + hh) * hd + i)]) *
@@ -267,41 +273,53 @@ std::vector<OpCase> op_table(const TinyModel& tm) {
           out[size_t((t * c.n_head + hh) * hd + i)] = acc;
         }
         if (t >= n - 2)
-          for (int64_t j = 0; j <= t; ++j) mass[size_t(g * kCapacity + j)] += p[size_t(j)] / z;
+          for (int64_t j = 0; j <= t; ++j)
+            if (j != dropped) mass[size_t(g * kCapacity + slot(j))] += p[size_t(j)] / z;
       }
     return want_mass ? mass : out;
   };
-  auto attend = [=](Backend& b, KvCache& cache, bool want_mass) {
+  auto attend = [=](Backend& b, KvBook& book, bool want_mass, int64_t dropped = -1) {
     b.write(Act::Q, q.data(), n * q_dim);
     b.write(Act::K, k.data(), n * kv_dim);
     b.write(Act::V, v.data(), n * kv_dim);
-    b.kv_append(0, n, pos.data(), cache);
+    b.kv_append(0, book.append(0, n, pos.data()), n, pos.data());
+    if (dropped >= 0) {  // the book drops the slot in every KV head; the backend moves its rows
+      std::vector<KvMove> moves;
+      book.drop(0, std::vector<int32_t>(size_t(c.n_head_kv), int32_t(dropped)), 1, moves);
+      REQUIRE(moves.size() == size_t(c.n_head_kv));
+      b.replay(0, moves, nullptr);
+    }
     Selection sel;
     sel.clear();
     for (int64_t g = 0; g < c.n_head_kv; ++g) {
-      sel.add(0, int32_t(n));
+      sel.add(0, int32_t(book.used(0)));
       sel.end_head();
     }
     AttendStep step;
     step.n = n;
     step.selection = &sel;
     step.lse = want_mass;
-    b.attend(step, cache);
+    b.attend(step, book);
     if (!want_mass) return read(b, Act::Attn, n * q_dim);
     std::vector<float> mass(size_t(c.n_head_kv * kCapacity), 0.0f);
-    b.attention_mass(step, cache, n - 2, mass.data());
+    b.attention_mass(step, book, n - 2, mass.data());
     return mass;
   };
   ops.push_back({"kv_append + attend",
-                 [=](Backend& b, KvCache& cache) { return attend(b, cache, false); },
+                 [=](Backend& b, KvBook& book) { return attend(b, book, false); },
                  [=] { return attention_ref(false); }});
-  ops.push_back({"attention_mass",
-                 [=](Backend& b, KvCache& cache) { return attend(b, cache, true); },
+  ops.push_back({"attention_mass", [=](Backend& b, KvBook& book) { return attend(b, book, true); },
                  [=] { return attention_ref(true); }});
+  ops.push_back({"replay (a drop) + attend",
+                 [=](Backend& b, KvBook& book) { return attend(b, book, false, 1); },
+                 [=] { return attention_ref(false, 1); }});
+  ops.push_back({"replay (a drop) + attention_mass",
+                 [=](Backend& b, KvBook& book) { return attend(b, book, true, 1); },
+                 [=] { return attention_ref(true, 1); }});
   for (Activation act : {Activation::Silu, Activation::GeluTanh}) {
     ops.push_back(
         {act == Activation::Silu ? "gated silu" : "gated gelu-tanh",
-         [=](Backend& b, KvCache&) {
+         [=](Backend& b, KvBook&) {
            b.write(Act::Gate, gate.data(), n * c.n_ff);
            b.write(Act::Up, up.data(), n * c.n_ff);
            b.gated_activation(act, n * c.n_ff);
@@ -321,7 +339,7 @@ std::vector<OpCase> op_table(const TinyModel& tm) {
          }});
   }
   ops.push_back({"add (residual)",
-                 [=](Backend& b, KvCache&) {
+                 [=](Backend& b, KvBook&) {
                    b.write(Act::X, x.data(), n * d);
                    b.write(Act::O, h.data(), n * d);
                    b.add(Act::X, Act::O, n * d);
@@ -333,7 +351,7 @@ std::vector<OpCase> op_table(const TinyModel& tm) {
                    return out;
                  }});
   ops.push_back({"output from row 1",
-                 [=](Backend& b, KvCache&) {
+                 [=](Backend& b, KvBook&) {
                    b.write(Act::H, h.data(), n * d);
                    std::vector<float> out(size_t((n - 1) * c.n_vocab));
                    b.output(Act::H, 1, n, out.data());
@@ -346,8 +364,9 @@ std::vector<OpCase> op_table(const TinyModel& tm) {
   return ops;
 }
 
-KvCache fresh_cache(const ModelConfig& c) {
-  return KvCache(c.n_layer, c.n_head_kv, c.head_dim, c.value_dim, {kCapacity});
+KvLayout layout_of(const ModelConfig& c) {
+  return KvLayout(c.n_head_kv, c.head_dim, c.value_dim,
+                  std::vector<int64_t>(size_t(c.n_layer), kCapacity));
 }
 
 }  // namespace
@@ -361,15 +380,17 @@ TEST_CASE("every backend operation equals its reference, on every backend presen
     if (!cuda) WARN("the CUDA half is skipped: " << why);
     for (const OpCase& op : op_table(tm)) {
       INFO("operation " << op.name << ", rope " << (rope == RopeType::Neox ? "neox" : "norm"));
-      KvCache cache = fresh_cache(c);
+      const KvLayout layout = layout_of(c);
+      KvBook book(layout);
       const RopeTable rope = {c.rotary_frequencies(0, c.n_ctx_train)};
-      auto cpu = make_cpu_backend(tm.model, kTokens, rope);
-      const std::vector<float> on_cpu = op.run(*cpu, cache);
+      auto cpu = make_cpu_backend(tm.model, kTokens, layout, rope);
+      const std::vector<float> on_cpu = op.run(*cpu, book);
       expect_close(on_cpu, op.reference(), "CPU against double");
       if (cuda) {
-        KvCache device_cache = fresh_cache(c);
-        auto gpu = make_cuda_backend(tm.model, kTokens, device_cache, rope);
-        const std::vector<float> on_gpu = op.run(*gpu, device_cache);
+        KvBook device_book(layout);
+        auto gpu = make_cuda_backend(tm.model, kTokens, layout,
+                                     std::vector<bool>(size_t(c.n_layer), false), rope);
+        const std::vector<float> on_gpu = op.run(*gpu, device_book);
         expect_close(on_gpu, std::vector<double>(on_cpu.begin(), on_cpu.end()), "CUDA against CPU");
       }
     }

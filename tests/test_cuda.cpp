@@ -14,7 +14,7 @@
 
 #include "engine/attention/policy.h"
 #include "engine/attention/registry.h"
-#include "engine/kv_cache.h"
+#include "engine/kv_book.h"
 #include "kernels/common/page_selection.h"
 #include "kernels/common/rope.h"
 #include "kernels/cpu/attention.h"
@@ -27,6 +27,7 @@
 #include "models/quant.h"
 #include "tests/cuda_check.h"
 #include "tests/fixtures.h"
+#include "tests/host_cache.h"
 
 using namespace longctx;
 
@@ -258,25 +259,25 @@ void test_attention(std::mt19937& rng) {
   }
 }
 
-// kv_move against KvCache's own edits: a range eviction turning keys back (moves overlap) and a
-// per-head drop, replayed from the host cache's log on the device's rows; bit-exact.
+// kv_move against the host's edits: a range eviction turning keys back (moves overlap) and a
+// per-head drop, the book's moves carried out on host rows and on the device's rows; bit-exact.
 void test_kv_move(std::mt19937& rng) {
   std::normal_distribution<float> normal(0.0f, 1.0f);
   for (auto type : {kernels::KvType::F16, kernels::KvType::Q8_0, kernels::KvType::Q4_0}) {
     const int64_t n_kv = 3, hd = 128, cap = 96, used = 90, n_rot = 64;
-    KvCache cache(1, n_kv, hd, hd, {cap}, type);
+    test::HostCache cache(KvLayout(n_kv, hd, hd, {cap}, type));
     std::vector<float> k(size_t(used * n_kv * hd)), v(k.size());
     for (auto& x : k) x = normal(rng);
     for (auto& x : v) x = normal(rng);
     std::vector<int32_t> pos(static_cast<size_t>(used));
     for (int64_t t = 0; t < used; ++t) pos[size_t(t)] = int32_t(t);
     cache.append(0, used, k.data(), v.data(), pos.data());
-    const int64_t row = cache.key_row_bytes(), bytes = n_kv * cap * row;
+    const int64_t row = cache.book.layout().key_row_bytes(), bytes = n_kv * cap * row;
     cuda::Buffer<uint8_t> dk, dv;
     cuda::Buffer<int32_t> dpos;
-    dk.upload(cache.keys(0), size_t(bytes));
-    dv.upload(cache.values(0), size_t(bytes));
-    dpos.upload(cache.positions(0), size_t(n_kv * cap));
+    dk.upload(cache.rows.keys(0), size_t(bytes));
+    dv.upload(cache.rows.values(0), size_t(bytes));
+    dpos.upload(cache.book.positions(0), size_t(n_kv * cap));
     cuda::KvMoveWorkspace ws;
     std::vector<float> cs(size_t(n_rot / 2)), sn(cs.size());
     for (size_t i = 0; i < cs.size(); ++i) {
@@ -293,17 +294,15 @@ void test_kv_move(std::mt19937& rng) {
                     int64_t(log.size()), turn ? dcos.get() : nullptr, turn ? dsin.get() : nullptr,
                     n_rot, false, 7, ws);
     };
-    std::vector<KvMove> log;
-    cache.evict_range(
-        0, 4, 7,
-        [&](float* key) { kernels::rotate_pairs(key, n_rot, cs.data(), sn.data(), false); }, &log);
-    replay(log, true);
-    log.clear();
+    cache.evict_range(0, 4, 7, [&](float* key) {
+      kernels::rotate_pairs(key, n_rot, cs.data(), sn.data(), false);
+    });
+    replay(cache.moves, true);
     std::vector<int32_t> drops;
     for (int64_t g = 0; g < n_kv; ++g)
       for (int32_t s : {int32_t(2 + g), int32_t(40), int32_t(81 - g)}) drops.push_back(s);
-    cache.drop(0, drops, 3, &log);
-    replay(log, false);
+    cache.drop(0, drops, 3);
+    replay(cache.moves, false);
     std::vector<uint8_t> gk(static_cast<size_t>(bytes)), gv(gk.size());
     std::vector<int32_t> gp(static_cast<size_t>(n_kv * cap));
     dk.download(gk.data(), gk.size());
@@ -311,11 +310,11 @@ void test_kv_move(std::mt19937& rng) {
     dpos.download(gp.data(), gp.size());
     size_t diff = 0;
     for (int64_t g = 0; g < n_kv; ++g) {
-      for (int64_t slot = 0; slot < cache.used(0); ++slot) {
+      for (int64_t slot = 0; slot < cache.book.used(0); ++slot) {
         const int64_t i = g * cap + slot;
-        diff += std::memcmp(&gk[size_t(i * row)], cache.keys(0) + i * row, size_t(row)) != 0;
-        diff += std::memcmp(&gv[size_t(i * row)], cache.values(0) + i * row, size_t(row)) != 0;
-        diff += gp[size_t(i)] != cache.positions(0)[i];
+        diff += std::memcmp(&gk[size_t(i * row)], cache.rows.keys(0) + i * row, size_t(row)) != 0;
+        diff += std::memcmp(&gv[size_t(i * row)], cache.rows.values(0) + i * row, size_t(row)) != 0;
+        diff += gp[size_t(i)] != cache.book.positions(0)[i];
       }
     }
     std::printf("%-8s kv_move %-39s %zu rows or positions differ\n", diff ? "FAIL" : "ok",
@@ -331,7 +330,7 @@ void test_pages(std::mt19937& rng) {
   std::normal_distribution<float> normal(0.0f, 1.0f);
   for (auto type : {kernels::KvType::F16, kernels::KvType::Q8_0}) {
     const int64_t n_kv = 2, n_head = 6, hd = 64, cap = 1100, used = 1000, page = 16, budget = 256;
-    KvCache cache(1, n_kv, hd, hd, {cap}, type);
+    test::HostCache cache(KvLayout(n_kv, hd, hd, {cap}, type));
     std::vector<float> k(size_t(used * n_kv * hd)), v(k.size()), q(size_t(n_head * hd));
     for (auto& x : k) x = normal(rng);
     for (auto& x : v) x = normal(rng);
@@ -349,14 +348,15 @@ void test_pages(std::mt19937& rng) {
     step.n_q = 1;
     step.n_head = n_head;
     step.head_dim = hd;
-    step.cache = &cache;
+    step.book = &cache.book;
+    step.rows = &cache.rows;
     Selection cpu_sel;
     policy->plan(step, cpu_sel);
 
     const kernels::PageChoice ch = kernels::choose_pages(used, page, budget);
     const int64_t max_pages = cap / page + 1;
     cuda::Buffer<uint8_t> dk;
-    dk.upload(cache.keys(0), size_t(n_kv * cap * cache.key_row_bytes()));
+    dk.upload(cache.rows.keys(0), size_t(n_kv * cap * cache.book.layout().key_row_bytes()));
     cuda::Buffer<float> mins(size_t(n_kv * max_pages * hd)), maxs(mins.size()), dq;
     dq.upload(q.data(), q.size());
     cuda::page_bounds(type, dk.get(), cap, n_kv, hd, page, 0, ch.complete, max_pages, mins.get(),
@@ -374,7 +374,7 @@ void test_pages(std::mt19937& rng) {
         for (int64_t d = 0; d < hd; ++d) {
           float lo = INFINITY, hi = -INFINITY;
           for (int64_t s = p * page; s < (p + 1) * page; ++s) {
-            cache.key(0, g, s, key.data());
+            cache.rows.key(0, g, s, key.data());
             lo = std::min(lo, key[size_t(d)]);
             hi = std::max(hi, key[size_t(d)]);
           }

@@ -52,7 +52,7 @@ TEST_CASE("snapkv, streaming and h2o keep what kvpress keeps", "[model][attentio
     SessionOptions so{int64_t(tokens.size()) + 8, 512, policies_for_all_layers(policy, n_layer)};
     Session session(*model, so);
     session.eval(tokens);
-    const KvCache& cache = session.cache();
+    const KvBook& cache = session.book();
     REQUIRE(c["layers"].size() == size_t(n_layer));
     for (int64_t layer = 0; layer < n_layer; ++layer) {
       REQUIRE(cache.used(layer) == c["n_kept"].get<int64_t>());

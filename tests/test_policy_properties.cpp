@@ -1,7 +1,7 @@
-// Properties every attention policy must keep, checked on a real KvCache and the real kernels with
-// random keys and queries (no model): selections are sorted, disjoint and inside the cache; the
-// selected set stays within its budget; evictions name slots in use and keep sinks and the recent
-// window; what leaves the cache is never read again.
+// Properties every attention policy must keep, checked on a real KV cache (book and rows) and the
+// real kernels with random keys and queries (no model): selections are sorted, disjoint and inside
+// the cache; the selected set stays within its budget; evictions name slots in use and keep sinks
+// and the recent window; what leaves the cache is never read again.
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <map>
@@ -10,22 +10,23 @@
 
 #include "engine/attention/registry.h"
 #include "engine/backend.h"
-#include "engine/kv_cache.h"
+#include "engine/kv_book.h"
 #include "kernels/common/kv_rows.h"
 #include "kernels/cpu/attention.h"
+#include "tests/host_cache.h"
 
 using namespace longctx;
 
 namespace {
 
 // What a device backend does with the same policy (engine/cuda_backend.cpp, on the CPU): the
-// policy sees a host cache holding positions, and rows only when it says it reads keys, and the
-// queries only when it says it reads them; the rows live elsewhere and follow the host cache's
-// logged moves, gathered then scattered as cuda::kv_move does. It must plan, evict and hold the
-// same as the plain run, bit for bit.
+// policy sees the book's positions, host rows only when it says it reads keys, and the queries only
+// when it says it reads them; the device's rows follow the book's moves, gathered then scattered
+// as cuda::kv_move does. It must plan, evict and hold the same as the plain run, bit for bit.
 struct DeviceMirror {
   std::unique_ptr<AttentionPolicy> policy;
-  KvCache host;
+  KvBook book;
+  KvRows host;  // the layer's rows only when the policy reads keys
   int64_t n_kv, hd, cap, row;
   std::vector<uint8_t> k_rows, v_rows;  // [n_kv][cap] rows, as on a device
   std::vector<int32_t> pos;
@@ -35,7 +36,8 @@ struct DeviceMirror {
 
   DeviceMirror(const std::string& spec, int64_t n_kv_, int64_t hd_, int64_t cap_, KvType type)
       : policy(make_policy(parse_policy_spec(spec))),
-        host(1, n_kv_, hd_, hd_, {cap_}, type, {policy->reads_keys()}),
+        book(KvLayout(n_kv_, hd_, hd_, {cap_}, type)),
+        host(book.layout(), {policy->reads_keys()}),
         n_kv(n_kv_),
         hd(hd_),
         cap(cap_),
@@ -45,15 +47,14 @@ struct DeviceMirror {
         pos(size_t(n_kv * cap)) {}
 
   void append(int64_t n, const float* k, const float* v, const int32_t* p) {
-    const int64_t first = host.used(0);
-    const bool rows = host.stores_rows(0);
-    host.append(0, n, rows ? k : nullptr, rows ? v : nullptr, p);
+    const int64_t first = book.append(0, n, p);
+    if (host.stores(0)) host.write(0, first, n, k, v);
     for (int64_t t = 0; t < n; ++t) {
       for (int64_t g = 0; g < n_kv; ++g) {
         const int64_t slot = g * cap + first + t;
-        kernels::encode_kv_row(host.type(), k + (t * n_kv + g) * hd, &k_rows[size_t(slot * row)],
+        kernels::encode_kv_row(book.type(), k + (t * n_kv + g) * hd, &k_rows[size_t(slot * row)],
                                hd);
-        kernels::encode_kv_row(host.type(), v + (t * n_kv + g) * hd, &v_rows[size_t(slot * row)],
+        kernels::encode_kv_row(book.type(), v + (t * n_kv + g) * hd, &v_rows[size_t(slot * row)],
                                hd);
         pos[size_t(slot)] = p[t];
       }
@@ -72,7 +73,7 @@ struct DeviceMirror {
     for (size_t i = 0; i < log.size(); ++i) {  // scatter
       const int64_t dst = log[i].head * cap + log[i].to;
       if (cos) {
-        kernels::rotate_kv_row(host.type(), &sk[i * size_t(row)], &k_rows[size_t(dst * row)], hd,
+        kernels::rotate_kv_row(book.type(), &sk[i * size_t(row)], &k_rows[size_t(dst * row)], hd,
                                cos, sin, hd, false);
         pos[size_t(dst)] = sp[i] - shift;
       } else {
@@ -85,17 +86,21 @@ struct DeviceMirror {
   }
 
   // The same cache as `ref`: slots in use, their positions, their rows.
-  void require_same(const KvCache& ref) const {
-    REQUIRE(host.used(0) == ref.used(0));
+  void require_same(const test::HostCache& ref) const {
+    REQUIRE(book.used(0) == ref.book.used(0));
     for (int64_t g = 0; g < n_kv; ++g) {
-      for (int64_t slot = 0; slot < ref.used(0); ++slot) {
+      for (int64_t slot = 0; slot < ref.book.used(0); ++slot) {
         const int64_t i = g * cap + slot;
-        REQUIRE(host.positions(0)[i] == ref.positions(0)[i]);
-        REQUIRE(pos[size_t(i)] == ref.positions(0)[i]);
+        REQUIRE(book.positions(0)[i] == ref.book.positions(0)[i]);
+        REQUIRE(pos[size_t(i)] == ref.book.positions(0)[i]);
         REQUIRE(std::equal(&k_rows[size_t(i * row)], &k_rows[size_t((i + 1) * row)],
-                           ref.keys(0) + i * row));
+                           ref.rows.keys(0) + i * row));
         REQUIRE(std::equal(&v_rows[size_t(i * row)], &v_rows[size_t((i + 1) * row)],
-                           ref.values(0) + i * row));
+                           ref.rows.values(0) + i * row));
+        if (host.stores(0)) {  // the host's copy of the rows followed the same moves
+          REQUIRE(std::equal(host.keys(0) + i * row, host.keys(0) + (i + 1) * row,
+                             ref.rows.keys(0) + i * row));
+        }
       }
     }
   }
@@ -112,7 +117,7 @@ bool same_selection(const Selection& a, const Selection& b) {
 
 struct Harness {
   static constexpr int64_t n_kv = 2, group = 2, n_head = 4, hd = 32;
-  KvCache cache;
+  test::HostCache cache;
   std::unique_ptr<AttentionPolicy> policy;
   std::mt19937 rng{17};
   std::normal_distribution<float> normal{0.0f, 1.0f};
@@ -133,7 +138,8 @@ struct Harness {
 
   Harness(const std::string& spec, int64_t capacity, KvType type = KvType::F16,
           bool with_mirror = false)
-      : cache(1, n_kv, hd, hd, {capacity}, type), policy(make_policy(parse_policy_spec(spec))) {
+      : cache(KvLayout(n_kv, hd, hd, {capacity}, type)),
+        policy(make_policy(parse_policy_spec(spec))) {
     if (with_mirror) mirror = std::make_unique<DeviceMirror>(spec, n_kv, hd, capacity, type);
     for (int64_t i = 0; i < hd / 2; ++i) {
       turn_cos.push_back(std::cos(0.3f + 0.1f * float(i)));
@@ -164,7 +170,7 @@ struct Harness {
     if (mirror) mirror->append(n, k.data(), v.data(), q_pos.data());
     StepInfo s;
     s.n_kv_head = n_kv;
-    s.n_cached = cache.used(0);
+    s.n_cached = cache.book.used(0);
     s.first_q_pos = next_pos;
     s.prompt_end = prompt_end;
     s.q = q.data();
@@ -172,11 +178,13 @@ struct Harness {
     s.n_head = n_head;
     s.head_dim = hd;
     s.scale = 0.17f;
-    s.cache = &cache;
+    s.book = &cache.book;
+    s.rows = &cache.rows;
     policy->plan(s, sel);
     StepInfo ms = s;  // the mirror's view: no rows, no queries unless the policy reads them
     if (mirror) {
-      ms.cache = &mirror->host;
+      ms.book = &mirror->book;
+      ms.rows = &mirror->host;
       ms.q = mirror->policy->reads_queries() ? q.data() : nullptr;
       mirror->policy->plan(ms, mirror->sel);
       REQUIRE(same_selection(sel, mirror->sel));
@@ -206,8 +214,9 @@ struct Harness {
     AttendStep step;
     step.n = n;
     step.selection = &sel;
-    const kernels::AttentionArgs a = host_attention_args(
-        step, cache, c, q.data(), q_pos.data(), out.data(), observed > 0 ? lse.data() : nullptr);
+    const kernels::AttentionArgs a =
+        host_attention_args(step, cache.book, cache.rows, c, q.data(), q_pos.data(), out.data(),
+                            observed > 0 ? lse.data() : nullptr);
     cpu::attention(a);
     if (observed > 0) {
       mass.assign(size_t(n_kv * a.capacity), 0.0f);
@@ -228,17 +237,22 @@ struct Harness {
       REQUIRE(m.ev.drops == ev.drops);
       REQUIRE((m.ev.begin == ev.begin && m.ev.count == ev.count));
       REQUIRE(m.ev.reposition == ev.reposition);
+      std::function<void(float*)> turn = [&](float* key) {
+        kernels::rotate_pairs(key, hd, turn_cos.data(), turn_sin.data(), false);
+      };
       if (ev.per_head > 0) {
-        m.host.drop(0, ev.drops, ev.per_head, &m.log);
+        m.book.drop(0, ev.drops, ev.per_head, m.log);
+        if (m.host.stores(0)) m.host.apply(0, m.log);
         m.replay(nullptr, nullptr, 0);
       }
       if (ev.count > 0) {
-        std::function<void(float*)> turn = [](float*) {};  // the host holds no rows to turn
-        m.host.evict_range(0, ev.begin, ev.count, ev.reposition ? turn : nullptr, &m.log);
-        m.replay(ev.reposition ? turn_cos.data() : nullptr, turn_sin.data(), int32_t(ev.count));
+        const int32_t shift = ev.reposition ? int32_t(ev.count) : 0;
+        m.book.evict_range(0, ev.begin, ev.count, shift, m.log);
+        if (m.host.stores(0)) m.host.apply(0, m.log, ev.reposition ? turn : nullptr);
+        m.replay(ev.reposition ? turn_cos.data() : nullptr, turn_sin.data(), shift);
       }
     }
-    const int32_t* pos = cache.positions(0);
+    const int32_t* pos = cache.book.positions(0);
     if (ev.per_head > 0) {
       REQUIRE(ev.drops.size() == size_t(ev.per_head * n_kv));
       for (int64_t i = 0; i < ev.per_head; ++i) evicted.insert(pos[ev.drops[size_t(i)]]);
@@ -256,12 +270,12 @@ struct Harness {
     if (mirror) mirror->require_same(cache);
     next_pos = next_pos + n - (ev.reposition ? ev.count : 0);
     // Nothing evicted is still held (re-positioning policies are checked by position instead).
-    for (int64_t i = 0; i < cache.used(0); ++i) REQUIRE(evicted.count(pos[i]) == 0);
+    for (int64_t i = 0; i < cache.book.used(0); ++i) REQUIRE(evicted.count(pos[i]) == 0);
   }
 
   std::set<int32_t> held(int64_t g) const {
-    const int32_t* pos = cache.positions(0) + g * cache.capacity(0);
-    return {pos, pos + cache.used(0)};
+    const int32_t* pos = cache.book.positions(0) + g * cache.book.capacity(0);
+    return {pos, pos + cache.book.used(0)};
   }
 };
 
@@ -274,10 +288,10 @@ TEST_CASE("h2o holds its budget, its sinks and its recent window; scores follow 
   h.step(32, true);  // a prompt of 64
   for (int i = 0; i < 200; ++i) {
     h.step(1, false);
-    REQUIRE(h.cache.used(0) <= 64);
+    REQUIRE(h.cache.book.used(0) <= 64);
     for (int64_t g = 0; g < Harness::n_kv; ++g) {
       auto held = h.held(g);
-      REQUIRE(held.size() == size_t(h.cache.used(0)));            // distinct tokens
+      REQUIRE(held.size() == size_t(h.cache.book.used(0)));       // distinct tokens
       for (int32_t p = 0; p < 4; ++p) CHECK(held.count(p) == 1);  // sinks
       for (int64_t p = h.next_pos - 16; p < h.next_pos; ++p) CHECK(held.count(int32_t(p)) == 1);
     }
@@ -320,7 +334,7 @@ TEST_CASE("snapkv compresses a prompt to its budget per head and keeps the windo
   Harness h("snapkv:budget=48,window=8,sinks=2", 256);
   h.step(100, false);
   h.step(20, true);  // the prompt ends: 120 tokens, compressed to 48
-  CHECK(h.cache.used(0) == 48);
+  CHECK(h.cache.book.used(0) == 48);
   for (int64_t g = 0; g < Harness::n_kv; ++g) {
     auto held = h.held(g);
     CHECK(held.size() == 48);
@@ -329,7 +343,7 @@ TEST_CASE("snapkv compresses a prompt to its budget per head and keeps the windo
     CHECK(held.count(1) == 1);
   }
   for (int i = 0; i < 10; ++i) h.step(1, false);  // decoding appends, never evicts
-  CHECK(h.cache.used(0) == 58);
+  CHECK(h.cache.book.used(0) == 58);
 }
 
 TEST_CASE("streaming holds sinks and window, positions inside the cache", "[attention]") {
@@ -338,9 +352,9 @@ TEST_CASE("streaming holds sinks and window, positions inside the cache", "[atte
     h.step(16, false);
     for (int i = 0; i < 100; ++i) {
       h.step(1, false);
-      REQUIRE(h.cache.used(0) <= 36 + every - 1);  // evicted in batches of `every`
-      const int32_t* pos = h.cache.positions(0);
-      for (int64_t s = 0; s < h.cache.used(0); ++s) CHECK(pos[s] == s);  // re-positioned
+      REQUIRE(h.cache.book.used(0) <= 36 + every - 1);  // evicted in batches of `every`
+      const int32_t* pos = h.cache.book.positions(0);
+      for (int64_t s = 0; s < h.cache.book.used(0); ++s) CHECK(pos[s] == s);  // re-positioned
     }
     CHECK(h.max_read == 36);  // reads exactly sinks + window
   }
@@ -361,7 +375,7 @@ TEST_CASE("selection policies read within their budgets and keep every token", "
     h.step(64, false);
     h.step(72, true);  // a 200-token prompt, in chunks
     for (int i = 0; i < 40; ++i) h.step(1, false);
-    CHECK(h.cache.used(0) == 240);  // nothing leaves the cache
+    CHECK(h.cache.book.used(0) == 240);  // nothing leaves the cache
     CHECK(h.evicted.empty());
     CHECK(h.max_read <= c.limit);
     CHECK(h.max_read >= c.limit / 2);  // and the budget is used
@@ -374,7 +388,7 @@ TEST_CASE("recycled attention refreshes on schedule, or when the query drifts", 
   drift.step(64, true);
   for (int i = 0; i < 5; ++i) {
     drift.step(1, false);
-    CHECK(drift.sel.keys(0) == drift.cache.used(0));
+    CHECK(drift.sel.keys(0) == drift.cache.book.used(0));
   }
   // fixed, stride 3: full, recycled, recycled, full, ...: recycled steps read k + tokens since.
   Harness fixed("recycled:k=16,stride=3", 256);
@@ -472,7 +486,7 @@ TEST_CASE("selection policies rank: a planted key (and page, chunk) is read on e
     for (int i = 0; i < 12; ++i) {
       h.step(1, false);
       const int64_t read = h.sel.keys(0);
-      const bool full_step = c.spec.starts_with("recycled") && read == h.cache.used(0);
+      const bool full_step = c.spec.starts_with("recycled") && read == h.cache.book.used(0);
       if (!full_step) REQUIRE(read <= 96);  // a real choice, not everything
       const int64_t sel_heads = h.sel.per_query_head ? Harness::n_head : Harness::n_kv;
       for (int64_t g = 0; g < sel_heads; ++g)
@@ -496,7 +510,7 @@ TEST_CASE("eviction policies that score by attention keep a planted key; streami
     Harness h("snapkv:budget=32,window=8,kernel=5", 256);
     plant(h, {100});
     h.step(200, true);
-    REQUIRE(h.cache.used(0) == 32);
+    REQUIRE(h.cache.book.used(0) == 32);
     for (int64_t g = 0; g < Harness::n_kv; ++g) CHECK(h.held(g).count(100) == 1);
   }
   {
@@ -508,8 +522,8 @@ TEST_CASE("eviction policies that score by attention keep a planted key; streami
     auto holds_planted = [&] {
       std::vector<float> key(Harness::hd);
       for (int64_t g = 0; g < Harness::n_kv; ++g)
-        for (int64_t s = 0; s < h.cache.used(0); ++s) {
-          h.cache.key(0, g, s, key.data());
+        for (int64_t s = 0; s < h.cache.book.used(0); ++s) {
+          h.cache.rows.key(0, g, s, key.data());
           if (key == planted) return true;
         }
       return false;
@@ -528,9 +542,9 @@ TEST_CASE("policies act when their reference code does: on the whole prompt, den
   for (bool chunked : {false, true}) {
     Harness h(std::string("h2o:budget=40,recent=8") + (chunked ? ",prefill=chunked" : ""), 256);
     h.step(64, false);
-    CHECK(h.cache.used(0) == (chunked ? 40 : 64));
+    CHECK(h.cache.book.used(0) == (chunked ? 40 : 64));
     h.step(64, true);
-    CHECK(h.cache.used(0) == 40);
+    CHECK(h.cache.book.used(0) == 40);
   }
   // StreamingLLM prefills densely and then cuts to sinks + window (prefill=windowed: windows each
   // chunk and evicts as it goes).
@@ -538,12 +552,12 @@ TEST_CASE("policies act when their reference code does: on the whole prompt, den
     Harness h(std::string("streaming:sinks=4,window=24") + (windowed ? ",prefill=windowed" : ""),
               256);
     h.step(64, false);
-    CHECK(h.cache.used(0) == (windowed ? 28 : 64));
+    CHECK(h.cache.book.used(0) == (windowed ? 28 : 64));
     h.step(64, true);
     CHECK((h.sel.keys(0) == 128) == !windowed);  // the second chunk read the whole prompt
-    CHECK(h.cache.used(0) == 28);
+    CHECK(h.cache.book.used(0) == 28);
     h.step(1, false);  // decoding rolls one token per step by default
-    CHECK(h.cache.used(0) == 28);
+    CHECK(h.cache.book.used(0) == 28);
     CHECK(h.sel.keys(0) == 4 + 24);
   }
   // DHSA: a sparse prompt whose last dense_tail queries read everything, and dense decoding

@@ -115,7 +115,7 @@ class DhsaPolicy final : public AttentionPolicy {
     for (int64_t i = int64_t(sim_.size()); i < step.n_cached; ++i) {
       double total = 0;
       for (int64_t g = 0; g < n_kv; ++g) {
-        step.cache->key(step.layer, g, i, key_.data());
+        step.rows->key(step.layer, g, i, key_.data());
         float* prev = prev_.data() + g * hd;
         if (i > 0) {
           double dot = 0, na = 0, nb = 0;
@@ -148,7 +148,7 @@ class DhsaPolicy final : public AttentionPolicy {
       size_t at = rep.size();
       rep.resize(at + size_t(hd), 0.0f);
       for (int64_t s = begin; s < end; ++s) {
-        step.cache->key(step.layer, g, s, key_.data());
+        step.rows->key(step.layer, g, s, key_.data());
         for (int64_t d = 0; d < hd; ++d) rep[at + size_t(d)] += key_[size_t(d)];
       }
       for (int64_t d = 0; d < hd; ++d) rep[at + size_t(d)] *= scale;

@@ -2,7 +2,7 @@
 // loop asks the layer's policy three things, in this order:
 //   plan()    which key spans each KV head attends to (the one span-sparse kernel executes it);
 //   observe() what the step's attention looked like, only when observe_queries() asks for it;
-//   evict()   which slots leave the cache (the KvCache carries it out).
+//   evict()   which slots leave the cache (the KvBook carries it out, the backend moves its rows).
 // Eviction policies (streaming, H2O, SnapKV) save memory and lose tokens for good; selection
 // policies (recycled, DHSA, Quest) keep every token and save time.
 #pragma once
@@ -12,7 +12,8 @@
 #include <string>
 #include <vector>
 
-#include "engine/kv_cache.h"
+#include "engine/kv_book.h"
+#include "engine/kv_rows.h"
 #include "kernels/common/attention_args.h"
 
 namespace longctx {
@@ -47,13 +48,15 @@ struct StepInfo {
   int64_t window = 0;       // the layer's own sliding window (0 = none)
   bool prompt_end = false;  // the last chunk of an eval() of several tokens: a prompt just ended
   // What query-aware policies read: the step's queries (rotated, unscaled)
-  // [n_q][n_head][head_dim], the scale of q.k and the layer's cache.
+  // [n_q][n_head][head_dim], the scale of q.k, the cache's book (positions) and the rows the host
+  // holds (every layer on the CPU; on a device, the layers of policies that read keys).
   const float* q = nullptr;
   int64_t n_q = 0, n_head = 0, head_dim = 0;
   float scale = 1.0f;
-  const KvCache* cache = nullptr;
-  int64_t capacity() const { return cache->capacity(layer); }
-  const int32_t* positions(int64_t g) const { return cache->positions(layer) + g * capacity(); }
+  const KvBook* book = nullptr;
+  const KvRows* rows = nullptr;
+  int64_t capacity() const { return book->capacity(layer); }
+  const int32_t* positions(int64_t g) const { return book->positions(layer) + g * capacity(); }
 };
 
 // What leaves the cache after a step: either a range of slots [begin, begin + count) in every head

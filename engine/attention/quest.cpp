@@ -66,7 +66,7 @@ class QuestPolicy final : public AttentionPolicy {
     if (!sparse_step(step)) {
       // Summaries kept current through the prefill where the keys are on the host, so the first
       // decode step does not summarise the whole prompt at once.
-      if (step.window == 0 && step.layer >= dense_layers_ && step.cache->stores_rows(step.layer))
+      if (step.window == 0 && step.layer >= dense_layers_ && step.rows->stores(step.layer))
         update_summaries(step);
       select_all(step, out);
       return;
@@ -117,7 +117,7 @@ class QuestPolicy final : public AttentionPolicy {
         std::fill(mn, mn + hd, INFINITY);
         std::fill(mx, mx + hd, -INFINITY);
         for (int64_t s = p * page_; s < (p + 1) * page_; ++s) {
-          step.cache->key(step.layer, g, s, key_.data());
+          step.rows->key(step.layer, g, s, key_.data());
           for (int64_t d = 0; d < hd; ++d) {
             mn[d] = std::min(mn[d], key_[size_t(d)]);
             mx[d] = std::max(mx[d], key_[size_t(d)]);
