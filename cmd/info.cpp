@@ -157,6 +157,8 @@ nlohmann::ordered_json describe(const Described& d) {
   j["vocab_size"] = c.n_vocab;
   j["rms_eps"] = c.rms_eps;
   j["attention_scale"] = c.attention_scale;
+  j["attention_softcap"] = c.attn_softcap > 0 ? nlohmann::ordered_json(c.attn_softcap) : nullptr;
+  j["final_softcap"] = c.final_softcap > 0 ? nlohmann::ordered_json(c.final_softcap) : nullptr;
   j["rope"] = {{"type", c.rope_type == RopeType::Neox ? "neox" : "norm"},
                {"base", c.rope_base},
                {"dimensions", c.n_rot},
@@ -269,6 +271,15 @@ void print_human(const nlohmann::ordered_json& j) {
   std::snprintf(buf, sizeof buf, "q.k scale %g, rms eps %g", j["attention_scale"].get<double>(),
                 j["rms_eps"].get<double>());
   line("attention:", buf);
+  if (!j["attention_softcap"].is_null() || !j["final_softcap"].is_null()) {
+    auto cap = [](const nlohmann::ordered_json& v) {
+      char text[32] = "none";
+      if (!v.is_null()) std::snprintf(text, sizeof text, "%g", v.get<double>());
+      return std::string(text);
+    };
+    line("soft-caps:",
+         "attention " + cap(j["attention_softcap"]) + ", final logits " + cap(j["final_softcap"]));
+  }
   if (j["sliding_window"].is_null()) {
     line("sliding window:", "none (full attention in every layer)");
   } else {

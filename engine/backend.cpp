@@ -22,6 +22,7 @@ kernels::AttentionArgs attention_args(const AttendStep& step, const KvLayout& la
   a.capacity = layout.capacity[size_t(step.layer)];
   a.window = step.window;
   a.scale = c.attention_scale;
+  a.softcap = c.attn_softcap;
   a.mass_max = step.mass_max;
   if (const Selection* sel = step.selection) {
     a.span_q_block = sel->q_block;

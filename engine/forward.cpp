@@ -61,6 +61,11 @@ void Session::forward_chunk(const int32_t* tokens, int64_t n, float* logits_out,
   const int64_t first = logits_.size() > size_t(c.n_vocab) ? 0 : n - 1;
   ops.rms_norm(Act::X, model_.output_norm, eps, n, d, Act::H);
   ops.output(Act::H, first, n, logits_out);  // [n - first][n_vocab]
+  if (c.final_softcap > 0) {                 // Gemma 2: cap * tanh(logit / cap), on the host
+    const float cap = c.final_softcap;
+    for (int64_t i = 0; i < (n - first) * c.n_vocab; ++i)
+      logits_out[i] = cap * std::tanh(logits_out[i] / cap);
+  }
 }
 
 }  // namespace longctx

@@ -65,6 +65,14 @@ constexpr TensorName kGemma3Tensors[] = {
     {PostFfnNorm, "post_ffw_norm.weight", "post_feedforward_layernorm.weight", R},
     LONGCTX_GATED_FFN,
 };
+// Gemma 2: Gemma 3's sandwich norms without the per-head q/k norms.
+constexpr TensorName kGemma2Tensors[] = {
+    LONGCTX_ATTENTION(O),
+    {PostAttnNorm, "post_attention_norm.weight", "post_attention_layernorm.weight", R},
+    {FfnNorm, "ffn_norm.weight", "pre_feedforward_layernorm.weight", R},
+    {PostFfnNorm, "post_ffw_norm.weight", "post_feedforward_layernorm.weight", R},
+    LONGCTX_GATED_FFN,
+};
 #undef LONGCTX_ATTENTION
 #undef LONGCTX_GATED_FFN
 
@@ -74,6 +82,7 @@ constexpr HfClass kLlamaHf[] = {{"LlamaForCausalLM", HfWindow::None},
 constexpr HfClass kQwen2Hf[] = {{"Qwen2ForCausalLM", HfWindow::Flagged}};
 constexpr HfClass kQwen3Hf[] = {{"Qwen3ForCausalLM", HfWindow::Flagged}};
 constexpr HfClass kPhi3Hf[] = {{"Phi3ForCausalLM", HfWindow::AllLayers}};
+constexpr HfClass kGemma2Hf[] = {{"Gemma2ForCausalLM", HfWindow::LayerTypes}};
 constexpr HfClass kGemma3Hf[] = {{"Gemma3ForCausalLM", HfWindow::LayerTypes}};
 
 constexpr std::array kArchs = {
@@ -83,6 +92,20 @@ constexpr std::array kArchs = {
     ArchInfo{.name = "qwen2", .hf = kQwen2Hf, .tensors = kQwen2Tensors},
     ArchInfo{.name = "qwen3", .hf = kQwen3Hf, .tensors = kQwen3Tensors},
     ArchInfo{.name = "phi3", .hf = kPhi3Hf, .tensors = kPhi3Tensors},
+    // gemma2: local and global layers alternate, local first (llama.cpp set_swa_pattern(2),
+    // transformers' layer_types); one rope base; attention and final logits soft-capped. The 27B
+    // model (46 layers) scales queries by 1/sqrt(n_embd / n_head), as llama.cpp hard-codes it.
+    ArchInfo{.name = "gemma2",
+             .hf = kGemma2Hf,
+             .tensors = kGemma2Tensors,
+             .activation = Activation::GeluTanh,
+             .embedding_scale = true,
+             .hf_norm_plus_one = true,
+             .swa_period = 2,
+             .hf_query_scalar = "query_pre_attn_scalar",
+             .default_chat_template = "gemma",
+             .gguf_query_scale_by_embd_layers = 46,
+             .softcaps = true},
     // gemma3: 5 local layers then 1 global (llama.cpp set_swa_pattern(6)); local layers use a
     // hard-coded rope base of 10000 (rope_freq_base_train_swa), global ones the file's base. The
     // 27B model (62 layers) scales queries by 1/sqrt(n_embd / n_head) (query_pre_attn_scalar),
@@ -97,7 +120,8 @@ constexpr std::array kArchs = {
              .swa_rope_base = 10000.0,
              .hf_query_scalar = "query_pre_attn_scalar",
              .default_chat_template = "gemma",
-             .gguf_query_scale_by_embd_layers = 62},
+             .gguf_query_scale_by_embd_layers = 62,
+             .softcaps = true},
 };
 
 }  // namespace

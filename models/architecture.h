@@ -78,8 +78,11 @@ struct ArchInfo {
   double swa_rope_base = 0.0;  // rope base of local layers (0: the global base)
   std::string_view hf_query_scalar;        // config.json key: queries scaled by 1/sqrt(it)
   std::string_view default_chat_template;  // a chat family for files without a template
-  // A layer count at which GGUF files scale queries by 1/sqrt(n_embd / n_head) (Gemma 3 27B).
+  // A layer count at which GGUF files scale queries by 1/sqrt(n_embd / n_head) (Gemma 2 and 3 27B).
   int64_t gguf_query_scale_by_embd_layers = 0;
+  // Reads attention and final logit soft-caps (GGUF <arch>.attn_logit_softcapping and
+  // <arch>.final_logit_softcapping; config.json attn_logit_softcapping, final_logit_softcapping).
+  bool softcaps = false;
 
   bool has(LayerTensor role) const;
 };
@@ -101,7 +104,7 @@ const ArchInfo* find_arch(std::string_view name);
 // The row of a config.json "architectures" entry; nullptr when unsupported.
 const ArchInfo* find_hf_arch(std::string_view hf_class);
 const HfClass* find_hf_class(std::string_view hf_class);
-std::string supported_arch_names();      // "llama, qwen2, qwen3, phi3, gemma3"
+std::string supported_arch_names();      // "llama, qwen2, qwen3, phi3, gemma2, gemma3"
 std::string supported_hf_class_names();  // "LlamaForCausalLM, MistralForCausalLM, ..."
 
 }  // namespace longctx

@@ -26,6 +26,15 @@ int64_t per_layer_scalar(const gguf::File& f, const std::string& key, int64_t n_
   return values.empty() ? 0 : values[0];
 }
 
+// A soft-cap (Gemma 2): absent is none; present, a positive finite number.
+float read_softcap(const gguf::File& f, const std::string& key) {
+  const std::optional<double> v = f.find_float(key);
+  if (!v) return 0.0f;
+  if (!(*v > 0) || !std::isfinite(*v))
+    f.fail_key(key, f.find(key), "must be a positive number, got " + std::to_string(*v));
+  return float(*v);
+}
+
 void require_positive(const gguf::File& f, const std::string& key, int64_t value) {
   if (value <= 0) f.fail_key(key, f.find(key), "must be positive, got " + std::to_string(value));
 }
@@ -199,6 +208,10 @@ ModelConfig read_config(const gguf::File& f) {
     c.attention_scale = float(1.0 / std::sqrt(double(c.n_embd / c.n_head)));
   }
   c.attention_scale = float(double(c.attention_scale) * c.rope_logit_factor());
+  if (c.arch->softcaps) {
+    c.attn_softcap = read_softcap(f, p + "attn_logit_softcapping");
+    c.final_softcap = read_softcap(f, p + "final_logit_softcapping");
+  }
 
   c.layer_is_local.assign(size_t(c.n_layer), false);
   c.sliding_window = f.find_int<int64_t>(p + "attention.sliding_window").value_or(0);

@@ -56,6 +56,10 @@ struct ModelConfig {
   float attention_scale = 0.0f;      // multiplies q·k
   int64_t sliding_window = 0;        // 0 = none
   std::vector<bool> layer_is_local;  // per layer: sliding-window attention
+  // Soft-capping (Gemma 2): attention scores (after the scale) and output logits become
+  // cap * tanh(x / cap). 0: none.
+  float attn_softcap = 0.0f;
+  float final_softcap = 0.0f;
 
   int64_t n_local_layers() const;
   // Rotary frequencies of one layer in a context of n_ctx tokens, base^(-2i/n_rot) for

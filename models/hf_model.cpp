@@ -249,7 +249,18 @@ ModelConfig read_hf_config(const ConfigReader& r, const std::function<size_t()>&
   c.attention_scale = float(double(c.attention_scale) * c.rope_logit_factor());
   if (!c.arch->hf_query_scalar.empty()) {
     const std::string key(c.arch->hf_query_scalar);
-    c.attention_scale = float(1.0 / std::sqrt(r.number(key.c_str(), double(c.head_dim))));
+    const double scalar = r.number(key.c_str(), double(c.head_dim));
+    if (!(scalar > 0)) r.fail(key.c_str(), "must be positive");
+    c.attention_scale = float(1.0 / std::sqrt(scalar) * c.rope_logit_factor());
+  }
+  if (c.arch->softcaps) {
+    for (auto [key, cap] : {std::pair{"attn_logit_softcapping", &c.attn_softcap},
+                            std::pair{"final_logit_softcapping", &c.final_softcap}}) {
+      if (!r.present(key)) continue;  // absent or null: none
+      const double v = r.number(key, 0.0);
+      if (!(v > 0) || !std::isfinite(v)) r.fail(key, "must be a positive number");
+      *cap = float(v);
+    }
   }
   read_hf_window(r, *find_hf_class(hf_arch), c);
   return c;

@@ -183,6 +183,22 @@ TEST_CASE("wrong JSON types and absurd values in a model folder name the file an
   }
 }
 
+TEST_CASE("Gemma 2's soft-caps must be positive numbers", "[bad_input]") {
+  for (const auto& [key, value, expect] :
+       {std::tuple{"attn_logit_softcapping", json(-1.0), "must be a positive number"},
+        std::tuple{"final_logit_softcapping", json(0), "must be a positive number"},
+        std::tuple{"final_logit_softcapping", json("30"), "is not a number"}}) {
+    INFO(key << " = " << value.dump());
+    test::HfFolder folder;
+    folder.config["architectures"] = {"Gemma2ForCausalLM"};
+    folder.config["head_dim"] = 4;
+    folder.config["sliding_window"] = 4;
+    folder.config[key] = value;
+    CHECK_THAT(load_error(folder),
+               Catch::Contains(std::string("config.json: key '") + key + "' " + expect));
+  }
+}
+
 TEST_CASE("Gemma 3's sliding_window_pattern of 0 is refused, not divided by", "[bad_input]") {
   test::HfFolder folder;
   folder.config["architectures"] = {"Gemma3ForCausalLM"};

@@ -102,8 +102,46 @@ TEST_CASE("an unknown architecture is a clear error naming the supported ones") 
   GgufBuilder b;
   b.kv_string("general.architecture", "mamba");
   auto f = gguf::File::from_bytes("mamba.gguf", b.build());
-  CHECK_THROWS_WITH(read_config(f), Catch::Contains("unknown architecture 'mamba'") &&
-                                        Catch::Contains("llama, qwen2, qwen3, phi3, gemma3"));
+  CHECK_THROWS_WITH(read_config(f),
+                    Catch::Contains("unknown architecture 'mamba'") &&
+                        Catch::Contains("llama, qwen2, qwen3, phi3, gemma2, gemma3"));
+}
+
+// Gemma 2's soft-caps: read when positive, refused by key otherwise (a cap of 0 would divide by
+// zero; a negative one flips the scores' sign).
+TEST_CASE("Gemma 2 soft-caps are read, and refused by key when not positive") {
+  using VT = gguf::ValueType;
+  auto config_with = [](float attn, float final) {
+    GgufBuilder b;
+    b.kv_string("general.architecture", "gemma2")
+        .kv("gemma2.context_length", VT::UINT32, uint32_t{256})
+        .kv("gemma2.embedding_length", VT::UINT32, uint32_t{64})
+        .kv("gemma2.block_count", VT::UINT32, uint32_t{2})
+        .kv("gemma2.feed_forward_length", VT::UINT32, uint32_t{128})
+        .kv("gemma2.attention.head_count", VT::UINT32, uint32_t{4})
+        .kv("gemma2.attention.head_count_kv", VT::UINT32, uint32_t{2})
+        .kv("gemma2.attention.key_length", VT::UINT32, uint32_t{16})
+        .kv("gemma2.attention.value_length", VT::UINT32, uint32_t{16})
+        .kv("gemma2.attention.layer_norm_rms_epsilon", VT::FLOAT32, 1e-6f)
+        .kv("gemma2.attention.sliding_window", VT::UINT32, uint32_t{8})
+        .kv("gemma2.attn_logit_softcapping", VT::FLOAT32, attn)
+        .kv("gemma2.final_logit_softcapping", VT::FLOAT32, final);
+    for (const char* name : {"blk.0.attn_norm.weight", "blk.1.attn_norm.weight"})
+      b.tensor(name, 0, {64}, std::vector<uint8_t>(64 * 4));  // F32: the counts add up
+    return read_config(gguf::File::from_bytes("gemma2.gguf", b.build()));
+  };
+  const ModelConfig c = config_with(50.0f, 30.0f);
+  CHECK(c.attn_softcap == 50.0f);
+  CHECK(c.final_softcap == 30.0f);
+  // Local layers first, alternating (llama.cpp's set_swa_pattern(2)).
+  CHECK(c.layer_is_local == std::vector<bool>{true, false});
+  CHECK_THROWS_WITH(config_with(0.0f, 30.0f),
+                    Catch::Contains("gemma2.gguf") &&
+                        Catch::Contains("gemma2.attn_logit_softcapping") &&
+                        Catch::Contains("must be a positive number"));
+  CHECK_THROWS_WITH(config_with(50.0f, -1.0f),
+                    Catch::Contains("gemma2.final_logit_softcapping") &&
+                        Catch::Contains("must be a positive number, got -1"));
 }
 
 TEST_CASE("rope scalings are read or refused by key, never run unscaled") {

@@ -107,3 +107,11 @@ TEST_CASE("tiny phi3 with LongRoPE equals transformers, long and short", "[model
   check_tiny("tiny-phi3", "phi3", ".gguf");
   check_tiny("tiny-phi3", "phi3", ".gguf", "tiny-phi3-short", 32);
 }
+// Gemma 2: local (window 8) and global layers alternate over 64 tokens; attention scores capped at
+// 0.3 and logits at 2.5 (transformers' logits move by 0.75 without the attention cap alone), and
+// queries scaled by query_pre_attn_scalar 24, not the head dimension 16.
+TEST_CASE("tiny gemma2 with soft-caps equals transformers, as a folder and as a GGUF file",
+          "[model][hf]") {
+  check_tiny("tiny-gemma2", "gemma2");
+  check_tiny("tiny-gemma2", "gemma2", ".gguf");  // attn/final_logit_softcapping, 1 + w norms
+}

@@ -29,6 +29,8 @@ struct AttentionArgs {
   const int32_t* q_pos = nullptr;    // position of each query
   int64_t window = 0;  // sliding window: key masked when q_pos - key_pos >= window (0 = none)
   float scale = 1.0f;  // multiplies q.k
+  // Soft-cap of the scaled scores, cap * tanh(score / cap) (Gemma 2); 0: none.
+  float softcap = 0.0f;
   // Spans of head g: spans[span_offsets[g] .. span_offsets[g+1]). With span_q_block > 0 (a
   // multiple of 8), queries [b * span_q_block, (b + 1) * span_q_block) have their own spans, at
   // span_offsets[b * n_kv_head + g].

@@ -18,9 +18,8 @@ namespace {
 constexpr int64_t kKeyTile = tile::kKeys;  // keys decoded to float together
 constexpr int64_t kQueryBlock = 32;        // queries sharing each decoded key tile, at most
 using kernels::kMaxHeadDim;
-constexpr int64_t kMinSplitKeys = 256;
-constexpr int64_t kTransposeRows = 8;  // rows sharing a tile from which transposing it pays  //
-                                       // keys per split of a decode step, at least
+constexpr int64_t kMinSplitKeys = 256;  // keys per split of a decode step, at least
+constexpr int64_t kTransposeRows = 8;   // rows sharing a tile from which transposing it pays
 
 // Decodes the rows of `n` slots of one head to floats, [n][dim].
 void decode_rows(kernels::KvType type, const uint8_t* base, int64_t row_bytes, const int32_t* slots,
@@ -35,6 +34,11 @@ void decode_rows(kernels::KvType type, const uint8_t* base, int64_t row_bytes, c
       q4_0_to_f32_row(row, out + j * dim, dim);
     }
   }
+}
+
+// Gemma 2's soft-cap of the scaled scores: cap * tanh(score / cap).
+void softcap(float* scores, int n, float cap) {
+  for (int j = 0; j < n; ++j) scores[j] = cap * std::tanh(scores[j] / cap);
 }
 
 // Running state of one (query, head) row of the online softmax.
@@ -150,6 +154,7 @@ void attention(const AttentionArgs& a) {
                 } else {
                   for (int j = 0; j < n; ++j) scores[j] = a.scale * dot_f32(q, kt + j * hd, hd);
                 }
+                if (a.softcap > 0) softcap(scores, n, a.softcap);
                 if (masked) {
                   for (int j = 0; j < n; ++j) {
                     if (!kernels::key_visible(key_pos[slots[j]], pos, a.window))
@@ -249,6 +254,7 @@ void attention_mass(const AttentionArgs& a, int64_t q_begin, float* mass) {
             if (std::isinf(lse)) continue;
             alignas(64) float scores[kKeyTile], p[kKeyTile];
             tile::scores(q, kt, hd, a.scale, scores);
+            if (a.softcap > 0) softcap(scores, n, a.softcap);
             for (int j = 0; j < n; ++j) {
               if (!kernels::key_visible(key_pos[slots[j]], a.q_pos[qi], a.window))
                 scores[j] = -INFINITY;

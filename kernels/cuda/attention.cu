@@ -136,6 +136,7 @@ __global__ void attention_kernel(AttentionArgs a, int bq, int n_splits, float* p
         float dot = 0.0f;
         for (int64_t d = 0; d < hd; ++d) dot += qs[warp * hd + d] * ks[lane * stride + d];
         score = a.scale * dot;
+        if (a.softcap > 0) score = a.softcap * tanhf(score / a.softcap);
       }
       const float tile_max = warp_max(score);
       if (tile_max == -INFINITY) continue;
@@ -218,7 +219,9 @@ __global__ void mass_kernel(AttentionArgs a, int64_t q_begin, float* mass) {
       const float* q = a.q + (qi * a.n_head + h) * hd;
       float dot = 0.0f;
       for (int64_t d = 0; d < hd; ++d) dot += q[d] * k[d];
-      sum += expf(a.scale * dot - lse);
+      float score = a.scale * dot;
+      if (a.softcap > 0) score = a.softcap * tanhf(score / a.softcap);
+      sum += expf(score - lse);
     }
     total = a.mass_max ? fmaxf(total, sum) : total + sum;
   }

@@ -131,6 +131,33 @@ int main(int argc, char** argv) {
     tallies.push_back(t);
   }
 
+  // config.json of the newer architectures and rope scalings, so their keys are damaged too:
+  // Gemma 2's soft-caps and alternating windows, llama3 and yarn rope_scaling.
+  {
+    Tally t{"config.json (gemma2, llama3, yarn)"};
+    longctx::test::HfFolder gemma2 = base, llama3 = base, yarn = base;
+    gemma2.config["architectures"] = {"Gemma2ForCausalLM"};
+    gemma2.config["head_dim"] = 4;
+    gemma2.config["sliding_window"] = 4;
+    gemma2.config["query_pre_attn_scalar"] = 4;
+    gemma2.config["attn_logit_softcapping"] = 50.0;
+    gemma2.config["final_logit_softcapping"] = 30.0;
+    llama3.config["rope_scaling"] = {{"rope_type", "llama3"},
+                                     {"factor", 8.0},
+                                     {"low_freq_factor", 1.0},
+                                     {"high_freq_factor", 4.0},
+                                     {"original_max_position_embeddings", 32}};
+    yarn.config["rope_scaling"] = {
+        {"rope_type", "yarn"}, {"factor", 4.0}, {"original_max_position_embeddings", 64}};
+    for (size_t i = 0; i < runs; ++i) {
+      const longctx::test::HfFolder& f = i % 3 == 0 ? gemma2 : i % 3 == 1 ? llama3 : yarn;
+      f.write(dir / "model");
+      std::ofstream(dir / "model" / "config.json") << damage(f.config);
+      t.run([&] { (void)longctx::load_model((dir / "model").string()); });
+    }
+    tallies.push_back(t);
+  }
+
   // --attn-config.
   {
     Tally t{"--attn-config"};
