@@ -16,6 +16,7 @@ struct ChatOptions {
   ModelOptions model;
   SamplerOptions sampler;
   std::string system, chat_template;
+  bool no_think = false;
   int n_predict = 512;
 };
 
@@ -31,10 +32,14 @@ Action add_chat(CLI::App& app) {
   app.add_option(
       "--chat-template", o->chat_template,
       "template family instead of the model's: " + tokenizer::ChatTemplate::known_names());
+  app.add_flag(
+      "--no-think", o->no_think,
+      "Qwen3: an empty think block in the generation prompt, so the model answers directly");
   return [o] {
     Loaded l = load_for_generation(o->model);
     auto tok = tokenizer::Tokenizer::create(l.model->vocab);
     auto tpl = tokenizer::ChatTemplate::choose(o->chat_template, tok->vocab());
+    tpl.set_thinking(!o->no_think);
     Session& s = *l.session;
     Sampler sampler(o->sampler);
     std::vector<tokenizer::ChatMessage> messages;

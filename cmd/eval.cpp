@@ -38,6 +38,7 @@ struct EvalOptions {
   std::string tasks, lengths = "4k", depths = "0,25,50,75,100";
   int64_t samples = 0;  // 0: the benchmark's default
   std::string data_dir, out, shard, chat_template;
+  bool no_think = false;
   uint64_t seed = 42;
   bool longbench_e = false;
   int64_t max_input_tokens = 0;
@@ -201,8 +202,10 @@ int run_benchmark(const EvalOptions& o) {
   std::unique_ptr<Model> model = load_model(model_path);
   auto tok = tokenizer::Tokenizer::create(model->vocab);
   std::optional<tokenizer::ChatTemplate> chat;
-  if (o.chat_template != "none")
+  if (o.chat_template != "none") {
     chat = tokenizer::ChatTemplate::choose(o.chat_template, tok->vocab());
+    chat->set_thinking(!o.no_think);
+  }
   eval::PromptFormat format(*tok, chat);
 
   // The samples, in one deterministic order; a shard keeps every n-th.
@@ -399,6 +402,9 @@ Action add_eval(CLI::App& app) {
                     "i/n: evaluate every n-th sample from the i-th (Slurm arrays, k8s jobs)");
     sub->add_option("--chat-template", o->chat_template,
                     "template family, or none for plain text (default: the model's)");
+    sub->add_flag(
+        "--no-think", o->no_think,
+        "Qwen3: an empty think block in the generation prompt, so the model answers directly");
     sub->add_option("--seed", o->seed, "generator seed (default 42)");
     if (std::string(bench) == "longbench") {
       sub->add_flag("--e", o->longbench_e,

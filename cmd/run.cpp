@@ -23,6 +23,7 @@ struct RunOptions {
   std::string prompt, file, chat_template;
   int n_predict = 128;
   bool chat = false;
+  bool no_think = false;
   bool ignore_eos = false;
   std::vector<std::string> stop;
 };
@@ -43,6 +44,9 @@ Action add_run(CLI::App& app) {
   app.add_option(
       "--chat-template", o->chat_template,
       "template family instead of the model's: " + tokenizer::ChatTemplate::known_names());
+  app.add_flag(
+      "--no-think", o->no_think,
+      "Qwen3: an empty think block in the generation prompt, so the model answers directly");
   app.add_flag("--ignore-eos", o->ignore_eos, "keep generating past end-of-generation tokens");
   app.add_option("--stop", o->stop, "stop when this text is generated (repeatable)");
   return [o] {
@@ -54,6 +58,7 @@ Action add_run(CLI::App& app) {
     bool add_special = true;
     if (o->chat || !o->chat_template.empty()) {
       auto tpl = tokenizer::ChatTemplate::choose(o->chat_template, tok->vocab());
+      tpl.set_thinking(!o->no_think);
       std::vector<tokenizer::ChatMessage> turn = {{"user", prompt}};
       prompt = tpl.render(turn, true);
       add_special = false;

@@ -12,8 +12,33 @@ struct FamilyName {
 constexpr FamilyName kFamilies[] = {
     {ChatTemplate::Family::ChatML, "chatml"},   {ChatTemplate::Family::Gemma, "gemma"},
     {ChatTemplate::Family::Llama3, "llama3"},   {ChatTemplate::Family::Llama2, "llama2"},
-    {ChatTemplate::Family::Mistral, "mistral"},
+    {ChatTemplate::Family::Mistral, "mistral"}, {ChatTemplate::Family::MistralV3, "mistral-v3"},
+    {ChatTemplate::Family::Phi3, "phi3"},       {ChatTemplate::Family::Qwen3, "qwen3"},
 };
+
+// Python's str.strip / lstrip / rstrip of newlines only, as Qwen3's template uses them.
+std::string_view lstrip_nl(std::string_view s) {
+  while (!s.empty() && s.front() == '\n') s.remove_prefix(1);
+  return s;
+}
+std::string_view rstrip_nl(std::string_view s) {
+  while (!s.empty() && s.back() == '\n') s.remove_suffix(1);
+  return s;
+}
+
+// Qwen3's split of an assistant message into reasoning and answer: the answer follows the last
+// </think>, the reasoning is what the last <think> opens before the first </think>.
+void split_thinking(std::string_view message, std::string_view& reasoning,
+                    std::string_view& answer) {
+  reasoning = {};
+  answer = message;
+  const size_t close = message.find("</think>");
+  if (close == std::string_view::npos) return;
+  answer = lstrip_nl(message.substr(message.rfind("</think>") + 8));
+  std::string_view before = rstrip_nl(message.substr(0, close));
+  const size_t open = before.rfind("<think>");
+  reasoning = lstrip_nl(open == std::string_view::npos ? before : before.substr(open + 7));
+}
 
 // Jinja's `trim` filter is Python's str.strip(): ASCII whitespace and the separators below.
 std::string trim(std::string_view s) {
@@ -103,14 +128,21 @@ ChatTemplate ChatTemplate::detect(const Vocab& vocab) {
     throw Error("the model has no chat template; choose one with --chat-template (" +
                 known_names() + ")");
   }
-  if (t.find("<|im_start|>") != std::string::npos) return ChatTemplate(Family::ChatML, vocab);
+  if (t.find("<|im_start|>") != std::string::npos) {
+    return ChatTemplate(t.find("<think>") != std::string::npos ? Family::Qwen3 : Family::ChatML,
+                        vocab);
+  }
   if (t.find("<start_of_turn>") != std::string::npos) return ChatTemplate(Family::Gemma, vocab);
   if (t.find("<|start_header_id|>") != std::string::npos)
     return ChatTemplate(Family::Llama3, vocab);
   if (t.find("[INST]") != std::string::npos) {
-    return ChatTemplate(t.find("<<SYS>>") != std::string::npos ? Family::Llama2 : Family::Mistral,
-                        vocab);
+    if (t.find("<<SYS>>") != std::string::npos) return ChatTemplate(Family::Llama2, vocab);
+    const bool v3 =
+        t.find("\"[INST]\" +") != std::string::npos || t.find("'[INST]' +") != std::string::npos;
+    return ChatTemplate(v3 ? Family::MistralV3 : Family::Mistral, vocab);
   }
+  if (t.find("<|user|>") != std::string::npos && t.find("<|end|>") != std::string::npos)
+    return ChatTemplate(Family::Phi3, vocab);
   throw Error(
       "the model's chat template is not one longctx recognises; choose one with "
       "--chat-template (" +
@@ -186,6 +218,59 @@ std::string ChatTemplate::render(std::span<const ChatMessage> messages,
         }
       }
       break;
+    case Family::MistralV3:
+      out += bos_;
+      for (size_t i = 0; i < turns.size(); ++i) {
+        if ((turns[i].role == "user") != (i % 2 == 0)) alternation_error();
+        if (turns[i].role == "user") {
+          const bool last = i + 1 == turns.size();
+          out += "[INST]" + (last && has_system ? messages[0].content + "\n\n" : "") +
+                 turns[i].content + "[/INST]";
+        } else {
+          out += turns[i].content + eos_;
+        }
+      }
+      break;
+    case Family::Phi3:
+      for (const ChatMessage& m : messages) {
+        if (m.role == "system" && m.content.empty()) continue;
+        if (m.role == "system" || m.role == "user" || m.role == "assistant")
+          out += "<|" + m.role + "|>\n" + m.content + "<|end|>\n";
+      }
+      out += add_generation_prompt ? "<|assistant|>\n" : eos_;
+      break;
+    case Family::Qwen3: {
+      if (has_system) out += "<|im_start|>system\n" + messages[0].content + "<|im_end|>\n";
+      size_t last_query = messages.size() - 1;  // the last user message, where one exists
+      for (size_t i = messages.size(); i-- > 0;) {
+        if (messages[i].role == "user") {
+          last_query = i;
+          break;
+        }
+      }
+      for (size_t i = 0; i < messages.size(); ++i) {
+        const ChatMessage& m = messages[i];
+        if (m.role == "user" || (m.role == "system" && i > 0)) {
+          out += "<|im_start|>" + m.role + "\n" + m.content + "<|im_end|>\n";
+        } else if (m.role == "assistant") {
+          std::string_view reasoning, answer;
+          split_thinking(m.content, reasoning, answer);
+          out += "<|im_start|>assistant\n";
+          if (i > last_query && (i + 1 == messages.size() || !reasoning.empty())) {
+            out += "<think>\n" + std::string(lstrip_nl(rstrip_nl(reasoning))) + "\n</think>\n\n" +
+                   std::string(lstrip_nl(answer));
+          } else {
+            out += answer;
+          }
+          out += "<|im_end|>\n";
+        }
+      }
+      if (add_generation_prompt) {
+        out += "<|im_start|>assistant\n";
+        if (!thinking_) out += "<think>\n\n</think>\n\n";
+      }
+      break;
+    }
   }
   return out;
 }
