@@ -118,6 +118,32 @@ std::string mib(double bytes) {
   return buf;
 }
 
+// What the weights (mapped: they take memory as they are read) and a session of `so` hold.
+double weights_and_session(const Model& model, const SessionOptions& so) {
+  return double(model.weight_bytes) + session_host_bytes(model, so);
+}
+
+// The largest context (at most so.n_ctx) whose weights and session fit in `budget` bytes: the
+// session's memory is linear in the context. 0 when not even one token fits.
+int64_t fitting_context(const Model& model, SessionOptions so, double budget) {
+  const double full = weights_and_session(model, so);
+  if (full <= budget) return so.n_ctx;
+  SessionOptions one = so;
+  one.n_ctx = 1;
+  const double fixed = weights_and_session(model, one);
+  if (fixed > budget) return 0;
+  const double per_token = (full - fixed) / double(std::max<int64_t>(so.n_ctx - 1, 1));
+  return std::clamp<int64_t>(1 + int64_t((budget - fixed) / std::max(per_token, 1.0)), 1, so.n_ctx);
+}
+
+// The context the model runs correctly to: its trained length, or what its rope scaling extends
+// the original context to (a Hugging Face config may keep the original as max_position_embeddings).
+int64_t supported_context(const ModelConfig& c) {
+  const RopeScaling& s = c.rope_scaling;
+  if (s.type == "none" || s.original_context <= 0) return c.n_ctx_train;
+  return std::max(c.n_ctx_train, int64_t(double(s.original_context) * s.factor));
+}
+
 }  // namespace
 
 std::unique_ptr<Session> make_session(const Model& model, const ModelOptions& o,
@@ -149,7 +175,7 @@ std::unique_ptr<Session> make_session(const Model& model, const ModelOptions& o,
   so.n_batch = std::min(so.n_batch, so.n_ctx);  // a chunk never exceeds the context
   const double available = double(available_memory_bytes());
   if (available > 0) {
-    double need = session_host_bytes(model, so);
+    double need = weights_and_session(model, so);
     if (o.n_ctx == 0 && need > available / 2) {
       // The model's own context does not fit beside everything else: take what does (memory grows
       // linearly in the context) and say so.
@@ -165,20 +191,34 @@ std::unique_ptr<Session> make_session(const Model& model, const ModelOptions& o,
           so.n_ctx, mib(need), mib(available), fit);
       so.n_ctx = fit;
       so.n_batch = std::min(so.n_batch, so.n_ctx);
-      need = session_host_bytes(model, so);
+      need = weights_and_session(model, so);
     }
     // An explicit context may take most of the memory, not all of it: the weights, the model's
     // page cache and everything else live there too (a session of 23 GB on a machine with 24 GB
     // available thrashed instead of failing).
-    if (need > available * kMaxMemoryShare) {
+    // Said before anything is allocated, with the numbers and what would fit.
+    const double budget = available * kMaxMemoryShare;
+    if (need > budget) {
+      SessionOptions q8 = so;
+      q8.kv_type = KvType::Q8_0;
+      std::string fits = "-c " + std::to_string(fitting_context(model, so, budget));
+      if (so.kv_type != KvType::Q8_0 && so.kv_type != KvType::Q4_0 && c.head_dim % 32 == 0)
+        fits += ", or --kv-type q8_0 with -c " + std::to_string(fitting_context(model, q8, budget));
       throw Error("-c " + std::to_string(so.n_ctx) + " -b " + std::to_string(so.n_batch) +
-                  ": the session needs " + mib(need) + " of memory but " + mib(available) +
-                  " is available (a session may take 3/4 of it); lower -c (or -b), or pick a "
-                  "policy that bounds the cache");
+                  ": the weights (" + mib(double(model.weight_bytes)) + ") and the session (" +
+                  mib(need - double(model.weight_bytes)) + ", KV cache at " +
+                  kv_type_name(so.kv_type) + ") need " + mib(need) + " of memory but " +
+                  mib(available) + " is available (a session may take 3/4 of it). What fits: " +
+                  fits + "; or an eviction policy that bounds the cache (--attn " +
+                  "streaming:prefill=windowed or h2o:prefill=chunked hold their budget)");
     }
   }
-  if (o.n_ctx > c.n_ctx_train) {
-    spdlog::warn("-c {} exceeds the {} tokens the model was trained on", o.n_ctx, c.n_ctx_train);
+  if (o.n_ctx > supported_context(c)) {
+    spdlog::warn(
+        "-c {} exceeds the {} tokens the model was trained on{}; expect degraded output past them",
+        o.n_ctx, supported_context(c),
+        c.rope_scaling.type == "none" ? " (no rope scaling extends it)"
+                                      : " (its " + c.rope_scaling.type + " rope scaling included)");
   }
   return std::make_unique<Session>(model, so);
 }
