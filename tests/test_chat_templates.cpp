@@ -9,6 +9,7 @@
 #include "support/error.h"
 #include "tests/fixtures.h"
 #include "tokenizer/chat_template.h"
+#include "tokenizer/pretokenize.h"
 
 using namespace longctx;
 
@@ -55,4 +56,29 @@ TEST_CASE("Mistral v3 and Phi-3 templates keep their rules", "[tokenizer][chat]"
   auto phi3 = tokenizer::ChatTemplate::named("phi3", v);
   std::vector<tokenizer::ChatMessage> empty_system = {{"system", ""}, {"user", "U"}};
   CHECK(phi3.render(empty_system, true) == "<|user|>\nU<|end|>\n<|assistant|>\n");
+}
+
+// The byte-level BPE pre-tokenizers of the families whose vocabularies the tests do not fetch
+// (Llama 3.x's llama-bpe) and of Qwen2, against `tokenizers` running the regex their
+// tokenizer.json declares (tests/fixtures/tokenizer/pretokenizers.json, made by
+// scripts/fixtures/make_pretokenizer_fixtures.py): every chunk byte for byte, on 337 strings.
+TEST_CASE("pre-tokenizers split as tokenizers splits", "[tokenizer]") {
+  auto bytes = test::read_fixture("tokenizer/pretokenizers.json");
+  auto fx = nlohmann::json::parse(bytes.begin(), bytes.end());
+  const auto strings = fx["strings"].get<std::vector<std::string>>();
+  REQUIRE(strings.size() == 337);
+  for (const auto& [name, splits] : fx["splits"].items()) {
+    tokenizer::PreTokenizer pre(name);
+    size_t bad = 0;
+    for (size_t i = 0; i < strings.size(); ++i) {
+      std::vector<std::string> ours;
+      pre.split(strings[i], [&](std::string_view p) { ours.emplace_back(p); });
+      if (ours != splits[i].get<std::vector<std::string>>()) {
+        ++bad;
+        UNSCOPED_INFO(name << " splits differently: " << nlohmann::json(strings[i]).dump());
+      }
+    }
+    INFO(name);
+    CHECK(bad == 0);
+  }
 }

@@ -99,3 +99,14 @@ TEST_CASE("Gemma 3 logits and greedy text equal transformers'", "[model][forward
 TEST_CASE("Qwen2.5 logits and greedy text equal transformers'", "[model][forward]") {
   check_model(test::kQwen2);
 }
+
+// The evaluation model (scripts/setup --with-eval-models; 1.1 GB, not fetched by default): checked
+// like the others when present, and said plainly when not.
+TEST_CASE("Qwen2.5-Coder-1.5B logits and greedy text equal transformers'", "[model][forward]") {
+  const char* file = "qwen2.5-coder-1.5b-instruct-q4_k_m.gguf";
+  if (!std::filesystem::exists(test::model_path(file))) {
+    WARN(file << " is not fetched (scripts/setup --with-eval-models): its logits test did not run");
+    return;
+  }
+  check_model(file);
+}
