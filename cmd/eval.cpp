@@ -39,6 +39,7 @@ struct EvalOptions {
   int64_t samples = 0;  // 0: the benchmark's default
   std::string data_dir, out, shard, chat_template;
   bool no_think = false;
+  bool no_shared_prefill = false;
   uint64_t seed = 42;
   bool longbench_e = false;
   int64_t max_input_tokens = 0;
@@ -325,7 +326,7 @@ int run_benchmark(const EvalOptions& o) {
   if (fs::exists(pred_path))
     for (const auto& p : eval::read_predictions({pred_path})) done.insert(eval::prediction_key(p));
 
-  EvalRunner runner(*model, *tok, o.model, modes, samples);
+  EvalRunner runner(*model, *tok, o.model, modes, samples, !o.no_shared_prefill);
   std::fprintf(stderr, "longctx eval %s: %zu samples x %zu modes%s, %zu done already; writing %s\n",
                o.benchmark.c_str(), samples.size(), modes.size(),
                shard_n > 1 ? (" (shard " + o.shard + ")").c_str() : "", done.size(),
@@ -398,6 +399,9 @@ Action add_eval(CLI::App& app) {
         ->check(CLI::NonNegativeNumber);
     sub->add_option("--data-dir", o->data_dir, "benchmark data (default ~/.cache/longctx/eval)");
     sub->add_option("-o,--out", o->out, "output directory (default eval-out/BENCH-MODEL)");
+    sub->add_flag("--no-shared-prefill", o->no_shared_prefill,
+                  "every mode evaluates every prompt whole (by default the modes that prefill "
+                  "densely take the prompt's shared part from one dense session)");
     sub->add_option("--shard", o->shard,
                     "i/n: evaluate every n-th sample from the i-th (Slurm arrays, k8s jobs)");
     sub->add_option("--chat-template", o->chat_template,

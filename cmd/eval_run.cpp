@@ -12,12 +12,14 @@
 namespace longctx::cmd {
 
 EvalRunner::EvalRunner(const Model& model, const tokenizer::Tokenizer& tok, ModelOptions options,
-                       std::vector<std::string> modes, const std::vector<eval::EvalSample>& samples)
+                       std::vector<std::string> modes, const std::vector<eval::EvalSample>& samples,
+                       bool share_prefill)
     : model_(model),
       tok_(tok),
       options_(std::move(options)),
       modes_(std::move(modes)),
-      samples_(samples) {
+      samples_(samples),
+      share_prefill_(share_prefill) {
   // The context every session needs: the longest prompt plus its generation budget.
   int64_t need = 0;
   for (const auto& s : samples_) need = std::max(need, int64_t(s.tokens.size()) + s.max_new_tokens);
@@ -31,6 +33,46 @@ EvalRunner::EvalRunner(const Model& model, const tokenizer::Tokenizer& tok, Mode
   newline_ = nl.empty() ? -1 : nl.back();  // pred.py: tokenizer.encode("\n")[-1]
   sessions_.resize(modes_.size());
   for (size_t m = 0; m < modes_.size(); ++m) session(modes_[m]);  // bad policy specs fail here
+  // One dense session serves every mode that can take its prefix (on the CPU, untraced, with the
+  // same KV layout), when at least two modes can: one prefix for all, cut where every one of them
+  // cuts its prompt.
+  if (share_prefill_ && modes_.size() > 1) {
+    base_ = make_session(model_, options_, "dense");
+    int64_t sharing = 0;
+    for (const auto& s : sessions_) {
+      if (!s->can_adopt_prefix(*base_)) continue;
+      ++sharing;
+      min_last_chunk_ = std::max(min_last_chunk_, s->min_last_chunk());
+    }
+    if (sharing < 2) base_.reset();
+  }
+}
+
+std::span<const float> EvalRunner::prefill(Session& session, const eval::EvalSample& s, double& ms,
+                                           int64_t& shared) {
+  std::span<const int32_t> rest = s.tokens;
+  shared = 0;
+  double shared_ms = 0;
+  if (base_ && session.can_adopt_prefix(*base_)) {
+    shared = session.prefill_boundary(int64_t(s.tokens.size()), min_last_chunk_);
+    if (shared > 0) {
+      if (base_sample_ != s.id() || base_tokens_ != shared) {
+        base_->clear();
+        const double t = now_ms();
+        base_->eval(rest.first(size_t(shared)));
+        base_ms_ = now_ms() - t;
+        base_sample_ = s.id();
+        base_tokens_ = shared;
+      }
+      session.adopt_prefix(*base_);
+      rest = rest.subspan(size_t(shared));
+      shared_ms = base_ms_;
+    }
+  }
+  const double t0 = now_ms();
+  std::span<const float> logits = session.eval(rest);
+  ms = now_ms() - t0 + shared_ms;
+  return logits;
 }
 
 EvalRunner::~EvalRunner() = default;
@@ -46,9 +88,9 @@ nlohmann::json EvalRunner::run_one(const eval::EvalSample& s, const std::string&
   if (options_.trace) options_.trace->sample(s.id(), mode);
   session.clear();
   session.reset_timing();
-  double t0 = now_ms();
-  std::span<const float> logits = session.eval(s.tokens);
-  double prefill_ms = now_ms() - t0;
+  double prefill_ms = 0;
+  int64_t shared = 0;
+  std::span<const float> logits = prefill(session, s, prefill_ms, shared);
   std::vector<int32_t> generated;
   std::string stop = "limit";
   int64_t decode_steps = 0;
@@ -99,7 +141,8 @@ nlohmann::json EvalRunner::run_one(const eval::EvalSample& s, const std::string&
       {"answers", s.answers},
       {"metric", s.metric},
       {"first_line", s.first_line},
-      {"prefill_ms", prefill_ms},
+      {"prefill_ms", prefill_ms},  // with the shared prefix's time: what a separate run takes
+      {"shared_prefill_tokens", shared},
       {"decode_ms", decode_ms},
       {"latency_ms", prefill_ms + decode_ms},
       {"attention_ms", session.attention_ms()},

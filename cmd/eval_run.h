@@ -1,5 +1,9 @@
 // The generation loop of `longctx eval`: every sample under every attention mode, greedy, one
 // session per mode reused across samples, a progress bar with ETA, one JSON line per result.
+// Shared prefill: the modes whose policies steer a prompt as dense attention does until its last
+// chunk (Session::shares_prefill) take that part from one dense session per sample
+// (Session::adopt_prefix) and evaluate only the rest themselves; results are those of separate
+// runs, bit for bit.
 #pragma once
 
 #include <functional>
@@ -16,8 +20,10 @@ namespace longctx::cmd {
 
 class EvalRunner {
  public:
+  // share_prefill false: every mode evaluates every prompt whole.
   EvalRunner(const Model& model, const tokenizer::Tokenizer& tok, ModelOptions options,
-             std::vector<std::string> modes, const std::vector<eval::EvalSample>& samples);
+             std::vector<std::string> modes, const std::vector<eval::EvalSample>& samples,
+             bool share_prefill = true);
   ~EvalRunner();
 
   // Runs every (sample, mode) whose key is not in `done`, handing each result line to `sink` as
@@ -28,6 +34,11 @@ class EvalRunner {
  private:
   nlohmann::json run_one(const eval::EvalSample& s, const std::string& mode);
   Session& session(const std::string& mode);
+  // Evaluates the prompt of `s` in `session` (the shared part from the dense session when it may);
+  // returns the last logits, the milliseconds a separate run would have taken to get them, and
+  // how many tokens came from the shared prefill.
+  std::span<const float> prefill(Session& session, const eval::EvalSample& s, double& ms,
+                                 int64_t& shared);
 
   const Model& model_;
   const tokenizer::Tokenizer& tok_;
@@ -36,6 +47,14 @@ class EvalRunner {
   const std::vector<eval::EvalSample>& samples_;
   int32_t newline_ = -1;
   std::vector<std::unique_ptr<Session>> sessions_;  // one per mode, made on first use
+  // Shared prefill: the dense session holding the current sample's shared prefix, the prefix's
+  // length and the time it took; the last chunk every sharing mode needs.
+  bool share_prefill_ = true;
+  std::unique_ptr<Session> base_;
+  std::string base_sample_;
+  int64_t base_tokens_ = 0;
+  double base_ms_ = 0;
+  int64_t min_last_chunk_ = 1;
 };
 
 }  // namespace longctx::cmd

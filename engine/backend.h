@@ -106,6 +106,9 @@ class Backend {
                       const KeyRotation* rotation) = 0;
   // The rows the host reads (every layer on the CPU; on a device, those of policies reading keys).
   virtual const KvRows& host_rows() const = 0;
+  // Takes a copy of another backend's rows of the same layout (Session::adopt_prefix); throws
+  // longctx::Error where the backend cannot.
+  virtual void copy_rows(const Backend& from) = 0;
   // gate = act(gate) * up over `count` elements.
   virtual void gated_activation(Activation act, int64_t count) = 0;
   virtual void add(Act dst, Act src, int64_t count) = 0;  // dst += src: the residual add

@@ -34,6 +34,11 @@ class CpuBackend final : public Backend {
     replay_host(rows_, il, moves, rotation, c_);
   }
   const KvRows& host_rows() const override { return rows_; }
+  void copy_rows(const Backend& from) override {
+    const auto* cpu = dynamic_cast<const CpuBackend*>(&from);
+    if (!cpu) throw Error("internal: CPU rows copied from another kind of backend");
+    rows_ = cpu->rows_;
+  }
   void gated_activation(Activation act, int64_t count) override;
   void add(Act dst, Act src, int64_t count) override { cpu::add(buf(dst), buf(src), count); }
   void output(Act in, int64_t first, int64_t n, float* out) override;

@@ -61,6 +61,9 @@ class CudaBackend final : public Backend {
                       float* mass) override;
   void replay(int64_t il, const std::vector<KvMove>& moves, const KeyRotation* rotation) override;
   const KvRows& host_rows() const override { return host_rows_; }
+  void copy_rows(const Backend&) override {
+    throw Error("a CUDA session cannot take another session's cache yet (shared prefill)");
+  }
   void gated_activation(Activation act, int64_t count) override {
     cuda::gated(buf(Act::Gate), buf(Act::Up), count, act == Activation::GeluTanh);
   }

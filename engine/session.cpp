@@ -165,6 +165,39 @@ void Session::truncate(int64_t n) {
   book_.truncate(n_past_);
 }
 
+bool Session::shares_prefill() const {
+  for (const auto& p : policies_)
+    if (!p->shares_prefill()) return false;
+  return true;
+}
+
+bool Session::can_adopt_prefix(const Session& base) const {
+  const KvLayout &a = book_.layout(), &b = base.book_.layout();
+  return &model_ == &base.model_ && shares_prefill() && base.shares_prefill() &&
+         options_.device == Device::Cpu && base.options_.device == Device::Cpu &&
+         options_.n_batch == base.options_.n_batch && n_ctx_ == base.n_ctx_ && a.type == b.type &&
+         a.capacity == b.capacity && !options_.trace && !base.options_.trace;
+}
+
+void Session::adopt_prefix(const Session& base) {
+  if (!can_adopt_prefix(base))
+    throw Error("internal: this session cannot take that session's prefill");
+  book_ = base.book_;
+  backend_->copy_rows(*base.backend_);
+  n_past_ = base.n_past_;
+  steps_ = base.steps_;
+  evicted_ = base.evicted_;
+  shift_ = base.shift_;
+  for (auto& p : policies_) p->reset();  // they rebuild what they keep from the cache
+}
+
+int64_t Session::prefill_boundary(int64_t total, int64_t min_last_chunk) const {
+  // eval() cuts chunks of n_batch and shortens the one before the last so that the last holds
+  // min_last_chunk: every multiple of n_batch with at least that many tokens after it is a cut.
+  const int64_t b = options_.n_batch;
+  return total > min_last_chunk ? (total - min_last_chunk) / b * b : 0;
+}
+
 std::span<const float> Session::eval(std::span<const int32_t> tokens, bool all_logits) {
   const int64_t n_vocab = model_.config.n_vocab;
   if (int64_t(tokens.size()) > room()) {

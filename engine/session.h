@@ -60,6 +60,21 @@ class Session {
   // were evicted the cache cannot rewind: can_truncate says so, truncate throws.
   bool can_truncate(int64_t n) const;
   void truncate(int64_t n);
+  // Shared prefill. Whether every layer's policy steers a prompt's steps before its last chunk as
+  // dense attention does (AttentionPolicy::shares_prefill).
+  bool shares_prefill() const;
+  // Whether adopt_prefix(base) is possible: both share their prefill, on the CPU, with the same
+  // model, KV layout (capacities, precision) and chunk size.
+  bool can_adopt_prefix(const Session& base) const;
+  // Takes `base`'s cache (the first base.n_past() tokens of a prompt, evaluated in chunks of the
+  // batch size) instead of computing it: this session is then as if it had evaluated them itself,
+  // provided the rest of the prompt follows in one eval() whose chunking keeps base.n_past() a
+  // chunk boundary (prefill_boundary). Throws longctx::Error unless can_adopt_prefix(base).
+  void adopt_prefix(const Session& base);
+  // The largest multiple of the batch size that eval() of `total` prompt tokens cuts at, for a
+  // session whose last chunk must hold `min_last_chunk` tokens: where a shared prefix may end.
+  int64_t prefill_boundary(int64_t total, int64_t min_last_chunk) const;
+  int64_t min_last_chunk() const { return min_last_chunk_; }
   const Model& model() const { return model_; }
   std::string policy_name(int64_t layer) const { return policies_[size_t(layer)]->name(); }
   // The KV cache: its bookkeeping (positions, counts) and the rows the host holds (every layer

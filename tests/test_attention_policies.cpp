@@ -438,3 +438,75 @@ TEST_CASE("Gemma 3's local layers drop keys older than the window without changi
   }
   CHECK(chunked.kv_bytes() < whole.kv_bytes());  // a 64-token chunk needs less room than 1024
 }
+
+// Shared prefill: a session that takes the first chunks of a prompt from a dense session's cache
+// (adopt_prefix) and evaluates the rest itself gives the same logits, bit for bit, and holds the
+// same positions as one that evaluated the whole prompt, for every policy that says it shares its
+// prefill; those that do not say so (H2O scores, DHSA's sparse prefill, windowed streaming). Gemma
+// 3 adds sliding-window layers that evict while the prompt runs.
+TEST_CASE("a prefix adopted from a dense session gives a separate run's results, bit for bit",
+          "[model][attention]") {
+  struct Case {
+    const char* file;
+    std::vector<std::string> shared, unshared;
+  };
+  const std::vector<Case> cases = {
+      {test::kSmolLM2,
+       {"dense", "streaming:sinks=4,window=64", "recycled:k=64,stride=3",
+        "quest:budget=64,page=16,dense_layers=1", "snapkv:budget=96,window=32"},
+       {"h2o:budget=96", "dhsa:budget=96,local=32,q_block=32,dense_tail=32",
+        "streaming:sinks=4,window=64,prefill=windowed"}},
+      {test::kGemma3, {"snapkv:budget=96,window=32"}, {}},
+  };
+  for (const Case& c : cases) {
+    auto model = load_or_fail(c.file);
+    const int64_t n_layer = model->config.n_layer, n_vocab = model->config.n_vocab;
+    std::mt19937 rng(11);
+    std::vector<int32_t> ids(300);
+    for (auto& t : ids) t = int32_t(rng() % uint32_t(n_vocab));
+    const int64_t n_ctx = 320, batch = 64;
+    Session base(*model, SessionOptions{n_ctx, batch, policies_for_all_layers("dense", n_layer)});
+    for (const std::string& spec : c.unshared) {
+      Session s(*model, SessionOptions{n_ctx, batch, policies_for_all_layers(spec, n_layer)});
+      INFO(spec);
+      CHECK_FALSE(s.shares_prefill());
+      CHECK_THROWS_WITH(s.adopt_prefix(base), Catch::Contains("cannot take"));
+    }
+    for (const std::string& spec : c.shared) {
+      INFO(c.file << ", " << spec);
+      const SessionOptions so{n_ctx, batch, policies_for_all_layers(spec, n_layer)};
+      auto run = [&](Session& s, std::span<const int32_t> rest) {
+        std::vector<float> out;
+        auto logits = s.eval(rest);
+        for (int step = 0; step < 6; ++step) {  // the prompt's logits, then greedy decoding
+          out.insert(out.end(), logits.begin(), logits.end());
+          int32_t next[1] = {
+              int32_t(std::max_element(logits.begin(), logits.end()) - logits.begin())};
+          logits = s.eval(next);
+        }
+        return out;
+      };
+      Session alone(*model, so);
+      const std::vector<float> want = run(alone, ids);
+      Session forked(*model, so);
+      REQUIRE(forked.shares_prefill());
+      const int64_t p = forked.prefill_boundary(int64_t(ids.size()), forked.min_last_chunk());
+      CHECK(p == 256);  // 300 - 32 (SnapKV's window) rounded down to the batch
+      base.clear();
+      base.eval(std::span<const int32_t>(ids).first(size_t(p)));
+      forked.adopt_prefix(base);
+      CHECK(forked.n_past() == p);
+      const std::vector<float> got = run(forked, std::span<const int32_t>(ids).subspan(size_t(p)));
+      REQUIRE(got.size() == want.size());
+      size_t differ = 0;  // counted: Catch would print both 300k-element vectors
+      for (size_t i = 0; i < got.size(); ++i) differ += got[i] != want[i];
+      CHECK(differ == 0);
+      for (int64_t il = 0; il < n_layer; ++il) {
+        REQUIRE(forked.book().used(il) == alone.book().used(il));
+        const int32_t* a = alone.book().positions(il);
+        const int32_t* b = forked.book().positions(il);
+        CHECK(std::equal(a, a + alone.book().used(il), b));
+      }
+    }
+  }
+}

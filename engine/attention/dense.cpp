@@ -13,6 +13,7 @@ class DensePolicy final : public AttentionPolicy {
  public:
   std::string name() const override { return "dense"; }
   void plan(const StepInfo& step, Selection& out) override { select_all(step, out); }
+  bool shares_prefill() const override { return true; }
 };
 
 // Keys older than the window are never read again: they leave the cache once `kEvictEvery` of them
@@ -35,6 +36,8 @@ class SlidingWindowPolicy final : public AttentionPolicy {
     out.count = std::min(dead, step.n_cached);
   }
   int64_t max_held() const override { return window_ + kEvictEvery - 1; }
+  // It evicts while a prompt runs, but the layer runs it in every session of the model alike.
+  bool shares_prefill() const override { return true; }
 
  private:
   int64_t window_;

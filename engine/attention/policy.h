@@ -112,6 +112,11 @@ class AttentionPolicy {
   virtual int64_t min_last_chunk() const { return 1; }
   // The session forgot its tokens (clear) or some of them (a chat rewinding to a shared prefix).
   virtual void reset() {}
+  // Whether, before the chunk that ends a prompt, the policy steers attention exactly as dense
+  // attention does (reads every key, observes nothing, evicts nothing) and rebuilds whatever it
+  // keeps from those steps out of the cache: then a session may take that part of a prompt from
+  // another session's cache (Session::adopt_prefix) and its results do not change.
+  virtual bool shares_prefill() const { return false; }
 };
 
 // One key span per KV head covering the cache: the dense selection, used by every policy for steps

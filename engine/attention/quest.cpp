@@ -61,6 +61,8 @@ class QuestPolicy final : public AttentionPolicy {
   // Summaries describe the keys that were in the cache: after a clear or a rewind the slots hold
   // other keys, so every page is summarised again.
   void reset() override { done_ = 0; }
+  // Prefill is dense; the page summaries are rebuilt from the cache's keys.
+  bool shares_prefill() const override { return true; }
 
   void plan(const StepInfo& step, Selection& out) override {
     if (!sparse_step(step)) {

@@ -108,6 +108,7 @@ class RecycledPolicy final : public AttentionPolicy {
     }
   }
 
+  bool shares_prefill() const override { return true; }  // it records at the prompt's end
   void reset() override {
     recycled_.clear();
     since_ = 0;

@@ -34,6 +34,7 @@ class SnapKvPolicy final : public AttentionPolicy {
 
   void plan(const StepInfo& step, Selection& out) override { select_all(step, out); }
   int64_t min_last_chunk() const override { return window_; }
+  bool shares_prefill() const override { return true; }  // it acts when the prompt ends
 
   int64_t observe_queries(const StepInfo& step) override {
     bool compress =

@@ -60,6 +60,7 @@ class StreamingPolicy final : public AttentionPolicy {
 
   // A dense prefill holds the prompt first: no bound below the context.
   int64_t max_held() const override { return windowed_ ? sinks_ + window_ + every_ - 1 : -1; }
+  bool shares_prefill() const override { return !windowed_; }  // a dense prompt, then eviction
 
  private:
   int64_t sinks_, window_, every_;
