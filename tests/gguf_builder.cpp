@@ -55,4 +55,28 @@ std::vector<uint8_t> rich_gguf(GgufBuilder* builder_out) {
   return bytes;
 }
 
+std::vector<uint8_t> gemma2_gguf(float attn_softcap, float final_softcap,
+                                 GgufBuilder* builder_out) {
+  using VT = gguf::ValueType;
+  GgufBuilder b;
+  b.kv_string("general.architecture", "gemma2")
+      .kv("gemma2.context_length", VT::UINT32, uint32_t{256})
+      .kv("gemma2.embedding_length", VT::UINT32, uint32_t{64})
+      .kv("gemma2.block_count", VT::UINT32, uint32_t{2})
+      .kv("gemma2.feed_forward_length", VT::UINT32, uint32_t{128})
+      .kv("gemma2.attention.head_count", VT::UINT32, uint32_t{4})
+      .kv("gemma2.attention.head_count_kv", VT::UINT32, uint32_t{2})
+      .kv("gemma2.attention.key_length", VT::UINT32, uint32_t{16})
+      .kv("gemma2.attention.value_length", VT::UINT32, uint32_t{16})
+      .kv("gemma2.attention.layer_norm_rms_epsilon", VT::FLOAT32, 1e-6f)
+      .kv("gemma2.attention.sliding_window", VT::UINT32, uint32_t{8})
+      .kv("gemma2.attn_logit_softcapping", VT::FLOAT32, attn_softcap)
+      .kv("gemma2.final_logit_softcapping", VT::FLOAT32, final_softcap);
+  for (const char* name : {"blk.0.attn_norm.weight", "blk.1.attn_norm.weight"})
+    b.tensor(name, 0, {64}, std::vector<uint8_t>(64 * 4));
+  auto bytes = b.build();
+  if (builder_out) *builder_out = b;
+  return bytes;
+}
+
 }  // namespace longctx::test

@@ -145,5 +145,9 @@ class GgufBuilder {
 // A file with every metadata value type, arrays of each, and tensors of several block types:
 // the richest seed for tests and the fuzz corpus.
 std::vector<uint8_t> rich_gguf(GgufBuilder* builder_out = nullptr);
+// A gemma2 header with its soft-caps and sliding window (two layers, one F32 tensor each, so the
+// counts add up), for config readers; `builder_out` as above.
+std::vector<uint8_t> gemma2_gguf(float attn_softcap, float final_softcap,
+                                 GgufBuilder* builder_out = nullptr);
 
 }  // namespace longctx::test

@@ -112,23 +112,7 @@ TEST_CASE("an unknown architecture is a clear error naming the supported ones") 
 TEST_CASE("Gemma 2 soft-caps are read, and refused by key when not positive") {
   using VT = gguf::ValueType;
   auto config_with = [](float attn, float final) {
-    GgufBuilder b;
-    b.kv_string("general.architecture", "gemma2")
-        .kv("gemma2.context_length", VT::UINT32, uint32_t{256})
-        .kv("gemma2.embedding_length", VT::UINT32, uint32_t{64})
-        .kv("gemma2.block_count", VT::UINT32, uint32_t{2})
-        .kv("gemma2.feed_forward_length", VT::UINT32, uint32_t{128})
-        .kv("gemma2.attention.head_count", VT::UINT32, uint32_t{4})
-        .kv("gemma2.attention.head_count_kv", VT::UINT32, uint32_t{2})
-        .kv("gemma2.attention.key_length", VT::UINT32, uint32_t{16})
-        .kv("gemma2.attention.value_length", VT::UINT32, uint32_t{16})
-        .kv("gemma2.attention.layer_norm_rms_epsilon", VT::FLOAT32, 1e-6f)
-        .kv("gemma2.attention.sliding_window", VT::UINT32, uint32_t{8})
-        .kv("gemma2.attn_logit_softcapping", VT::FLOAT32, attn)
-        .kv("gemma2.final_logit_softcapping", VT::FLOAT32, final);
-    for (const char* name : {"blk.0.attn_norm.weight", "blk.1.attn_norm.weight"})
-      b.tensor(name, 0, {64}, std::vector<uint8_t>(64 * 4));  // F32: the counts add up
-    return read_config(gguf::File::from_bytes("gemma2.gguf", b.build()));
+    return read_config(gguf::File::from_bytes("gemma2.gguf", test::gemma2_gguf(attn, final)));
   };
   const ModelConfig c = config_with(50.0f, 30.0f);
   CHECK(c.attn_softcap == 50.0f);

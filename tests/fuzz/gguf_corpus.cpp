@@ -109,21 +109,7 @@ int main(int argc, char** argv) {
   mutate_seed(s, minimal_bytes, minimal, random_runs / 10);
   // Gemma 2's keys: soft-caps and a sliding window.
   GgufBuilder gemma2;
-  using VT = longctx::gguf::ValueType;
-  gemma2.kv_string("general.architecture", "gemma2")
-      .kv("gemma2.context_length", VT::UINT32, uint32_t{256})
-      .kv("gemma2.embedding_length", VT::UINT32, uint32_t{64})
-      .kv("gemma2.block_count", VT::UINT32, uint32_t{2})
-      .kv("gemma2.feed_forward_length", VT::UINT32, uint32_t{128})
-      .kv("gemma2.attention.head_count", VT::UINT32, uint32_t{4})
-      .kv("gemma2.attention.head_count_kv", VT::UINT32, uint32_t{2})
-      .kv("gemma2.attention.key_length", VT::UINT32, uint32_t{16})
-      .kv("gemma2.attention.sliding_window", VT::UINT32, uint32_t{8})
-      .kv("gemma2.attn_logit_softcapping", VT::FLOAT32, 50.0f)
-      .kv("gemma2.final_logit_softcapping", VT::FLOAT32, 30.0f);
-  for (const char* name : {"blk.0.attn_norm.weight", "blk.1.attn_norm.weight"})
-    gemma2.tensor(name, 0, {64}, std::vector<uint8_t>(64 * 4));
-  auto gemma2_bytes = gemma2.build();
+  auto gemma2_bytes = longctx::test::gemma2_gguf(50.0f, 30.0f, &gemma2);
   mutate_seed(s, gemma2_bytes, gemma2, random_runs / 10);
   run(s, {}, "empty");
   std::printf(
