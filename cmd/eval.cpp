@@ -279,7 +279,8 @@ int run_benchmark(const EvalOptions& o) {
        {{"kind", tok->vocab().kind == tokenizer::VocabKind::Bpe ? "bpe" : "spm"},
         {"pre", tok->vocab().pre},
         {"vocab_size", tok->vocab_size()}}},
-      {"chat_template", format.name()},
+      // --no-think changes Qwen3's prompts: a run with it is another run.
+      {"chat_template", format.name() + (o.no_think ? ", --no-think" : "")},
       {"answer_prefix", o.benchmark == "ruler"
                             ? "assistant prefill after the chat template's generation prompt"
                             : "none"},
