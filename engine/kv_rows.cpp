@@ -45,12 +45,6 @@ KvRows::KvRows(const KvLayout& layout, std::vector<bool> stored)
   scratch_key_.resize(size_t(layout_.head_dim));
 }
 
-int64_t KvRows::bytes() const {
-  int64_t total = 0;
-  for (size_t il = 0; il < k_.size(); ++il) total += int64_t(k_[il].size() + v_[il].size());
-  return total;
-}
-
 void KvRows::check_stored(int64_t layer) const {
   if (!stored_[size_t(layer)])
     throw Error("internal: layer " + std::to_string(layer) + " keeps no rows on the host");

@@ -19,7 +19,6 @@ class KvRows {
   explicit KvRows(const KvLayout& layout, std::vector<bool> stored = {});
 
   bool stores(int64_t layer) const { return stored_[size_t(layer)]; }
-  int64_t bytes() const;  // allocated
   // Encodes n tokens' keys and values ([n][n_kv_head][dim] floats) into slots first_slot.. of a
   // stored layer.
   void write(int64_t layer, int64_t first_slot, int64_t n, const float* k, const float* v);
