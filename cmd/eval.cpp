@@ -15,13 +15,12 @@
 
 #include "cmd/commands.h"
 #include "cmd/eval_run.h"
+#include "cmd/eval_samples.h"
 #include "cmd/generation.h"
 #include "cmd/model_path.h"
 #include "engine/attention/registry.h"
-#include "engine/eval/longbench.h"
-#include "engine/eval/needle.h"
 #include "engine/eval/results.h"
-#include "engine/eval/ruler.h"
+#include "engine/eval/ruler_data.h"
 #include "support/error.h"
 #include "support/sha256.h"
 #include "support/text_file.h"
@@ -31,48 +30,6 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 namespace {
-
-struct EvalOptions {
-  ModelOptions model;
-  std::string benchmark;
-  std::string tasks, lengths = "4k", depths = "0,25,50,75,100";
-  int64_t samples = 0;  // 0: the benchmark's default
-  std::string data_dir, out, shard, chat_template;
-  bool no_think = false;
-  bool no_shared_prefill = false;
-  uint64_t seed = 42;
-  bool longbench_e = false;
-  int64_t max_input_tokens = 0;
-};
-
-std::vector<std::string> split_list(const std::string& s) {
-  std::vector<std::string> out;
-  size_t start = 0;
-  while (start <= s.size()) {
-    size_t comma = s.find(',', start);
-    if (comma == std::string::npos) comma = s.size();
-    std::string item = s.substr(start, comma - start);
-    if (!item.empty()) out.push_back(item);
-    start = comma + 1;
-  }
-  return out;
-}
-
-int64_t parse_length(const std::string& s) {
-  try {
-    size_t used = 0;
-    double v = std::stod(s, &used);
-    std::string unit = s.substr(used);
-    if (unit == "k" || unit == "K")
-      v *= 1024;
-    else if (!unit.empty())
-      throw std::invalid_argument(unit);
-    if (v < 1 || v > (1 << 24) || v != std::floor(v)) throw std::out_of_range(s);
-    return int64_t(v);
-  } catch (const std::exception&) {
-    throw Error("--lengths: '" + s + "' is not a length (tokens, or 4k, 8k, ...)");
-  }
-}
 
 std::pair<int64_t, int64_t> parse_shard(const std::string& s) {
   if (s.empty()) return {1, 1};
@@ -119,7 +76,9 @@ json data_files(const EvalOptions& o, const fs::path& dir, const std::vector<std
   auto add = [&](const fs::path& p) {
     if (fs::is_regular_file(p)) files[fs::relative(p, dir).string()] = file_sha256(p);
   };
-  if (o.benchmark == "ruler" || o.benchmark == "niah") {
+  if (!o.data.empty()) {  // RULER's prepared samples: the files themselves
+    for (const auto& f : split_list(o.data)) files[f] = file_sha256(f);
+  } else if (o.benchmark == "ruler" || o.benchmark == "niah") {
     if (o.benchmark == "ruler")
       for (const char* f : {"nounlist.txt", "adjectivelist.txt", "verblist.txt"})
         add(dir / "wonderwords" / f);
@@ -192,79 +151,37 @@ int run_benchmark(const EvalOptions& o) {
                                        ? split_policy_list(o.model.attn)
                                        : std::vector<std::string>{o.model.attn_config};
   if (modes.empty()) throw Error("--attn: no attention mode given");
-  std::vector<int64_t> lengths;
-  for (const auto& l : split_list(o.lengths)) lengths.push_back(parse_length(l));
-  if (lengths.empty()) throw Error("--lengths: no length given");
   auto [shard_i, shard_n] = parse_shard(o.shard);
   fs::path data_dir = o.data_dir.empty() ? eval::default_data_dir() : fs::path(o.data_dir);
+  const bool from_data = !o.data.empty();
+  if (from_data && !o.dump_samples.empty())
+    throw Error("--data and --dump-samples: one reads RULER's samples, the other writes ours");
+  if (!o.dump_samples.empty()) check_dump_dir(o.dump_samples);  // before any work
 
   std::string model_path = resolve_model(o.model.model);
   set_threads(o.model.threads);
   std::unique_ptr<Model> model = load_model(model_path);
   auto tok = tokenizer::Tokenizer::create(model->vocab);
+  // RULER's prepared samples carry the template chosen at preparation: by default they are read
+  // as prepared; a named template (or "model") wraps their input as a user turn.
   std::optional<tokenizer::ChatTemplate> chat;
-  if (o.chat_template != "none") {
-    chat = tokenizer::ChatTemplate::choose(o.chat_template, tok->vocab());
+  if (o.chat_template != "none" && !(from_data && o.chat_template.empty())) {
+    chat = tokenizer::ChatTemplate::choose(o.chat_template == "model" ? "" : o.chat_template,
+                                           tok->vocab());
     chat->set_thinking(!o.no_think);
   }
   eval::PromptFormat format(*tok, chat);
+  if (!o.dump_samples.empty()) {
+    dump_ruler_samples(o, format, data_dir, o.dump_samples);
+    return 0;
+  }
 
   // The samples, in one deterministic order; a shard keeps every n-th.
-  std::vector<std::string> tasks = split_list(o.tasks);
-  std::vector<eval::EvalSample> samples;
-  int64_t ordinal = 0;
-  auto mine = [&] { return ordinal++ % shard_n == shard_i - 1; };
-  if (o.benchmark == "ruler") {
-    if (tasks.empty())
-      for (const auto& t : eval::ruler_tasks()) tasks.emplace_back(t.name);
-    for (const auto& t : tasks) eval::ruler_task(t);  // unknown names fail before any work
-    eval::RulerGenerator gen(format, data_dir, o.seed);
-    int64_t n = o.samples > 0 ? o.samples : 10;
-    for (const auto& t : tasks)
-      for (int64_t len : lengths)
-        for (int64_t i = 0; i < n; ++i)
-          if (mine()) samples.push_back(gen.sample(t, len, i));
-  } else if (o.benchmark == "longbench") {
-    if (tasks.empty())
-      for (const auto& d : eval::longbench_datasets())
-        if (!d.chinese) tasks.emplace_back(d.name);
-    for (const auto& t : tasks) eval::longbench_dataset(t);
-    eval::LongBenchOptions lb{data_dir, o.longbench_e};
-    for (int64_t len : lengths) {
-      // LongBench's margin for template and generation: a 4k model reads 3500 prompt tokens.
-      int64_t budget = o.max_input_tokens > 0 ? o.max_input_tokens : len - 500;
-      if (budget < 64)
-        throw Error("--lengths " + std::to_string(len) +
-                    ": too short for LongBench's 500-token margin");
-      for (const auto& t : tasks)
-        for (auto& s : eval::longbench_samples(eval::longbench_dataset(t), lb, format, budget, len,
-                                               o.samples))
-          if (mine()) samples.push_back(std::move(s));
-    }
-  } else if (o.benchmark == "niah") {
-    eval::NeedleGenerator gen(format, data_dir, o.seed);
-    std::vector<double> depths;
-    for (const auto& d : split_list(o.depths)) {
-      char* end = nullptr;
-      double v = std::strtod(d.c_str(), &end);
-      if (*end || v < 0 || v > 100) throw Error("--depths: '" + d + "' is not a percentage 0-100");
-      depths.push_back(v);
-    }
-    int64_t n = o.samples > 0 ? o.samples : 1;
-    for (int64_t len : lengths)
-      for (size_t d = 0; d < depths.size(); ++d)
-        for (int64_t i = 0; i < n; ++i)
-          if (mine()) {
-            samples.push_back(gen.niah(len, depths[d], i));
-            samples.back().index = int64_t(d) * n + i;  // one id per cell of the grid
-          }
-  } else {  // passkey
-    eval::NeedleGenerator gen(format, data_dir, o.seed);
-    int64_t n = o.samples > 0 ? o.samples : 10;
-    for (int64_t len : lengths)
-      for (int64_t i = 0; i < n; ++i)
-        if (mine()) samples.push_back(gen.passkey(len, i));
-  }
+  const int64_t context = o.model.n_ctx > 0 ? o.model.n_ctx : model->config.n_ctx_train;
+  SampleSet set = collect_samples(o, format, data_dir, context, shard_i, shard_n);
+  const std::vector<std::string>& tasks = set.tasks;
+  const std::vector<int64_t>& lengths = set.lengths;
+  std::vector<eval::EvalSample>& samples = set.samples;
 
   fs::path out_dir = o.out.empty() ? fs::path("eval-out") /
                                          (o.benchmark + "-" + fs::path(model_path).stem().string())
@@ -280,15 +197,18 @@ int run_benchmark(const EvalOptions& o) {
         {"pre", tok->vocab().pre},
         {"vocab_size", tok->vocab_size()}}},
       // --no-think changes Qwen3's prompts: a run with it is another run.
-      {"chat_template", format.name() + (o.no_think ? ", --no-think" : "")},
-      {"answer_prefix", o.benchmark == "ruler"
-                            ? "assistant prefill after the chat template's generation prompt"
-                            : "none"},
+      {"chat_template", from_data && !chat ? std::string("as prepared (RULER's template type)")
+                                           : format.name() + (o.no_think ? ", --no-think" : "")},
+      {"answer_prefix", o.benchmark != "ruler" ? "none"
+                        : chat ? "assistant prefill after the chat template's generation prompt"
+                               : "after the prompt text"},
+      {"samples_from", from_data ? "RULER JSONL (--data)" : "longctx's generator"},
       {"truncation",
        o.benchmark == "longbench"
            ? (o.max_input_tokens > 0 ? "middle, " + std::to_string(o.max_input_tokens) + " tokens"
                                      : "middle, length - 500 tokens")
-           : "none: prompts are generated to fit"},
+           : (from_data ? "none: prepared samples are read whole"
+                        : "none: prompts are generated to fit")},
       {"decoding", "greedy"},
       {"seed", o.seed},
       {"tasks", tasks},
@@ -394,6 +314,13 @@ Action add_eval(CLI::App& app) {
                                                   : "datasets (default: the English ones)");
     sub->add_option("--lengths", o->lengths,
                     "context lengths: 4k,8k,16k or token counts (default 4k)");
+    if (std::string(bench) == "ruler") {
+      sub->add_option("--data", o->data,
+                      "evaluate RULER's own samples: JSONL files from its prepare.py, comma-"
+                      "separated (task and length from their paths, or --tasks/--lengths)");
+      sub->add_option("--dump-samples", o->dump_samples,
+                      "write the generated samples as RULER JSONL under DIR/LENGTH/TASK/ and stop");
+    }
     sub->add_option(
            "--samples,-N", o->samples,
            "samples per task and length (default: ruler 10, passkey 10, niah 1; longbench: all)")
@@ -406,7 +333,8 @@ Action add_eval(CLI::App& app) {
     sub->add_option("--shard", o->shard,
                     "i/n: evaluate every n-th sample from the i-th (Slurm arrays, k8s jobs)");
     sub->add_option("--chat-template", o->chat_template,
-                    "template family, or none for plain text (default: the model's)");
+                    "template family, model (the model's own), or none for plain text "
+                    "(default: the model's; with --data: the samples as prepared)");
     sub->add_flag(
         "--no-think", o->no_think,
         "Qwen3: an empty think block in the generation prompt, so the model answers directly");

@@ -444,7 +444,8 @@ int64_t RulerGenerator::fit_units(const RulerTask& task, int64_t length) {
   return best;
 }
 
-EvalSample RulerGenerator::sample(std::string_view task_name, int64_t length, int64_t index) {
+EvalSample RulerGenerator::sample(std::string_view task_name, int64_t length, int64_t index,
+                                  TaskText* text_out) {
   const RulerTask& task = ruler_task(task_name);
   int64_t units = fit_units(task, length), inc = incremental(task, length);
   uint64_t seed = Rng::derive(
@@ -464,6 +465,7 @@ EvalSample RulerGenerator::sample(std::string_view task_name, int64_t length, in
       s.answers = t.answers;
       s.extra = t.extra;
       s.extra["answer_prefix"] = t.answer_prefix;
+      if (text_out) *text_out = std::move(t);
       return s;
     }
     if (units <= inc) {

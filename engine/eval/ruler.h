@@ -41,7 +41,9 @@ class RulerGenerator {
 
   // Sample `index` of `task` at `length` tokens. Throws longctx::Error when the length cannot hold
   // the task (the prompt's fixed part and the generation budget alone exceed it).
-  EvalSample sample(std::string_view task, int64_t length, int64_t index);
+  // `text_out`, when given, receives the task text the sample's tokens were made from.
+  EvalSample sample(std::string_view task, int64_t length, int64_t index,
+                    TaskText* text_out = nullptr);
 
   // The task text with `units` haystack units (lines, words, documents) drawn from `seed`; qa
   // tasks ask question `index` of their file.

@@ -42,6 +42,13 @@ class PromptFormat {
   // `system`, when given, is a system turn (or a first paragraph without a template).
   std::vector<int32_t> encode(std::string_view user, std::string_view answer_prefix = "",
                               bool use_chat = true, std::string_view system = "") const;
+  // The text encode() tokenizes before the answer prefix: the rendered template (its BOS and
+  // control tokens written as text) or the plain text, which encode() gives a BOS of its own.
+  std::string text(std::string_view user, bool use_chat = true, std::string_view system = "") const;
+  // Text prepared elsewhere (RULER's prepare.py), tokenized as its pipeline does: control tokens
+  // written in it are matched, and BOS comes first once (the vocabulary's rule) unless it is
+  // already there. encode_prepared(text(u) + prefix) == encode(u, prefix) for the task texts.
+  std::vector<int32_t> encode_prepared(std::string_view text) const;
   const tokenizer::Tokenizer& tokenizer() const { return tok_; }
   bool has_chat() const { return chat_.has_value(); }
   std::string name() const { return chat_ ? std::string(chat_->name()) : "none"; }

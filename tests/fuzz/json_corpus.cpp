@@ -1,10 +1,11 @@
 // A bounded, deterministic fuzz run of every JSON reader a user feeds, under AddressSanitizer and
 // UBSan: config.json, tokenizer.json, tokenizer_config.json and generation_config.json of a valid
-// Hugging Face folder (tests/hf_folder_builder.h), an --attn-config file, LongBench JSONL rows and
-// eval prediction lines. Each input is damaged at the level of JSON values (a field replaced by a
-// value of another type, an absurd number, null; a field removed) or of bytes; every one must end
-// in a longctx::Error or a valid result, never another exception, a sanitizer report or a huge
-// allocation (ASan's allocator fails a request over its limit loudly).
+// Hugging Face folder (tests/hf_folder_builder.h), an --attn-config file, LongBench JSONL rows,
+// RULER JSONL rows (eval ruler --data) and eval prediction lines. Each input is damaged at the
+// level of JSON values (a field replaced by a value of another type, an absurd number, null; a
+// field removed) or of bytes; every one must end in a longctx::Error or a valid result, never
+// another exception, a sanitizer report or a huge allocation (ASan's allocator fails a request over
+// its limit loudly).
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -14,6 +15,7 @@
 #include "engine/attention/registry.h"
 #include "engine/eval/longbench.h"
 #include "engine/eval/results.h"
+#include "engine/eval/ruler_jsonl.h"
 #include "engine/eval/sample.h"
 #include "models/model.h"
 #include "support/error.h"
@@ -188,6 +190,22 @@ int main(int argc, char** argv) {
       });
     }
     tallies.push_back(rows);
+    // RULER's prepared samples (eval ruler --data).
+    const json ruler = {
+        {"index", 0},   {"input", "VAR AB = 1. Which hold 1?"}, {"outputs", {"AB"}},
+        {"length", 40}, {"answer_prefix", " Answer:"},          {"others", {{"depths", {50}}}}};
+    Tally ruler_rows{"RULER JSONL"};
+    longctx::eval::RulerFileOptions ro;
+    ro.length = 64;
+    ro.context = 64;
+    for (size_t i = 0; i < runs; ++i) {
+      std::ofstream(dir / "vt.jsonl") << ruler.dump() << "\n" << damage(ruler) << "\n";
+      ruler_rows.run([&] {
+        longctx::eval::read_ruler_file(dir / "vt.jsonl", longctx::eval::ruler_task("vt"), format,
+                                       ro);
+      });
+    }
+    tallies.push_back(ruler_rows);
     const json pred = {{"id", "ruler/vt/4096/0"},
                        {"benchmark", "ruler"},
                        {"task", "vt"},
