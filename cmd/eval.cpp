@@ -87,6 +87,9 @@ json data_files(const EvalOptions& o, const fs::path& dir, const std::vector<std
       for (const auto& e : fs::directory_iterator(dir / "PaulGrahamEssays")) add(e.path());
     if (std::count(tasks.begin(), tasks.end(), "qa_1")) add(dir / "dev-v2.0.json");
     if (std::count(tasks.begin(), tasks.end(), "qa_2")) add(dir / "hotpot_dev_distractor_v1.json");
+  } else if (o.benchmark == "longbench-v2") {
+    add(dir / "LongBench-v2" / "data.json");
+    if (files.empty()) add(dir / "data.json");
   } else if (o.benchmark == "longbench") {
     for (const auto& t : tasks) {
       std::string f = t + (o.longbench_e ? "_e" : "") + ".jsonl";
@@ -207,6 +210,10 @@ int run_benchmark(const EvalOptions& o) {
        o.benchmark == "longbench"
            ? (o.max_input_tokens > 0 ? "middle, " + std::to_string(o.max_input_tokens) + " tokens"
                                      : "middle, length - 500 tokens")
+       : o.benchmark == "longbench-v2"
+           ? (o.max_input_tokens > 0
+                  ? "middle, " + std::to_string(o.max_input_tokens) + " tokens"
+                  : std::string("middle, length - generation - chat template tokens"))
            : (from_data ? "none: prepared samples are read whole"
                         : "none: prompts are generated to fit")},
       {"decoding", "greedy"},
@@ -247,7 +254,7 @@ int run_benchmark(const EvalOptions& o) {
   if (fs::exists(pred_path))
     for (const auto& p : eval::read_predictions({pred_path})) done.insert(eval::prediction_key(p));
 
-  EvalRunner runner(*model, *tok, o.model, modes, samples, !o.no_shared_prefill);
+  EvalRunner runner(*model, *tok, o.model, modes, samples, !o.no_shared_prefill, &format);
   std::fprintf(stderr, "longctx eval %s: %zu samples x %zu modes%s, %zu done already; writing %s\n",
                o.benchmark.c_str(), samples.size(), modes.size(),
                shard_n > 1 ? (" (shard " + o.shard + ")").c_str() : "", done.size(),
@@ -303,7 +310,7 @@ Action add_eval(CLI::App& app) {
   app.require_subcommand(1);
   auto o = std::make_shared<EvalOptions>();
   auto action = std::make_shared<std::function<int()>>();
-  for (const char* bench : {"ruler", "longbench", "niah", "passkey"}) {
+  for (const char* bench : {"ruler", "longbench", "longbench-v2", "niah", "passkey"}) {
     CLI::App* sub = app.add_subcommand(bench, std::string("evaluate ") + bench);
     add_model_flags(*sub, o->model);
     add_trace_flag(*sub, o->model);
@@ -344,6 +351,14 @@ Action add_eval(CLI::App& app) {
                     "LongBench-E: the *_e.jsonl files, scored by length bucket");
       sub->add_option("--max-input-tokens", o->max_input_tokens,
                       "middle-truncation budget (default: length - 500)")
+          ->check(CLI::PositiveNumber);
+    }
+    if (std::string(bench) == "longbench-v2") {
+      sub->add_flag("--cot", o->cot,
+                    "chain of thought: 1024 tokens of reasoning, then a second turn that answers");
+      sub->add_option("--max-input-tokens", o->max_input_tokens,
+                      "middle-truncation budget (default: what fits in the length with the "
+                      "generation and the chat template)")
           ->check(CLI::PositiveNumber);
     }
     if (std::string(bench) == "niah")

@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdio>
 
+#include "engine/eval/longbench_v2.h"
 #include "engine/eval/metrics.h"
 #include "support/error.h"
 
@@ -13,12 +14,13 @@ namespace longctx::cmd {
 
 EvalRunner::EvalRunner(const Model& model, const tokenizer::Tokenizer& tok, ModelOptions options,
                        std::vector<std::string> modes, const std::vector<eval::EvalSample>& samples,
-                       bool share_prefill)
+                       bool share_prefill, const eval::PromptFormat* format)
     : model_(model),
       tok_(tok),
       options_(std::move(options)),
       modes_(std::move(modes)),
       samples_(samples),
+      format_(format),
       share_prefill_(share_prefill) {
   // The context every session needs: the longest prompt plus its generation budget.
   int64_t need = 0;
@@ -83,21 +85,12 @@ Session& EvalRunner::session(const std::string& mode) {
   return *sessions_[m];
 }
 
-nlohmann::json EvalRunner::run_one(const eval::EvalSample& s, const std::string& mode) {
-  Session& session = this->session(mode);
-  if (options_.trace) options_.trace->sample(s.id(), mode);
-  session.clear();
-  session.reset_timing();
-  double prefill_ms = 0;
-  int64_t shared = 0;
-  std::span<const float> logits = prefill(session, s, prefill_ms, shared);
-  std::vector<int32_t> generated;
-  std::string stop = "limit";
-  int64_t decode_steps = 0;
-  double t1 = now_ms();
-  while (int64_t(generated.size()) < s.max_new_tokens) {
+EvalRunner::Generation EvalRunner::generate(Session& session, std::span<const float> logits,
+                                            int64_t max_new_tokens, bool stop_at_newline) {
+  Generation g;
+  while (int64_t(g.tokens.size()) < max_new_tokens) {
     auto next = int32_t(std::max_element(logits.begin(), logits.end()) - logits.begin());  // greedy
-    if (generated.empty() && s.stop_at_newline) {
+    if (g.tokens.empty() && stop_at_newline) {
       // pred.py's samsum: min_length = prompt + 1 keeps the stop tokens (EOS, newline) from
       // being the first one.
       float best = -INFINITY;
@@ -106,22 +99,54 @@ nlohmann::json EvalRunner::run_one(const eval::EvalSample& s, const std::string&
           best = logits[size_t(t)], next = t;
     }
     if (tok_.is_end_of_generation(next)) {
-      stop = "end of generation";
+      g.stop = "end of generation";
       break;
     }
-    generated.push_back(next);
-    if (s.stop_at_newline && next == newline_) {
-      stop = "newline";
+    g.tokens.push_back(next);
+    if (stop_at_newline && next == newline_) {
+      g.stop = "newline";
       break;
     }
-    if (int64_t(generated.size()) == s.max_new_tokens) break;
+    if (int64_t(g.tokens.size()) == max_new_tokens) break;
     if (session.room() < 1) {
-      stop = "context full";
+      g.stop = "context full";
       break;
     }
     int32_t one[1] = {next};
     logits = session.eval(one);
-    ++decode_steps;
+    ++g.decode_steps;
+  }
+  return g;
+}
+
+nlohmann::json EvalRunner::run_one(const eval::EvalSample& s, const std::string& mode) {
+  Session& session = this->session(mode);
+  if (options_.trace) options_.trace->sample(s.id(), mode);
+  session.clear();
+  session.reset_timing();
+  double prefill_ms = 0;
+  int64_t shared = 0;
+  std::span<const float> logits = prefill(session, s, prefill_ms, shared);
+  double t1 = now_ms();
+  Generation g = generate(session, logits, s.max_new_tokens, s.stop_at_newline);
+  std::string pred = tok_.decode(g.tokens, true);
+  nlohmann::json extra = s.extra;
+  if (!s.followup.empty()) {
+    // The chain of thought's second turn: a new prompt holding the first answer, in this mode.
+    if (!format_) throw Error("internal: a two-turn sample needs the prompt format");
+    std::vector<int32_t> second = eval::longbench_v2_followup(s, pred, *format_);
+    if (int64_t(second.size()) + s.followup_max_new_tokens > options_.n_ctx)
+      throw Error(s.id() + ": the chain of thought's second turn needs " +
+                  std::to_string(second.size() + size_t(s.followup_max_new_tokens)) +
+                  " tokens of context; raise -c");
+    extra["response_cot"] = pred;
+    extra["followup_prompt_tokens"] = second.size();
+    session.clear();
+    Generation g2 = generate(session, session.eval(second), s.followup_max_new_tokens, false);
+    pred = tok_.decode(g2.tokens, true);
+    g.decode_steps += g2.decode_steps;
+    g.stop = g2.stop;
+    g.tokens.insert(g.tokens.end(), g2.tokens.begin(), g2.tokens.end());
   }
   double decode_ms = now_ms() - t1;
   nlohmann::json line = {
@@ -134,10 +159,10 @@ nlohmann::json EvalRunner::run_one(const eval::EvalSample& s, const std::string&
       {"kv_type", options_.kv_type},
       {"prompt_tokens", s.tokens.size()},
       {"max_new_tokens", s.max_new_tokens},
-      {"new_tokens", generated.size()},
-      {"decode_steps", decode_steps},
-      {"stop", stop},
-      {"pred", tok_.decode(generated, true)},
+      {"new_tokens", g.tokens.size()},
+      {"decode_steps", g.decode_steps},
+      {"stop", g.stop},
+      {"pred", pred},
       {"answers", s.answers},
       {"metric", s.metric},
       {"first_line", s.first_line},
@@ -149,7 +174,7 @@ nlohmann::json EvalRunner::run_one(const eval::EvalSample& s, const std::string&
       {"planning_ms", session.planning_ms()},
       {"kv_bytes", session.kv_bytes()},
       {"kv_held_bytes", session.held_kv_bytes()},
-      {"extra", s.extra},
+      {"extra", extra},
   };
   if (!s.all_classes.empty()) line["all_classes"] = s.all_classes;
   line["score"] = eval::score_sample(s.metric, line["pred"].get<std::string>(), s.answers,

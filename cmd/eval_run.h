@@ -23,7 +23,7 @@ class EvalRunner {
   // share_prefill false: every mode evaluates every prompt whole.
   EvalRunner(const Model& model, const tokenizer::Tokenizer& tok, ModelOptions options,
              std::vector<std::string> modes, const std::vector<eval::EvalSample>& samples,
-             bool share_prefill = true);
+             bool share_prefill = true, const eval::PromptFormat* format = nullptr);
   ~EvalRunner();
 
   // Runs every (sample, mode) whose key is not in `done`, handing each result line to `sink` as
@@ -33,6 +33,15 @@ class EvalRunner {
 
  private:
   nlohmann::json run_one(const eval::EvalSample& s, const std::string& mode);
+  struct Generation {
+    std::vector<int32_t> tokens;
+    std::string stop = "limit";
+    int64_t decode_steps = 0;
+  };
+  // Greedy from `logits` (the prompt's last) until the budget, end of generation, a newline when
+  // asked (LongBench samsum) or a full context.
+  Generation generate(Session& session, std::span<const float> logits, int64_t max_new_tokens,
+                      bool stop_at_newline);
   Session& session(const std::string& mode);
   // Evaluates the prompt of `s` in `session` (the shared part from the dense session when it may);
   // returns the last logits, the milliseconds a separate run would have taken to get them, and
@@ -45,6 +54,7 @@ class EvalRunner {
   ModelOptions options_;
   std::vector<std::string> modes_;
   const std::vector<eval::EvalSample>& samples_;
+  const eval::PromptFormat* format_ = nullptr;  // for two-turn samples (LongBench v2's CoT)
   int32_t newline_ = -1;
   std::vector<std::unique_ptr<Session>> sessions_;  // one per mode, made on first use
   // Shared prefill: the dense session holding the current sample's shared prefix, the prefix's

@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/eval/longbench.h"
+#include "engine/eval/longbench_v2.h"
 #include "engine/eval/needle.h"
 #include "engine/eval/ruler.h"
 #include "engine/eval/ruler_jsonl.h"
@@ -149,6 +150,15 @@ SampleSet collect_samples(const EvalOptions& o, const eval::PromptFormat& format
                                                o.samples))
           if (mine()) samples.push_back(std::move(s));
     }
+  } else if (o.benchmark == "longbench-v2") {
+    if (!o.tasks.empty())
+      throw Error(
+          "--tasks: LongBench v2 is one set of 503 questions (--samples N takes the first N)");
+    set.tasks = {o.cot ? "longbench_v2_cot" : "longbench_v2"};
+    eval::LongBenchV2Options v2{data_dir, o.cot, o.max_input_tokens};
+    for (int64_t len : set.lengths)
+      for (auto& s : eval::longbench_v2_samples(v2, format, len, o.samples))
+        if (mine()) samples.push_back(std::move(s));
   } else if (o.benchmark == "niah") {
     eval::NeedleGenerator gen(format, data_dir, o.seed);
     std::vector<double> depths;

@@ -1,6 +1,7 @@
 // The samples of a `longctx eval` run: the options that choose them, the generators and files
-// they come from (RULER, RULER's own JSONL via --data, LongBench, needle, passkey), in one
-// deterministic order of which a shard keeps every n-th; and RULER's format out (--dump-samples).
+// they come from (RULER, RULER's own JSONL via --data, LongBench v1 and v2, needle, passkey), in
+// one deterministic order of which a shard keeps every n-th; and RULER's format out
+// (--dump-samples).
 #pragma once
 
 #include <filesystem>
@@ -24,6 +25,7 @@ struct EvalOptions {
   bool no_shared_prefill = false;
   uint64_t seed = 42;
   bool longbench_e = false;
+  bool cot = false;  // longbench-v2 --cot
   int64_t max_input_tokens = 0;
 };
 

@@ -287,11 +287,29 @@ double first_number_match(std::string_view pred, std::string_view truth) {
   return !numbers.empty() && numbers.front() == truth ? 1.0 : 0.0;
 }
 
+std::optional<char> longbench_v2_extract(std::string_view response) {
+  const std::string r = replace_all(std::string(response), "*", "");
+  const std::string lead = "The correct answer is ";
+  // First "(X)" anywhere, else first "X" anywhere: re.search's leftmost match of each pattern.
+  for (bool paren : {true, false})
+    for (size_t p = r.find(lead); p != std::string::npos; p = r.find(lead, p + 1)) {
+      size_t q = p + lead.size();
+      if (paren) {
+        if (q + 2 < r.size() && r[q] == '(' && r[q + 1] >= 'A' && r[q + 1] <= 'D' &&
+            r[q + 2] == ')')
+          return r[q + 1];
+      } else if (q < r.size() && r[q] >= 'A' && r[q] <= 'D') {
+        return r[q];
+      }
+    }
+  return std::nullopt;
+}
+
 bool known_metric(std::string_view metric) {
   return metric == "string_match_all" || metric == "first_number_match" ||
          metric == "string_match_part" || metric == "qa_f1_score" || metric == "rouge_score" ||
          metric == "classification_score" || metric == "retrieval_score" ||
-         metric == "count_score" || metric == "code_sim_score";
+         metric == "count_score" || metric == "code_sim_score" || metric == "longbench_v2_choice";
 }
 
 double score_sample(std::string_view metric, std::string_view pred,
@@ -301,6 +319,10 @@ double score_sample(std::string_view metric, std::string_view pred,
   if (metric == "string_match_part") return string_match_part(ruler_postprocess(pred), answers);
   if (metric == "first_number_match")
     return !answers.empty() && first_number_match(pred, answers.front()) > 0 ? 1.0 : 0.0;
+  if (metric == "longbench_v2_choice") {  // pred.py: judge = extract_answer(response) == answer
+    std::optional<char> choice = longbench_v2_extract(pred);
+    return choice && answers.size() == 1 && answers[0] == std::string(1, *choice) ? 1.0 : 0.0;
+  }
   std::string p(pred);
   if (first_line) p = split_on(lstrip_chars(p, "\n"), "\n").front();
   double best = 0.0;

@@ -38,10 +38,15 @@ double code_sim_score(std::string_view pred, std::string_view truth);
 double sequence_matcher_ratio(std::u32string_view a, std::u32string_view b);
 int fuzz_ratio(std::string_view a, std::string_view b);
 
+// LongBench v2 (pred.py's extract_answer): '*' removed, then the first "The correct answer is (X)"
+// or, failing that, the first "The correct answer is X", X in A-D; nullopt when neither occurs.
+std::optional<char> longbench_v2_extract(std::string_view response);
+
 // A metric by its LongBench name ("qa_f1_score", "rouge_score", "classification_score",
 // "retrieval_score", "count_score", "code_sim_score") or RULER's ("string_match_all",
-// "string_match_part"). Chinese metrics (qa_f1_zh_score, rouge_zh_score, retrieval_zh_score)
-// need the jieba segmenter and are not provided: known_metric() is false for them.
+// "string_match_part") or "longbench_v2_choice" (the extracted letter equals the answer). Chinese
+// metrics (qa_f1_zh_score, rouge_zh_score, retrieval_zh_score) need the jieba segmenter and are not
+// provided: known_metric() is false for them.
 bool known_metric(std::string_view metric);
 // One sample's score in [0, 1]: the max over the answers (LongBench) or the RULER rule over all of
 // them; `first_line` applies LongBench's few-shot rule (score only the first line). Throws

@@ -29,8 +29,24 @@ double round2(double x) {
 // A task's score as its official script computes it, in the same order of operations: RULER
 // (and the needle tasks that use its metric) `sum / n * 100`, LongBench `100 * sum / n`.
 double task_score(const std::string& benchmark, double sum, int64_t n) {
+  if (benchmark == "longbench-v2") {  // result.py: round(100 * acc / n, 1)
+    char buf[512];
+    std::snprintf(buf, sizeof buf, "%.1f", 100 * sum / double(n));
+    return std::strtod(buf, nullptr);
+  }
   if (benchmark.starts_with("longbench")) return round2(100 * sum / double(n));
   return round2(sum / double(n) * 100);
+}
+
+// LongBench v1's average is over its categories' means (eval.py's "Avg"); RULER's over tasks.
+bool by_category(const std::string& benchmark) {
+  return benchmark == "longbench" || benchmark == "longbench-e";
+}
+
+// LongBench v2's rows split the same predictions by difficulty and length: its average is the
+// overall row alone.
+bool in_average(const std::string& benchmark, const std::string& task) {
+  return benchmark != "longbench-v2" || task == "overall";
 }
 
 std::vector<std::string> strings(const nlohmann::json& j) {
@@ -161,6 +177,11 @@ std::vector<nlohmann::json> read_predictions(const std::vector<fs::path>& files)
           for (const char* k : {"bucket", "category"})
             if (e.contains(k) && !e[k].is_string())
               throw Error(std::string("'extra.") + k + "' is not text");
+          if (e.contains("groups")) {
+            if (!e["groups"].is_array()) throw Error("'extra.groups' is not a list");
+            for (const auto& g : e["groups"])
+              if (!g.is_string()) throw Error("a group in 'extra.groups' is not text");
+          }
           if (e.contains("depth") && !e["depth"].is_number())
             throw Error("'extra.depth' is not a number");
         }
@@ -193,25 +214,33 @@ nlohmann::json score_predictions(std::vector<nlohmann::json>& predictions) {
                             strings(p.value("all_classes", nlohmann::json())),
                             p.value("first_line", false));
     p["score"] = s;
+    // The rows a prediction counts in: its task (with LongBench-E's bucket), or each of the
+    // groups it names (LongBench v2: overall, its difficulty, its length).
     std::string task = p["task"];
     if (p.contains("extra") && p["extra"].contains("bucket"))
       task += " (" + p["extra"]["bucket"].get<std::string>() + ")";
-    Acc& a = acc[{p["benchmark"], task, p.value("length", int64_t(0)), p["mode"]}];
-    a.score += s;
-    ++a.n;
-    a.by_sample[p["id"].get<std::string>()] = s;
+    const std::vector<std::string> tasks = p.contains("extra") && p["extra"].contains("groups")
+                                               ? strings(p["extra"]["groups"])
+                                               : std::vector<std::string>{task};
     std::string cleaned = metric.starts_with("string_match")
                               ? ruler_postprocess(p["pred"].get<std::string>())
                               : p["pred"].get<std::string>();
-    a.nulls += cleaned.empty();
-    a.prefill_ms += p.value("prefill_ms", 0.0);
-    a.decode_ms += p.value("decode_ms", 0.0);
-    a.latency_ms += p.value("latency_ms", 0.0);
-    a.kv_held += p.value("kv_held_bytes", 0.0);
-    a.kv_bytes += p.value("kv_bytes", 0.0);
-    a.prompt_tokens += p.value("prompt_tokens", int64_t(0));
-    a.new_tokens += p.value("decode_steps", int64_t(0));  // the first new token comes from prefill
-    if (p.contains("extra") && p["extra"].contains("category")) a.category = p["extra"]["category"];
+    for (const std::string& row : tasks) {
+      Acc& a = acc[{p["benchmark"], row, p.value("length", int64_t(0)), p["mode"]}];
+      a.score += s;
+      ++a.n;
+      a.by_sample[p["id"].get<std::string>()] = s;
+      a.nulls += cleaned.empty();
+      a.prefill_ms += p.value("prefill_ms", 0.0);
+      a.decode_ms += p.value("decode_ms", 0.0);
+      a.latency_ms += p.value("latency_ms", 0.0);
+      a.kv_held += p.value("kv_held_bytes", 0.0);
+      a.kv_bytes += p.value("kv_bytes", 0.0);
+      a.prompt_tokens += p.value("prompt_tokens", int64_t(0));
+      a.new_tokens += p.value("decode_steps", int64_t(0));  // the first comes from prefill
+      if (p.contains("extra") && p["extra"].contains("category"))
+        a.category = p["extra"]["category"];
+    }
   }
   nlohmann::json rows = nlohmann::json::array();
   std::map<std::tuple<std::string, std::string, int64_t, std::string>, double> dense_score;
@@ -242,8 +271,9 @@ nlohmann::json score_predictions(std::vector<nlohmann::json>& predictions) {
     const std::string key = bench + "/" + task + "/" + std::to_string(length) + "/" + mode;
     const Interval ci = score_interval95(scores, Rng::derive(0, key));
     r["ci95"] = {round2(100 * ci.lo), round2(100 * ci.hi)};
-    const std::string group = bench.starts_with("longbench") ? a.category : task;
-    per_sample[{bench, length, mode}][group].push_back(std::move(scores));
+    const std::string group = by_category(bench) ? a.category : task;
+    if (in_average(bench, task))
+      per_sample[{bench, length, mode}][group].push_back(std::move(scores));
     if (mode == "dense") dense_score[{bench, task, length, ""}] = r["score"];
     rows.push_back(r);
   }
@@ -281,8 +311,8 @@ nlohmann::json score_predictions(std::vector<nlohmann::json>& predictions) {
   std::map<std::tuple<std::string, int64_t, std::string>, std::vector<double>> speeds;
   for (const auto& r : rows) {
     std::string bench = r["benchmark"];
-    std::string group =
-        bench.starts_with("longbench") ? r.value("category", "") : r["task"].get<std::string>();
+    if (!in_average(bench, r["task"])) continue;
+    std::string group = by_category(bench) ? r.value("category", "") : r["task"].get<std::string>();
     groups[{bench, r["length"], r["mode"]}][group].push_back(r["score"]);
     speeds[{bench, r["length"], r["mode"]}].push_back(r["decode_tokens_per_s"]);
   }
@@ -317,12 +347,12 @@ std::string format_table(const nlohmann::json& scores) {
   std::ostringstream out;
   char line[512];
   std::snprintf(line, sizeof line,
-                "| %-10s | %-22s | %6s | %-34s | %3s | %7s | %-15s | %7s | %-25s | %9s | %9s | "
+                "| %-12s | %-22s | %6s | %-34s | %3s | %7s | %-15s | %7s | %-25s | %9s | %9s | "
                 "%8s |\n",
                 "benchmark", "task", "length", "mode", "n", "score", "95% CI", "x dense",
                 "- dense [95% CI]", "prefill/s", "decode/s", "KV MiB");
   out << line;
-  out << "|" << std::string(12, '-') << "|" << std::string(24, '-') << "|" << std::string(8, '-')
+  out << "|" << std::string(14, '-') << "|" << std::string(24, '-') << "|" << std::string(8, '-')
       << "|" << std::string(36, '-') << "|" << std::string(5, '-') << "|" << std::string(9, '-')
       << "|" << std::string(17, '-') << "|" << std::string(9, '-') << "|" << std::string(27, '-')
       << "|" << std::string(11, '-') << "|" << std::string(11, '-') << "|" << std::string(10, '-')
@@ -332,13 +362,21 @@ std::string format_table(const nlohmann::json& scores) {
       modes_of(scores["rows"], scores.value("modes", nlohmann::json()));
   auto rows = scores["rows"];
   std::vector<nlohmann::json> sorted(rows.begin(), rows.end());
+  // LongBench v2's rows in result.py's order; other tasks by name.
+  auto task_key = [](const nlohmann::json& r) {
+    static const std::vector<std::string> v2 = {"overall", "easy",   "hard",
+                                                "short",   "medium", "long"};
+    const std::string t = r["task"];
+    auto it = std::find(v2.begin(), v2.end(), t);
+    return r["benchmark"] == "longbench-v2" && it != v2.end()
+               ? std::string(1, char('0' + (it - v2.begin())))
+               : t;
+  };
   std::stable_sort(sorted.begin(), sorted.end(), [&](const auto& a, const auto& b) {
-    auto ka =
-        std::tuple(a["benchmark"].template get<std::string>(),
-                   a["task"].template get<std::string>(), a["length"].template get<int64_t>());
-    auto kb =
-        std::tuple(b["benchmark"].template get<std::string>(),
-                   b["task"].template get<std::string>(), b["length"].template get<int64_t>());
+    auto ka = std::tuple(a["benchmark"].template get<std::string>(), task_key(a),
+                         a["length"].template get<int64_t>());
+    auto kb = std::tuple(b["benchmark"].template get<std::string>(), task_key(b),
+                         b["length"].template get<int64_t>());
     if (ka != kb) return ka < kb;
     auto ia = std::find(modes.begin(), modes.end(), a["mode"].template get<std::string>());
     auto ib = std::find(modes.begin(), modes.end(), b["mode"].template get<std::string>());
@@ -360,7 +398,7 @@ std::string format_table(const nlohmann::json& scores) {
              (r["diff_resolved"].get<bool>() ? "*" : "");
     }
     std::snprintf(line, sizeof line,
-                  "| %-10s | %-22s | %6lld | %-34s | %3lld | %7.2f | %-15s | %7s | %-25s | %9.1f | "
+                  "| %-12s | %-22s | %6lld | %-34s | %3lld | %7.2f | %-15s | %7s | %-25s | %9.1f | "
                   "%9.1f | %8.1f |\n",
                   r["benchmark"].get<std::string>().c_str(), r["task"].get<std::string>().c_str(),
                   (long long)r["length"].get<int64_t>(), r["mode"].get<std::string>().c_str(),
@@ -379,7 +417,7 @@ std::string format_table(const nlohmann::json& scores) {
         << fmt("%.1f", widest)
         << "): these samples cannot resolve a 10-point difference; raise --samples\n";
   }
-  out << "\nmean over tasks (LongBench: over categories)\n";
+  out << "\nmean over tasks (LongBench: over categories; LongBench v2: overall)\n";
   std::vector<nlohmann::json> averages(scores["averages"].begin(), scores["averages"].end());
   std::stable_sort(averages.begin(), averages.end(), [&](const auto& a, const auto& b) {
     if (a["benchmark"] != b["benchmark"]) return a["benchmark"] < b["benchmark"];
@@ -393,7 +431,7 @@ std::string format_table(const nlohmann::json& scores) {
                                      fmt("%.1f", a["ci95"][1].get<double>()) + "]"
                                : "";
     std::snprintf(line, sizeof line,
-                  "  %-10s %6lld  %-34s  score %6.2f %-14s  decode %6.1f tokens/s\n",
+                  "  %-12s %6lld  %-34s  score %6.2f %-14s  decode %6.1f tokens/s\n",
                   a["benchmark"].get<std::string>().c_str(), (long long)a["length"].get<int64_t>(),
                   a["mode"].get<std::string>().c_str(), a["score"].get<double>(), ci.c_str(),
                   a["decode_tokens_per_s"].get<double>());

@@ -26,6 +26,11 @@ struct EvalSample {
   std::vector<std::string> all_classes;
   bool first_line = false;
   nlohmann::json extra = nlohmann::json::object();  // depth, category, truncation, ...
+  // A second turn built from the first answer (LongBench v2's chain of thought: the reasoning
+  // goes into this text at "$COT$" and the model answers again); empty for one-turn tasks.
+  std::string followup;
+  int64_t followup_max_new_tokens = 0;
+  int64_t followup_max_input_tokens = 0;  // its middle-truncation budget
 
   // "ruler/niah_single_1/4096/3": the key predictions are stored and resumed by.
   std::string id() const;

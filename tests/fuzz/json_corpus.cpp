@@ -14,6 +14,7 @@
 
 #include "engine/attention/registry.h"
 #include "engine/eval/longbench.h"
+#include "engine/eval/longbench_v2.h"
 #include "engine/eval/results.h"
 #include "engine/eval/ruler_jsonl.h"
 #include "engine/eval/sample.h"
@@ -190,6 +191,17 @@ int main(int argc, char** argv) {
       });
     }
     tallies.push_back(rows);
+    // LongBench v2's data.json.
+    const json question = {{"_id", "q"},           {"domain", "d"},     {"sub_domain", "s"},
+                           {"difficulty", "easy"}, {"length", "short"}, {"question", "ab?"},
+                           {"choice_A", "ab"},     {"choice_B", "cd"},  {"choice_C", "a"},
+                           {"choice_D", "b"},      {"answer", "A"},     {"context", "abcd ab cd"}};
+    Tally v2{"LongBench v2 data.json"};
+    for (size_t i = 0; i < runs; ++i) {
+      std::ofstream(dir / "data.json") << "[" << question.dump() << "," << damage(question) << "]";
+      v2.run([&] { longctx::eval::longbench_v2_samples({dir, i % 2 == 1, 0}, format, 2048, 0); });
+    }
+    tallies.push_back(v2);
     // RULER's prepared samples (eval ruler --data).
     const json ruler = {
         {"index", 0},   {"input", "VAR AB = 1. Which hold 1?"}, {"outputs", {"AB"}},
