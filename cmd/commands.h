@@ -16,5 +16,6 @@ Action add_perplexity(CLI::App& app);
 Action add_chat(CLI::App& app);
 Action add_bench(CLI::App& app);
 Action add_eval(CLI::App& app);
+Action add_serve(CLI::App& app);
 
 }  // namespace longctx::cmd

@@ -101,6 +101,8 @@ constexpr int64_t kMaxContext = int64_t(1) << 30;
 // The share of the available memory one session may allocate when -c asks for it.
 constexpr double kMaxMemoryShare = 0.75;
 
+}  // namespace
+
 int64_t available_memory_bytes() {
   std::ifstream meminfo("/proc/meminfo");
   std::string key;
@@ -111,6 +113,8 @@ int64_t available_memory_bytes() {
   }
   return 0;
 }
+
+namespace {
 
 std::string mib(double bytes) {
   char buf[32];

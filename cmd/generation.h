@@ -53,6 +53,8 @@ std::unique_ptr<Session> make_session(const Model& model, const ModelOptions& o,
 // each run of layers and the KV memory those layers hold now.
 std::string describe_policies(const Session& session);
 double now_ms();
+// MemAvailable from /proc/meminfo, in bytes; 0 when it cannot be read.
+int64_t available_memory_bytes();
 long peak_rss_bytes();
 
 }  // namespace longctx::cmd

@@ -31,6 +31,8 @@ int main(int argc, char** argv) {
       {"bench", "prompt and generation speed, llama-bench style", longctx::cmd::add_bench},
       {"eval", "RULER, LongBench, needle and passkey evaluations across attention modes",
        longctx::cmd::add_eval},
+      {"serve", "an OpenAI-compatible HTTP server (completions, chat, streaming, logprobs)",
+       longctx::cmd::add_serve},
       {"info", "describe a model: hyper-parameters, tokenizer, tensors", longctx::cmd::add_info},
       {"tokenize", "show the tokens of a text", longctx::cmd::add_tokenize},
   };

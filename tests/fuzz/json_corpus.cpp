@@ -12,6 +12,7 @@
 #include <functional>
 #include <random>
 
+#include "cmd/serve_api.h"
 #include "engine/attention/registry.h"
 #include "engine/eval/longbench.h"
 #include "engine/eval/longbench_v2.h"
@@ -191,6 +192,41 @@ int main(int argc, char** argv) {
       });
     }
     tallies.push_back(rows);
+    // longctx serve's request bodies.
+    const json completion = {{"prompt", {"ab", "cd"}},
+                             {"max_tokens", 4},
+                             {"temperature", 0.5},
+                             {"stop", {"x"}},
+                             {"logprobs", 2},
+                             {"echo", true},
+                             {"attention", "h2o:budget=8"},
+                             {"stream_options", {{"include_usage", true}}}};
+    const json chat = {{"messages",
+                        {{{"role", "system"}, {"content", "s"}},
+                         {{"role", "user"}, {"content", {{{"type", "text"}, {"text", "ab"}}}}}}},
+                       {"max_completion_tokens", 3},
+                       {"top_p", 0.9},
+                       {"seed", 7},
+                       {"stream", true}};
+    const auto tmpl = longctx::tokenizer::ChatTemplate::named("chatml", tok->vocab());
+    const longctx::cmd::ApiLimits limits{64};
+    Tally api{"serve request bodies"};
+    for (size_t i = 0; i < runs; ++i) {
+      const std::string body = damage(i % 2 ? chat : completion);
+      api.run([&] {
+        json j;
+        try {  // as the server answers a body that is not JSON
+          j = json::parse(body);
+        } catch (const json::exception& e) {
+          throw longctx::cmd::ApiError(400, e.what());
+        }
+        if (i % 2)
+          longctx::cmd::parse_chat(j, *tok, tmpl, limits);
+        else
+          longctx::cmd::parse_completion(j, *tok, limits);
+      });
+    }
+    tallies.push_back(api);
     // LongBench v2's data.json.
     const json question = {{"_id", "q"},           {"domain", "d"},     {"sub_domain", "s"},
                            {"difficulty", "easy"}, {"length", "short"}, {"question", "ab?"},

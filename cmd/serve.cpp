@@ -1,0 +1,290 @@
+// `longctx serve`: an OpenAI-compatible HTTP server (cpp-httplib) over one loaded model, so
+// RULER's, LongBench's and lm-evaluation-harness's own clients can drive any attention mode.
+// Routes: POST /v1/completions, POST /v1/chat/completions (stream: server-sent events), GET
+// /v1/models, GET /health. The extension field `attention` picks the mode per request; every
+// response says the mode used and the KV memory it held (`longctx`).
+#include <httplib.h>
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+#include <optional>
+
+#include "cmd/commands.h"
+#include "cmd/generation.h"
+#include "cmd/model_path.h"
+#include "cmd/serve_api.h"
+#include "cmd/serve_generate.h"
+#include "support/error.h"
+
+namespace longctx::cmd {
+using nlohmann::json;
+
+namespace {
+
+struct ServeOptions {
+  ModelOptions model;
+  std::string host = "127.0.0.1";
+  int port = 8080;
+  int parallel = 1;
+  std::string api_key, chat_template, alias;
+  bool no_think = false;
+  int64_t max_body_mib = 64;
+};
+
+std::string dump(const json& j) {
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
+}
+
+int64_t unix_time() {
+  return std::chrono::duration_cast<std::chrono::seconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+const char* status_type(int status) {
+  switch (status) {
+    case 401:
+      return "authentication_error";
+    case 404:
+      return "not_found_error";
+    case 413:
+      return "request_too_large";
+    default:
+      return status >= 500 ? "server_error" : "invalid_request_error";
+  }
+}
+
+void send_error(httplib::Response& res, int status, const std::string& message,
+                const std::string& param = "") {
+  res.status = status;
+  res.set_content(dump(error_body(message, status_type(status), param)), "application/json");
+}
+
+class Server {
+ public:
+  Server(const ServeOptions& o) : o_(o) {
+    model_path_ = resolve_model(o.model.model);
+    set_threads(o.model.threads);
+    model_ = load_model(model_path_);
+    tok_ = tokenizer::Tokenizer::create(model_->vocab);
+    try {
+      chat_ = tokenizer::ChatTemplate::choose(o.chat_template, tok_->vocab());
+      chat_->set_thinking(!o.no_think);
+    } catch (const Error& e) {
+      if (!o.chat_template.empty()) throw;
+      chat_error_ = e.what();  // completions still work; chat says why not
+    }
+    pool_ = std::make_unique<SessionPool>(*model_, o.model, o.parallel);
+    limits_.n_ctx = pool_->n_ctx();
+    name_ = o.alias.empty() ? std::filesystem::path(model_path_).filename().string() : o.alias;
+  }
+
+  int run() {
+    httplib::Server svr;
+    svr.set_payload_max_length(size_t(o_.max_body_mib) << 20);
+    svr.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+      if (o_.api_key.empty() || req.path == "/health")
+        return httplib::Server::HandlerResponse::Unhandled;
+      if (req.get_header_value("Authorization") == "Bearer " + o_.api_key)
+        return httplib::Server::HandlerResponse::Unhandled;
+      send_error(res, 401, "a valid API key is required: Authorization: Bearer KEY");
+      return httplib::Server::HandlerResponse::Handled;
+    });
+    svr.set_error_handler([this](const httplib::Request& req, httplib::Response& res) {
+      if (!res.body.empty()) return;
+      if (res.status == 413)
+        send_error(res, 413,
+                   "the request body exceeds " + std::to_string(o_.max_body_mib) + " MiB");
+      else if (res.status == 404)
+        send_error(res, 404, "no route " + req.method + " " + req.path);
+      else
+        send_error(res, res.status, "HTTP status " + std::to_string(res.status));
+    });
+    svr.set_exception_handler(
+        [](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
+          std::string what = "internal error";
+          try {
+            std::rethrow_exception(ep);
+          } catch (const std::exception& e) {
+            what = e.what();
+          } catch (...) {
+          }
+          send_error(res, 500, what);
+        });
+    svr.Get("/health", [](const httplib::Request&, httplib::Response& res) {
+      res.set_content(R"({"status":"ok"})", "application/json");
+    });
+    svr.Get("/v1/models", [this](const httplib::Request&, httplib::Response& res) {
+      json m = {
+          {"id", name_}, {"object", "model"}, {"created", unix_time()}, {"owned_by", "longctx"}};
+      res.set_content(dump({{"object", "list"}, {"data", {m}}}), "application/json");
+    });
+    svr.Post("/v1/completions", [this](const httplib::Request& req, httplib::Response& res) {
+      handle(req, res, false);
+    });
+    svr.Post("/v1/chat/completions", [this](const httplib::Request& req, httplib::Response& res) {
+      handle(req, res, true);
+    });
+    const int port = o_.port == 0 ? svr.bind_to_any_port(o_.host)
+                                  : (svr.bind_to_port(o_.host, o_.port) ? o_.port : -1);
+    if (port <= 0)
+      throw Error("cannot listen on " + o_.host + ":" + std::to_string(o_.port) +
+                  " (in use, or not an address of this machine)");
+    std::fprintf(stderr,
+                 "longctx serve: listening on http://%s:%d (model %s, context %lld, attention "
+                 "%s, %d parallel)\n",
+                 o_.host.c_str(), port, name_.c_str(), (long long)pool_->n_ctx(),
+                 pool_->default_mode().c_str(), o_.parallel);
+    std::fflush(stderr);
+    return svr.listen_after_bind() ? 0 : 1;
+  }
+
+ private:
+  void handle(const httplib::Request& req, httplib::Response& res, bool chat) {
+    try {
+      json body;
+      try {
+        body = json::parse(req.body);
+      } catch (const json::exception& e) {
+        throw ApiError(400, std::string("the request body is not JSON (") + e.what() + ")");
+      }
+      if (chat && !chat_) throw ApiError(400, "this model has no chat template: " + chat_error_);
+      auto r = std::make_shared<GenRequest>(chat ? parse_chat(body, *tok_, *chat_, limits_)
+                                                 : parse_completion(body, *tok_, limits_));
+      if (r->stream && (r->logprobs >= 0 || r->echo))
+        throw ApiError(400, "'stream' with logprobs or echo is not supported", "stream");
+      const std::string id = (chat ? "chatcmpl-" : "cmpl-") + std::to_string(++counter_);
+      if (r->stream) {
+        res.set_header("Cache-Control", "no-cache");
+        res.set_chunked_content_provider("text/event-stream",
+                                         [this, r, id, chat](size_t, httplib::DataSink& sink) {
+                                           stream(*r, id, chat, sink);
+                                           return true;
+                                         });
+        return;
+      }
+      auto lease = pool_->acquire(r->attention);
+      json choices = json::array();
+      int64_t prompt_tokens = 0, completion_tokens = 0;
+      for (size_t i = 0; i < r->prompts.size(); ++i) {
+        Choice c = generate_choice(lease->session(), *tok_, *r, i,
+                                   [](const std::string&) { return true; });
+        prompt_tokens += c.prompt_tokens;
+        completion_tokens += c.completion_tokens;
+        json choice = {{"index", i}, {"finish_reason", c.finish_reason}, {"logprobs", c.logprobs}};
+        if (chat)
+          choice["message"] = {{"role", "assistant"}, {"content", c.text}};
+        else
+          choice["text"] = c.text;
+        choices.push_back(choice);
+      }
+      json out = {{"id", id},
+                  {"object", chat ? "chat.completion" : "text_completion"},
+                  {"created", unix_time()},
+                  {"model", name_},
+                  {"choices", choices},
+                  {"usage",
+                   {{"prompt_tokens", prompt_tokens},
+                    {"completion_tokens", completion_tokens},
+                    {"total_tokens", prompt_tokens + completion_tokens}}},
+                  {"longctx", extension(*lease)}};
+      res.set_content(dump(out), "application/json");
+    } catch (const ApiError& e) {
+      send_error(res, e.status, e.what(), e.param);
+    } catch (const Error& e) {
+      send_error(res, 400, e.what());
+    }
+  }
+
+  json extension(SessionPool::Lease& lease) const {
+    return {{"attention", lease.mode().empty() ? pool_->default_mode() : lease.mode()},
+            {"kv_held_bytes", lease.session().held_kv_bytes()},
+            {"kv_bytes", lease.session().kv_bytes()}};
+  }
+
+  // Server-sent events: one chunk per piece of text, a last chunk with the finish reason, the
+  // usage when asked, then [DONE]. A client that goes away ends the generation and frees its
+  // session.
+  void stream(const GenRequest& r, const std::string& id, bool chat, httplib::DataSink& sink) {
+    const int64_t created = unix_time();
+    auto send = [&](const json& j) {
+      const std::string event = "data: " + dump(j) + "\n\n";
+      return sink.write(event.data(), event.size());
+    };
+    auto chunk = [&](const json& delta_or_text, const json& finish) {
+      json choice = {{"index", 0}, {"finish_reason", finish}};
+      if (chat)
+        choice["delta"] = delta_or_text;
+      else {
+        choice["text"] = delta_or_text;
+        choice["logprobs"] = nullptr;
+      }
+      return json{{"id", id},
+                  {"object", chat ? "chat.completion.chunk" : "text_completion"},
+                  {"created", created},
+                  {"model", name_},
+                  {"choices", {choice}}};
+    };
+    try {
+      auto lease = pool_->acquire(r.attention);
+      if (chat && !send(chunk({{"role", "assistant"}, {"content", ""}}, nullptr))) return;
+      Choice c = generate_choice(lease->session(), *tok_, r, 0, [&](const std::string& piece) {
+        return send(chunk(chat ? json{{"content", piece}} : json(piece), nullptr));
+      });
+      json last = chunk(chat ? json::object() : json(""), c.finish_reason);
+      last["longctx"] = extension(*lease);
+      if (!send(last)) return;
+      if (r.include_usage) {
+        json u = chunk(json::object(), nullptr);
+        u["choices"] = json::array();
+        u["usage"] = {{"prompt_tokens", c.prompt_tokens},
+                      {"completion_tokens", c.completion_tokens},
+                      {"total_tokens", c.prompt_tokens + c.completion_tokens}};
+        if (!send(u)) return;
+      }
+      const std::string done = "data: [DONE]\n\n";
+      if (sink.write(done.data(), done.size())) sink.done();
+    } catch (const std::exception& e) {
+      send(error_body(e.what(), "server_error"));
+      sink.done();
+    }
+  }
+
+  ServeOptions o_;
+  std::string model_path_, name_, chat_error_;
+  std::unique_ptr<Model> model_;
+  std::unique_ptr<tokenizer::Tokenizer> tok_;
+  std::optional<tokenizer::ChatTemplate> chat_;
+  std::unique_ptr<SessionPool> pool_;
+  ApiLimits limits_;
+  std::atomic<int64_t> counter_{0};
+};
+
+}  // namespace
+
+Action add_serve(CLI::App& app) {
+  auto o = std::make_shared<ServeOptions>();
+  add_model_flags(app, o->model);
+  app.add_option("--host", o->host, "address to listen on (default 127.0.0.1: this machine only)");
+  app.add_option("--port", o->port, "port (default 8080; 0: any free port, printed at start)")
+      ->check(CLI::Range(0, 65535));
+  app.add_option("--parallel", o->parallel,
+                 "requests served at once, each with its own KV cache (default 1; the rest wait)")
+      ->check(CLI::Range(1, 256));
+  app.add_option("--api-key", o->api_key, "require Authorization: Bearer KEY");
+  app.add_option("--chat-template", o->chat_template,
+                 "template family for /v1/chat/completions (default: the model's)");
+  app.add_flag("--no-think", o->no_think, "Qwen3: an empty think block in the generation prompt");
+  app.add_option("--alias", o->alias, "model name in responses (default: the file name)");
+  app.add_option("--max-body-mib", o->max_body_mib, "largest request body (default 64 MiB)")
+      ->check(CLI::Range(1, 4096));
+  return [o] {
+    Server server(*o);
+    return server.run();
+  };
+}
+
+}  // namespace longctx::cmd

@@ -1,0 +1,216 @@
+#include "cmd/serve_generate.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+
+#include "support/error.h"
+
+namespace longctx::cmd {
+using nlohmann::json;
+
+SessionPool::SessionPool(const Model& model, ModelOptions options, int n)
+    : model_(model), options_(std::move(options)), slots_(size_t(std::max(n, 1))) {
+  slots_[0].session = make_session(model_, options_, "");
+  slots_[0].mode = "";
+  options_.n_ctx = slots_[0].session->n_ctx();  // settled: every session gets the same context
+  // The sessions' KV caches side by side, with the weights: within the share make_session allows
+  // one session.
+  const double kv = double(slots_[0].session->kv_bytes()), weights = double(model.weight_bytes);
+  const double available = double(available_memory_bytes());
+  if (n > 1 && available > 0 && weights + kv * n > available * 0.75) {
+    const int fits = int(std::max(0.0, (available * 0.75 - weights) / std::max(kv, 1.0)));
+    throw Error("--parallel " + std::to_string(n) + ": " + std::to_string(n) + " KV caches of " +
+                std::to_string(int64_t(kv / 1048576)) + " MiB (-c " +
+                std::to_string(options_.n_ctx) + ") and the weights need more than 3/4 of the " +
+                std::to_string(int64_t(available / 1048576)) +
+                " MiB available; what fits: --parallel " + std::to_string(std::max(fits, 1)) +
+                ", or a smaller -c");
+  }
+}
+
+std::string SessionPool::default_mode() const {
+  return options_.attn_config.empty() ? options_.attn : options_.attn_config;
+}
+
+SessionPool::Lease::~Lease() {
+  std::lock_guard<std::mutex> lock(pool_.mutex_);
+  pool_.slots_[slot_].busy = false;
+  pool_.freed_.notify_one();
+}
+
+std::unique_ptr<SessionPool::Lease> SessionPool::acquire(const std::string& mode) {
+  size_t slot = 0;
+  {
+    std::unique_lock<std::mutex> lock(mutex_);
+    auto pick = [&] {
+      // A free session already in this mode, else any free one.
+      size_t any = slots_.size();
+      for (size_t i = 0; i < slots_.size(); ++i) {
+        if (slots_[i].busy) continue;
+        if (slots_[i].session && slots_[i].mode == mode) return i;
+        if (any == slots_.size()) any = i;
+      }
+      return any;
+    };
+    freed_.wait(lock, [&] { return (slot = pick()) < slots_.size(); });
+    slots_[slot].busy = true;
+  }
+  auto lease = std::make_unique<Lease>(*this, slot);
+  Slot& s = slots_[slot];
+  if (!s.session || s.mode != mode) {
+    s.session.reset();  // its memory back before the next is allocated
+    s.session = make_session(model_, options_, mode);
+    s.mode = mode;
+  }
+  return lease;
+}
+
+namespace {
+
+// log-softmax of the logits at one position: logprob of `token` and the `top` best alternatives.
+struct LogProbs {
+  double lse = 0;
+  explicit LogProbs(std::span<const float> logits) {
+    const float mx = *std::max_element(logits.begin(), logits.end());
+    double sum = 0;
+    for (float l : logits) sum += std::exp(double(l - mx));
+    lse = double(mx) + std::log(sum);
+  }
+  double of(std::span<const float> logits, int32_t token) const {
+    return double(logits[size_t(token)]) - lse;
+  }
+};
+
+json top_alternatives(std::span<const float> logits, const LogProbs& lp, int n,
+                      const tokenizer::Tokenizer& tok, std::vector<int32_t>& scratch) {
+  json top = json::object();
+  if (n <= 0) return top;
+  scratch.resize(logits.size());
+  std::iota(scratch.begin(), scratch.end(), 0);
+  const size_t k = std::min(size_t(n), scratch.size());
+  std::partial_sort(scratch.begin(), scratch.begin() + ptrdiff_t(k), scratch.end(),
+                    [&](int32_t a, int32_t b) { return logits[size_t(a)] > logits[size_t(b)]; });
+  for (size_t i = 0; i < k; ++i) {
+    const std::string piece = tok.token_to_piece(scratch[i]);
+    if (!top.contains(piece)) top[piece] = lp.of(logits, scratch[i]);
+  }
+  return top;
+}
+
+// The length of the longest suffix of `text` that begins one of the stops: text that may still
+// become a stop sequence, held back from the stream.
+size_t pending_stop(const std::string& text, const std::vector<std::string>& stops) {
+  size_t hold = 0;
+  for (const auto& s : stops)
+    for (size_t n = std::min(s.size() - 1, text.size()); n > hold; --n)
+      if (text.compare(text.size() - n, n, s, 0, n) == 0) {
+        hold = n;
+        break;
+      }
+  return hold;
+}
+
+}  // namespace
+
+Choice generate_choice(Session& session, const tokenizer::Tokenizer& tok, const GenRequest& r,
+                       size_t index, const std::function<bool(const std::string&)>& emit) {
+  const std::vector<int32_t>& prompt = r.prompts[index];
+  const size_t vocab = size_t(tok.vocab_size());
+  Choice c;
+  c.prompt_tokens = int64_t(prompt.size());
+  session.clear();
+  const bool want_lp = r.logprobs >= 0;
+  json tokens = json::array(), token_lps = json::array(), tops = json::array(),
+       offsets = json::array();
+  int64_t offset = 0;
+  std::vector<int32_t> scratch;
+  auto record = [&](int32_t id, std::span<const float> logits, bool has) {
+    const std::string piece = tok.token_to_piece(id);
+    tokens.push_back(piece);
+    offsets.push_back(offset);
+    offset += int64_t(piece.size());
+    if (!has) {
+      token_lps.push_back(nullptr);
+      tops.push_back(nullptr);
+      return;
+    }
+    LogProbs lp(logits);
+    token_lps.push_back(lp.of(logits, id));
+    tops.push_back(top_alternatives(logits, lp, r.logprobs, tok, scratch));
+  };
+
+  std::span<const float> logits;
+  if (r.echo && want_lp) {
+    // Every prompt position's logits: at once when they take under 256 MiB, else in batches.
+    record(prompt[0], {}, false);
+    const size_t step = prompt.size() * vocab * 4 <= (size_t(256) << 20)
+                            ? prompt.size()
+                            : std::max<size_t>(1, (size_t(256) << 20) / (vocab * 4));
+    for (size_t start = 0; start < prompt.size(); start += step) {
+      const size_t n = std::min(step, prompt.size() - start);
+      std::span<const float> all =
+          session.eval(std::span(prompt).subspan(start, n), /*all_logits=*/true);
+      for (size_t j = 0; j < n; ++j) {
+        std::span<const float> row = all.subspan(j * vocab, vocab);
+        if (start + j + 1 < prompt.size()) record(prompt[start + j + 1], row, true);
+        if (start + j + 1 == prompt.size()) logits = row;
+      }
+    }
+  } else {
+    logits = session.eval(prompt);
+    if (r.echo)
+      for (int32_t id : prompt) record(id, {}, false);
+  }
+  std::string text = r.echo ? tok.decode(prompt) : std::string();
+  const size_t text_start = text.size();
+  size_t sent = text_start;
+  Sampler sampler(r.sampler);
+  std::vector<int32_t> history = prompt;
+  tokenizer::StreamDecoder stream(tok, true);
+  c.finish_reason = "length";
+  bool gone = false, cut_by_stop = false;
+  auto flush_to = [&](size_t end) {
+    if (end > sent && !gone) gone = !emit(text.substr(sent, end - sent));
+    sent = std::max(sent, end);
+  };
+  size_t longest_stop = 0;
+  for (const auto& s : r.stop) longest_stop = std::max(longest_stop, s.size());
+  for (int64_t step = 0; step < r.max_tokens && !gone; ++step) {
+    const int32_t next = sampler.sample(logits, history);
+    if (tok.is_end_of_generation(next)) {
+      c.finish_reason = "stop";
+      break;
+    }
+    if (want_lp) record(next, logits, true);
+    history.push_back(next);
+    ++c.completion_tokens;
+    const size_t before = text.size();
+    text += stream.push(next);
+    // A stop sequence ends the text before it (searched where a new one can be).
+    size_t cut = std::string::npos;
+    const size_t from = std::max(text_start, before > longest_stop ? before - longest_stop : 0);
+    for (const auto& s : r.stop) cut = std::min(cut, text.find(s, from));
+    if (cut != std::string::npos) {
+      text.resize(cut);
+      c.finish_reason = "stop";
+      cut_by_stop = true;
+      break;
+    }
+    flush_to(text.size() - pending_stop(text.substr(std::max(text_start, sent)), r.stop));
+    if (step + 1 == r.max_tokens || session.room() < 1) break;
+    const int32_t one[1] = {next};
+    logits = session.eval(one);
+  }
+  if (!cut_by_stop) text += stream.flush();  // a character cut off by the limit, as U+FFFD
+  flush_to(text.size());
+  c.text = text;
+  if (want_lp)
+    c.logprobs = {{"tokens", tokens},
+                  {"token_logprobs", token_lps},
+                  {"top_logprobs", tops},
+                  {"text_offset", offsets}};
+  return c;
+}
+
+}  // namespace longctx::cmd
