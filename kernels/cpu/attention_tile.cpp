@@ -37,6 +37,102 @@ __attribute__((target_clones("avx2", "default"))) void accumulate_portable(const
   }
 }
 
+// --- AVX2 ---------------------------------------------------------------------------------------
+bool avx2() {
+  return detected_isa() == Isa::Avx2;
+}
+
+// Eight running sums: two dimensions at a time, each covering the 32 keys in four registers.
+__attribute__((target("avx2,fma"))) void scores_avx2(const float* q, const float* kt, int64_t dim,
+                                                     float scale, float* s) {
+  __m256 a[4], b[4];
+  for (int r = 0; r < 4; ++r) a[r] = b[r] = _mm256_setzero_ps();
+  int64_t d = 0;
+  for (; d + 2 <= dim; d += 2) {
+    const float* k = kt + d * kKeys;
+    const __m256 qa = _mm256_set1_ps(q[d]), qb = _mm256_set1_ps(q[d + 1]);
+    for (int r = 0; r < 4; ++r) {
+      a[r] = _mm256_fmadd_ps(qa, _mm256_loadu_ps(k + 8 * r), a[r]);
+      b[r] = _mm256_fmadd_ps(qb, _mm256_loadu_ps(k + kKeys + 8 * r), b[r]);
+    }
+  }
+  for (; d < dim; ++d) {
+    const __m256 qa = _mm256_set1_ps(q[d]);
+    for (int r = 0; r < 4; ++r)
+      a[r] = _mm256_fmadd_ps(qa, _mm256_loadu_ps(kt + d * kKeys + 8 * r), a[r]);
+  }
+  const __m256 vs = _mm256_set1_ps(scale);
+  for (int r = 0; r < 4; ++r)
+    _mm256_storeu_ps(s + 8 * r, _mm256_mul_ps(vs, _mm256_add_ps(a[r], b[r])));
+}
+
+// exp as exp_avx512 computes it (the same reduction and polynomial), 2^n built in the exponent
+// bits; -inf (a masked key) gives exactly 0.
+__attribute__((target("avx2,fma"))) inline __m256 exp_avx2(__m256 x) {
+  const __m256 masked = _mm256_cmp_ps(x, _mm256_set1_ps(-INFINITY), _CMP_EQ_OQ);
+  x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.0f)), _mm256_set1_ps(88.0f));
+  const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                                   _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+  __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+  r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+  __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+  p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+  p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+  const __m256i e =
+      _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+  return _mm256_andnot_ps(masked, _mm256_mul_ps(p, _mm256_castsi256_ps(e)));
+}
+
+__attribute__((target("avx2,fma"))) float exp_sum_avx2(const float* s, int n, float max, float* p) {
+  const __m256 vmax = _mm256_set1_ps(max);
+  __m256 sum = _mm256_setzero_ps();
+  int j = 0;
+  for (; j + 8 <= n; j += 8) {
+    const __m256 e = exp_avx2(_mm256_sub_ps(_mm256_loadu_ps(s + j), vmax));
+    _mm256_storeu_ps(p + j, e);
+    sum = _mm256_add_ps(sum, e);
+  }
+  alignas(32) float lanes[8];
+  _mm256_store_ps(lanes, sum);
+  float total = 0.0f;
+  for (float x : lanes) total += x;
+  for (; j < n; ++j) total += p[j] = std::isinf(s[j]) ? 0.0f : std::exp(s[j] - max);
+  return total;
+}
+
+// R registers of the output row (8 floats each) stay in registers over the whole tile.
+template <int R>
+__attribute__((target("avx2,fma"))) inline void accumulate_chunk_avx2(const float* p,
+                                                                      const float* v, int n,
+                                                                      int64_t dim, __m256 c,
+                                                                      float* out) {
+  __m256 acc[R];
+  for (int r = 0; r < R; ++r) acc[r] = _mm256_mul_ps(c, _mm256_loadu_ps(out + 8 * r));
+  for (int j = 0; j < n; ++j) {
+    const __m256 pj = _mm256_set1_ps(p[j]);
+    const float* vj = v + j * dim;
+    for (int r = 0; r < R; ++r) acc[r] = _mm256_fmadd_ps(pj, _mm256_loadu_ps(vj + 8 * r), acc[r]);
+  }
+  for (int r = 0; r < R; ++r) _mm256_storeu_ps(out + 8 * r, acc[r]);
+}
+
+__attribute__((target("avx2,fma"))) void accumulate_avx2(const float* p, const float* v, int n,
+                                                         int64_t dim, float c, float* out) {
+  const __m256 vc = _mm256_set1_ps(c);
+  int64_t d = 0;
+  for (; d + 64 <= dim; d += 64) accumulate_chunk_avx2<8>(p, v + d, n, dim, vc, out + d);
+  for (; d + 8 <= dim; d += 8) accumulate_chunk_avx2<1>(p, v + d, n, dim, vc, out + d);
+  for (; d < dim; ++d) {
+    float a = c * out[d];
+    for (int j = 0; j < n; ++j) a += p[j] * v[j * dim + d];
+    out[d] = a;
+  }
+}
+
 // --- AVX-512 ----------------------------------------------------------------------------------
 // Eight running sums: four dimensions at a time, each covering the 32 keys in two registers.
 __attribute__((target("avx512f"))) void scores_avx512(const float* q, const float* kt, int64_t dim,
@@ -180,6 +276,8 @@ void transpose(const float* rows, int n, int64_t dim, float* kt) {
 void scores(const float* q, const float* kt, int64_t dim, float scale, float* s) {
   if (avx512()) {
     scores_avx512(q, kt, dim, scale, s);
+  } else if (avx2()) {
+    scores_avx2(q, kt, dim, scale, s);
   } else {
     scores_portable(q, kt, dim, scale, s);
   }
@@ -194,6 +292,7 @@ float max(const float* s, int n) {
 
 float exp_sum(const float* s, int n, float max, float* p) {
   if (avx512()) return exp_sum_avx512(s, n, max, p);
+  if (avx2()) return exp_sum_avx2(s, n, max, p);
   float sum = 0.0f;
   for (int j = 0; j < n; ++j) sum += p[j] = std::exp(s[j] - max);
   return sum;
@@ -202,6 +301,8 @@ float exp_sum(const float* s, int n, float max, float* p) {
 void accumulate(const float* p, const float* v, int n, int64_t dim, float c, float* out) {
   if (avx512()) {
     accumulate_avx512(p, v, n, dim, c, out);
+  } else if (avx2()) {
+    accumulate_avx2(p, v, n, dim, c, out);
   } else {
     accumulate_portable(p, v, n, dim, c, out);
   }
