@@ -4,6 +4,7 @@
 #include <cmath>
 #include <numeric>
 
+#include "engine/perplexity.h"
 #include "support/error.h"
 
 namespace longctx::cmd {
@@ -68,15 +69,10 @@ std::unique_ptr<SessionPool::Lease> SessionPool::acquire(const std::string& mode
 
 namespace {
 
-// log-softmax of the logits at one position: logprob of `token` and the `top` best alternatives.
+// log-softmax of the logits at one position: log p(token) = logit - log_sum_exp.
 struct LogProbs {
   double lse = 0;
-  explicit LogProbs(std::span<const float> logits) {
-    const float mx = *std::max_element(logits.begin(), logits.end());
-    double sum = 0;
-    for (float l : logits) sum += std::exp(double(l - mx));
-    lse = double(mx) + std::log(sum);
-  }
+  explicit LogProbs(std::span<const float> logits) : lse(log_sum_exp(logits)) {}
   double of(std::span<const float> logits, int32_t token) const {
     return double(logits[size_t(token)]) - lse;
   }

@@ -8,6 +8,13 @@
 
 namespace longctx {
 
+double log_sum_exp(std::span<const float> logits) {
+  const float max = *std::max_element(logits.begin(), logits.end());
+  double sum = 0;
+  for (float l : logits) sum += std::exp(double(l - max));
+  return double(max) + std::log(sum);
+}
+
 PerplexityResult windowed_perplexity(Session& session, std::span<const int32_t> tokens,
                                      int64_t n_ctx, int32_t bos, int64_t max_chunks,
                                      const std::function<void(int64_t, double)>& on_chunk,
@@ -29,10 +36,7 @@ PerplexityResult windowed_perplexity(Session& session, std::span<const int32_t> 
   int64_t count = 0;
   std::vector<int32_t> chunk(static_cast<size_t>(n_ctx));
   auto score = [&](const float* row, int32_t target) {
-    float max = *std::max_element(row, row + n_vocab);
-    double sum = 0;
-    for (int64_t v = 0; v < n_vocab; ++v) sum += std::exp(double(row[v] - max));
-    double lp = double(row[target] - max) - std::log(sum);
+    const double lp = double(row[target]) - log_sum_exp({row, size_t(n_vocab)});
     nll -= lp;
     nll2 += lp * lp;
     ++count;

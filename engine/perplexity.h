@@ -11,6 +11,9 @@
 
 namespace longctx {
 
+// log(sum exp(logits)), computed from the maximum: log p(token) = logits[token] - this.
+double log_sum_exp(std::span<const float> logits);
+
 struct PerplexityResult {
   double ppl = 0;
   double error = 0;  // standard error of the estimate, as llama.cpp reports it
