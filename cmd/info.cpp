@@ -186,10 +186,11 @@ nlohmann::ordered_json describe(const Described& d) {
     std::vector<int64_t> local, global;
     for (int64_t il = 0; il < c.n_layer; ++il)
       (c.layer_is_local[size_t(il)] ? local : global).push_back(il);
-    swa = {{"window", c.sliding_window},
-           {"local_layers", local},
-           {"global_layers", global},
-           {"local_rope_base", c.rope_base_local}};
+    // The scaling local layers take (the architecture's LocalRope rule).
+    const RopeScaling& ls = local.empty() ? c.rope_scaling : c.layer_scaling(local[0]);
+    swa = {{"window", c.sliding_window},    {"local_layers", local},
+           {"global_layers", global},       {"local_rope_base", c.rope_base_local},
+           {"local_rope_scaling", ls.type}, {"local_rope_scaling_factor", ls.factor}};
   }
   j["sliding_window"] = swa;
   j["tokenizer"] = {
@@ -286,9 +287,11 @@ void print_human(const nlohmann::ordered_json& j) {
     const auto& swa = j["sliding_window"];
     std::vector<bool> local(size_t(j["layers"].get<int64_t>()), false);
     for (int64_t il : swa["local_layers"]) local[size_t(il)] = true;
-    std::snprintf(buf, sizeof buf, "%lld tokens in %zu of %zu layers (local rope base %g)",
-                  (long long)swa["window"].get<int64_t>(), swa["local_layers"].size(), local.size(),
-                  swa["local_rope_base"].get<double>());
+    std::snprintf(
+        buf, sizeof buf, "%lld tokens in %zu of %zu layers (local rope base %g, scaling %s x%g)",
+        (long long)swa["window"].get<int64_t>(), swa["local_layers"].size(), local.size(),
+        swa["local_rope_base"].get<double>(), swa["local_rope_scaling"].get<std::string>().c_str(),
+        swa["local_rope_scaling_factor"].get<double>());
     line("sliding window:", buf);
     line("  local:", layer_ranges(local, true));
     line("  global:", layer_ranges(local, false));

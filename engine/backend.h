@@ -82,8 +82,8 @@ class Backend {
   virtual void matmul(std::span<const Product> products, Act in, int64_t n) = 0;
   // a[r] += bias, for `rows` rows of `width`.
   virtual void add_bias(Act a, const float* bias, int64_t rows, int64_t width) = 0;
-  // Rotary embedding of layer il's frequencies (the session's RopeTable) on n tokens of
-  // `heads` heads, token t at pos[t].
+  // Rotary embedding of layer il's rotation (the session's RopeTable: frequencies, and the
+  // amplitude the rotated dimensions take) on n tokens of `heads` heads, token t at pos[t].
   virtual void rope(Act a, int64_t il, int64_t n, int64_t heads, const int32_t* pos) = 0;
   // Writes K and V (n tokens at pos) into the rows of layer il from `slot` on: where the book
   // appended them.
@@ -150,9 +150,9 @@ inline bool ranks_pages(Device device) {
   return device == Device::Cuda;
 }
 
-// Rotary frequencies per layer, as the session computes them once for its context
-// (ModelConfig::rotary_frequencies).
-using RopeTable = std::vector<std::vector<float>>;
+// Each layer's rotation (frequencies and the factor on the rotated dimensions), as the session
+// computes them once for its context (ModelConfig::layer_rope).
+using RopeTable = std::vector<LayerRope>;
 
 // Rows for every layer of `layout`.
 std::unique_ptr<Backend> make_cpu_backend(const Model& model, int64_t n_batch,

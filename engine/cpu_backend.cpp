@@ -54,7 +54,7 @@ class CpuBackend final : public Backend {
 
   const Model& model_;
   const ModelConfig& c_;
-  RopeTable inv_freq_;                    // per layer, rotary frequencies
+  RopeTable rope_;                        // per layer, rotary frequencies and amplitude
   KvRows rows_;                           // the cache's rows
   std::vector<std::vector<float>> acts_;  // by Act, sized for n_batch tokens
   std::vector<float> lse_;
@@ -65,7 +65,7 @@ class CpuBackend final : public Backend {
 
 CpuBackend::CpuBackend(const Model& model, int64_t n_batch, const KvLayout& layout,
                        const RopeTable& rope)
-    : model_(model), c_(model.config), inv_freq_(rope), rows_(layout) {
+    : model_(model), c_(model.config), rope_(rope), rows_(layout) {
   const int64_t b = n_batch;
   acts_.resize(size_t(Act::Up) + 1);
   acts_[size_t(Act::X)].resize(size_t(b * c_.n_embd));
@@ -115,8 +115,9 @@ void CpuBackend::rope(Act a, int64_t il, int64_t n, int64_t heads, const int32_t
   const auto layout =
       c_.rope_type == RopeType::Neox ? cpu::RopeLayout::Halves : cpu::RopeLayout::Pairs;
   float* x = buf(a);
+  const LayerRope& r = rope_[size_t(il)];
   for (int64_t t = 0; t < n; ++t)
-    cpu::rope(x + t * heads * hd, heads, hd, c_.n_rot, inv_freq_[size_t(il)].data(), pos[t],
+    cpu::rope(x + t * heads * hd, heads, hd, c_.n_rot, r.inv_freq.data(), r.amplitude, pos[t],
               layout);
 }
 

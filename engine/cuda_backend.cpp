@@ -30,7 +30,8 @@ struct DeviceLayer {
   Buffer<float> attn_norm, bq, bk, bv, q_norm, k_norm, post_attn_norm, ffn_norm, post_ffn_norm;
   kernels::MatrixView wq, wk, wv, wo, w_gate, w_up, w_down;
   Buffer<float> inv_freq;
-  Buffer<uint8_t> k, v;  // [n_kv_head][capacity] rows
+  float amplitude = 1.0f;  // on the rotated dimensions (yarn, LongRoPE)
+  Buffer<uint8_t> k, v;    // [n_kv_head][capacity] rows
   Buffer<int32_t> key_pos;
 };
 
@@ -166,7 +167,8 @@ CudaBackend::CudaBackend(const Model& model, int64_t n_batch, const KvLayout& la
     upload(L.bk, kv_dim);
     upload(L.bv, c.n_head_kv * c.value_dim);
     DeviceLayer d;
-    d.inv_freq.upload(rope[size_t(il)].data(), rope[size_t(il)].size());
+    d.inv_freq.upload(rope[size_t(il)].inv_freq.data(), rope[size_t(il)].inv_freq.size());
+    d.amplitude = rope[size_t(il)].amplitude;
     const int64_t cap = layout.capacity[size_t(il)];
     d.k.resize(size_t(c.n_head_kv * cap * row_bytes));
     d.v.resize(size_t(c.n_head_kv * cap * row_bytes));
@@ -243,7 +245,8 @@ const int32_t* CudaBackend::stage_positions(const int32_t* pos, int64_t n) {
 
 void CudaBackend::rope(Act a, int64_t il, int64_t n, int64_t heads, const int32_t* pos) {
   const int32_t* pos_dev = stage_positions(pos, n);
-  cuda::rope(buf(a), n, heads, c_.head_dim, c_.n_rot, layers_[size_t(il)].inv_freq.get(), pos_dev,
+  const DeviceLayer& d = layers_[size_t(il)];
+  cuda::rope(buf(a), n, heads, c_.head_dim, c_.n_rot, d.inv_freq.get(), d.amplitude, pos_dev,
              c_.rope_type == RopeType::Neox);
 }
 

@@ -98,12 +98,12 @@ Session::Session(const Model& model, SessionOptions options)
                   " prompt tokens together; raise the batch size (-b) to at least that");
     }
   }
-  for (int64_t il = 0; il < c.n_layer; ++il) inv_freq_.push_back(c.rotary_frequencies(il, n_ctx_));
+  for (int64_t il = 0; il < c.n_layer; ++il) rope_.push_back(c.layer_rope(il, n_ctx_));
   backend_ = options_.device == Device::Cuda
                  ? make_cuda_backend(
                        model, options_.n_batch, book_.layout(),
-                       host_rows(policies_, options_.device, options_.trace != nullptr), inv_freq_)
-                 : make_cpu_backend(model, options_.n_batch, book_.layout(), inv_freq_);
+                       host_rows(policies_, options_.device, options_.trace != nullptr), rope_)
+                 : make_cpu_backend(model, options_.n_batch, book_.layout(), rope_);
   pos_.resize(size_t(options_.n_batch));
   layer_pos_.resize(size_t(options_.n_batch));
   rotation_.resize(size_t(c.n_rot));
@@ -297,7 +297,7 @@ void Session::apply_eviction(int64_t il, const Eviction& ev) {
   // Every moved key turns back by the same angles: compute them once per eviction.
   const int64_t half = c.n_rot / 2;
   for (int64_t i = 0; i < half; ++i) {
-    double angle = -double(ev.count) * double(inv_freq_[size_t(il)][size_t(i)]);
+    double angle = -double(ev.count) * double(rope_[size_t(il)].inv_freq[size_t(i)]);
     rotation_[size_t(i)] = float(std::cos(angle));
     rotation_[size_t(half + i)] = float(std::sin(angle));
   }

@@ -99,24 +99,28 @@ constexpr std::array kArchs = {
              .hf = kGemma2Hf,
              .tensors = kGemma2Tensors,
              .activation = Activation::GeluTanh,
+             .hf_activation_key = "hidden_activation",
              .embedding_scale = true,
              .hf_norm_plus_one = true,
              .swa_period = 2,
+             .gguf_default_window = 4096,
              .hf_query_scalar = "query_pre_attn_scalar",
              .default_chat_template = "gemma",
              .gguf_query_scale_by_embd_layers = 46,
              .softcaps = true},
-    // gemma3: 5 local layers then 1 global (llama.cpp set_swa_pattern(6)); local layers use a
-    // hard-coded rope base of 10000 (rope_freq_base_train_swa), global ones the file's base. The
+    // gemma3: 5 local layers then 1 global (llama.cpp set_swa_pattern(6)); local layers rotate on
+    // their own, at base 10000 without the global scaling unless the file says otherwise. The
     // 27B model (62 layers) scales queries by 1/sqrt(n_embd / n_head) (query_pre_attn_scalar),
     // which llama.cpp hard-codes by layer count. Gemma GGUFs often carry no chat template.
     ArchInfo{.name = "gemma3",
              .hf = kGemma3Hf,
              .tensors = kGemma3Tensors,
              .activation = Activation::GeluTanh,
+             .hf_activation_key = "hidden_activation",
              .embedding_scale = true,
              .hf_norm_plus_one = true,
              .swa_period = 6,
+             .local_rope = LocalRope::Own,
              .swa_rope_base = 10000.0,
              .hf_query_scalar = "query_pre_attn_scalar",
              .default_chat_template = "gemma",

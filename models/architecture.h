@@ -16,6 +16,19 @@ namespace longctx {
 enum class RopeType { Norm, Neox };  // consecutive pairs vs. halves (gguf.md 3.4)
 enum class Activation { Silu, GeluTanh };
 
+// Which rotation a model's sliding-window (local) layers use.
+enum class LocalRope {
+  // The global layers' rotation, rope scaling included (llama.cpp's default for every
+  // architecture; transformers has one rotary embedding for every layer of Mistral, Phi-3, Qwen2,
+  // Gemma 2). Real configs put a window on every layer (Phi-3's sliding_window 262144) and still
+  // scale them all.
+  Global,
+  // Their own base and their own scaling, none unless the file gives one (Gemma 3: transformers'
+  // rope_parameters per layer type, default rope at base 10000; llama.cpp's
+  // rope_freq_base_train_swa 10000 and rope_freq_scale_train_swa 1).
+  Own,
+};
+
 // The weights of one layer, as the recipe names them.
 enum class LayerTensor {
   AttnNorm,
@@ -72,10 +85,15 @@ struct ArchInfo {
   RopeType gguf_rope = RopeType::Neox;
   RopeType hf_rope = RopeType::Neox;
   Activation activation = Activation::Silu;  // of the gated FFN
-  bool embedding_scale = false;              // token embeddings times sqrt(n_embd)
-  bool hf_norm_plus_one = false;             // HF stores w, computes x * (1 + w); GGUF holds 1 + w
-  int swa_period = 0;          // every swa_period-th layer global, the rest local (0: no pattern)
-  double swa_rope_base = 0.0;  // rope base of local layers (0: the global base)
+  // The config.json key transformers reads the activation from (ACT2FN names).
+  std::string_view hf_activation_key = "hidden_act";
+  bool embedding_scale = false;   // token embeddings times sqrt(n_embd)
+  bool hf_norm_plus_one = false;  // HF stores w, computes x * (1 + w); GGUF holds 1 + w
+  int swa_period = 0;  // every swa_period-th layer global, the rest local (0: no pattern)
+  LocalRope local_rope = LocalRope::Global;
+  // A GGUF without <arch>.attention.sliding_window: this width (llama.cpp's Gemma 2 default).
+  int64_t gguf_default_window = 0;
+  double swa_rope_base = 0.0;              // LocalRope::Own: the local layers' default base
   std::string_view hf_query_scalar;        // config.json key: queries scaled by 1/sqrt(it)
   std::string_view default_chat_template;  // a chat family for files without a template
   // A layer count at which GGUF files scale queries by 1/sqrt(n_embd / n_head) (Gemma 2 and 3 27B).

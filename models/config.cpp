@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <sstream>
 
 #include "support/error.h"
 
@@ -46,8 +47,13 @@ RopeScaling read_rope_scaling(const gguf::File& f, const std::string& p, int64_t
   RopeScaling s;
   const std::string type_key = p + "rope.scaling.type";
   if (auto type = f.find_string(type_key)) s.type = std::string(*type);
-  const double factor = f.find_float(p + "rope.scaling.factor")
-                            .value_or(f.find_float(p + "rope.scale_linear").value_or(0.0));
+  const std::string factor_key =
+      f.find(p + "rope.scaling.factor") ? p + "rope.scaling.factor" : p + "rope.scale_linear";
+  // 0 (or absent) is llama.cpp's "no scaling"; anything else must be a usable factor.
+  const double factor = f.find_float(factor_key).value_or(0.0);
+  if (factor != 0 && (!(factor > 0) || !std::isfinite(factor)))
+    f.fail_key(factor_key, f.find(factor_key),
+               "must be a positive number, got " + std::to_string(factor));
   if (factor > 0 && s.type == "none") s.type = "linear";
   s.factor = factor > 0 ? factor : 1.0;
   s.original_context =
@@ -85,22 +91,55 @@ RopeScaling read_rope_scaling(const gguf::File& f, const std::string& p, int64_t
   return s;
 }
 
+// The GGUF key that holds a validated field.
+std::string gguf_key(ConfigField field, const std::string& p, const gguf::File& f) {
+  switch (field) {
+    case ConfigField::ContextLength:
+      return p + "context_length";
+    case ConfigField::RmsEps:
+      return p + "attention.layer_norm_rms_epsilon";
+    case ConfigField::RopeBase:
+      return p + "rope.freq_base";
+    case ConfigField::RopeBaseLocal:
+      return p + "rope.freq_base_swa";
+    case ConfigField::AttentionScale:
+      return p + "attention.scale";
+    case ConfigField::SlidingWindow:
+      return p + "attention.sliding_window";
+    case ConfigField::ScalingFactor:
+    case ConfigField::LocalScalingFactor:
+      return f.find(p + "rope.scaling.factor") ? p + "rope.scaling.factor"
+                                               : p + "rope.scale_linear";
+    case ConfigField::ScalingOriginalContext:
+    case ConfigField::LocalScalingOriginalContext:
+      return p + "rope.scaling.original_context_length";
+    case ConfigField::ScalingAttentionFactor:
+    case ConfigField::LocalScalingAttentionFactor:
+      return p + "rope.scaling.attn_factor";
+  }
+  return p;
+}
+
 }  // namespace
 
-std::vector<float> ModelConfig::rotary_frequencies(int64_t layer, int64_t n_ctx) const {
-  const bool local = layer_is_local[size_t(layer)];
-  const double base = local ? rope_base_local : rope_base;
+const RopeScaling& ModelConfig::layer_scaling(int64_t layer) const {
+  const bool own = layer_is_local[size_t(layer)] && arch && arch->local_rope == LocalRope::Own;
+  return own ? rope_scaling_local : rope_scaling;
+}
+
+LayerRope ModelConfig::layer_rope(int64_t layer, int64_t n_ctx) const {
+  const double base = layer_is_local[size_t(layer)] ? rope_base_local : rope_base;
+  const RopeScaling& s = layer_scaling(layer);
   const int64_t half = n_rot / 2;
   std::vector<double> f(static_cast<size_t>(half));
   for (int64_t i = 0; i < half; ++i)
     f[size_t(i)] = std::pow(base, -2.0 * double(i) / double(n_rot));
-  const RopeScaling& s = rope_scaling;
   const double factor = s.factor, orig = double(s.original_context);
-  if (!local && s.type == "linear") {
+  if (s.type == "linear") {
     for (double& x : f) x /= factor;
-  } else if (!local && s.type == "llama3" && !s.freq_factors.empty()) {
+  } else if (s.type == "llama3" && !s.freq_factors.empty()) {
     for (int64_t i = 0; i < half; ++i) f[size_t(i)] /= double(s.freq_factors[size_t(i)]);
-  } else if (!local && s.type == "llama3") {
+  } else if (s.type == "llama3") {
     const double low_wavelen = orig / s.low_freq_factor, high_wavelen = orig / s.high_freq_factor;
     for (double& x : f) {
       const double wavelen = 2.0 * M_PI / x;
@@ -112,10 +151,10 @@ std::vector<float> ModelConfig::rotary_frequencies(int64_t layer, int64_t n_ctx)
         x = (1.0 - smooth) * x / factor + smooth * x;
       }
     }
-  } else if (!local && s.type == "longrope") {
+  } else if (s.type == "longrope") {
     const std::vector<float>& by = n_ctx > s.original_context ? s.long_factors : s.short_factors;
     for (int64_t i = 0; i < half; ++i) f[size_t(i)] /= double(by[size_t(i)]);
-  } else if (!local && s.type == "yarn") {
+  } else if (s.type == "yarn") {
     // The dimension that turns `rotations` times over the original context.
     auto dim_of = [&](double rotations) {
       return double(n_rot) * std::log(orig / (rotations * 2.0 * M_PI)) / (2.0 * std::log(base));
@@ -129,12 +168,69 @@ std::vector<float> ModelConfig::rotary_frequencies(int64_t layer, int64_t n_ctx)
       f[size_t(i)] = f[size_t(i)] / factor * (1.0 - keep) + f[size_t(i)] * keep;
     }
   }
-  return std::vector<float>(f.begin(), f.end());
+  LayerRope r;
+  r.inv_freq.assign(f.begin(), f.end());
+  const bool amplified = s.type == "yarn" || s.type == "longrope";
+  r.amplitude = amplified ? float(s.attention_factor) : 1.0f;
+  return r;
 }
 
-double ModelConfig::rope_logit_factor() const {
-  const bool scaled = rope_scaling.type == "yarn" || rope_scaling.type == "longrope";
-  return scaled ? rope_scaling.attention_factor * rope_scaling.attention_factor : 1.0;
+namespace {
+
+// Bounds wide enough for every published model, narrow enough that a corrupt value cannot pass.
+constexpr double kMaxRopeBase = 1e15;
+constexpr double kMaxScalingFactor = 1e6;
+
+std::string number_text(double v) {
+  std::ostringstream out;
+  out << v;
+  return out.str();
+}
+
+std::optional<ConfigProblem> scaling_problem(const RopeScaling& s, ConfigField factor,
+                                             ConfigField original, ConfigField attention) {
+  if (s.type == "none") return std::nullopt;
+  if (!(s.factor > 0) || !(s.factor <= kMaxScalingFactor))
+    return ConfigProblem{factor,
+                         "must be a positive number up to 1e6, got " + number_text(s.factor)};
+  if (s.original_context <= 0)
+    return ConfigProblem{original,
+                         "must be a positive length, got " + std::to_string(s.original_context)};
+  if (!(s.attention_factor > 0) || !std::isfinite(s.attention_factor))
+    return ConfigProblem{attention,
+                         "must be a positive number, got " + number_text(s.attention_factor)};
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<ConfigProblem> find_config_problem(const ModelConfig& c) {
+  using F = ConfigField;
+  if (c.n_ctx_train <= 0)
+    return ConfigProblem{F::ContextLength,
+                         "must be positive, got " + std::to_string(c.n_ctx_train)};
+  if (!(c.rms_eps > 0) || !(c.rms_eps < 1))
+    return ConfigProblem{F::RmsEps, "must be a number in (0, 1), got " + number_text(c.rms_eps)};
+  if (!(c.rope_base > 1) || !(c.rope_base <= kMaxRopeBase))
+    return ConfigProblem{
+        F::RopeBase, "must be a number above 1 and up to 1e15, got " + number_text(c.rope_base)};
+  const bool any_local = c.n_local_layers() > 0;
+  if (any_local && (!(c.rope_base_local > 1) || !(c.rope_base_local <= kMaxRopeBase)))
+    return ConfigProblem{F::RopeBaseLocal, "must be a number above 1 and up to 1e15, got " +
+                                               number_text(c.rope_base_local)};
+  if (!(c.attention_scale > 0) || !std::isfinite(c.attention_scale))
+    return ConfigProblem{F::AttentionScale,
+                         "must be a positive number, got " + number_text(c.attention_scale)};
+  if (any_local && c.sliding_window <= 0)
+    return ConfigProblem{F::SlidingWindow,
+                         "must be a positive width, got " + std::to_string(c.sliding_window)};
+  if (auto p = scaling_problem(c.rope_scaling, F::ScalingFactor, F::ScalingOriginalContext,
+                               F::ScalingAttentionFactor))
+    return p;
+  if (any_local && c.arch && c.arch->local_rope == LocalRope::Own)
+    return scaling_problem(c.rope_scaling_local, F::LocalScalingFactor,
+                           F::LocalScalingOriginalContext, F::LocalScalingAttentionFactor);
+  return std::nullopt;
 }
 
 int64_t ModelConfig::n_local_layers() const {
@@ -191,45 +287,60 @@ ModelConfig read_config(const gguf::File& f) {
   c.rms_eps = f.get_float(p + "attention.layer_norm_rms_epsilon");
   // llama.cpp's default when the base is absent.
   c.rope_base = f.find_float(p + "rope.freq_base").value_or(10000.0);
-  c.rope_base_local = c.arch->swa_rope_base > 0 ? c.arch->swa_rope_base : c.rope_base;
-  if (auto base = f.find_float(p + "rope.freq_base_swa")) c.rope_base_local = *base;
-
   c.rope_scaling = read_rope_scaling(f, p, c.n_ctx_train);
+  // Local layers: the global rotation unless the architecture's rotate on their own
+  // (LocalRope::Own: base swa_rope_base, no scaling); rope.freq_base_swa names their base.
+  const bool own_local = c.arch->local_rope == LocalRope::Own;
+  c.rope_base_local = own_local ? c.arch->swa_rope_base : c.rope_base;
+  if (auto base = f.find_float(p + "rope.freq_base_swa")) c.rope_base_local = *base;
 
   if (auto tokens = f.find(std::string("tokenizer.ggml.tokens")))
     c.n_vocab = int64_t(tokens->count);
   c.n_vocab = f.find_int<int64_t>(p + "vocab_size").value_or(c.n_vocab);
 
   c.attention_scale = float(1.0 / std::sqrt(double(c.head_dim)));
+  // 0 is llama.cpp's "not set"; any other value must be a usable scale (find_config_problem).
   if (auto scale = f.find_float(p + "attention.scale"); scale && *scale != 0.0) {
     c.attention_scale = float(*scale);
   }
   if (c.arch->gguf_query_scale_by_embd_layers == c.n_layer) {
     c.attention_scale = float(1.0 / std::sqrt(double(c.n_embd / c.n_head)));
   }
-  c.attention_scale = float(double(c.attention_scale) * c.rope_logit_factor());
   if (c.arch->softcaps) {
     c.attn_softcap = read_softcap(f, p + "attn_logit_softcapping");
     c.final_softcap = read_softcap(f, p + "final_logit_softcapping");
   }
 
   c.layer_is_local.assign(size_t(c.n_layer), false);
-  c.sliding_window = f.find_int<int64_t>(p + "attention.sliding_window").value_or(0);
+  const std::string window_key = p + "attention.sliding_window";
+  c.sliding_window = f.find_int<int64_t>(window_key).value_or(c.arch->gguf_default_window);
+  // 0 is "no window" where an architecture may have none (llama.cpp's n_swa > 0 tests); a
+  // negative width, or none where the architecture's layers alternate, is refused.
+  if (c.sliding_window < 0 || (f.find(window_key) && c.sliding_window == 0 && c.arch->swa_period))
+    f.fail_key(window_key, f.find(window_key),
+               "must be a positive width, got " + std::to_string(c.sliding_window));
   if (c.sliding_window > 0) {
-    const gguf::Value* pattern = f.find(p + "attention.sliding_window_pattern");
+    const std::string pattern_key = p + "attention.sliding_window_pattern";
+    const gguf::Value* pattern = f.find(pattern_key);
     if (pattern && pattern->type == gguf::ValueType::ARRAY) {
-      auto flags = f.get_int_array<int64_t>(p + "attention.sliding_window_pattern");
+      auto flags = f.get_int_array<int64_t>(pattern_key);
       if (int64_t(flags.size()) != c.n_layer) {
-        f.fail_key(p + "attention.sliding_window_pattern", pattern, "length differs from layers");
+        f.fail_key(pattern_key, pattern, "length differs from layers");
       }
       for (size_t il = 0; il < flags.size(); ++il) c.layer_is_local[il] = flags[il] != 0;
     } else {
-      int64_t period =
-          pattern ? f.get_int<int64_t>(p + "attention.sliding_window_pattern") : c.arch->swa_period;
+      const int64_t period = pattern ? f.get_int<int64_t>(pattern_key) : c.arch->swa_period;
+      if (pattern && period <= 0)
+        f.fail_key(pattern_key, pattern,
+                   "must be a positive period, got " + std::to_string(period));
       for (int64_t il = 0; il < c.n_layer; ++il) {
         c.layer_is_local[size_t(il)] = period > 0 ? (il % period < period - 1) : true;
       }
     }
+  }
+  if (auto problem = find_config_problem(c)) {
+    const std::string key = gguf_key(problem->field, p, f);
+    f.fail_key(key, f.find(key), problem->message);
   }
   return c;
 }

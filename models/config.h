@@ -24,7 +24,9 @@ struct RopeScaling {
   // frequency, fewer than beta_slow times are divided by factor, a linear ramp between (its ends
   // floored / ceiled: transformers' truncate, llama.cpp's corr_dims).
   double beta_fast = 32.0, beta_slow = 1.0;
-  // yarn: cos and sin are multiplied by this (q.k by its square); 0.1 ln(factor) + 1 by default.
+  // yarn, longrope: cos and sin are multiplied by this, so the rotated dimensions of q and k grow
+  // by it and only those (transformers' attention_scaling, llama.cpp's mscale); yarn's default
+  // 0.1 ln(factor) + 1.
   double attention_factor = 1.0;
   // A GGUF's rope_freqs tensor (llama.cpp's Llama 3 factors): frequency i divided by factors[i].
   std::vector<float> freq_factors;
@@ -33,6 +35,13 @@ struct RopeScaling {
   // switches on the length of each forward call, the same for one call over the context);
   // attention_factor sqrt(1 + ln(factor) / ln(original_context)) by default.
   std::vector<float> short_factors, long_factors;
+};
+
+// One layer's rotation: frequency i of the n_rot / 2 rotated pairs, and the factor on the rotated
+// dimensions (1 unless a yarn or LongRoPE scaling applies to the layer).
+struct LayerRope {
+  std::vector<float> inv_freq;
+  float amplitude = 1.0f;
 };
 
 struct ModelConfig {
@@ -51,8 +60,12 @@ struct ModelConfig {
   RopeType rope_type = RopeType::Norm;  // the arch's layout, unless the weights' layout differs
   double rms_eps = 1e-5;
   double rope_base = 10000.0;
-  double rope_base_local = 10000.0;  // for sliding-window layers
+  // Sliding-window layers: their base (the global one unless the file gives theirs), and, where
+  // the architecture's local layers rotate on their own (LocalRope::Own), their scaling; other
+  // architectures' local layers take rope_scaling.
+  double rope_base_local = 10000.0;
   RopeScaling rope_scaling;
+  RopeScaling rope_scaling_local;
   float attention_scale = 0.0f;      // multiplies q·k
   int64_t sliding_window = 0;        // 0 = none
   std::vector<bool> layer_is_local;  // per layer: sliding-window attention
@@ -62,13 +75,37 @@ struct ModelConfig {
   float final_softcap = 0.0f;
 
   int64_t n_local_layers() const;
-  // Rotary frequencies of one layer in a context of n_ctx tokens, base^(-2i/n_rot) for
-  // i < n_rot/2, stretched by the scaling. Gemma 3: local layers use their own base and no scaling.
-  std::vector<float> rotary_frequencies(int64_t layer, int64_t n_ctx) const;
-  // The scaling's factor on q.k (yarn's attention factor, squared): folded into attention_scale
-  // by the readers, since q and k both carry it.
-  double rope_logit_factor() const;
+  // The scaling that applies to a layer (the architecture's LocalRope rule).
+  const RopeScaling& layer_scaling(int64_t layer) const;
+  // One layer's rotation in a context of n_ctx tokens: base^(-2i/n_rot) for i < n_rot/2,
+  // stretched by the layer's scaling, and its attention factor.
+  LayerRope layer_rope(int64_t layer, int64_t n_ctx) const;
+  std::vector<float> rotary_frequencies(int64_t layer, int64_t n_ctx) const {
+    return layer_rope(layer, n_ctx).inv_freq;
+  }
 };
+
+// The ranges both readers (GGUF metadata, config.json) enforce, in one place: a value outside
+// them is refused naming the reader's own key for the field, never run.
+enum class ConfigField {
+  ContextLength,
+  RmsEps,
+  RopeBase,
+  RopeBaseLocal,
+  AttentionScale,
+  SlidingWindow,
+  ScalingFactor,
+  ScalingOriginalContext,
+  ScalingAttentionFactor,
+  LocalScalingFactor,
+  LocalScalingOriginalContext,
+  LocalScalingAttentionFactor,
+};
+struct ConfigProblem {
+  ConfigField field;
+  std::string message;  // "must be ..., got ..."
+};
+std::optional<ConfigProblem> find_config_problem(const ModelConfig& c);
 
 // What the GGUF says about its tokenizer, for `info` (the tokenizer itself lives in tokenizer/).
 struct TokenizerSummary {

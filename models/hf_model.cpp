@@ -116,6 +116,8 @@ RopeScaling read_hf_rope_scaling(const JsonFields& rs, const JsonFields& config,
   return s;
 }
 
+// transformers' Gemma2Config / Gemma3TextConfig default for sliding_window.
+constexpr int64_t kGemmaDefaultWindow = 4096;
 // transformers' Qwen2Config / Qwen3Config default for max_window_layers.
 constexpr int64_t kQwenMaxWindowLayers = 28;
 
@@ -146,7 +148,7 @@ void read_hf_window(const ConfigReader& r, const HfClass& hf, ModelConfig& c) {
     case HfWindow::LayerTypes:
       break;
   }
-  c.sliding_window = r.integer("sliding_window", 0);
+  c.sliding_window = r.integer("sliding_window", kGemmaDefaultWindow);
   auto types = j.find("layer_types");
   if (types != j.end() && types->is_array()) {
     if (int64_t(types->size()) != c.n_layer)
@@ -160,6 +162,62 @@ void read_hf_window(const ConfigReader& r, const HfClass& hf, ModelConfig& c) {
     for (int64_t il = 0; il < c.n_layer; ++il)
       c.layer_is_local[size_t(il)] = il % period < period - 1;
   }
+}
+
+// The config.json key that holds a validated field.
+std::string hf_key(ConfigField field, const ModelConfig& c) {
+  switch (field) {
+    case ConfigField::ContextLength:
+      return "max_position_embeddings";
+    case ConfigField::RmsEps:
+      return "rms_norm_eps";
+    case ConfigField::RopeBase:
+      return "rope_theta";
+    case ConfigField::RopeBaseLocal:
+      return "rope_local_base_freq";
+    case ConfigField::AttentionScale:
+      return c.arch->hf_query_scalar.empty() ? "head_dim" : std::string(c.arch->hf_query_scalar);
+    case ConfigField::SlidingWindow:
+      return "sliding_window";
+    case ConfigField::ScalingFactor:
+    case ConfigField::LocalScalingFactor:
+      return "rope_scaling.factor";
+    case ConfigField::ScalingOriginalContext:
+    case ConfigField::LocalScalingOriginalContext:
+      return "rope_scaling.original_max_position_embeddings";
+    case ConfigField::ScalingAttentionFactor:
+    case ConfigField::LocalScalingAttentionFactor:
+      return "rope_scaling.attention_factor";
+  }
+  return "";
+}
+
+// The gated FFN's activation, under the key the class reads (ArchInfo::hf_activation_key), as
+// transformers' ACT2FN names it. What the architecture's row runs is accepted under each of its
+// names; any other activation is refused, never run as something else.
+void read_hf_activation(const ConfigReader& r, const ModelConfig& c) {
+  struct Name {
+    std::string_view name;
+    Activation runs;
+  };
+  // silu/swish: x sigmoid(x). gelu_pytorch_tanh, gelu_new, gelu_fast: the tanh approximation
+  // 0.5 x (1 + tanh(sqrt(2/pi) (x + 0.044715 x^3))) (gelu_fast writes the same polynomial).
+  // "gelu" is the exact erf form, which longctx does not run.
+  constexpr Name kNames[] = {{"silu", Activation::Silu},
+                             {"swish", Activation::Silu},
+                             {"gelu_pytorch_tanh", Activation::GeluTanh},
+                             {"gelu_new", Activation::GeluTanh},
+                             {"gelu_fast", Activation::GeluTanh}};
+  const std::string key(c.arch->hf_activation_key);
+  if (!r.present(key)) return;  // the class's default, which the row runs
+  const std::string value = r.text(key, "");
+  for (const Name& n : kNames) {
+    if (n.name == value && n.runs == c.arch->activation) return;
+  }
+  r.fail(key, "is '" + value + "'; longctx runs " + std::string(c.arch->name) + " with " +
+                  (c.arch->activation == Activation::Silu ? "silu (or swish)"
+                                                          : "gelu_pytorch_tanh (or gelu_new)") +
+                  " only");
 }
 
 // `open_weights` opens the weights once the architecture is known and returns how many tensors
@@ -214,13 +272,16 @@ ModelConfig read_hf_config(const ConfigReader& r, const std::function<size_t()>&
            "gives " + std::to_string(c.n_rot) +
                " rotated dimensions; they must be even and at most head_dim");
   c.n_ctx_train = r.integer("max_position_embeddings", 4096);
+  if (c.n_ctx_train <= 0) r.fail("max_position_embeddings", "must be positive");
   c.rope_scaling.original_context = c.n_ctx_train;
   c.rms_eps = r.number("rms_norm_eps", 1e-6);
   c.rope_base = r.number("rope_theta", 10000.0);
-  c.rope_base_local = c.arch->swa_rope_base > 0 ? c.arch->swa_rope_base : c.rope_base;
-  c.rope_base_local = r.number("rope_local_base_freq", c.rope_base_local);
-  // transformers 5 writes rope_parameters (rope_theta inside; per layer kind for models with
-  // sliding-window layers); older configs rope_scaling.
+  // Local layers rotate as the global ones, unless the architecture's rotate on their own
+  // (LocalRope::Own: Gemma 3's rope_local_base_freq, no scaling unless rope_parameters gives one).
+  const bool own_local = c.arch->local_rope == LocalRope::Own;
+  double local_base = own_local ? r.number("rope_local_base_freq", c.arch->swa_rope_base) : 0.0;
+  // transformers 5 writes rope_parameters (rope_theta inside; per layer type for Gemma 3); older
+  // configs rope_scaling.
   if (const json* rs = r.present("rope_scaling"))
     c.rope_scaling = read_hf_rope_scaling(JsonFields(r.where() + ": rope_scaling", *rs), r, c);
   if (const json* rp = r.present("rope_parameters")) {
@@ -228,16 +289,19 @@ ModelConfig read_hf_config(const ConfigReader& r, const std::function<size_t()>&
     const json* global = params.present("full_attention");
     const json* local = params.present("sliding_attention");
     if (global || local) {
+      if (!own_local)
+        params.fail(global ? "full_attention" : "sliding_attention",
+                    "gives a layer type its own rotation, which " + std::string(c.arch->name) +
+                        " does not have (one rotation for every layer, as transformers runs it)");
       for (const auto& [key, value] : rp->items()) {
         if (key != "full_attention" && key != "sliding_attention")
-          params.fail(key, "is not a layer kind (full_attention, sliding_attention)");
+          params.fail(key, "is not a layer type (full_attention, sliding_attention)");
       }
     }
     if (local) {
       const JsonFields l(params.where() + ": sliding_attention", *local);
-      c.rope_base_local = l.number("rope_theta", c.rope_base_local);
-      if (read_hf_rope_scaling(l, r, c).type != "none")
-        l.fail("rope_type", "scales sliding-window layers, which longctx does not implement");
+      local_base = l.number("rope_theta", local_base);
+      c.rope_scaling_local = read_hf_rope_scaling(l, r, c);
     }
     const JsonFields g = global ? JsonFields(params.where() + ": full_attention", *global) : params;
     if (global || !local) {
@@ -245,13 +309,13 @@ ModelConfig read_hf_config(const ConfigReader& r, const std::function<size_t()>&
       c.rope_scaling = read_hf_rope_scaling(g, r, c);
     }
   }
+  c.rope_base_local = own_local ? local_base : c.rope_base;
   c.attention_scale = float(1.0 / std::sqrt(double(c.head_dim)));
-  c.attention_scale = float(double(c.attention_scale) * c.rope_logit_factor());
   if (!c.arch->hf_query_scalar.empty()) {
     const std::string key(c.arch->hf_query_scalar);
     const double scalar = r.number(key.c_str(), double(c.head_dim));
-    if (!(scalar > 0)) r.fail(key.c_str(), "must be positive");
-    c.attention_scale = float(1.0 / std::sqrt(scalar) * c.rope_logit_factor());
+    if (!(scalar > 0) || !std::isfinite(scalar)) r.fail(key.c_str(), "must be positive");
+    c.attention_scale = float(1.0 / std::sqrt(scalar));
   }
   if (c.arch->softcaps) {
     for (auto [key, cap] : {std::pair{"attn_logit_softcapping", &c.attn_softcap},
@@ -263,6 +327,8 @@ ModelConfig read_hf_config(const ConfigReader& r, const std::function<size_t()>&
     }
   }
   read_hf_window(r, *find_hf_class(hf_arch), c);
+  read_hf_activation(r, c);
+  if (auto problem = find_config_problem(c)) r.fail(hf_key(problem->field, c), problem->message);
   return c;
 }
 

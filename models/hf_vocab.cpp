@@ -71,6 +71,8 @@ tokenizer::Vocab bpe_from_tokenizer_json(const fs::path& path, int64_t n_vocab) 
   if (added_list && !added_list->is_array()) top.fail("added_tokens", "is not a list");
   const json no_added = json::array();
   if (!added_list) added_list = &no_added;
+  // Every text would tokenize to nothing (and then be refused as "the prompt is empty").
+  if (vocab->empty()) model.fail("vocab", "is empty");
   int64_t max_id = -1;
   for (auto& [tok, id] : vocab->items())
     max_id = std::max(max_id, token_id(vocab_ids, tok, n_vocab));
@@ -146,6 +148,8 @@ tokenizer::Vocab read_hf_vocab(const std::string& folder_name, const ModelConfig
                              {"pad_token", &v.pad}}) {
       if (const json* t = tc.present(key)) {
         std::string text = token_string(*t);
+        if (text.empty() && !(t->is_string() || t->is_object()))
+          tc.fail(key, "is neither a token's text nor an object with its content");
         if (!text.empty() && id_of(v, text) >= 0) *slot = id_of(v, text);
       }
     }

@@ -176,8 +176,9 @@ void load_weights(Model& model, TensorSource& src, bool hf, std::optional<bool> 
         }
       }
     }
-    model.config.attention_scale =
-        float(double(model.config.attention_scale) * model.config.rope_logit_factor());
+    if (!(s.attention_factor > 0) || !std::isfinite(s.attention_factor))
+      throw Error(src.where() + ": the LongRoPE attention factor (rope.scaling.attn_factor) must " +
+                  "be a positive number, got " + std::to_string(s.attention_factor));
   }
   if (model.config.rope_scaling.type != "yarn" && model.config.rope_scaling.type != "longrope" &&
       model.config.rope_scaling.attention_factor != 1.0) {

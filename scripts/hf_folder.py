@@ -34,9 +34,15 @@ def write_safetensors(path: Path, tensors: dict) -> int:
     return offset
 
 
-def write_bpe_tokenizer(reader, out: Path) -> None:
+def write_bpe_tokenizer(reader, out: Path, drop_padding: bool = False) -> None:
+    """tokenizer.json from the GGUF's vocabulary. drop_padding: without the converter's trailing
+    [PADn] rows (type UNUSED), as Qwen's own tokenizer.json is (151665 tokens for 151936 rows)."""
     tokens = list(field(reader, "tokenizer.ggml.tokens"))
     types = list(field(reader, "tokenizer.ggml.token_type"))
+    if drop_padding:
+        while types and types[-1] == 5 and tokens[-1].startswith("[PAD"):
+            tokens.pop()
+            types.pop()
     added = [{"id": i, "content": t, "special": True, "single_word": False, "lstrip": False,
               "rstrip": False, "normalized": False} for i, (t, ty) in enumerate(zip(tokens, types)) if ty == 3]
     pre = field(reader, "tokenizer.ggml.pre")

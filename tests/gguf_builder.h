@@ -50,6 +50,11 @@ class GgufBuilder {
                     }});
     return *this;
   }
+  // Drops a key written before (to write it again with another value).
+  GgufBuilder& erase(const std::string& key) {
+    std::erase_if(kvs_, [&](const Kv& kv) { return kv.key == key; });
+    return *this;
+  }
   // A tensor with raw data bytes (already in its block format).
   GgufBuilder& tensor(const std::string& name, int32_t type, std::vector<int64_t> shape,
                       std::vector<uint8_t> data) {

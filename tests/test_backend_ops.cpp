@@ -22,6 +22,9 @@ constexpr int64_t kCapacity = 16;
 // wrong index, layout or factor moves values by O(0.1).
 constexpr double kTolerance = 1e-4;
 
+// The rotated dimensions' factor the rope operation is tested with (yarn's attention factor).
+constexpr double kRopeAmplitude = 1.25;
+
 struct TinyModel {
   Model model;
   explicit TinyModel(RopeType rope) {
@@ -33,7 +36,7 @@ struct TinyModel {
     c.n_head = 4;
     c.n_head_kv = 2;
     c.head_dim = c.value_dim = 16;
-    c.n_rot = 16;
+    c.n_rot = rope == RopeType::Neox ? 12 : 16;  // partial rotation (Phi-3/4's factor) on one
     c.n_ff = 96;
     c.n_vocab = 40;
     c.rope_type = rope;
@@ -223,7 +226,8 @@ std::vector<OpCase> op_table(const TinyModel& tm) {
                  },
                  [=] {
                    // Pair i of a head: (x[2i], x[2i+1]) for llama's "norm" layout, (x[i],
-                   // x[i + hd/2]) for NeoX, turned by pos * base^(-2i / n_rot).
+                   // x[i + n_rot/2]) for NeoX, turned by pos * base^(-2i / n_rot) and scaled by
+                   // the amplitude; dimensions past n_rot untouched.
                    std::vector<double> out(q.begin(), q.end());
                    for (int64_t t = 0; t < n; ++t)
                      for (int64_t hh = 0; hh < c.n_head; ++hh)
@@ -235,8 +239,9 @@ std::vector<OpCase> op_table(const TinyModel& tm) {
                          const int64_t a = base + (c.rope_type == RopeType::Neox ? i : 2 * i);
                          const int64_t bb = c.rope_type == RopeType::Neox ? a + c.n_rot / 2 : a + 1;
                          const double x0 = q[size_t(a)], x1 = q[size_t(bb)];
-                         out[size_t(a)] = x0 * std::cos(angle) - x1 * std::sin(angle);
-                         out[size_t(bb)] = x0 * std::sin(angle) + x1 * std::cos(angle);
+                         const double amp = kRopeAmplitude;
+                         out[size_t(a)] = amp * (x0 * std::cos(angle) - x1 * std::sin(angle));
+                         out[size_t(bb)] = amp * (x0 * std::sin(angle) + x1 * std::cos(angle));
                        }
                    return out;
                  }});
@@ -382,7 +387,8 @@ TEST_CASE("every backend operation equals its reference, on every backend presen
       INFO("operation " << op.name << ", rope " << (rope == RopeType::Neox ? "neox" : "norm"));
       const KvLayout layout = layout_of(c);
       KvBook book(layout);
-      const RopeTable rope = {c.rotary_frequencies(0, c.n_ctx_train)};
+      RopeTable rope = {c.layer_rope(0, c.n_ctx_train)};
+      rope[0].amplitude = float(kRopeAmplitude);  // as a yarn scaling's attention factor
       auto cpu = make_cpu_backend(tm.model, kTokens, layout, rope);
       const std::vector<float> on_cpu = op.run(*cpu, book);
       expect_close(on_cpu, op.reference(), "CPU against double");

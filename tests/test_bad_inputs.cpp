@@ -127,6 +127,39 @@ TEST_CASE("wrong JSON types and absurd values in a model folder name the file an
          f.config["rope_parameters"] = {{"rope_type", "dynamic"}, {"rope_theta", 1e4}};
        },
        "rope_parameters: key 'rope_type' is 'dynamic'"},
+      // Activations the recipe does not run are refused, never run as another (gelu is erf's,
+      // relu2 squared ReLU).
+      {"an activation longctx does not run", [](auto& f) { f.config["hidden_act"] = "gelu"; },
+       "config.json: key 'hidden_act' is 'gelu'; longctx runs llama with silu (or swish) only"},
+      {"relu2", [](auto& f) { f.config["hidden_act"] = "relu2"; }, "key 'hidden_act' is 'relu2'"},
+      // Values of the right type outside their range (the readers share one validation).
+      {"context 0", [](auto& f) { f.config["max_position_embeddings"] = 0; },
+       "key 'max_position_embeddings' must be positive"},
+      {"rms eps 0", [](auto& f) { f.config["rms_norm_eps"] = 0.0; },
+       "key 'rms_norm_eps' must be a number in (0, 1), got 0"},
+      {"rms eps negative", [](auto& f) { f.config["rms_norm_eps"] = -1e-5; },
+       "key 'rms_norm_eps' must be a number in (0, 1)"},
+      {"rms eps absurd", [](auto& f) { f.config["rms_norm_eps"] = 1e30; },
+       "key 'rms_norm_eps' must be a number in (0, 1)"},
+      {"rope theta 0", [](auto& f) { f.config["rope_theta"] = 0.0; },
+       "key 'rope_theta' must be a number above 1 and up to 1e15, got 0"},
+      {"rope theta negative", [](auto& f) { f.config["rope_theta"] = -10000.0; },
+       "key 'rope_theta' must be a number above 1"},
+      {"rope theta absurd", [](auto& f) { f.config["rope_theta"] = 1e300; },
+       "key 'rope_theta' must be a number above 1"},
+      {"rope_parameters theta 0",
+       [](auto& f) {
+         f.config.erase("rope_theta");
+         f.config["rope_parameters"] = {{"rope_type", "default"}, {"rope_theta", 0}};
+       },
+       "key 'rope_theta' must be a number above 1"},
+      {"a layer type's rotation on an architecture that has one",
+       [](auto& f) {
+         f.config["rope_parameters"] = {{"full_attention", {{"rope_type", "default"}}}};
+       },
+       "key 'full_attention' gives a layer type its own rotation, which llama does not have"},
+      {"bos token as a number", [](auto& f) { f.tokenizer_config["bos_token"] = 5; },
+       "tokenizer_config.json: key 'bos_token' is neither a token's text nor an object"},
       {"name as a number", [](auto& f) { f.config["_name_or_path"] = 5; },
        "key '_name_or_path' is not a string"},
       {"layers beyond the tensors",
@@ -144,6 +177,8 @@ TEST_CASE("wrong JSON types and absurd values in a model folder name the file an
          f.config = json::array({1, 2});
        },
        "config.json is not a JSON object"},
+      {"empty vocabulary", [](auto& f) { f.tokenizer["model"]["vocab"] = json::object(); },
+       "tokenizer.json: model: key 'vocab' is empty"},
       {"no merges", [](auto& f) { f.tokenizer["model"].erase("merges"); },
        "key 'merges' is missing or empty"},
       {"empty merges", [](auto& f) { f.tokenizer["model"]["merges"] = json::array(); },
@@ -197,6 +232,31 @@ TEST_CASE("Gemma 2's soft-caps must be positive numbers", "[bad_input]") {
     CHECK_THAT(load_error(folder),
                Catch::Contains(std::string("config.json: key '") + key + "' " + expect));
   }
+}
+
+TEST_CASE("Gemma 3's window and local base out of range are refused, not run without",
+          "[bad_input]") {
+  for (const auto& [key, value, expect] :
+       {std::tuple{"sliding_window", json(0), "key 'sliding_window' must be a positive width"},
+        std::tuple{"sliding_window", json(-4), "key 'sliding_window' must be a positive width"},
+        std::tuple{"rope_local_base_freq", json(0.0),
+                   "key 'rope_local_base_freq' must be a number above 1"}}) {
+    INFO(key << " = " << value.dump());
+    test::HfFolder folder;
+    folder.config["architectures"] = {"Gemma3ForCausalLM"};
+    folder.config["head_dim"] = 4;
+    folder.config["sliding_window"] = 4;
+    folder.config[key] = value;
+    CHECK_THAT(load_error(folder), Catch::Contains(expect));
+  }
+  // Gemma 3's activation key is hidden_activation; its exact-erf "gelu" is not the tanh form.
+  test::HfFolder folder;
+  folder.config["architectures"] = {"Gemma3ForCausalLM"};
+  folder.config["head_dim"] = 4;
+  folder.config["hidden_activation"] = "gelu";
+  CHECK_THAT(load_error(folder),
+             Catch::Contains("key 'hidden_activation' is 'gelu'; longctx runs gemma3 with "
+                             "gelu_pytorch_tanh (or gelu_new) only"));
 }
 
 TEST_CASE("Gemma 3's sliding_window_pattern of 0 is refused, not divided by", "[bad_input]") {

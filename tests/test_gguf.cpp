@@ -143,8 +143,10 @@ TEST_CASE("rope scalings are read or refused by key, never run unscaled") {
   });
   CHECK(yarn.rope_scaling.type == "yarn");
   CHECK(yarn.rope_scaling.attention_factor == Approx(0.1 * std::log(4.0) + 1.0));
-  // q.k carries the attention factor squared: 1/sqrt(16) * 1.1386^2.
-  CHECK(yarn.attention_scale == Approx(0.25 * 1.138629436 * 1.138629436).epsilon(1e-6));
+  // The factor multiplies the rotated dimensions of q and k (each layer's rotation), not the
+  // scale of q.k, which would reach the dimensions partial rotation leaves alone.
+  CHECK(yarn.attention_scale == Approx(0.25).epsilon(1e-6));
+  CHECK(yarn.layer_rope(0, 256).amplitude == Approx(1.138629436).epsilon(1e-6));
   CHECK_THROWS_WITH(
       config_with([&](GgufBuilder& b) { b.kv_string("llama.rope.scaling.type", "longrope"); }),
       Catch::Contains("llama.rope.scaling.type") && Catch::Contains("longrope"));
@@ -278,5 +280,82 @@ TEST_CASE("tensor infos are checked against the file") {
     c.tensor("w", 0, {8}, std::vector<uint8_t>(32, 0))
         .tensor("w", 0, {8}, std::vector<uint8_t>(32, 0));
     CHECK_THAT(error_of(c.build()), Catch::Contains("duplicate tensor name"));
+  }
+}
+
+// Values of the right type outside their range: refused naming the key (the same validation as
+// config.json's), never run. Each case replaces one key of a valid header.
+TEST_CASE("hostile values of the right type in GGUF metadata are refused by key") {
+  using VT = gguf::ValueType;
+  const double nan = std::nan(""), inf = INFINITY;
+  struct Case {
+    std::string arch, key;
+    std::function<void(GgufBuilder&)> add;
+    std::string expect;
+  };
+  auto f32 = [](const std::string& key, float v) {
+    return [=](GgufBuilder& b) { b.kv(key, VT::FLOAT32, v); };
+  };
+  auto i32 = [](const std::string& key, int32_t v) {
+    return [=](GgufBuilder& b) { b.kv(key, VT::INT32, v); };
+  };
+  std::vector<Case> cases;
+  for (double v : {0.0, -10000.0, nan, inf, 1e30, 1.0})
+    cases.push_back({"llama", "llama.rope.freq_base", f32("llama.rope.freq_base", float(v)),
+                     "must be a number above 1 and up to 1e15"});
+  for (double v : {0.0, -1e-5, nan, inf, 1e10})
+    cases.push_back({"llama", "llama.attention.layer_norm_rms_epsilon",
+                     f32("llama.attention.layer_norm_rms_epsilon", float(v)),
+                     "must be a number in (0, 1)"});
+  for (double v : {-2.0, nan, inf}) {
+    cases.push_back({"llama", "llama.rope.scaling.factor",
+                     [=](GgufBuilder& b) {
+                       b.kv_string("llama.rope.scaling.type", "linear")
+                           .kv("llama.rope.scaling.factor", VT::FLOAT32, float(v));
+                     },
+                     "must be a positive number"});
+  }
+  cases.push_back({"llama", "llama.rope.scaling.original_context_length",
+                   [](GgufBuilder& b) {
+                     b.kv_string("llama.rope.scaling.type", "yarn")
+                         .kv("llama.rope.scaling.factor", VT::FLOAT32, 4.0f)
+                         .kv("llama.rope.scaling.original_context_length", VT::INT32, int32_t{0});
+                   },
+                   "must be a positive length, got 0"});
+  cases.push_back({"llama", "llama.attention.scale", f32("llama.attention.scale", float(nan)),
+                   "must be a positive number"});
+  cases.push_back({"llama", "llama.attention.sliding_window",
+                   i32("llama.attention.sliding_window", -8), "must be a positive width, got -8"});
+  for (int32_t v : {0, -8})
+    cases.push_back({"gemma2", "gemma2.attention.sliding_window",
+                     i32("gemma2.attention.sliding_window", v), "must be a positive width"});
+  cases.push_back({"gemma2", "gemma2.attention.sliding_window_pattern",
+                   i32("gemma2.attention.sliding_window_pattern", 0),
+                   "must be a positive period, got 0"});
+  cases.push_back({"gemma2", "gemma2.rope.freq_base_swa", f32("gemma2.rope.freq_base_swa", 0.0f),
+                   "must be a number above 1"});
+  for (const Case& c : cases) {
+    GgufBuilder b;
+    if (c.arch == "llama")
+      test::rich_gguf(&b);
+    else
+      test::gemma2_gguf(50.0f, 30.0f, &b);
+    b.erase(c.key);
+    c.add(b);
+    INFO(c.key);
+    CHECK_THROWS_WITH(read_config(gguf::File::from_bytes("hostile.gguf", b.build())),
+                      Catch::Contains("hostile.gguf") && Catch::Contains("'" + c.key + "'") &&
+                          Catch::Contains(c.expect));
+  }
+  // llama.cpp's "not set" values stay accepted: a factor of 0, a scale of 0, a window of 0 on an
+  // architecture whose layers need none (Phi-4's converter writes 0).
+  using Add = std::function<void(GgufBuilder&)>;
+  for (const Add& add :
+       {Add(f32("llama.rope.scaling.factor", 0.0f)), Add(f32("llama.attention.scale", 0.0f)),
+        Add(i32("llama.attention.sliding_window", 0))}) {
+    GgufBuilder b;
+    test::rich_gguf(&b);
+    add(b);
+    CHECK_NOTHROW(read_config(gguf::File::from_bytes("unset.gguf", b.build())));
   }
 }

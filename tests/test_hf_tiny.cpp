@@ -115,3 +115,40 @@ TEST_CASE("tiny gemma2 with soft-caps equals transformers, as a folder and as a 
   check_tiny("tiny-gemma2", "gemma2");
   check_tiny("tiny-gemma2", "gemma2", ".gguf");  // attn/final_logit_softcapping, 1 + w norms
 }
+
+// Rope scalings on sliding-window layers (each layer's rotation is the architecture row's
+// LocalRope rule). Phi-3 mini 128k, Phi-3.5 and Phi-4 mini carry "sliding_window": 262144 and
+// scale every layer; so do Mistral and Qwen2 with windows that mask. Gemma 3 scales its global
+// layers only.
+TEST_CASE("tiny phi3 with a sliding window still takes LongRoPE on every layer",
+          "[model][hf][rope]") {
+  check_tiny("tiny-phi3-window", "phi3");
+  check_tiny("tiny-phi3-window", "phi3", ".gguf");  // attention.sliding_window 262144
+}
+// partial_rotary_factor 0.75 with LongRoPE: the attention factor multiplies the 6 rotated
+// dimensions of each head, not the 2 that pass through.
+TEST_CASE("tiny phi4-mini (partial rotary, LongRoPE, window) equals transformers",
+          "[model][hf][rope]") {
+  check_tiny("tiny-phi4-mini", "phi3");
+  check_tiny("tiny-phi4-mini", "phi3", "", "tiny-phi4-mini-short", 32);
+  check_tiny("tiny-phi4-mini", "phi3", ".gguf");
+  check_tiny("tiny-phi4-mini", "phi3", ".gguf", "tiny-phi4-mini-short", 32);
+}
+TEST_CASE("tiny mistral with yarn and a window of 32 equals transformers past its context",
+          "[model][hf][rope]") {
+  check_tiny("tiny-mistral-yarn", "llama");
+}
+TEST_CASE("tiny qwen2 with sliding-window layers and yarn equals transformers",
+          "[model][hf][rope]") {
+  check_tiny("tiny-qwen2-swa-yarn", "qwen2");
+}
+// transformers 5's rope_parameters (no top-level rope_theta): the sliding-window layer rotates at
+// the model's base 1e6.
+TEST_CASE("tiny qwen2 written by transformers 5 (rope_parameters) equals transformers",
+          "[model][hf][rope]") {
+  check_tiny("tiny-qwen2-rope-parameters", "qwen2");
+}
+TEST_CASE("tiny gemma3 with linear scaling on its global layers only equals transformers",
+          "[model][hf][rope]") {
+  check_tiny("tiny-gemma3-linear", "gemma3");
+}

@@ -16,11 +16,12 @@ void rms_norm(const float* x, const float* w, float eps, int64_t n, float* y) {
 }
 
 void rope(float* x, int64_t n_heads, int64_t head_dim, int64_t n_rot, const float* inv_freq,
-          int64_t pos, RopeLayout layout) {
+          float amplitude, int64_t pos, RopeLayout layout) {
   const int64_t half = n_rot / 2;
   for (int64_t i = 0; i < half; ++i) {
     double angle = double(pos) * double(inv_freq[i]);
-    float c = float(std::cos(angle)), s = float(std::sin(angle));
+    // As transformers: cos and sin in float, then times the attention factor.
+    float c = float(std::cos(angle)) * amplitude, s = float(std::sin(angle)) * amplitude;
     for (int64_t h = 0; h < n_heads; ++h) {
       float* v = x + h * head_dim;
       int64_t a = layout == RopeLayout::Pairs ? 2 * i : i;

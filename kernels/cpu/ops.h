@@ -10,10 +10,12 @@ void rms_norm(const float* x, const float* w, float eps, int64_t n, float* y);
 
 enum class RopeLayout { Pairs, Halves };  // llama "norm" (x[2i], x[2i+1]) / NeoX (x[i], x[i+d/2])
 
-// Rotates the first n_rot dims of each of n_heads heads (head_dim apart) by position `pos`.
-// inv_freq[i] = base^(-2i/n_rot) / scale, precomputed by the caller (n_rot/2 entries).
+// Rotates the first n_rot dims of each of n_heads heads (head_dim apart) by position `pos` and
+// multiplies them by `amplitude` (yarn's and LongRoPE's attention factor; the other dimensions
+// stay as they are). inv_freq[i] = base^(-2i/n_rot) / scale, precomputed by the caller (n_rot/2
+// entries).
 void rope(float* x, int64_t n_heads, int64_t head_dim, int64_t n_rot, const float* inv_freq,
-          int64_t pos, RopeLayout layout);
+          float amplitude, int64_t pos, RopeLayout layout);
 
 // The same rotation with precomputed cos[i], sin[i] (n_rot/2 each): for turning many vectors by
 // one angle set, as when an evicted cache re-positions its keys.

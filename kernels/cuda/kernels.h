@@ -51,10 +51,10 @@ void embed(const MatrixView& w, const int32_t* tokens, int64_t n_tokens, float* 
 // --- element-wise and per-row operations (ops.cu) ---------------------------------------------
 // y[r] = x[r] / rms(x[r]) * w, rows of `dim`; y may equal x.
 void rms_norm(const float* x, const float* w, float eps, int64_t n_rows, int64_t dim, float* y);
-// Rotates the first n_rot dimensions of each head of each token by position pos[t] * inv_freq[i];
-// halves: pairs (i, i + n_rot/2) (NeoX) instead of (2i, 2i+1).
+// Rotates the first n_rot dimensions of each head of each token by position pos[t] * inv_freq[i]
+// and multiplies them by `amplitude`; halves: pairs (i, i + n_rot/2) (NeoX) instead of (2i, 2i+1).
 void rope(float* x, int64_t n_tokens, int64_t n_heads, int64_t head_dim, int64_t n_rot,
-          const float* inv_freq, const int32_t* pos, bool halves);
+          const float* inv_freq, float amplitude, const int32_t* pos, bool halves);
 // y[i] += x[i]
 void add(float* y, const float* x, int64_t n);
 // y[t][i] += b[i] for rows of dim

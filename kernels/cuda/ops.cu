@@ -33,7 +33,8 @@ __global__ void rms_norm_kernel(const float* x, const float* w, float eps, int64
 
 // One thread per (token, head, rotated pair); angles in double as on the CPU.
 __global__ void rope_kernel(float* x, int64_t n_tokens, int64_t n_heads, int64_t head_dim,
-                            int64_t n_rot, const float* inv_freq, const int32_t* pos, bool halves) {
+                            int64_t n_rot, const float* inv_freq, float amplitude,
+                            const int32_t* pos, bool halves) {
   const int64_t half = n_rot / 2;
   const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (i >= n_tokens * n_heads * half) return;
@@ -41,7 +42,7 @@ __global__ void rope_kernel(float* x, int64_t n_tokens, int64_t n_heads, int64_t
   const double angle = double(pos[t]) * double(inv_freq[p]);
   double sd, cd;
   sincos(angle, &sd, &cd);
-  const float c = float(cd), s = float(sd);
+  const float c = float(cd) * amplitude, s = float(sd) * amplitude;
   float* v = x + (t * n_heads + h) * head_dim;
   const int64_t a = halves ? p : 2 * p, b = halves ? p + half : 2 * p + 1;
   const float x0 = v[a], x1 = v[b];
@@ -81,11 +82,11 @@ void rms_norm(const float* x, const float* w, float eps, int64_t n_rows, int64_t
 }
 
 void rope(float* x, int64_t n_tokens, int64_t n_heads, int64_t head_dim, int64_t n_rot,
-          const float* inv_freq, const int32_t* pos, bool halves) {
+          const float* inv_freq, float amplitude, const int32_t* pos, bool halves) {
   const int64_t n = n_tokens * n_heads * (n_rot / 2);
   if (n == 0) return;
-  rope_kernel<<<grid_for(n), kThreads>>>(x, n_tokens, n_heads, head_dim, n_rot, inv_freq, pos,
-                                         halves);
+  rope_kernel<<<grid_for(n), kThreads>>>(x, n_tokens, n_heads, head_dim, n_rot, inv_freq, amplitude,
+                                         pos, halves);
   check_launch("rope");
 }
 
