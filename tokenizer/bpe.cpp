@@ -77,8 +77,11 @@ class BpeTokenizer final : public Tokenizer {
   }
 
  protected:
+  // Safe to call from many threads at once: the merge state lives in the call (Scratch), the
+  // tables are read only.
   void encode_text(std::string_view text, bool, std::vector<Token>& out) const override {
-    pre_.split(text, [&](std::string_view chunk) { encode_chunk(chunk, out); });
+    Scratch scratch;
+    pre_.split(text, [&](std::string_view chunk) { encode_chunk(chunk, scratch, out); });
   }
 
   std::string piece_bytes(Token id) const override { return pieces_[size_t(id)]; }
@@ -88,8 +91,15 @@ class BpeTokenizer final : public Tokenizer {
     int32_t rank;
     Token result;
   };
+  // One encode call's working state, reused across its chunks: each chunk's symbols and their
+  // links (symbols_[i] merged away is -2).
+  struct Scratch {
+    std::vector<Token> symbols_;
+    std::vector<int32_t> prev_, next_;
+  };
 
-  void encode_chunk(std::string_view chunk, std::vector<Token>& out) const {
+  void encode_chunk(std::string_view chunk, Scratch& scratch, std::vector<Token>& out) const {
+    auto& [symbols_, prev_, next_] = scratch;
     if (ignore_merges_) {  // Llama 3: a chunk that is a whole token is emitted as is
       std::string mapped;
       for (uint8_t c : chunk) mapped += byte_table_[c];
@@ -153,9 +163,6 @@ class BpeTokenizer final : public Tokenizer {
   std::array<std::string, 256> byte_table_ = byte_to_unicode();
   std::vector<std::string> pieces_;
   bool ignore_merges_ = false;
-  // Scratch for encode_chunk (a tokenizer is used from one thread at a time).
-  mutable std::vector<Token> symbols_;
-  mutable std::vector<int32_t> prev_, next_;
 };
 
 }  // namespace

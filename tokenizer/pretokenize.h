@@ -17,24 +17,19 @@ class PreTokenizer {
   PreTokenizer(const PreTokenizer&) = delete;
   PreTokenizer& operator=(const PreTokenizer&) = delete;
 
-  // Calls `chunk` for each piece of `text`, in order; the pieces cover the text exactly.
+  // Calls `chunk` for each piece of `text`, in order; the pieces cover the text exactly. Safe to
+  // call from many threads at once.
   template <typename F>
   void split(std::string_view text, F&& chunk) const {
-    std::vector<std::string_view> pieces{text}, next;
-    for (size_t stage = 0; stage < stages_.size(); ++stage) {
-      next.clear();
-      for (std::string_view p : pieces) split_stage(stage, p, next);
-      pieces.swap(next);
-    }
-    for (std::string_view p : pieces) chunk(p);
+    for (std::string_view p : pieces(text)) chunk(p);
   }
+  std::vector<std::string_view> pieces(std::string_view text) const;
 
   // Names accepted, for error messages.
   static std::string known_names();
 
  private:
   struct Stage;
-  void split_stage(size_t stage, std::string_view text, std::vector<std::string_view>& out) const;
   std::vector<std::unique_ptr<Stage>> stages_;
 };
 

@@ -216,8 +216,15 @@ std::string spm_model_proto(const Vocab& v) {
     TokenType type = v.types[id];
     // sentencepiece knows no UNDEFINED pieces; they behave as normal ones.
     if (type == TokenType::Undefined) type = TokenType::Normal;
-    // sentencepiece needs exactly one UNKNOWN piece; some converters mark <unk> as CONTROL.
-    if (int32_t(id) == v.unk) type = TokenType::Unknown;
+    // sentencepiece needs exactly one UNKNOWN piece, the vocabulary's unk (some converters mark
+    // <unk> as CONTROL). Other pieces typed UNKNOWN (the 53 "[PAD32011]"... of llama.cpp's Phi-3
+    // files) are what llama.cpp makes of them: special pieces matched only when parse_special,
+    // never produced by the merges: CONTROL to sentencepiece.
+    if (int32_t(id) == v.unk) {
+      type = TokenType::Unknown;
+    } else if (type == TokenType::Unknown) {
+      type = TokenType::Control;
+    }
     piece.bytes_field(kPiece, proto_piece(v.tokens[id], type));
     piece.float_field(kScore, v.scores.empty() ? 0.0f : v.scores[id]);
     piece.varint_field(kType, uint64_t(type));
