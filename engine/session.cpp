@@ -93,6 +93,7 @@ Session::Session(const Model& model, SessionOptions options)
   const ModelConfig& c = model.config;
   for (const auto& p : policies_) {
     min_last_chunk_ = std::max(min_last_chunk_, p->min_last_chunk());
+    exact_last_chunk_ = std::max(exact_last_chunk_, p->exact_last_chunk());
     if (p->min_last_chunk() > options_.n_batch) {
       throw Error(p->name() + " observes the last " + std::to_string(p->min_last_chunk()) +
                   " prompt tokens together; raise the batch size (-b) to at least that");
@@ -210,12 +211,18 @@ std::span<const float> Session::eval(std::span<const int32_t> tokens, bool all_l
       throw Error("token id " + std::to_string(t) + " is outside the vocabulary");
   }
   logits_.resize(size_t((all_logits ? int64_t(tokens.size()) : 1) * n_vocab));
-  // Chunks of n_batch; the last one holds at least what an observing policy needs.
+  // Chunks of n_batch; the last one holds at least what an observing policy needs, and exactly
+  // the tail a policy asks for when that is no less (DHSA's dense queries).
   const int64_t total = int64_t(tokens.size());
+  const int64_t exact = std::max(exact_last_chunk_, min_last_chunk_);
+  const bool exact_tail = exact_last_chunk_ > 0 && total > exact && exact <= options_.n_batch;
   for (int64_t start = 0; start < total;) {
     int64_t n = std::min<int64_t>(options_.n_batch, total - start);
     int64_t after = total - start - n;
-    if (after > 0 && after < min_last_chunk_) n -= min_last_chunk_ - after;
+    if (exact_tail && after < exact)
+      n = start < total - exact ? total - exact - start : total - start;
+    else if (after > 0 && after < min_last_chunk_)
+      n -= min_last_chunk_ - after;
     bool last_chunk = start + n == total;
     float* out = all_logits ? logits_.data() + start * n_vocab : logits_.data();
     forward_chunk(tokens.data() + start, n, out, all_logits || last_chunk, last_chunk && total > 1);

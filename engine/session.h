@@ -103,8 +103,9 @@ class Session {
   KvBook book_;                       // positions and counts; the backend owns the rows
   std::unique_ptr<Backend> backend_;  // where the layers run
   int64_t min_last_chunk_ = 1;
-  bool evicted_ = false;  // some tokens left the cache: no rewinding to a prefix
-  RopeTable rope_;        // per layer: rotary frequencies and amplitude
+  int64_t exact_last_chunk_ = 0;  // the largest exact_last_chunk() of the policies
+  bool evicted_ = false;          // some tokens left the cache: no rewinding to a prefix
+  RopeTable rope_;                // per layer: rotary frequencies and amplitude
   int64_t n_past_ = 0;
   int64_t steps_ = 0;  // forward chunks since the last clear (what a trace numbers)
   double planning_ms_ = 0;

@@ -30,17 +30,21 @@ struct Traced {
   std::unique_ptr<Session> session;
 };
 
-// A ~330-token prompt and 4 decode steps under `attn`, traced.
-Traced run_traced(const Model& model, const std::string& attn) {
+// A prompt of `lines` report lines (30: ~330 tokens; `tokens` > 0 cuts it to that many) and 4
+// decode steps under `attn`, traced.
+Traced run_traced(const Model& model, const std::string& attn, int lines = 30, size_t tokens = 0,
+                  int64_t n_ctx = 512) {
   auto tok = tokenizer::Tokenizer::create(model.vocab);
   std::string text;
-  for (int i = 0; i < 30; ++i) text += "Line " + std::to_string(i) + " of a long and dull report. ";
+  for (int i = 0; i < lines; ++i)
+    text += "Line " + std::to_string(i) + " of a long and dull report. ";
   auto ids = tok->encode(text, true, false);
+  if (tokens > 0) ids.resize(tokens);
   const std::string path =
       (std::filesystem::temp_directory_path() / ("longctx-trace-" + attn.substr(0, 4) + ".jsonl"))
           .string();
   Traced t;
-  SessionOptions so{512, 128, policies_for_all_layers(attn, model.config.n_layer)};
+  SessionOptions so{n_ctx, 128, policies_for_all_layers(attn, model.config.n_layer)};
   so.trace = std::make_shared<AttentionTrace>(path);
   t.session = std::make_unique<Session>(model, so);
   auto logits = t.session->eval(ids);
@@ -116,6 +120,48 @@ TEST_CASE("attention traces: what each policy read and kept", "[model][attention
     }
     CHECK(ranked == 4 * (n_layer - 2) * model->config.n_head);
   }
+}
+
+// DHSA as the paper's code runs it: the prompt sparse but exactly its last 64 queries dense (the
+// 1,507- and 1,030-token prompts of the independent check: whole blocks made 99 and 6 dense), and
+// one selection per layer from queries and keys averaged over every head.
+TEST_CASE("dhsa: exactly the prompt's last 64 queries read densely, one selection per layer",
+          "[model][attention]") {
+  auto model = load_model(test::model_path(test::kSmolLM2));
+  const int64_t n_layer = model->config.n_layer, n_kv = model->config.n_head_kv;
+  for (size_t prompt : {size_t(1507), size_t(1030)}) {
+    INFO(prompt << " prompt tokens");
+    Traced t = run_traced(*model, "dhsa:budget=256,local=32", 160, prompt, 2048);
+    // Per layer and head: the prompt's queries whose block read every key it could see, while a
+    // sparse one would have fit the budget.
+    std::map<std::pair<int64_t, int64_t>, int64_t> dense;
+    // Per layer, step and block: what each KV head read.
+    std::map<std::tuple<int64_t, int64_t, int64_t>, std::set<std::set<int32_t>>> by_head;
+    for (const json& l : t.lines) {
+      if (l["n_q"] == 1) continue;
+      // A step read whole (its cache within the budget) has no query blocks.
+      const int64_t q0 = l.contains("queries") ? l["queries"][0].get<int64_t>() : 0;
+      const int64_t q1 =
+          l.contains("queries") ? l["queries"][1].get<int64_t>() : l["n_q"].get<int64_t>();
+      const int64_t visible = l["pos"].get<int64_t>() + q1;
+      std::set<int32_t> read = positions(l["read"]);
+      if (visible > 256 && int64_t(read.size()) == visible)
+        dense[{l["layer"], l["head"]}] += q1 - q0;
+      by_head[{l["layer"], l["step"], q0}].insert(read);
+    }
+    REQUIRE(dense.size() == size_t(n_layer * n_kv));
+    for (const auto& [key, n] : dense) CHECK(n == 64);
+    for (const auto& [key, reads] : by_head) CHECK(reads.size() == 1);  // every head the same
+  }
+  // heads=query ranks per head: the heads' reads differ somewhere.
+  Traced t = run_traced(*model, "dhsa:budget=256,local=32,heads=query", 160, 1030, 2048);
+  std::map<std::tuple<int64_t, int64_t, int64_t>, std::set<std::set<int32_t>>> by_head;
+  for (const json& l : t.lines)
+    if (l["n_q"] != 1 && l.contains("queries"))
+      by_head[{l["layer"], l["step"], l["queries"][0]}].insert(positions(l["read"]));
+  bool differ = false;
+  for (const auto& [key, reads] : by_head) differ = differ || reads.size() > 1;
+  CHECK(differ);
 }
 
 TEST_CASE("a trace file that cannot be written is refused before anything runs", "[attention]") {

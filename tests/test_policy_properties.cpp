@@ -356,7 +356,9 @@ TEST_CASE("streaming holds sinks and window, positions inside the cache", "[atte
       const int32_t* pos = h.cache.book.positions(0);
       for (int64_t s = 0; s < h.cache.book.used(0); ++s) CHECK(pos[s] == s);  // re-positioned
     }
-    CHECK(h.max_read == 36);  // reads exactly sinks + window
+    // Reads sinks + window + itself: the reference trims its cache to start + recent after each
+    // step, and the next token attends to them and to itself.
+    CHECK(h.max_read == 37);
   }
 }
 
@@ -558,7 +560,7 @@ TEST_CASE("policies act when their reference code does: on the whole prompt, den
     CHECK(h.cache.book.used(0) == 28);
     h.step(1, false);  // decoding rolls one token per step by default
     CHECK(h.cache.book.used(0) == 28);
-    CHECK(h.sel.keys(0) == 4 + 24);
+    CHECK(h.sel.keys(0) == 4 + 24 + 1);  // sinks, the window before the token, and itself
   }
   // DHSA: a sparse prompt whose last dense_tail queries read everything, and dense decoding
   // (decode=sparse: sparse decoding).

@@ -55,6 +55,14 @@ void Selection::add(int32_t begin, int32_t end) {
   }
 }
 
+void Selection::copy_head(size_t head) {
+  for (int32_t s = offsets[head], end = offsets[head + 1]; s < end; ++s) {
+    const kernels::KeySpan span = spans[size_t(s)];
+    spans.push_back(span);
+  }
+  end_head();
+}
+
 int64_t Selection::keys(int64_t head) const {
   int64_t n = 0;
   for (int32_t s = offsets[size_t(head)]; s < offsets[size_t(head) + 1]; ++s)

@@ -7,10 +7,10 @@
 // Used in prefill (per block of `q_block` queries) and, with decode=sparse, in decode. A selection
 // policy.
 //
-// Boundaries: the paper uses a small trained predictor whose training labels were "similarity
-// shifts between consecutive key embeddings"; we use that rule directly, training-free: a chunk
-// closes at the sharpest drop of cosine similarity between consecutive keys (mean over KV heads)
-// between chunk_min and chunk_max tokens after its start. A closed chunk never changes.
+// Boundaries: the paper uses a small trained predictor, whose code labels its training boundaries
+// by attention-mass ratios; no weights are published. Ours is a different rule, training-free: a
+// chunk closes at the sharpest drop of cosine similarity between consecutive keys (mean over KV
+// heads) between chunk_min and chunk_max tokens after its start. A closed chunk never changes.
 #include <algorithm>
 #include <cmath>
 #include <numeric>
@@ -25,9 +25,11 @@ namespace {
 
 // Defaults, ours where the paper gives none: budget 1024 tokens (the paper evaluates budgets down
 // to 512), chunks of 8-64 tokens, a local window of 128 tokens, query blocks of 64 in prefill. As
-// the official code does: the prompt is sparse but its last 64 queries (dense_tail) and every
-// decode step read densely (decode=sparse makes decoding sparse too), and each query head ranks
-// the chunks for itself (heads=group: a KV head's query heads share the ranking by their max).
+// the paper's code does: the prompt is sparse but exactly its last 64 queries (dense_tail) and
+// every decode step read densely (decode=sparse makes decoding sparse too), and one selection
+// serves the whole layer, made from queries and chunk keys averaged over all heads (heads=layer;
+// heads=query: each query head ranks for itself; heads=group: a KV head's query heads share the
+// ranking by their max).
 constexpr int64_t kDefaultBudget = 1024;
 constexpr int64_t kDefaultChunkMin = 8;
 constexpr int64_t kDefaultChunkMax = 64;
@@ -35,9 +37,12 @@ constexpr int64_t kDefaultLocal = 128;
 constexpr int64_t kDefaultQueryBlock = 64;
 constexpr int64_t kDefaultDenseTail = 64;
 
+enum class Heads { Layer, Query, Group };
+
 struct DhsaOptions {
   int64_t budget, chunk_min, chunk_max, local, q_block, dense_tail;
-  bool sparse_decode, per_query_head;
+  bool sparse_decode;
+  Heads heads;
 };
 
 class DhsaPolicy final : public AttentionPolicy {
@@ -50,7 +55,7 @@ class DhsaPolicy final : public AttentionPolicy {
         q_block_(o.q_block),
         dense_tail_(o.dense_tail),
         sparse_decode_(o.sparse_decode),
-        per_query_head_(o.per_query_head) {}
+        heads_(o.heads) {}
   bool reads_queries() const override { return true; }
   bool reads_keys() const override { return true; }
   std::string name() const override {
@@ -59,9 +64,12 @@ class DhsaPolicy final : public AttentionPolicy {
                     ",local=" + std::to_string(local_);
     if (dense_tail_ != kDefaultDenseTail) n += ",dense_tail=" + std::to_string(dense_tail_);
     if (sparse_decode_) n += ",decode=sparse";
-    if (!per_query_head_) n += ",heads=group";
+    if (heads_ != Heads::Layer) n += heads_ == Heads::Query ? ",heads=query" : ",heads=group";
     return n;
   }
+  // A prompt's last chunk is exactly its dense tail, so that exactly those queries read densely
+  // (the kernel's query blocks could not cut inside a chunk at any query).
+  int64_t exact_last_chunk() const override { return dense_tail_; }
 
   void plan(const StepInfo& step, Selection& out) override {
     if (step.window > 0 || step.n_cached <= budget_) {
@@ -75,12 +83,15 @@ class DhsaPolicy final : public AttentionPolicy {
     }
     const int64_t blocks = step.n_q == 1 ? 1 : (step.n_q + q_block_ - 1) / q_block_;
     const int64_t group = step.n_head / step.n_kv_head;
-    const int64_t rankings = per_query_head_ ? step.n_head : step.n_kv_head;
-    // A prompt's last dense_tail queries read everything (whole blocks: the tail's first block on).
+    const bool per_query_head = heads_ == Heads::Query;
+    const int64_t rankings = per_query_head ? step.n_head : step.n_kv_head;
+    // A prompt's last dense_tail queries read everything. The session makes them the prompt's
+    // last chunk (exact_last_chunk); when another layer's policy needs a longer last chunk, the
+    // block holding the tail's first query is dense from its start.
     const int64_t tail_begin = step.prompt_end && step.n_q > 1 ? step.n_q - dense_tail_ : step.n_q;
     out.clear();
     out.q_block = step.n_q == 1 ? 0 : q_block_;
-    out.per_query_head = per_query_head_;
+    out.per_query_head = per_query_head;
     for (int64_t b = 0; b < blocks; ++b) {
       const int64_t q0 = b * q_block_, q1 = std::min(step.n_q, q0 + q_block_);
       // Slots equal positions here (DHSA never evicts): the block sees slots up to its last query.
@@ -89,10 +100,14 @@ class DhsaPolicy final : public AttentionPolicy {
         if (q1 > tail_begin) {
           out.add(0, int32_t(visible));
           out.end_head();
-          continue;
+        } else if (heads_ == Heads::Layer && r > 0) {
+          out.copy_head(out.offsets.size() - 2);  // the layer's one selection, for every KV head
+        } else if (heads_ == Heads::Layer) {
+          select_block(step, 0, step.n_head, q0, q1, visible, out);
+        } else {
+          const int64_t h0 = per_query_head ? r : r * group;
+          select_block(step, h0, per_query_head ? 1 : group, q0, q1, visible, out);
         }
-        const int64_t h0 = per_query_head_ ? r : r * group;
-        select_block(step, h0, per_query_head_ ? 1 : group, q0, q1, visible, out);
       }
     }
   }
@@ -157,10 +172,13 @@ class DhsaPolicy final : public AttentionPolicy {
 
   int64_t chunk_end(size_t c) const { return c + 1 < starts_.size() ? starts_[c + 1] : closed_; }
 
-  // The chunks query heads [h0, h0 + n_heads) of one KV head read for queries [q0, q1).
+  // The chunks query heads [h0, h0 + n_heads) of one KV head read for queries [q0, q1); with
+  // heads=layer (n_heads = every head), the chunks of the whole layer: queries and chunk keys
+  // averaged over all heads.
   void select_block(const StepInfo& step, int64_t h0, int64_t n_heads, int64_t q0, int64_t q1,
                     int64_t visible, Selection& out) {
     const int64_t hd = step.head_dim, g = h0 / (step.n_head / step.n_kv_head);
+    const bool layer = heads_ == Heads::Layer;
     if (visible <= budget_ || starts_.empty()) {
       out.add(0, int32_t(visible));
       out.end_head();
@@ -177,7 +195,25 @@ class DhsaPolicy final : public AttentionPolicy {
     // Block representation per query head: mean of the block's queries times sqrt(block size).
     score_.assign(n_cand, -INFINITY);
     const float qscale = std::sqrt(float(q1 - q0)) / float(q1 - q0);
-    for (int64_t h = h0; h < h0 + n_heads; ++h) {
+    if (layer) {  // one ranking: the mean over every head of the queries and of the chunk keys
+      qrep_.assign(size_t(hd), 0.0f);
+      for (int64_t qi = q0; qi < q1; ++qi)
+        for (int64_t h = 0; h < step.n_head; ++h) {
+          const float* q = step.q + (qi * step.n_head + h) * hd;
+          for (int64_t d = 0; d < hd; ++d) qrep_[size_t(d)] += q[d];
+        }
+      const float scale = qscale / float(step.n_head * step.n_kv_head);
+      krep_.resize(size_t(hd));
+      for (size_t c = 1; c < n_cand; ++c) {
+        std::fill(krep_.begin(), krep_.end(), 0.0f);
+        for (int64_t kg = 0; kg < step.n_kv_head; ++kg) {
+          const float* r = rep_[size_t(kg)].data() + c * size_t(hd);
+          for (int64_t d = 0; d < hd; ++d) krep_[size_t(d)] += r[d];
+        }
+        score_[c] = cpu::dot_f32(qrep_.data(), krep_.data(), hd) * scale;
+      }
+    }
+    for (int64_t h = h0; h < h0 + n_heads && !layer; ++h) {
       qrep_.assign(size_t(hd), 0.0f);
       for (int64_t qi = q0; qi < q1; ++qi) {
         const float* q = step.q + (qi * step.n_head + h) * hd;
@@ -207,12 +243,13 @@ class DhsaPolicy final : public AttentionPolicy {
   }
 
   int64_t budget_, min_, max_, local_, q_block_, dense_tail_;
-  bool sparse_decode_, per_query_head_;
+  bool sparse_decode_;
+  Heads heads_;
   std::vector<int32_t> starts_;          // closed chunks: start slots
   int64_t closed_ = 0;                   // slots before this are in closed chunks
   std::vector<float> sim_;               // cosine similarity of keys i-1 and i
   std::vector<std::vector<float>> rep_;  // per KV head: [chunk][head_dim]
-  std::vector<float> key_, prev_, qrep_, score_;
+  std::vector<float> key_, prev_, qrep_, krep_, score_;
   std::vector<int32_t> order_, chosen_;
 };
 
@@ -227,7 +264,8 @@ std::unique_ptr<AttentionPolicy> make_dhsa_policy(PolicyParams& params) {
   o.q_block = params.integer("q_block", kDefaultQueryBlock, 8, 4096);
   o.dense_tail = params.integer("dense_tail", kDefaultDenseTail, 0, int64_t(1) << 30);
   o.sparse_decode = params.choice("decode", "dense", {"dense", "sparse"}) == "sparse";
-  o.per_query_head = params.choice("heads", "query", {"query", "group"}) == "query";
+  const std::string heads = params.choice("heads", "layer", {"layer", "query", "group"});
+  o.heads = heads == "layer" ? Heads::Layer : heads == "query" ? Heads::Query : Heads::Group;
   if (o.chunk_min > o.chunk_max)
     throw Error("--attn dhsa: chunk_min=" + std::to_string(o.chunk_min) + " exceeds chunk_max");
   if (o.q_block % 8 != 0)

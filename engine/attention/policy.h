@@ -37,6 +37,8 @@ struct Selection {
   // Appends [begin, end) to the current head, merged with its last span when they touch.
   void add(int32_t begin, int32_t end);
   void end_head() { offsets.push_back(int32_t(spans.size())); }
+  // Appends head `head`'s spans again as the next head.
+  void copy_head(size_t head);
   int64_t keys(int64_t head) const;  // keys head `head` reads
 };
 
@@ -110,6 +112,9 @@ class AttentionPolicy {
   virtual int64_t max_held() const { return -1; }
   // The fewest tokens the last chunk of a prompt must hold (SnapKV's observation window).
   virtual int64_t min_last_chunk() const { return 1; }
+  // A prompt's last chunk to be exactly its last N tokens (0: no wish): DHSA's dense tail. The
+  // session grants it when no policy needs a longer last chunk.
+  virtual int64_t exact_last_chunk() const { return 0; }
   // The session forgot its tokens (clear) or some of them (a chat rewinding to a shared prefix).
   virtual void reset() {}
   // Whether, before the chunk that ends a prompt, the policy steers attention exactly as dense

@@ -32,11 +32,12 @@ class StreamingPolicy final : public AttentionPolicy {
            (windowed_ ? ",prefill=windowed" : "");
   }
 
-  // Sinks plus the recent window (a dense prefill reads everything). A windowed prefill chunk
-  // shares one window that starts `window` before its first query, so its later queries see up to
-  // window + chunk - 1 recent keys (decoding, one query at a time, sees exactly `window`).
+  // Sinks plus the recent window (a dense prefill reads everything). A query reads the `window`
+  // tokens before it and itself, as the reference's does (eval_long_ppl.py trims the cache to
+  // start + recent after each step; the next token attends to them and to itself). A windowed
+  // prefill chunk shares one window that starts `window` before its first query.
   void plan(const StepInfo& step, Selection& out) override {
-    const int64_t recent_begin = std::max(sinks_, step.n_cached - step.n_q - window_ + 1);
+    const int64_t recent_begin = std::max(sinks_, step.n_cached - step.n_q - window_);
     if (recent_begin <= sinks_ || step.window > 0 || (step.n_q > 1 && !windowed_)) {
       select_all(step, out);
       return;
