@@ -77,7 +77,7 @@ json data_files(const EvalOptions& o, const fs::path& dir, const std::vector<std
     if (fs::is_regular_file(p)) files[fs::relative(p, dir).string()] = file_sha256(p);
   };
   if (!o.data.empty()) {  // RULER's prepared samples: the files themselves
-    for (const auto& f : split_list(o.data)) files[f] = file_sha256(f);
+    for (const auto& f : split_list(o.data, "--data")) files[f] = file_sha256(f);
   } else if (o.benchmark == "ruler" || o.benchmark == "niah") {
     if (o.benchmark == "ruler")
       for (const char* f : {"nounlist.txt", "adjectivelist.txt", "verblist.txt"})
@@ -226,7 +226,7 @@ int run_benchmark(const EvalOptions& o) {
       {"data_dir", data_dir.string()},
       {"data_files", data_files(o, data_dir, tasks)},
   };
-  if (o.benchmark == "niah") manifest["depths"] = split_list(o.depths);
+  if (o.benchmark == "niah") manifest["depths"] = split_list(o.depths, "--depths");
   fs::path manifest_path = out_dir / "manifest.json";
   if (fs::exists(manifest_path)) {
     json old = read_manifest(manifest_path);

@@ -1,5 +1,6 @@
 #include "cmd/eval_samples.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <fstream>
@@ -15,14 +16,19 @@
 namespace longctx::cmd {
 namespace fs = std::filesystem;
 
-std::vector<std::string> split_list(const std::string& s) {
+std::vector<std::string> split_list(const std::string& s, const char* flag) {
   std::vector<std::string> out;
+  if (s.empty()) return out;
   size_t start = 0;
   while (start <= s.size()) {
     size_t comma = s.find(',', start);
     if (comma == std::string::npos) comma = s.size();
     std::string item = s.substr(start, comma - start);
-    if (!item.empty()) out.push_back(item);
+    // "a,,a" is a typo, not a list of two: an empty item or one given twice is refused.
+    if (item.empty()) throw Error(std::string(flag) + ": an empty item in '" + s + "'");
+    if (std::find(out.begin(), out.end(), item) != out.end())
+      throw Error(std::string(flag) + ": '" + item + "' is listed twice");
+    out.push_back(item);
     start = comma + 1;
   }
   return out;
@@ -48,14 +54,14 @@ namespace {
 
 std::vector<int64_t> lengths_of(const EvalOptions& o) {
   std::vector<int64_t> lengths;
-  for (const auto& l : split_list(o.lengths.empty() ? "4k" : o.lengths))
+  for (const auto& l : split_list(o.lengths.empty() ? "4k" : o.lengths, "--lengths"))
     lengths.push_back(parse_length(l));
   if (lengths.empty()) throw Error("--lengths: no length given");
   return lengths;
 }
 
 std::vector<std::string> ruler_task_list(const EvalOptions& o) {
-  std::vector<std::string> tasks = split_list(o.tasks);
+  std::vector<std::string> tasks = split_list(o.tasks, "--tasks");
   if (tasks.empty())
     for (const auto& t : eval::ruler_tasks()) tasks.emplace_back(t.name);
   for (const auto& t : tasks) eval::ruler_task(t);  // unknown names fail before any work
@@ -66,17 +72,17 @@ std::vector<std::string> ruler_task_list(const EvalOptions& o) {
 // the number in its path), then its samples.
 void read_data_files(const EvalOptions& o, const eval::PromptFormat& format, int64_t context,
                      SampleSet& set) {
-  std::vector<std::string> named = split_list(o.tasks);
+  std::vector<std::string> named = split_list(o.tasks, "--tasks");
   if (named.size() > 1)
     throw Error(
         "--tasks: with --data, name one task for every file, or none to read each "
         "file's task from its path");
-  std::vector<std::string> lens = split_list(o.lengths);
+  std::vector<std::string> lens = split_list(o.lengths, "--lengths");
   if (lens.size() > 1)
     throw Error(
         "--lengths: with --data, give one length (the cell its samples are filed under), "
         "or none to read it from each file's path");
-  for (const auto& f : split_list(o.data)) {
+  for (const auto& f : split_list(o.data, "--data")) {
     fs::path file(f);
     std::string task = named.empty() ? eval::ruler_task_from_path(file) : named.front();
     if (task.empty())
@@ -88,6 +94,13 @@ void read_data_files(const EvalOptions& o, const eval::PromptFormat& format, int
       throw Error(f +
                   ": cannot tell the length it was prepared for from its path (RULER writes "
                   ".../synthetic/LENGTH/data/TASK/validation.jsonl); give it with --lengths");
+    // Two files of one task and length would give their samples the same ids: the second's
+    // would be taken for done on resume and its scores lost in the cell.
+    for (size_t k = 0; k < set.files.size(); ++k) {
+      if (set.file_tasks[k] == task && set.file_lengths[k] == length)
+        throw Error(f + ": holds " + task + " at " + std::to_string(length) + " tokens, as " +
+                    set.files[k].string() + " does; give one file per task and length");
+    }
     eval::RulerFileOptions fo;
     fo.length = length;
     fo.limit = o.samples;
@@ -100,6 +113,8 @@ void read_data_files(const EvalOptions& o, const eval::PromptFormat& format, int
     if (std::find(set.lengths.begin(), set.lengths.end(), length) == set.lengths.end())
       set.lengths.push_back(length);
     set.files.push_back(file);
+    set.file_tasks.push_back(task);
+    set.file_lengths.push_back(length);
   }
   if (set.files.empty()) throw Error("--data: no file given");
 }
@@ -133,7 +148,7 @@ SampleSet collect_samples(const EvalOptions& o, const eval::PromptFormat& format
         for (int64_t i = 0; i < n; ++i)
           if (mine()) samples.push_back(gen.sample(t, len, i));
   } else if (o.benchmark == "longbench") {
-    set.tasks = split_list(o.tasks);
+    set.tasks = split_list(o.tasks, "--tasks");
     if (set.tasks.empty())
       for (const auto& d : eval::longbench_datasets())
         if (!d.chinese) set.tasks.emplace_back(d.name);
@@ -162,12 +177,14 @@ SampleSet collect_samples(const EvalOptions& o, const eval::PromptFormat& format
   } else if (o.benchmark == "niah") {
     eval::NeedleGenerator gen(format, data_dir, o.seed);
     std::vector<double> depths;
-    for (const auto& d : split_list(o.depths)) {
+    for (const auto& d : split_list(o.depths, "--depths")) {
       char* end = nullptr;
       double v = std::strtod(d.c_str(), &end);
-      if (*end || v < 0 || v > 100) throw Error("--depths: '" + d + "' is not a percentage 0-100");
+      if (*end || !(v >= 0 && v <= 100))  // NaN fails both comparisons
+        throw Error("--depths: '" + d + "' is not a percentage 0-100");
       depths.push_back(v);
     }
+    if (depths.empty()) throw Error("--depths: no depth given");
     int64_t n = o.samples > 0 ? o.samples : 1;
     for (int64_t len : set.lengths)
       for (size_t d = 0; d < depths.size(); ++d)

@@ -29,7 +29,8 @@ struct EvalOptions {
   int64_t max_input_tokens = 0;
 };
 
-std::vector<std::string> split_list(const std::string& s);
+// A comma-separated flag value; an empty item or one listed twice is an error naming `flag`.
+std::vector<std::string> split_list(const std::string& s, const char* flag);
 // "4k" -> 4096, "1500" -> 1500; anything else is an error naming --lengths.
 int64_t parse_length(const std::string& s);
 
@@ -39,6 +40,8 @@ struct SampleSet {
   std::vector<std::string> tasks;
   std::vector<int64_t> lengths;
   std::vector<std::filesystem::path> files;  // --data: the files read
+  std::vector<std::string> file_tasks;       // and each one's task
+  std::vector<int64_t> file_lengths;         // and length cell
 };
 SampleSet collect_samples(const EvalOptions& o, const eval::PromptFormat& format,
                           const std::filesystem::path& data_dir, int64_t context, int64_t shard_i,

@@ -49,6 +49,13 @@ int main(int argc, char** argv) {
   std::filesystem::remove(dir + "/fifo");
   if (::mkfifo((dir + "/fifo").c_str(), 0600) != 0) return 1;
   std::filesystem::create_directories(dir + "/a_directory");
+  // An eval output folder whose predictions file is a FIFO (eval score/merge must not block).
+  std::filesystem::create_directories(dir + "/fifo_eval");
+  std::filesystem::remove(dir + "/fifo_eval/predictions.jsonl");
+  if (::mkfifo((dir + "/fifo_eval/predictions.jsonl").c_str(), 0600) != 0) return 1;
+  // One whose last line is complete (it ends in a new line) but is not a prediction.
+  std::filesystem::create_directories(dir + "/bad_last_line_eval");
+  std::ofstream(dir + "/bad_last_line_eval/predictions.jsonl") << "{\"id\": 1}\n";
   // A valid Hugging Face folder made from scratch (tokenize -m FOLDER).
   longctx::test::HfFolder().write(dir + "/hf_valid");
   longctx::test::GgufBuilder phi;

@@ -87,11 +87,19 @@ std::vector<std::string> split_policy_list(std::string_view text) {
     if (comma == std::string_view::npos) break;
     text = text.substr(comma + 1);
   }
+  std::map<std::string, std::string> seen;  // a mode's normal form -> how it was written
   for (const auto& p : out) {
     if (p.empty())
       throw Error("--attn: an empty policy in the list (known: " + known_policies() + ")");
     // Each one checked now, with a clear error; a per-layer preset (FILE.json) when it is read.
-    if (!p.ends_with(".json")) make_policy(parse_policy_spec(p));
+    std::string normal = p;
+    if (!p.ends_with(".json")) {
+      make_policy(parse_policy_spec(p));
+      normal = parse_policy_spec(p).text();  // parameters in one order
+    }
+    // The same mode twice would be evaluated (and its results stored) twice under one name.
+    if (auto [it, fresh] = seen.emplace(normal, p); !fresh)
+      throw Error("--attn: '" + it->second + "' and '" + p + "' are the same mode; list it once");
   }
   return out;
 }

@@ -179,7 +179,11 @@ std::vector<EvalSample> longbench_samples(const LongBenchDataset& ds, const Long
       for (const auto& a : row.at("answers")) s.answers.push_back(a.get<std::string>());
       if (row.contains("all_classes") && row["all_classes"].is_array())
         for (const auto& c : row["all_classes"]) s.all_classes.push_back(c.get<std::string>());
-      if (row.contains("length")) s.extra["lb_length"] = row["length"].get<int64_t>();
+      if (row.contains("length")) {
+        // A float would be converted to int64 out of range (1e30): integers only.
+        if (!row["length"].is_number_integer()) throw Error("field 'length' is not an integer");
+        s.extra["lb_length"] = row["length"].get<int64_t>();
+      }
       if (row.contains("_id")) s.extra["lb_id"] = row["_id"];
     } catch (const std::exception& e) {
       throw Error(where() + e.what());

@@ -12,6 +12,7 @@
 #include "engine/eval/metrics.h"
 #include "engine/eval/rng.h"
 #include "support/error.h"
+#include "support/text_file.h"
 
 namespace longctx::eval {
 namespace fs = std::filesystem;
@@ -109,6 +110,7 @@ std::string prediction_key(const nlohmann::json& p) {
 }
 
 size_t drop_torn_last_line(const fs::path& file) {
+  require_regular_file(file.string());  // a FIFO would block the reads below
   const auto size = fs::file_size(file);
   if (size == 0) return 0;
   std::ifstream in(file, std::ios::binary);
@@ -145,6 +147,7 @@ std::vector<nlohmann::json> read_predictions(const std::vector<fs::path>& files)
   std::vector<nlohmann::json> out;
   std::set<std::string> seen;
   for (const auto& f : files) {
+    require_regular_file(f.string());  // a FIFO (or a directory) named like one would block
     std::ifstream in(f);
     if (!in) throw Error(f.string() + ": cannot open");
     std::string line;
@@ -189,8 +192,9 @@ std::vector<nlohmann::json> read_predictions(const std::vector<fs::path>& files)
           if (p.contains(k) && !p[k].is_number())
             throw Error(std::string("'") + k + "' is not a number");
       } catch (const std::exception& e) {
-        // A run killed mid-write leaves a partial last line: it is dropped, and redone on resume.
-        if (in.peek() == EOF) break;
+        // A run killed mid-write leaves a partial last line, without its newline: it is dropped,
+        // and redone on resume. A complete line that is not a prediction is an error, last or not.
+        if (in.eof()) break;
         throw Error(f.string() + ":" + std::to_string(n) + ": not a prediction (" + e.what() + ")");
       }
       if (seen.insert(prediction_key(p)).second) out.push_back(std::move(p));

@@ -91,6 +91,12 @@ std::vector<EvalSample> read_ruler_file(const fs::path& file, const RulerTask& t
     for (const char* k : {"index", "length"})
       if (j.contains(k) && !j[k].is_number_integer())
         throw Error(at + ": field '" + k + "' is not an integer");
+    // prepare.py fits every sample to the length it prepares for: a longer one is a file filed
+    // under the wrong length.
+    if (o.length > 0 && j.contains("length") && j["length"].get<int64_t>() > o.length)
+      throw Error(at + ": the sample's length " + std::to_string(j["length"].get<int64_t>()) +
+                  " exceeds the " + std::to_string(o.length) +
+                  " tokens of the cell it is read for (its path or --lengths)");
 
     const std::string input = j["input"].get<std::string>();
     s.tokens = o.wrap_chat ? format.encode(input, prefix) : format.encode_prepared(input + prefix);
