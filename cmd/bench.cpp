@@ -75,12 +75,11 @@ Action add_bench(CLI::App& app) {
   auto o = std::make_shared<BenchOptions>();
   add_model_flags(app, o->model);
   app.add_option("-p,--n-prompt", o->n_prompt, "prompt tokens per pp test (0 = skip)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(at_least(0));
   app.add_option("-n,--n-gen", o->n_gen, "generated tokens per tg test (0 = skip)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(at_least(0));
   app.add_option("-d,--n-depth", o->depths, "comma list of context depths filled before each test");
-  app.add_option("-r,--repetitions", o->reps, "repetitions of each test")
-      ->check(CLI::PositiveNumber);
+  app.add_option("-r,--repetitions", o->reps, "repetitions of each test")->check(at_least(1));
   app.add_flag("--json", o->json, "print JSON");
   app.add_flag("--csv", o->csv, "print CSV");
   return [o] {

@@ -1,5 +1,7 @@
 // `longctx chat`: interactive, multi-turn. Each turn renders the whole conversation with the chat
 // template and evaluates only the tokens after the prefix already in the KV cache.
+#include <unistd.h>
+
 #include <cstdio>
 #include <iostream>
 
@@ -27,7 +29,7 @@ Action add_chat(CLI::App& app) {
   o->model.n_ctx = 4096;
   add_model_flags(app, o->model);
   add_sampler_flags(app, o->sampler);
-  app.add_option("-n,--predict", o->n_predict, "most tokens per reply")->check(CLI::PositiveNumber);
+  app.add_option("-n,--predict", o->n_predict, "most tokens per reply")->check(at_least(1));
   app.add_option("--system", o->system, "system message");
   app.add_option(
       "--chat-template", o->chat_template,
@@ -48,8 +50,11 @@ Action add_chat(CLI::App& app) {
     std::fprintf(stderr, "longctx chat (%s template, context %lld); an empty line or EOF ends\n",
                  tpl.name().data(), (long long)s.n_ctx());
     std::string line;
+    const bool interactive = isatty(0);
     while (true) {
-      std::fprintf(stderr, "\n> ");
+      // The prompt only where someone types: piped input would put it before every message,
+      // errors included.
+      if (interactive) std::fprintf(stderr, "\n> ");
       if (!std::getline(std::cin, line) || line.empty()) break;
       messages.push_back({"user", line});
       std::vector<int32_t> tokens = tok->encode(tpl.render(messages, true), false, true);

@@ -331,7 +331,7 @@ Action add_eval(CLI::App& app) {
     sub->add_option(
            "--samples,-N", o->samples,
            "samples per task and length (default: ruler 10, passkey 10, niah 1; longbench: all)")
-        ->check(CLI::NonNegativeNumber);
+        ->check(at_least(0));
     sub->add_option("--data-dir", o->data_dir, "benchmark data (default ~/.cache/longctx/eval)");
     sub->add_option("-o,--out", o->out, "output directory (default eval-out/BENCH-MODEL)");
     sub->add_flag("--no-shared-prefill", o->no_shared_prefill,
@@ -351,7 +351,7 @@ Action add_eval(CLI::App& app) {
                     "LongBench-E: the *_e.jsonl files, scored by length bucket");
       sub->add_option("--max-input-tokens", o->max_input_tokens,
                       "middle-truncation budget (default: length - 500)")
-          ->check(CLI::PositiveNumber);
+          ->check(at_least(1));
     }
     if (std::string(bench) == "longbench-v2") {
       sub->add_flag("--cot", o->cot,
@@ -359,7 +359,7 @@ Action add_eval(CLI::App& app) {
       sub->add_option("--max-input-tokens", o->max_input_tokens,
                       "middle-truncation budget (default: what fits in the length with the "
                       "generation and the chat template)")
-          ->check(CLI::PositiveNumber);
+          ->check(at_least(1));
     }
     if (std::string(bench) == "niah")
       sub->add_option("--depths", o->depths, "needle depths in percent (default 0,25,50,75,100)");

@@ -33,6 +33,8 @@ EvalRunner::EvalRunner(const Model& model, const tokenizer::Tokenizer& tok, Mode
   }
   std::vector<int32_t> nl = tok.encode("\n", false, false);
   newline_ = nl.empty() ? -1 : nl.back();  // pred.py: tokenizer.encode("\n")[-1]
+  // Every mode's session is held at once, and the shared prefill's dense one besides.
+  options_.sessions = int(modes_.size()) + (share_prefill_ && modes_.size() > 1 ? 1 : 0);
   sessions_.resize(modes_.size());
   for (size_t m = 0; m < modes_.size(); ++m) session(modes_[m]);  // bad policy specs fail here
   // One dense session serves every mode that can take its prefix (on the CPU, untraced, with the

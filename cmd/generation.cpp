@@ -10,6 +10,7 @@
 
 #include "cmd/model_path.h"
 #include "support/error.h"
+#include "support/memory.h"
 
 namespace longctx::cmd {
 
@@ -17,11 +18,10 @@ void add_model_flags(CLI::App& app, ModelOptions& o) {
   app.add_option("-m,--model", o.model,
                  "GGUF file or Hugging Face folder (default: the cached SmolLM2-135M-Instruct)");
   app.add_option("-c,--ctx-size", o.n_ctx, "context size in tokens (0 = the model's)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(at_least(0));
   app.add_option("-b,--batch-size", o.n_batch, "prompt tokens per forward chunk")
-      ->check(CLI::PositiveNumber);
-  app.add_option("-t,--threads", o.threads, "CPU threads (0 = all cores)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(at_least(1));
+  app.add_option("-t,--threads", o.threads, "CPU threads (0 = all cores)")->check(at_least(0));
   app.add_option(
       "--attn", o.attn,
       "attention policy for every layer: NAME[:key=value,...] (" + known_policies() + ")");
@@ -51,14 +51,13 @@ void finish_trace(const ModelOptions& o) {
 
 void add_sampler_flags(CLI::App& app, SamplerOptions& o) {
   app.add_option("--temp", o.temperature, "temperature (0 = greedy)")
-      ->check(CLI::NonNegativeNumber);
-  app.add_option("--top-k", o.top_k, "keep the k most likely tokens (0 = off)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(CLI::Range(0.0f, 1e6f));
+  app.add_option("--top-k", o.top_k, "keep the k most likely tokens (0 = off)")->check(at_least(0));
   app.add_option("--top-p", o.top_p, "nucleus sampling threshold")->check(CLI::Range(0.0f, 1.0f));
   app.add_option("--min-p", o.min_p, "drop tokens below min-p times the best")
       ->check(CLI::Range(0.0f, 1.0f));
   app.add_option("--repeat-penalty", o.repeat_penalty, "penalty for repeated tokens (1 = off)")
-      ->check(CLI::PositiveNumber);
+      ->check(CLI::Range(1e-6f, 1e6f));
   app.add_option("--repeat-last-n", o.repeat_last_n,
                  "tokens the penalty looks back over (-1 = all)")
       ->check(CLI::Range(-1, 1 << 30));
@@ -101,40 +100,29 @@ constexpr int64_t kMaxContext = int64_t(1) << 30;
 // The share of the available memory one session may allocate when -c asks for it.
 constexpr double kMaxMemoryShare = 0.75;
 
-}  // namespace
-
-int64_t available_memory_bytes() {
-  std::ifstream meminfo("/proc/meminfo");
-  std::string key;
-  int64_t kb = 0;
-  std::string unit;
-  while (meminfo >> key >> kb >> unit) {
-    if (key == "MemAvailable:") return kb * 1024;
-  }
-  return 0;
-}
-
-namespace {
-
 std::string mib(double bytes) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "%.0f MiB", bytes / 1048576.0);
   return buf;
 }
 
-// What the weights (mapped: they take memory as they are read) and a session of `so` hold.
-double weights_and_session(const Model& model, const SessionOptions& so) {
-  return double(model.weight_bytes) + session_host_bytes(model, so);
+// What the weights (mapped: they take memory as they are read) and `sessions` sessions of `so`
+// hold.
+double weights_and_sessions(const Model& model, const SessionOptions& so, int sessions) {
+  return double(model.weight_bytes) + double(sessions) * session_host_bytes(model, so);
 }
 
-// The largest context (at most so.n_ctx) whose weights and session fit in `budget` bytes: the
-// session's memory is linear in the context. 0 when not even one token fits.
-int64_t fitting_context(const Model& model, SessionOptions so, double budget) {
-  const double full = weights_and_session(model, so);
+// The largest context (at most so.n_ctx) whose weights and sessions fit in `budget` bytes (the
+// weights counted unless `mapped`: an address-space limit has them already): the memory is
+// linear in the context. 0 when not even one token fits.
+int64_t fitting_context(const Model& model, SessionOptions so, int sessions, double budget,
+                        bool mapped = false) {
+  const double weights = mapped ? double(model.weight_bytes) : 0.0;
+  const double full = weights_and_sessions(model, so, sessions) - weights;
   if (full <= budget) return so.n_ctx;
   SessionOptions one = so;
   one.n_ctx = 1;
-  const double fixed = weights_and_session(model, one);
+  const double fixed = weights_and_sessions(model, one, sessions) - weights;
   if (fixed > budget) return 0;
   const double per_token = (full - fixed) / double(std::max<int64_t>(so.n_ctx - 1, 1));
   return std::clamp<int64_t>(1 + int64_t((budget - fixed) / std::max(per_token, 1.0)), 1, so.n_ctx);
@@ -146,6 +134,66 @@ int64_t supported_context(const ModelConfig& c) {
   const RopeScaling& s = c.rope_scaling;
   if (s.type == "none" || s.original_context <= 0) return c.n_ctx_train;
   return std::max(c.n_ctx_train, int64_t(double(s.original_context) * s.factor));
+}
+
+// Sizes the context to the memory, or refuses it, before anything is allocated: every limit the
+// process runs under (available RAM, its memory cgroup, ulimit -v) and every session it will hold
+// at once (serve --parallel, eval's modes), with the numbers and what would fit.
+void check_memory(const Model& model, const ModelOptions& o, SessionOptions& so) {
+  const MemoryAvailable mem = memory_available();
+  const int sessions = std::max(1, o.sessions);
+  const std::string each = sessions > 1 ? " (x" + std::to_string(sessions) + " sessions)" : "";
+  const double available = double(mem.ram);
+  if (available > 0) {
+    double need = weights_and_sessions(model, so, sessions);
+    if (o.n_ctx == 0 && need > available / 2) {
+      // The model's own context does not fit beside everything else: take what does (memory grows
+      // linearly in the context) and say so.
+      const int64_t fit = std::clamp<int64_t>(fitting_context(model, so, sessions, available / 2),
+                                              std::min<int64_t>(512, so.n_ctx), so.n_ctx);
+      spdlog::warn(
+          "the model's context of {} tokens{} needs {} of memory, {} is available ({}); using "
+          "-c {} (set -c to choose)",
+          so.n_ctx, each, mib(need), mib(available), mem.ram_limit, fit);
+      so.n_ctx = fit;
+      so.n_batch = std::min(so.n_batch, so.n_ctx);
+      need = weights_and_sessions(model, so, sessions);
+    }
+    // An explicit context may take most of the memory, not all of it: the weights, the model's
+    // page cache and everything else live there too (a session of 23 GB on a machine with 24 GB
+    // available thrashed instead of failing).
+    const double budget = available * kMaxMemoryShare;
+    if (need > budget) {
+      SessionOptions q8 = so;
+      q8.kv_type = KvType::Q8_0;
+      std::string fits = "-c " + std::to_string(fitting_context(model, so, sessions, budget));
+      if (so.kv_type != KvType::Q8_0 && so.kv_type != KvType::Q4_0 &&
+          model.config.head_dim % 32 == 0)
+        fits += ", or --kv-type q8_0 with -c " +
+                std::to_string(fitting_context(model, q8, sessions, budget));
+      if (sessions > 1) fits += ", or fewer sessions at once";
+      throw Error("-c " + std::to_string(so.n_ctx) + " -b " + std::to_string(so.n_batch) +
+                  ": the weights (" + mib(double(model.weight_bytes)) + ") and the session" + each +
+                  " (" + mib(need - double(model.weight_bytes)) + ", KV cache at " +
+                  kv_type_name(so.kv_type) + ") need " + mib(need) + " of memory but " +
+                  mib(available) + " is available (" + mem.ram_limit +
+                  "; a session may take 3/4 of it). What fits: " + fits +
+                  "; or an eviction policy that bounds the cache (--attn " +
+                  "streaming:prefill=windowed or h2o:prefill=chunked hold their budget)");
+    }
+  }
+  // ulimit -v counts address space: the weights are mapped already, the sessions are not.
+  if (mem.address_space >= 0) {
+    const double need = weights_and_sessions(model, so, sessions) - double(model.weight_bytes);
+    const double budget = double(mem.address_space) * kMaxMemoryShare;
+    if (need > budget)
+      throw Error("-c " + std::to_string(so.n_ctx) + ": the session" + each + " needs " +
+                  mib(need) + " of address space but the process limit (ulimit -v) leaves " +
+                  mib(double(mem.address_space)) +
+                  " (a session may take 3/4 of it). What fits: -c " +
+                  std::to_string(fitting_context(model, so, sessions, budget, true)) +
+                  ", or a higher ulimit -v");
+  }
 }
 
 }  // namespace
@@ -177,46 +225,7 @@ std::unique_ptr<Session> make_session(const Model& model, const ModelOptions& o,
   so.device = parse_device(o.device);
   so.trace = o.trace;
   so.n_batch = std::min(so.n_batch, so.n_ctx);  // a chunk never exceeds the context
-  const double available = double(available_memory_bytes());
-  if (available > 0) {
-    double need = weights_and_session(model, so);
-    if (o.n_ctx == 0 && need > available / 2) {
-      // The model's own context does not fit beside everything else: take what does (memory grows
-      // linearly in the context) and say so.
-      SessionOptions one = so;
-      one.n_ctx = 1;
-      const double fixed = session_host_bytes(model, one);
-      const double per_token = (need - fixed) / double(so.n_ctx - 1);
-      int64_t fit = int64_t((available / 2 - fixed) / std::max(per_token, 1.0));
-      fit = std::clamp<int64_t>(fit, std::min<int64_t>(512, so.n_ctx), so.n_ctx);
-      spdlog::warn(
-          "the model's context of {} tokens needs {} of memory, {} is available; using "
-          "-c {} (set -c to choose)",
-          so.n_ctx, mib(need), mib(available), fit);
-      so.n_ctx = fit;
-      so.n_batch = std::min(so.n_batch, so.n_ctx);
-      need = weights_and_session(model, so);
-    }
-    // An explicit context may take most of the memory, not all of it: the weights, the model's
-    // page cache and everything else live there too (a session of 23 GB on a machine with 24 GB
-    // available thrashed instead of failing).
-    // Said before anything is allocated, with the numbers and what would fit.
-    const double budget = available * kMaxMemoryShare;
-    if (need > budget) {
-      SessionOptions q8 = so;
-      q8.kv_type = KvType::Q8_0;
-      std::string fits = "-c " + std::to_string(fitting_context(model, so, budget));
-      if (so.kv_type != KvType::Q8_0 && so.kv_type != KvType::Q4_0 && c.head_dim % 32 == 0)
-        fits += ", or --kv-type q8_0 with -c " + std::to_string(fitting_context(model, q8, budget));
-      throw Error("-c " + std::to_string(so.n_ctx) + " -b " + std::to_string(so.n_batch) +
-                  ": the weights (" + mib(double(model.weight_bytes)) + ") and the session (" +
-                  mib(need - double(model.weight_bytes)) + ", KV cache at " +
-                  kv_type_name(so.kv_type) + ") need " + mib(need) + " of memory but " +
-                  mib(available) + " is available (a session may take 3/4 of it). What fits: " +
-                  fits + "; or an eviction policy that bounds the cache (--attn " +
-                  "streaming:prefill=windowed or h2o:prefill=chunked hold their budget)");
-    }
-  }
+  check_memory(model, o, so);
   if (o.n_ctx > supported_context(c)) {
     spdlog::warn(
         "-c {} exceeds the {} tokens the model was trained on{}; expect degraded output past them",
@@ -225,6 +234,20 @@ std::unique_ptr<Session> make_session(const Model& model, const ModelOptions& o,
                                       : " (its " + c.rope_scaling.type + " rope scaling included)");
   }
   return std::make_unique<Session>(model, so);
+}
+
+CLI::Validator at_least(long long min) {
+  return CLI::Validator(
+      [min](std::string& text) -> std::string {
+        try {
+          size_t used = 0;
+          const long long v = std::stoll(text, &used);
+          if (used == text.size() && v >= min) return {};
+        } catch (const std::exception&) {
+        }
+        return text + " is not an integer of at least " + std::to_string(min);
+      },
+      "INT>=" + std::to_string(min));
 }
 
 void set_threads(int threads) {
@@ -237,6 +260,19 @@ void set_threads(int threads) {
     threads = procs;
   }
   omp_set_num_threads(threads);
+}
+
+int request_threads(int threads, int parallel) {
+  const int procs = omp_get_num_procs();
+  if (threads <= 0) return std::max(1, procs / std::max(parallel, 1));
+  // Each of `parallel` requests computes with its own threads at once.
+  const int fit = std::max(1, procs / std::max(parallel, 1));
+  if (int64_t(threads) * parallel > procs && fit < threads) {
+    spdlog::warn("-t {} with --parallel {}: {} threads on {} processors; using {} per request",
+                 threads, parallel, int64_t(threads) * parallel, procs, fit);
+    return fit;
+  }
+  return threads;
 }
 
 Loaded load_for_generation(const ModelOptions& o) {

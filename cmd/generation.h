@@ -22,6 +22,8 @@ struct ModelOptions {
   std::string device = "cpu";             // --device cpu|cuda
   std::string trace_attention;            // --trace-attention FILE (run, perplexity, eval)
   std::shared_ptr<AttentionTrace> trace;  // opened by start_trace()
+  // Sessions held at once (serve --parallel, eval's modes): the memory check counts them all.
+  int sessions = 1;
 };
 
 void add_model_flags(CLI::App& app, ModelOptions& o);
@@ -34,6 +36,13 @@ void finish_trace(const ModelOptions& o);
 // -t: the OpenMP thread count (0 leaves OpenMP's default); more than the processors is lowered
 // to them with a warning.
 void set_threads(int threads);
+// A flag's check that its value is an integer of at least `min`, in words ("-1 is not an integer
+// of at least 0"): CLI11's NonNegativeNumber names its upper end, a 309-digit double.
+CLI::Validator at_least(long long min);
+// serve: the threads one request computes with when `parallel` run at once. 0: the processors
+// shared out; a count that would put more threads than processors to work is lowered with a
+// warning.
+int request_threads(int threads, int parallel);
 void add_sampler_flags(CLI::App& app, SamplerOptions& o);
 
 // Loads the model, sets the thread count, sizes the context (lowered with a warning when the
@@ -53,8 +62,6 @@ std::unique_ptr<Session> make_session(const Model& model, const ModelOptions& o,
 // each run of layers and the KV memory those layers hold now.
 std::string describe_policies(const Session& session);
 double now_ms();
-// MemAvailable from /proc/meminfo, in bytes; 0 when it cannot be read.
-int64_t available_memory_bytes();
 long peak_rss_bytes();
 
 }  // namespace longctx::cmd

@@ -36,7 +36,7 @@ Action add_perplexity(CLI::App& app) {
   app.add_option("--decode", o->decode,
                  "score the last N tokens of each window as decode steps, one at a time, instead "
                  "of the second half in one pass (what decode-time attention policies change)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(at_least(0));
   return [o] {
     std::string text = read_text_file(o->file);
     start_trace(o->model);

@@ -3,8 +3,12 @@
 // Routes: POST /v1/completions, POST /v1/chat/completions (stream: server-sent events), GET
 // /v1/models, GET /health. The extension field `attention` picks the mode per request; every
 // response says the mode used and the KV memory it held (`longctx`).
+#include <arpa/inet.h>
 #include <httplib.h>
+#include <netinet/in.h>
+#include <omp.h>
 #include <spdlog/spdlog.h>
+#include <sys/socket.h>
 
 #include <atomic>
 #include <chrono>
@@ -29,10 +33,39 @@ struct ServeOptions {
   std::string host = "127.0.0.1";
   int port = 8080;
   int parallel = 1;
+  int http_threads = 0;  // 0: kDefaultHttpThreads + parallel
   std::string api_key, chat_template, alias;
   bool no_think = false;
   int64_t max_body_mib = 64;
 };
+
+// HTTP worker threads by default: every connection holds one while it is read, so a handful of
+// slow clients must not leave /health unanswered (llama-server sizes its pool by --parallel + 2
+// and the cores; an idle thread costs little). A reverse proxy with header timeouts is the answer
+// to more hostile clients than this (docs/serve.md).
+constexpr int kDefaultHttpThreads = 64;
+// Pending connections the kernel queues before accept (cpp-httplib's is 5: a burst of clients
+// would wait for SYN retries); capped by net.core.somaxconn.
+constexpr int kListenBacklog = 4096;
+
+// cpp-httplib listens with its own backlog and keeps the socket private: find the listening
+// socket on `port` among this process's descriptors and listen again, which on Linux sets the
+// backlog of a socket already listening.
+void raise_listen_backlog(int port) {
+  for (int fd = 0; fd < 4096; ++fd) {
+    int listening = 0;
+    socklen_t len = sizeof listening;
+    if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &len) != 0 || !listening) continue;
+    sockaddr_storage addr{};
+    socklen_t addr_len = sizeof addr;
+    if (getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &addr_len) != 0) continue;
+    const int bound = addr.ss_family == AF_INET6
+                          ? ntohs(reinterpret_cast<sockaddr_in6*>(&addr)->sin6_port)
+                          : ntohs(reinterpret_cast<sockaddr_in*>(&addr)->sin_port);
+    if (bound == port && listen(fd, kListenBacklog) == 0) return;
+  }
+  spdlog::warn("serve: could not raise the listen backlog of port {}", port);
+}
 
 std::string dump(const json& j) {
   return j.dump(-1, ' ', false, json::error_handler_t::replace);
@@ -67,7 +100,8 @@ class Server {
  public:
   Server(const ServeOptions& o) : o_(o) {
     model_path_ = resolve_model(o.model.model);
-    set_threads(o.model.threads);
+    threads_ = request_threads(o.model.threads, o.parallel);
+    omp_set_num_threads(threads_);
     model_ = load_model(model_path_);
     tok_ = tokenizer::Tokenizer::create(model_->vocab);
     try {
@@ -84,8 +118,14 @@ class Server {
 
   int run() {
     httplib::Server svr;
+    const int http_threads =
+        o_.http_threads > 0 ? o_.http_threads : kDefaultHttpThreads + o_.parallel;
+    svr.new_task_queue = [http_threads] { return new httplib::ThreadPool(size_t(http_threads)); };
     svr.set_payload_max_length(size_t(o_.max_body_mib) << 20);
     svr.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
+      // Every request runs on one of the HTTP pool's threads, and OpenMP's thread count is a
+      // setting of the calling thread: give each worker the server's count per request.
+      omp_set_num_threads(threads_);
       if (o_.api_key.empty() || req.path == "/health")
         return httplib::Server::HandlerResponse::Unhandled;
       if (req.get_header_value("Authorization") == "Bearer " + o_.api_key)
@@ -133,11 +173,12 @@ class Server {
     if (port <= 0)
       throw Error("cannot listen on " + o_.host + ":" + std::to_string(o_.port) +
                   " (in use, or not an address of this machine)");
+    raise_listen_backlog(port);
     std::fprintf(stderr,
                  "longctx serve: listening on http://%s:%d (model %s, context %lld, attention "
-                 "%s, %d parallel)\n",
+                 "%s, %d parallel x %d threads, %d HTTP workers)\n",
                  o_.host.c_str(), port, name_.c_str(), (long long)pool_->n_ctx(),
-                 pool_->default_mode().c_str(), o_.parallel);
+                 pool_->default_mode().c_str(), o_.parallel, threads_, http_threads);
     std::fflush(stderr);
     return svr.listen_after_bind() ? 0 : 1;
   }
@@ -202,7 +243,8 @@ class Server {
   json extension(SessionPool::Lease& lease) const {
     return {{"attention", lease.mode().empty() ? pool_->default_mode() : lease.mode()},
             {"kv_held_bytes", lease.session().held_kv_bytes()},
-            {"kv_bytes", lease.session().kv_bytes()}};
+            {"kv_bytes", lease.session().kv_bytes()},
+            {"threads", omp_get_max_threads()}};
   }
 
   // Server-sent events: one chunk per piece of text, a last chunk with the finish reason, the
@@ -259,6 +301,7 @@ class Server {
   std::unique_ptr<tokenizer::Tokenizer> tok_;
   std::optional<tokenizer::ChatTemplate> chat_;
   std::unique_ptr<SessionPool> pool_;
+  int threads_ = 1;  // compute threads of one request
   ApiLimits limits_;
   std::atomic<int64_t> counter_{0};
 };
@@ -280,6 +323,10 @@ Action add_serve(CLI::App& app) {
   app.add_flag("--no-think", o->no_think, "Qwen3: an empty think block in the generation prompt");
   app.add_option("--alias", o->alias, "model name in responses (default: the file name)");
   app.add_option("--max-body-mib", o->max_body_mib, "largest request body (default 64 MiB)")
+      ->check(CLI::Range(1, 4096));
+  app.add_option("--http-threads", o->http_threads,
+                 "HTTP worker threads: connections served at once, each read or waiting for a "
+                 "session (default 64 + --parallel)")
       ->check(CLI::Range(1, 4096));
   return [o] {
     Server server(*o);

@@ -12,22 +12,12 @@ using nlohmann::json;
 
 SessionPool::SessionPool(const Model& model, ModelOptions options, int n)
     : model_(model), options_(std::move(options)), slots_(size_t(std::max(n, 1))) {
+  // The memory check (make_session) counts all n sessions beside the weights, and sizes or
+  // refuses the context for them together.
+  options_.sessions = int(slots_.size());
   slots_[0].session = make_session(model_, options_, "");
   slots_[0].mode = "";
   options_.n_ctx = slots_[0].session->n_ctx();  // settled: every session gets the same context
-  // The sessions' KV caches side by side, with the weights: within the share make_session allows
-  // one session.
-  const double kv = double(slots_[0].session->kv_bytes()), weights = double(model.weight_bytes);
-  const double available = double(available_memory_bytes());
-  if (n > 1 && available > 0 && weights + kv * n > available * 0.75) {
-    const int fits = int(std::max(0.0, (available * 0.75 - weights) / std::max(kv, 1.0)));
-    throw Error("--parallel " + std::to_string(n) + ": " + std::to_string(n) + " KV caches of " +
-                std::to_string(int64_t(kv / 1048576)) + " MiB (-c " +
-                std::to_string(options_.n_ctx) + ") and the weights need more than 3/4 of the " +
-                std::to_string(int64_t(available / 1048576)) +
-                " MiB available; what fits: --parallel " + std::to_string(std::max(fits, 1)) +
-                ", or a smaller -c");
-  }
 }
 
 std::string SessionPool::default_mode() const {
@@ -112,7 +102,9 @@ size_t pending_stop(const std::string& text, const std::vector<std::string>& sto
 Choice generate_choice(Session& session, const tokenizer::Tokenizer& tok, const GenRequest& r,
                        size_t index, const std::function<bool(const std::string&)>& emit) {
   const std::vector<int32_t>& prompt = r.prompts[index];
-  const size_t vocab = size_t(tok.vocab_size());
+  // A logits row is the model's width: config.json may pad vocab_size past the tokenizer's
+  // (every Qwen2.5/Qwen3 folder: 151936 rows for 151665 tokens).
+  const size_t vocab = size_t(session.model().config.n_vocab);
   Choice c;
   c.prompt_tokens = int64_t(prompt.size());
   session.clear();

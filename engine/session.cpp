@@ -33,10 +33,18 @@ std::vector<std::unique_ptr<AttentionPolicy>> make_policies(const ModelConfig& c
 // context.
 std::vector<int64_t> layer_capacities(const std::vector<std::unique_ptr<AttentionPolicy>>& policies,
                                       int64_t n_ctx, int64_t n_batch) {
+  // A bounded layer holds at most max_held() between steps and one chunk more during a step.
+  // While some layer is unbounded the session ends at n_ctx tokens, so no layer needs more than
+  // n_ctx; when every layer is bounded generation runs past n_ctx and each needs its bound and a
+  // chunk, whatever -c says.
+  bool all_bounded = true;
+  for (const auto& p : policies) all_bounded = all_bounded && p->max_held() >= 0;
   std::vector<int64_t> cap;
   for (const auto& p : policies) {
     int64_t held = p->max_held();
-    cap.push_back(held < 0 ? n_ctx : std::min(n_ctx, held + n_batch));
+    cap.push_back(held < 0      ? n_ctx
+                  : all_bounded ? held + n_batch
+                                : std::min(n_ctx, held + n_batch));
   }
   return cap;
 }
