@@ -218,18 +218,27 @@ TEST_CASE("wrong JSON types and absurd values in a model folder name the file an
   }
 }
 
+namespace {
+
+// The synthetic folder as a Gemma 2 or 3 model (head dim 4, a window of 4) with one key set.
+std::string gemma_error(const char* hf_class, const char* key, const json& value) {
+  test::HfFolder folder;
+  folder.config["architectures"] = {hf_class};
+  folder.config["head_dim"] = 4;
+  folder.config["sliding_window"] = 4;
+  folder.config[key] = value;
+  return load_error(folder);
+}
+
+}  // namespace
+
 TEST_CASE("Gemma 2's soft-caps must be positive numbers", "[bad_input]") {
   for (const auto& [key, value, expect] :
        {std::tuple{"attn_logit_softcapping", json(-1.0), "must be a positive number"},
         std::tuple{"final_logit_softcapping", json(0), "must be a positive number"},
         std::tuple{"final_logit_softcapping", json("30"), "is not a number"}}) {
     INFO(key << " = " << value.dump());
-    test::HfFolder folder;
-    folder.config["architectures"] = {"Gemma2ForCausalLM"};
-    folder.config["head_dim"] = 4;
-    folder.config["sliding_window"] = 4;
-    folder.config[key] = value;
-    CHECK_THAT(load_error(folder),
+    CHECK_THAT(gemma_error("Gemma2ForCausalLM", key, value),
                Catch::Contains(std::string("config.json: key '") + key + "' " + expect));
   }
 }
@@ -242,30 +251,16 @@ TEST_CASE("Gemma 3's window and local base out of range are refused, not run wit
         std::tuple{"rope_local_base_freq", json(0.0),
                    "key 'rope_local_base_freq' must be a number above 1"}}) {
     INFO(key << " = " << value.dump());
-    test::HfFolder folder;
-    folder.config["architectures"] = {"Gemma3ForCausalLM"};
-    folder.config["head_dim"] = 4;
-    folder.config["sliding_window"] = 4;
-    folder.config[key] = value;
-    CHECK_THAT(load_error(folder), Catch::Contains(expect));
+    CHECK_THAT(gemma_error("Gemma3ForCausalLM", key, value), Catch::Contains(expect));
   }
   // Gemma 3's activation key is hidden_activation; its exact-erf "gelu" is not the tanh form.
-  test::HfFolder folder;
-  folder.config["architectures"] = {"Gemma3ForCausalLM"};
-  folder.config["head_dim"] = 4;
-  folder.config["hidden_activation"] = "gelu";
-  CHECK_THAT(load_error(folder),
+  CHECK_THAT(gemma_error("Gemma3ForCausalLM", "hidden_activation", "gelu"),
              Catch::Contains("key 'hidden_activation' is 'gelu'; longctx runs gemma3 with "
                              "gelu_pytorch_tanh (or gelu_new) only"));
 }
 
 TEST_CASE("Gemma 3's sliding_window_pattern of 0 is refused, not divided by", "[bad_input]") {
-  test::HfFolder folder;
-  folder.config["architectures"] = {"Gemma3ForCausalLM"};
-  folder.config["head_dim"] = 4;
-  folder.config["sliding_window"] = 4;
-  folder.config["sliding_window_pattern"] = 0;
-  CHECK_THAT(load_error(folder),
+  CHECK_THAT(gemma_error("Gemma3ForCausalLM", "sliding_window_pattern", 0),
              Catch::Contains("key 'sliding_window_pattern' must be at least 1"));
 }
 
