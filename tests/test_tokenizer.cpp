@@ -209,3 +209,26 @@ TEST_CASE("Gemma 3: long texts encoded in segments give the ids of one whole enc
     CHECK(standard->encode(essays, true, true) == whole->encode(essays, true, true));
   }
 }
+
+// A GGUF written by llama.cpp's converter from a Gemma-layout folder whose tokenizer types <unk>
+// (id 3) UNKNOWN and writes no tokenizer.ggml.unknown_token_id: llama.cpp takes unk 0 (<pad>,
+// CONTROL) and loads it. sentencepiece takes one UNKNOWN piece only: <pad> becomes it, <unk> goes
+// as a control piece, and the ids of text are those of the file with the key.
+TEST_CASE("SentencePiece with an UNKNOWN piece that is not the unk id loads, as in llama.cpp",
+          "[model][tokenizer]") {
+  std::string path = test::model_path(test::kGemma3);
+  if (!std::filesystem::exists(path)) FAIL("model " << path << " is missing: run scripts/setup");
+  const tokenizer::Vocab with_key = read_vocab(gguf::File::open(path));
+  REQUIRE(with_key.unk == 3);
+  tokenizer::Vocab without_key = with_key;
+  without_key.types[3] = tokenizer::TokenType::Unknown;
+  without_key.unk = 0;  // llama.cpp's default when the key is absent
+  auto reference = tokenizer::Tokenizer::create(with_key);
+  std::unique_ptr<tokenizer::Tokenizer> tok;
+  REQUIRE_NOTHROW(tok = tokenizer::Tokenizer::create(without_key));
+  for (const char* text :
+       {"The quick brown fox", "数学は美しい。 x² + 1234567890", "<unk> and <pad>"})
+    CHECK(tok->encode(text, true, false) == reference->encode(text, true, false));
+  // Matched as a special piece only when asked, as llama.cpp does with UNKNOWN-typed pieces.
+  CHECK(tok->encode("<unk>", false, true) == std::vector<Token>{3});
+}
