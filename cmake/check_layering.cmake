@@ -4,8 +4,7 @@
 #   cmake -DSOURCE_DIR=<repo> -DSTAMP=<file> -P cmake/check_layering.cmake
 #
 # Each rule: folder | the include prefixes its files may use, in order; a prefix written -x forbids
-# x (checked where it stands). The first folder that matches a file's path decides (so engine/eval/
-# precedes engine/). cmd/ and tests/ may include anything.
+# x (checked where it stands). The first folder that matches a file's path decides.
 set(rules
   "support/|support/"
   "kernels/common/|kernels/common/"
@@ -13,14 +12,20 @@ set(rules
   "kernels/cuda/|kernels/common/ kernels/cuda/ support/"
   "tokenizer/|tokenizer/ support/"
   "models/|models/ kernels/common/ tokenizer/ support/"
-  # The evaluation: datasets, prompts, metrics and result files; it never runs a model itself.
-  "engine/eval/|engine/eval/ tokenizer/ support/"
   # The engine sees a loaded model (model.h and what it is made of), never the file parsers.
-  "engine/|-engine/eval/ engine/ models/model.h models/config.h models/architecture.h kernels/ tokenizer/ support/")
+  "engine/|engine/ models/model.h models/config.h models/architecture.h kernels/ tokenizer/ support/"
+  # The applications of the engine: evaluation and the server, neither knowing the other.
+  "eval/|eval/ engine/ models/model.h models/config.h models/architecture.h tokenizer/ support/"
+  "serve/|serve/ engine/ models/model.h models/config.h models/architecture.h tokenizer/ support/"
+  # The binary: flags and printing over every layer.
+  "cmd/|cmd/ eval/ serve/ engine/ models/ kernels/ tokenizer/ support/")
+# The folders an include may name: a header of the project included with <...> is checked too.
+set(project_folders support/ kernels/ tokenizer/ models/ engine/ eval/ serve/ cmd/)
 
 file(GLOB_RECURSE sources RELATIVE "${SOURCE_DIR}"
      "${SOURCE_DIR}/support/*" "${SOURCE_DIR}/kernels/*" "${SOURCE_DIR}/tokenizer/*"
-     "${SOURCE_DIR}/models/*" "${SOURCE_DIR}/engine/*")
+     "${SOURCE_DIR}/models/*" "${SOURCE_DIR}/engine/*" "${SOURCE_DIR}/eval/*"
+     "${SOURCE_DIR}/serve/*" "${SOURCE_DIR}/cmd/*")
 list(FILTER sources INCLUDE REGEX "\\.(h|cpp|cu)$")
 set(broken "")
 foreach(src IN LISTS sources)
@@ -36,9 +41,22 @@ foreach(src IN LISTS sources)
       break()
     endif()
   endforeach()
-  file(STRINGS "${SOURCE_DIR}/${src}" lines REGEX "^#include \"")
+  # "#include", "#  include", " # include" alike: the preprocessor takes them all.
+  file(STRINGS "${SOURCE_DIR}/${src}" lines REGEX "^[ \t]*#[ \t]*include[ \t]*[\"<]")
   foreach(line IN LISTS lines)
-    string(REGEX REPLACE "^#include \"([^\"]+)\".*" "\\1" header "${line}")
+    string(REGEX REPLACE "^[ \t]*#[ \t]*include[ \t]*[\"<]([^\">]+)[\">].*" "\\1" header "${line}")
+    if(line MATCHES "^[ \t]*#[ \t]*include[ \t]*<")
+      set(ours FALSE)
+      foreach(folder IN LISTS project_folders)
+        string(FIND "${header}" "${folder}" at)
+        if(at EQUAL 0)
+          set(ours TRUE)
+        endif()
+      endforeach()
+      if(NOT ours)
+        continue()
+      endif()
+    endif()
     set(ok FALSE)
     foreach(prefix IN LISTS allowed)
       set(deny FALSE)

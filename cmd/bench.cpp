@@ -95,6 +95,7 @@ Action add_bench(CLI::App& app) {
         mo.attn_config.empty() ? split_policy_list(mo.attn) : std::vector<std::string>{""};
     auto model = load_model(resolve_model(mo.model));
     const ModelConfig& c = model->config;
+    share_device_model(*model, mo);  // the modes one after another, on one copy of the weights
     std::vector<Result> results;
     for (const std::string& mode : modes) {
       auto session = make_session(*model, mo, mode);

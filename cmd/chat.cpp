@@ -7,6 +7,7 @@
 
 #include "cmd/commands.h"
 #include "cmd/generation.h"
+#include "engine/generate.h"
 #include "support/error.h"
 #include "tokenizer/chat_template.h"
 #include "tokenizer/tokenizer.h"
@@ -73,26 +74,21 @@ Action add_chat(CLI::App& app) {
       s.truncate(int64_t(common));
       auto logits = s.eval(std::span<const int32_t>(tokens).subspan(common));
       cached = tokens;
-      tokenizer::StreamDecoder stream(*tok, true);
-      std::string reply;
-      std::vector<int32_t> history = tokens;
-      double start = now_ms();
-      int n = 0;
-      for (; n < o->n_predict; ++n) {
-        int32_t next = sampler.sample(logits, history);
-        if (tok->is_end_of_generation(next)) break;
-        history.push_back(next);
-        std::string text = stream.push(next);
-        reply += text;
-        std::fputs(text.c_str(), stdout);
+      GenerateOptions go;
+      go.max_tokens = o->n_predict;
+      GenerateHooks hooks;
+      hooks.emit = [](std::string_view text) {
+        std::fwrite(text.data(), 1, text.size(), stdout);
         std::fflush(stdout);
-        int32_t one[1] = {next};
-        logits = s.eval(one);
-        cached.push_back(next);
-      }
-      reply += stream.flush();
+        return true;
+      };
+      Generation g = generate(s, *tok, sampler, logits, tokens, go, hooks);
+      // The cache holds the prompt and the generated tokens that were evaluated.
+      cached.insert(cached.end(), g.tokens.begin(), g.tokens.begin() + g.decode_steps);
       std::printf("\n");
-      std::fprintf(stderr, "[%d tokens, %.1f tokens/s]\n", n, n / ((now_ms() - start) / 1000));
+      std::fprintf(stderr, "[%zu tokens, %.1f tokens/s]\n", g.tokens.size(),
+                   double(g.tokens.size()) / (g.ms / 1000));
+      const std::string& reply = g.text;
       messages.push_back({"assistant", reply});
     }
     return 0;

@@ -8,6 +8,7 @@
 
 #include "cmd/commands.h"
 #include "cmd/generation.h"
+#include "engine/generate.h"
 #include "kernels/cpu/vec.h"
 #include "support/error.h"
 #include "support/text_file.h"
@@ -81,44 +82,23 @@ Action add_run(CLI::App& app) {
     double prompt_ms = now_ms() - t0;
 
     Sampler sampler(o->sampler);
-    tokenizer::StreamDecoder stream(*tok, true);
-    std::vector<int32_t> history = tokens;
-    std::string generated;
-    int64_t n_gen = 0;
-    double gen_start = now_ms();
+    GenerateOptions go;
     // -n -1: until the context is full; where every layer bounds its cache (streaming), room never
     // runs out, so until as many tokens as the context holds have been seen.
-    int64_t limit = o->n_predict < 0 ? std::min(s.room(), s.n_ctx() - s.n_past()) : o->n_predict;
-    std::string stop_reason = "limit";
-    while (n_gen < limit) {
-      int32_t next = sampler.sample(logits, history);
-      if (!o->ignore_eos && tok->is_end_of_generation(next)) {
-        stop_reason = "end of generation";
-        break;
-      }
-      history.push_back(next);
-      ++n_gen;
-      std::string text = stream.push(next);
-      generated += text;
-      std::fputs(text.c_str(), stdout);
+    go.max_tokens = o->n_predict < 0 ? std::min(s.room(), s.n_ctx() - s.n_past()) : o->n_predict;
+    go.stop = o->stop;
+    go.ignore_eos = o->ignore_eos;
+    GenerateHooks hooks;
+    hooks.emit = [](std::string_view text) {
+      std::fwrite(text.data(), 1, text.size(), stdout);
       std::fflush(stdout);
-      bool stopped = false;
-      for (const std::string& st : o->stop)
-        stopped |= !st.empty() && generated.find(st) != std::string::npos;
-      if (stopped) {
-        stop_reason = "stop string";
-        break;
-      }
-      if (s.room() < 1) {
-        stop_reason = "context full";
-        break;
-      }
-      int32_t one[1] = {next};
-      logits = s.eval(one);
-    }
-    std::fputs(stream.flush().c_str(), stdout);
+      return true;
+    };
+    Generation g = generate(s, *tok, sampler, logits, tokens, go, hooks);
     std::printf("\n");
-    double gen_ms = now_ms() - gen_start;
+    const int64_t n_gen = int64_t(g.tokens.size());
+    const double gen_ms = g.ms;
+    const char* stop_reason = finish_name(g.finish);
     std::fprintf(stderr,
                  "\nlongctx timings (stopped: %s)\n"
                  "  load time     = %10.2f ms\n"
@@ -127,7 +107,7 @@ Action add_run(CLI::App& app) {
                  "  KV cache      = %10.2f MiB held, %.2f MiB allocated (%s, context %lld)\n"
                  "  peak memory   = %10.2f MiB\n"
                  "attention: %s\n",
-                 stop_reason.c_str(), l.load_ms, prompt_ms, tokens.size(),
+                 stop_reason, l.load_ms, prompt_ms, tokens.size(),
                  tokens.size() / (prompt_ms / 1000), gen_ms, (long long)n_gen,
                  n_gen > 0 ? n_gen / (gen_ms / 1000) : 0.0, s.held_kv_bytes() / 1048576.0,
                  s.kv_bytes() / 1048576.0, kv_type_name(s.book().type()), (long long)s.n_ctx(),

@@ -5,10 +5,24 @@
 
 namespace longctx {
 
-Device parse_device(const std::string& name) {
-  if (name == "cpu") return Device::Cpu;
-  if (name == "cuda") return Device::Cuda;
-  throw Error("--device " + name + ": expected cpu or cuda");
+const std::vector<BackendKind>& backend_kinds() {
+  static const std::vector<BackendKind> kinds = {cpu_backend_kind(), cuda_backend_kind()};
+  return kinds;
+}
+
+std::vector<std::string> backend_names() {
+  std::vector<std::string> names;
+  for (const BackendKind& k : backend_kinds()) names.push_back(k.name);
+  return names;
+}
+
+const BackendKind& find_backend(const std::string& name) {
+  std::string known;
+  for (const BackendKind& k : backend_kinds()) {
+    if (k.name == name) return k;
+    known += (known.empty() ? "" : ", ") + k.name;
+  }
+  throw Error("--device " + name + ": expected one of " + known);
 }
 
 kernels::AttentionArgs attention_args(const AttendStep& step, const KvLayout& layout,
@@ -64,17 +78,20 @@ void replay_host(KvRows& rows, int64_t il, const std::vector<KvMove>& moves,
 }
 
 #ifndef LONGCTX_HAVE_CUDA
-// A build without nvcc: the CUDA entry points say so.
-bool cuda_usable(std::string* why) {
-  if (why) *why = "this longctx was built without the CUDA backend (no nvcc at build time)";
-  return false;
-}
-
-std::unique_ptr<Backend> make_cuda_backend(const Model&, int64_t, const KvLayout&,
-                                           const std::vector<bool>&, const RopeTable&) {
-  std::string why;
-  cuda_usable(&why);
-  throw Error("--device cuda: " + why);
+// A build without nvcc: --device cuda says so.
+BackendKind cuda_backend_kind() {
+  BackendKind k;
+  k.name = "cuda";
+  k.ranks_pages = true;
+  k.usable = [](std::string* why) {
+    if (why) *why = "this longctx was built without the CUDA backend (no nvcc at build time)";
+    return false;
+  };
+  k.load = [](const Model&) -> std::shared_ptr<const DeviceModel> {
+    throw Error("--device cuda: this longctx was built without the CUDA backend (no nvcc at "
+                "build time)");
+  };
+  return k;
 }
 #endif
 

@@ -1,7 +1,7 @@
 // The seam between the engine and the kernels: a Backend implements operations over one chunk's
 // activations (named buffers it holds where it computes), and engine/forward.cpp writes the layer
 // recipe once over them. The Session drives the attention policies in that recipe (plan -> attend
-// -> observe -> evict, DESIGN.md) and keeps the KV cache's bookkeeping.
+// -> observe -> evict, docs/attention.md) and keeps the KV cache's bookkeeping.
 //
 // The Session keeps the KV cache's bookkeeping (KvBook: positions, counts, an eviction's moves);
 // every backend owns the cache's rows where it computes and carries out the book's moves on them.
@@ -24,9 +24,6 @@
 #include "models/model.h"
 
 namespace longctx {
-
-enum class Device { Cpu, Cuda };
-Device parse_device(const std::string& name);  // "cpu", "cuda"; throws longctx::Error otherwise
 
 // One attention step of one layer, as the policy planned it.
 struct AttendStep {
@@ -91,7 +88,7 @@ class Backend {
   // Attn = attention of Q over the step's selection of the layer's cache (positions: the book's).
   virtual void attend(const AttendStep& step, const KvBook& book) = 0;
   // Ranks the layer's pages by their bounds against the step's query and attends over the best of
-  // them (Quest's choice, PagePlan), next to the keys; only where ranks_pages(device) says so.
+  // them (Quest's choice, PagePlan), next to the keys; only backends whose kind ranks_pages.
   virtual void attend_pages(const AttendStep& step, const PagePlan& plan, const KvBook& book) {
     (void)step, (void)plan, (void)book;
   }
@@ -144,28 +141,50 @@ kernels::AttentionArgs host_attention_args(const AttendStep& step, const KvBook&
 void replay_host(KvRows& rows, int64_t il, const std::vector<KvMove>& moves,
                  const KeyRotation* rotation, const ModelConfig& c);
 
-// Whether a device's backend ranks Quest's pages itself (CUDA: page bounds, scores and top-k stay
-// on the device, so the host keeps neither those layers' rows nor their queries).
-inline bool ranks_pages(Device device) {
-  return device == Device::Cuda;
-}
-
 // Each layer's rotation (frequencies and the factor on the rotated dimensions), as the session
 // computes them once for its context (ModelConfig::layer_rope).
 using RopeTable = std::vector<LayerRope>;
 
-// Rows for every layer of `layout`.
-std::unique_ptr<Backend> make_cpu_backend(const Model& model, int64_t n_batch,
-                                          const KvLayout& layout, const RopeTable& rope);
+// The weights of one model as one device holds them, made once and shared by every session on
+// that device (host: the mapped file itself; CUDA: one upload); each session opens its own
+// Backend over them, which holds what is per session (activations, the KV cache's rows).
+class DeviceModel {
+ public:
+  virtual ~DeviceModel() = default;
+  virtual std::string name() const = 0;  // "CPU (AVX-512)", "CUDA (NVIDIA H200)"
+  virtual const Model& model() const = 0;
+  // Bytes of weights copied to the device (0 where the backend reads the mapped file).
+  virtual int64_t uploaded_bytes() const = 0;
+  // A session's backend: activations for n_batch tokens, the rows of `layout`, host rows for the
+  // layers `host` names (where the device keeps its own), the session's rope table.
+  virtual std::unique_ptr<Backend> open(int64_t n_batch, const KvLayout& layout,
+                                        const std::vector<bool>& host,
+                                        const RopeTable& rope) const = 0;
+};
 
-// Whether this binary has the CUDA backend and a device to run it; `why` says what is missing.
-bool cuda_usable(std::string* why);
-// Uploads the weights and allocates the rows of `layout` (its capacities and precision) on the
-// first CUDA device, and host rows for the layers `host` names; throws longctx::Error when the
-// build has no CUDA backend, there is no device, the model is outside what the kernels cover, or
-// it does not fit.
-std::unique_ptr<Backend> make_cuda_backend(const Model& model, int64_t n_batch,
-                                           const KvLayout& layout, const std::vector<bool>& host,
-                                           const RopeTable& rope);
+// A kind of backend, found by its name (--device). Nothing outside a backend's own file names it.
+struct BackendKind {
+  std::string name;  // "cpu", "cuda"
+  // Whether its rows of every layer live on the host (the host cache is the cache: shared prefill
+  // copies it); otherwise the host keeps rows only for the layers whose policies read keys.
+  bool host_cache = false;
+  // Whether its backends rank Quest's pages themselves (page bounds, scores and top-k next to the
+  // keys, so the host keeps neither those layers' rows nor their queries).
+  bool ranks_pages = false;
+  // Whether this build and machine can run it; `why` says what is missing.
+  bool (*usable)(std::string* why) = nullptr;
+  // The model's weights on this device; throws longctx::Error when unusable or out of memory.
+  std::shared_ptr<const DeviceModel> (*load)(const Model& model) = nullptr;
+};
+// Every backend this binary knows, the CPU first (the reference the others are tested against).
+const std::vector<BackendKind>& backend_kinds();
+// The backend named `name`; throws longctx::Error naming the known ones otherwise.
+const BackendKind& find_backend(const std::string& name);
+std::vector<std::string> backend_names();
+
+// Each backend's entry (engine/cpu_backend.cpp, engine/cuda_backend.cpp; without nvcc, a CUDA
+// entry in engine/backend.cpp that says why it cannot run).
+BackendKind cpu_backend_kind();
+BackendKind cuda_backend_kind();
 
 }  // namespace longctx

@@ -165,11 +165,35 @@ void CpuBackend::mark_attention(bool begin) {
   }
 }
 
+// The host's weights are the model's own views into the mapped file: nothing to copy.
+class CpuModel final : public DeviceModel {
+ public:
+  explicit CpuModel(const Model& model) : model_(model) {}
+  std::string name() const override {
+    return std::string("CPU (") + cpu::isa_name(cpu::detected_isa()) + ")";
+  }
+  const Model& model() const override { return model_; }
+  int64_t uploaded_bytes() const override { return 0; }
+  std::unique_ptr<Backend> open(int64_t n_batch, const KvLayout& layout, const std::vector<bool>&,
+                                const RopeTable& rope) const override {
+    return std::make_unique<CpuBackend>(model_, n_batch, layout, rope);
+  }
+
+ private:
+  const Model& model_;
+};
+
 }  // namespace
 
-std::unique_ptr<Backend> make_cpu_backend(const Model& model, int64_t n_batch,
-                                          const KvLayout& layout, const RopeTable& rope) {
-  return std::make_unique<CpuBackend>(model, n_batch, layout, rope);
+BackendKind cpu_backend_kind() {
+  BackendKind k;
+  k.name = "cpu";
+  k.host_cache = true;
+  k.usable = [](std::string*) { return true; };
+  k.load = [](const Model& model) -> std::shared_ptr<const DeviceModel> {
+    return std::make_shared<CpuModel>(model);
+  };
+  return k;
 }
 
 }  // namespace longctx

@@ -1,5 +1,6 @@
-// The CUDA backend: the operations of engine/backend.h with the weights uploaded once in their
-// GGUF block formats and the KV cache's rows on the device. Every policy runs: the Session plans
+// The CUDA backend: the operations of engine/backend.h with the weights uploaded once per device in
+// their GGUF block formats (CudaModel, shared by every session) and each session's KV cache rows
+// on the device (CudaBackend). Every policy runs: the Session plans
 // on the host over the KvBook's positions; the selection, the positions and an eviction's moves
 // travel to the device through a pinned staging ring (no synchronisation); the device copies back
 // only what a policy reads (queries, new rows, attention mass) and the logits.
@@ -8,6 +9,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <unordered_map>
 #include <vector>
 
@@ -26,21 +28,46 @@ using cuda::StagingRing;
 using kernels::MatrixView;
 static_assert(sizeof(KvMove) == 3 * sizeof(int32_t), "moves are copied as int32 triples");
 
+// A session's per-layer state on the device: its rope table and its cache's rows and positions.
 struct DeviceLayer {
-  Buffer<float> attn_norm, bq, bk, bv, q_norm, k_norm, post_attn_norm, ffn_norm, post_ffn_norm;
-  kernels::MatrixView wq, wk, wv, wo, w_gate, w_up, w_down;
   Buffer<float> inv_freq;
   float amplitude = 1.0f;  // on the rotated dimensions (yarn, LongRoPE)
   Buffer<uint8_t> k, v;    // [n_kv_head][capacity] rows
   Buffer<int32_t> key_pos;
 };
 
+// The weights on the device, uploaded once in their block formats and shared by every session's
+// backend: found by the address of their host copy (a view or a vector of the Model).
+class CudaModel final : public DeviceModel, public std::enable_shared_from_this<CudaModel> {
+ public:
+  explicit CudaModel(const Model& model);
+  std::string name() const override { return name_; }
+  const Model& model() const override { return model_; }
+  int64_t uploaded_bytes() const override { return uploaded_bytes_; }
+  std::unique_ptr<Backend> open(int64_t n_batch, const KvLayout& layout,
+                                const std::vector<bool>& host,
+                                const RopeTable& rope) const override;
+  const MatrixView& device(const MatrixView& host) const;
+  const float* device(const float* host) const;
+
+ private:
+  void upload(const MatrixView& m);
+  void upload(const float* v, int64_t n);
+
+  const Model& model_;
+  std::string name_;
+  std::unordered_map<const void*, MatrixView> matrices_;
+  std::unordered_map<const float*, Buffer<float>> vectors_;
+  std::vector<Buffer<uint8_t>> matrix_blocks_;  // what matrices_' views point to
+  int64_t uploaded_bytes_ = 0;
+};
+
 class CudaBackend final : public Backend {
  public:
-  CudaBackend(const Model& model, int64_t n_batch, const KvLayout& layout,
+  CudaBackend(std::shared_ptr<const CudaModel> weights, int64_t n_batch, const KvLayout& layout,
               const std::vector<bool>& host, const RopeTable& rope);
   ~CudaBackend() override;
-  std::string name() const override { return name_; }
+  std::string name() const override { return weights_->name(); }
   void embed(const int32_t* tokens, int64_t n) override;
   void scale(Act a, float factor, int64_t count) override { cuda::scale(buf(a), factor, count); }
   void rms_norm(Act in, const float* weight, float eps, int64_t rows, int64_t width,
@@ -84,11 +111,9 @@ class CudaBackend final : public Backend {
 
  private:
   float* buf(Act a) { return acts_[size_t(a)].get(); }
-  // The uploaded copy of a host weight (a view or a vector of the Model).
-  const MatrixView& device(const MatrixView& host) const;
-  const float* device(const float* host) const;
-  void upload(const MatrixView& m);
-  void upload(const float* v, int64_t n);
+  // The uploaded copy of a host weight.
+  const MatrixView& device(const MatrixView& host) const { return weights_->device(host); }
+  const float* device(const float* host) const { return weights_->device(host); }
   const int32_t* stage_positions(const int32_t* pos, int64_t n);
   // The kernel's arguments but the selection: the layer's cache, the queries and positions.
   kernels::AttentionArgs base_args(const AttendStep& step);
@@ -96,13 +121,9 @@ class CudaBackend final : public Backend {
   void stage_selection(const Selection& sel);
   void collect_timings();  // adds the finished event pairs to attention_ms_
 
+  std::shared_ptr<const CudaModel> weights_;  // shared with every session on the device
   const Model& model_;
   const ModelConfig& c_;
-  std::string name_;
-  // Uploaded weights by the address of their host copy.
-  std::unordered_map<const void*, MatrixView> matrices_;
-  std::unordered_map<const float*, Buffer<float>> vectors_;
-  std::vector<Buffer<uint8_t>> matrix_blocks_;  // what matrices_' views point to
   KvLayout layout_;
   std::vector<DeviceLayer> layers_;  // the cache's rows and positions, the rope table
   KvRows host_rows_;                 // for the layers whose policy reads keys on the host
@@ -137,24 +158,17 @@ class CudaBackend final : public Backend {
   double attention_ms_ = 0;
 };
 
-CudaBackend::CudaBackend(const Model& model, int64_t n_batch, const KvLayout& layout,
-                         const std::vector<bool>& host, const RopeTable& rope)
-    : model_(model), c_(model.config), layout_(layout), host_rows_(layout, host) {
-  const ModelConfig& c = c_;  // within the kernels' limits: the loaders checked
+CudaModel::CudaModel(const Model& model) : model_(model) {
+  const ModelConfig& c = model.config;  // within the kernels' limits: the loaders checked
   int dev = 0;
   cuda::check(cudaGetDevice(&dev), "cudaGetDevice");
   cudaDeviceProp prop{};
   cuda::check(cudaGetDeviceProperties(&prop, dev), "cudaGetDeviceProperties");
   name_ = std::string("CUDA (") + prop.name + ")";
-  // Prefill products in bfloat16 on the tensor cores unless LONGCTX_CUDA_GEMM=f32 asks for SGEMM.
-  if (const char* p = std::getenv("LONGCTX_CUDA_GEMM"))
-    matmul_ws_.precision = cuda::parse_gemm_precision(p);
-
   upload(model.token_embd);
   upload(model.output);  // the embedding again when tied: found, not copied twice
   upload(model.output_norm, c.n_embd);
   const int64_t q_dim = c.n_head * c.head_dim, kv_dim = c.n_head_kv * c.head_dim;
-  const int64_t row_bytes = layout.key_row_bytes();
   for (int64_t il = 0; il < c.n_layer; ++il) {
     const LayerWeights& L = model.layers[size_t(il)];
     for (const MatrixView* m : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down})
@@ -166,6 +180,59 @@ CudaBackend::CudaBackend(const Model& model, int64_t n_batch, const KvLayout& la
     upload(L.bq, q_dim);
     upload(L.bk, kv_dim);
     upload(L.bv, c.n_head_kv * c.value_dim);
+  }
+}
+
+void CudaModel::upload(const MatrixView& m) {
+  if (matrices_.count(m.data)) return;
+  Buffer<uint8_t> blocks;
+  blocks.upload(m.data, size_t(m.rows * m.row_bytes));
+  uploaded_bytes_ += m.rows * m.row_bytes;
+  MatrixView d = m;
+  d.data = blocks.get();
+  matrix_blocks_.push_back(std::move(blocks));
+  matrices_.emplace(m.data, d);
+}
+
+void CudaModel::upload(const float* v, int64_t n) {
+  if (!v || vectors_.count(v)) return;
+  vectors_[v].upload(v, size_t(n));
+  uploaded_bytes_ += n * int64_t(sizeof(float));
+}
+
+const MatrixView& CudaModel::device(const MatrixView& host) const {
+  auto it = matrices_.find(host.data);
+  if (it == matrices_.end()) throw Error("CUDA backend: a weight matrix was not uploaded");
+  return it->second;
+}
+
+const float* CudaModel::device(const float* host) const {
+  auto it = vectors_.find(host);
+  if (it == vectors_.end()) throw Error("CUDA backend: a weight vector was not uploaded");
+  return it->second.get();
+}
+
+std::unique_ptr<Backend> CudaModel::open(int64_t n_batch, const KvLayout& layout,
+                                         const std::vector<bool>& host,
+                                         const RopeTable& rope) const {
+  return std::make_unique<CudaBackend>(shared_from_this(), n_batch, layout, host, rope);
+}
+
+CudaBackend::CudaBackend(std::shared_ptr<const CudaModel> weights, int64_t n_batch,
+                         const KvLayout& layout, const std::vector<bool>& host,
+                         const RopeTable& rope)
+    : weights_(std::move(weights)),
+      model_(weights_->model()),
+      c_(model_.config),
+      layout_(layout),
+      host_rows_(layout, host) {
+  const ModelConfig& c = c_;
+  // Prefill products in bfloat16 on the tensor cores unless LONGCTX_CUDA_GEMM=f32 asks for SGEMM.
+  if (const char* p = std::getenv("LONGCTX_CUDA_GEMM"))
+    matmul_ws_.precision = cuda::parse_gemm_precision(p);
+  const int64_t q_dim = c.n_head * c.head_dim, kv_dim = c.n_head_kv * c.head_dim;
+  const int64_t row_bytes = layout.key_row_bytes();
+  for (int64_t il = 0; il < c.n_layer; ++il) {
     DeviceLayer d;
     d.inv_freq.upload(rope[size_t(il)].inv_freq.data(), rope[size_t(il)].inv_freq.size());
     d.amplitude = rope[size_t(il)].amplitude;
@@ -195,33 +262,6 @@ CudaBackend::CudaBackend(const Model& model, int64_t n_batch, const KvLayout& la
 
 CudaBackend::~CudaBackend() {
   for (auto& e : events_) cudaEventDestroy(e);
-}
-
-void CudaBackend::upload(const MatrixView& m) {
-  if (matrices_.count(m.data)) return;
-  Buffer<uint8_t> blocks;
-  blocks.upload(m.data, size_t(m.rows * m.row_bytes));
-  MatrixView d = m;
-  d.data = blocks.get();
-  matrix_blocks_.push_back(std::move(blocks));
-  matrices_.emplace(m.data, d);
-}
-
-void CudaBackend::upload(const float* v, int64_t n) {
-  if (!v || vectors_.count(v)) return;
-  vectors_[v].upload(v, size_t(n));
-}
-
-const MatrixView& CudaBackend::device(const MatrixView& host) const {
-  auto it = matrices_.find(host.data);
-  if (it == matrices_.end()) throw Error("CUDA backend: a weight matrix was not uploaded");
-  return it->second;
-}
-
-const float* CudaBackend::device(const float* host) const {
-  auto it = vectors_.find(host);
-  if (it == vectors_.end()) throw Error("CUDA backend: a weight vector was not uploaded");
-  return it->second.get();
 }
 
 void CudaBackend::embed(const int32_t* tokens, int64_t n) {
@@ -438,16 +478,17 @@ void CudaBackend::reset_attention_ms() {
 
 }  // namespace
 
-bool cuda_usable(std::string* why) {
-  return cuda::device_available(why);
-}
-
-std::unique_ptr<Backend> make_cuda_backend(const Model& model, int64_t n_batch,
-                                           const KvLayout& layout, const std::vector<bool>& host,
-                                           const RopeTable& rope) {
-  std::string why;
-  if (!cuda_usable(&why)) throw Error("--device cuda: " + why);
-  return std::make_unique<CudaBackend>(model, n_batch, layout, host, rope);
+BackendKind cuda_backend_kind() {
+  BackendKind k;
+  k.name = "cuda";
+  k.ranks_pages = true;
+  k.usable = [](std::string* why) { return cuda::device_available(why); };
+  k.load = [](const Model& model) -> std::shared_ptr<const DeviceModel> {
+    std::string why;
+    if (!cuda::device_available(&why)) throw Error("--device cuda: " + why);
+    return std::make_shared<CudaModel>(model);
+  };
+  return k;
 }
 
 }  // namespace longctx

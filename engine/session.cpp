@@ -52,11 +52,11 @@ std::vector<int64_t> layer_capacities(const std::vector<std::unique_ptr<Attentio
 // Which layers' rows the host holds: all of them on the CPU (they are the cache); on a device only
 // those whose policy reads keys on the host.
 std::vector<bool> host_rows(const std::vector<std::unique_ptr<AttentionPolicy>>& policies,
-                            Device device, bool traced) {
+                            const BackendKind& kind, bool traced) {
   std::vector<bool> rows;
   for (const auto& p : policies) {
-    const bool device_ranks = ranks_pages(device) && p->plans_pages() && !traced;
-    rows.push_back(device == Device::Cpu || (p->reads_keys() && !device_ranks));
+    const bool device_ranks = kind.ranks_pages && p->plans_pages() && !traced;
+    rows.push_back(kind.host_cache || (p->reads_keys() && !device_ranks));
   }
   return rows;
 }
@@ -74,7 +74,8 @@ double session_host_bytes(const Model& model, const SessionOptions& options) {
   const int64_t n_ctx = options.n_ctx > 0 ? options.n_ctx : c.n_ctx_train;
   auto policies = make_policies(c, options);
   std::vector<int64_t> cap = layer_capacities(policies, n_ctx, options.n_batch);
-  std::vector<bool> rows = host_rows(policies, options.device, options.trace != nullptr);
+  std::vector<bool> rows =
+      host_rows(policies, find_backend(options.device), options.trace != nullptr);
   const double row_bytes = double(kernels::kv_row_bytes(options.kv_type, c.head_dim) +
                                   kernels::kv_row_bytes(options.kv_type, c.value_dim));
   double kv = 0, max_cap = 0;
@@ -97,7 +98,8 @@ Session::Session(const Model& model, SessionOptions options)
       n_ctx_(options.n_ctx > 0 ? options.n_ctx : model.config.n_ctx_train),
       policies_(make_policies(model.config, options)),
       book_(KvLayout(model.config.n_head_kv, model.config.head_dim, model.config.value_dim,
-                     layer_capacities(policies_, n_ctx_, options.n_batch), options.kv_type)) {
+                     layer_capacities(policies_, n_ctx_, options.n_batch), options.kv_type)),
+      kind_(find_backend(options.device)) {
   const ModelConfig& c = model.config;
   for (const auto& p : policies_) {
     min_last_chunk_ = std::max(min_last_chunk_, p->min_last_chunk());
@@ -108,11 +110,12 @@ Session::Session(const Model& model, SessionOptions options)
     }
   }
   for (int64_t il = 0; il < c.n_layer; ++il) rope_.push_back(c.layer_rope(il, n_ctx_));
-  backend_ = options_.device == Device::Cuda
-                 ? make_cuda_backend(
-                       model, options_.n_batch, book_.layout(),
-                       host_rows(policies_, options_.device, options_.trace != nullptr), rope_)
-                 : make_cpu_backend(model, options_.n_batch, book_.layout(), rope_);
+  weights_ = options_.weights ? options_.weights : kind_.load(model);
+  if (&weights_->model() != &model)
+    throw Error("internal: a session's weights belong to another model");
+  backend_ = weights_->open(options_.n_batch, book_.layout(),
+                            host_rows(policies_, kind_, options_.trace != nullptr), rope_);
+  options_.weights.reset();  // held once, in weights_
   pos_.resize(size_t(options_.n_batch));
   layer_pos_.resize(size_t(options_.n_batch));
   rotation_.resize(size_t(c.n_rot));
@@ -183,7 +186,7 @@ bool Session::shares_prefill() const {
 bool Session::can_adopt_prefix(const Session& base) const {
   const KvLayout &a = book_.layout(), &b = base.book_.layout();
   return &model_ == &base.model_ && shares_prefill() && base.shares_prefill() &&
-         options_.device == Device::Cpu && base.options_.device == Device::Cpu &&
+         kind_.host_cache && &kind_ == &base.kind_ &&
          options_.n_batch == base.options_.n_batch && n_ctx_ == base.n_ctx_ && a.type == b.type &&
          a.capacity == b.capacity && !options_.trace && !base.options_.trace;
 }
@@ -264,7 +267,7 @@ void Session::attention_step(int64_t il, int64_t n, bool prompt_end) {
   a.selection = &selection_;
   PagePlan pages;
   AttentionTrace* trace = options_.trace.get();
-  if (ranks_pages(options_.device) && !trace && policy.page_plan(step, pages)) {
+  if (kind_.ranks_pages && !trace && policy.page_plan(step, pages)) {
     backend_->attend_pages(a, pages, book_);  // Quest ranks its pages next to the keys
   } else {
     step.q = policy.reads_queries() ? backend_->read(Act::Q, n * c.n_head * c.head_dim) : nullptr;

@@ -24,9 +24,13 @@ struct SessionOptions {
   // local layers) stay sliding-window whatever is asked, holding only the window.
   std::vector<PolicySpec> attention;
   KvType kv_type = KvType::F16;  // KV precision, orthogonal to the policies
-  // Where the layers run. On CUDA the weights and the KV cache's rows live on the device; the
-  // policies run on the host over the cache's positions (and rows, for those reading keys).
-  Device device = Device::Cpu;
+  // Where the layers run: a registered backend's name (engine/backend.h). On a device the weights
+  // and the KV cache's rows live there; the policies run on the host over the cache's positions
+  // (and rows, for those reading keys).
+  std::string device = "cpu";
+  // The model's weights on that device, shared with other sessions (null: the session loads its
+  // own, which on a device is another copy).
+  std::shared_ptr<const DeviceModel> weights;
   // --trace-attention: every step's reads and evictions, written as they happen (null: off). A
   // traced session ranks Quest's pages on the host, where the spans can be seen.
   std::shared_ptr<AttentionTrace> trace;
@@ -76,6 +80,9 @@ class Session {
   int64_t prefill_boundary(int64_t total, int64_t min_last_chunk) const;
   int64_t min_last_chunk() const { return min_last_chunk_; }
   const Model& model() const { return model_; }
+  // The weights this session runs on, as its device holds them (shared with the sessions given
+  // the same DeviceModel).
+  const DeviceModel& device_model() const { return *weights_; }
   std::string policy_name(int64_t layer) const { return policies_[size_t(layer)]->name(); }
   // The KV cache: its bookkeeping (positions, counts) and the rows the host holds (every layer
   // on the CPU; on a device, the layers whose policy reads keys).
@@ -100,8 +107,10 @@ class Session {
   SessionOptions options_;
   int64_t n_ctx_;
   std::vector<std::unique_ptr<AttentionPolicy>> policies_;  // before book_: they size it
-  KvBook book_;                       // positions and counts; the backend owns the rows
-  std::unique_ptr<Backend> backend_;  // where the layers run
+  KvBook book_;  // positions and counts; the backend owns the rows
+  const BackendKind& kind_;
+  std::shared_ptr<const DeviceModel> weights_;  // the weights on the device, maybe shared
+  std::unique_ptr<Backend> backend_;            // this session's state there
   int64_t min_last_chunk_ = 1;
   int64_t exact_last_chunk_ = 0;  // the largest exact_last_chunk() of the policies
   bool evicted_ = false;          // some tokens left the cache: no rewinding to a prefix

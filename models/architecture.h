@@ -3,7 +3,7 @@
 // norm placement, embedding scale, rope layout, sliding-window pattern, query scaling). The loaders
 // read the names from the row; engine/forward.cpp reads the flags. Nothing else branches on an
 // architecture's name. Facts from llama.cpp's llama-arch / llama-model and transformers' modeling
-// files (shared/reference/gguf.md 3-4).
+// files (llama.cpp src/llama-arch.cpp: LLM_KV_NAMES, LLM_TENSOR_NAMES).
 #pragma once
 
 #include <cstdint>

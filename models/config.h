@@ -12,7 +12,7 @@
 namespace longctx {
 
 // How the rotary frequencies of global layers are stretched past the trained context, as
-// transformers' rope_init functions and llama.cpp compute them (shared/reference/rope.md).
+// transformers' rope_init functions and llama.cpp compute them (transformers modeling_rope_utils.py, llama.cpp ggml_rope_yarn_corr_dims).
 struct RopeScaling {
   std::string type = "none";  // none, linear, llama3, yarn, longrope
   double factor = 1.0;

@@ -8,7 +8,7 @@
 namespace longctx::quant {
 namespace {
 
-// Sizes from ggml's type traits (shared/reference/gguf.md section 1.5). Types longctx does not
+// Sizes from ggml's type traits (ggml/src/ggml.c, type_traits: blck_size and type_size). Types longctx does not
 // decode are listed too, so a file that holds them is still read and described.
 constexpr std::array kTypes = {
     TypeInfo{0, "F32", 1, 4, true},          TypeInfo{1, "F16", 1, 2, true},

@@ -119,4 +119,10 @@ MemoryAvailable memory_available(const std::string& proc, const std::string& cgr
   return m;
 }
 
+long peak_rss_bytes() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return u.ru_maxrss * 1024L;
+}
+
 }  // namespace longctx

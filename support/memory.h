@@ -26,4 +26,7 @@ MemoryAvailable memory_available(const std::string& proc = "/proc",
 // value near 2^63 (v1) for none. -1 for none, unreadable or malformed.
 int64_t read_cgroup_bytes(const std::string& path);
 
+// The most resident memory this process has held so far (getrusage's maximum RSS), in bytes.
+long peak_rss_bytes();
+
 }  // namespace longctx

@@ -380,24 +380,33 @@ TEST_CASE("every backend operation equals its reference, on every backend presen
   for (RopeType rope : {RopeType::Norm, RopeType::Neox}) {
     TinyModel tm(rope);
     const ModelConfig& c = tm.model.config;
-    std::string why;
-    const bool cuda = cuda_usable(&why);
-    if (!cuda) WARN("the CUDA half is skipped: " << why);
+    // The CPU backend against double precision; every other registered backend this machine can
+    // run against the CPU.
+    std::vector<std::shared_ptr<const DeviceModel>> devices;
+    for (const BackendKind& kind : backend_kinds()) {
+      std::string why;
+      if (kind.usable(&why))
+        devices.push_back(kind.load(tm.model));
+      else
+        WARN("backend " << kind.name << " is skipped: " << why);
+    }
+    REQUIRE(backend_kinds()[0].name == "cpu");
     for (const OpCase& op : op_table(tm)) {
       INFO("operation " << op.name << ", rope " << (rope == RopeType::Neox ? "neox" : "norm"));
       const KvLayout layout = layout_of(c);
       KvBook book(layout);
       RopeTable rope = {c.layer_rope(0, c.n_ctx_train)};
       rope[0].amplitude = float(kRopeAmplitude);  // as a yarn scaling's attention factor
-      auto cpu = make_cpu_backend(tm.model, kTokens, layout, rope);
+      const std::vector<bool> no_host_rows(size_t(c.n_layer), false);
+      auto cpu = devices[0]->open(kTokens, layout, no_host_rows, rope);
       const std::vector<float> on_cpu = op.run(*cpu, book);
       expect_close(on_cpu, op.reference(), "CPU against double");
-      if (cuda) {
+      for (size_t d = 1; d < devices.size(); ++d) {
         KvBook device_book(layout);
-        auto gpu = make_cuda_backend(tm.model, kTokens, layout,
-                                     std::vector<bool>(size_t(c.n_layer), false), rope);
-        const std::vector<float> on_gpu = op.run(*gpu, device_book);
-        expect_close(on_gpu, std::vector<double>(on_cpu.begin(), on_cpu.end()), "CUDA against CPU");
+        auto other = devices[d]->open(kTokens, layout, no_host_rows, rope);
+        const std::vector<float> on_other = op.run(*other, device_book);
+        expect_close(on_other, std::vector<double>(on_cpu.begin(), on_cpu.end()),
+                     devices[d]->name() + " against CPU");
       }
     }
   }

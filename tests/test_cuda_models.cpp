@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "engine/attention/registry.h"
+#include "engine/backend.h"
 #include "engine/session.h"
 #include "models/model.h"
 #include "tests/cuda_check.h"
@@ -38,8 +39,8 @@ void test_model(const char* file, kernels::KvType kv, const std::string& policy,
   // Batches of 128: the prompt goes through cuBLAS, the steps through the matrix-vector kernels.
   std::vector<PolicySpec> specs(size_t(model->config.n_layer), parse_policy_spec(policy));
   setenv("LONGCTX_CUDA_GEMM", gemm, 1);  // read when the CUDA session starts
-  SessionOptions cpu_o{1024, 128, specs, kv, Device::Cpu};
-  SessionOptions gpu_o{1024, 128, specs, kv, Device::Cuda};
+  SessionOptions cpu_o{1024, 128, specs, kv, "cpu"};
+  SessionOptions gpu_o{1024, 128, specs, kv, "cuda"};
   Session cpu_s(*model, cpu_o), gpu_s(*model, gpu_o);
   const std::string name = std::string(file).substr(0, 16) + " " + kv_type_name(kv) + " " + gemm +
                            " " + policy.substr(0, 8);
@@ -77,9 +78,34 @@ void test_model(const char* file, kernels::KvType kv, const std::string& policy,
          rel_diff(eval(gpu_s, tail, true), eval(cpu_s, tail, true)), tolerance);
 }
 
+// Two sessions on one device share one upload of the weights: the DeviceModel counts what it
+// copied, once, and opening sessions over it copies nothing more; a session given no DeviceModel
+// uploads its own.
+void test_shared_weights(const char* file) {
+  const std::string path = model_path(file);
+  if (!std::filesystem::exists(path)) return;  // test_model reports it
+  auto model = load_model(path);
+  auto weights = find_backend("cuda").load(*model);
+  const int64_t once = weights->uploaded_bytes();
+  SessionOptions o{512, 64, {}, kernels::KvType::F16, "cuda", weights};
+  Session a(*model, o), b(*model, o);
+  const bool shared = &a.device_model() == weights.get() && &b.device_model() == weights.get();
+  report(std::string(file) + ": two sessions on one weight copy", shared ? 0.0 : 1.0, 0.0);
+  report(std::string(file) + ": bytes uploaded after two sessions vs once",
+         double(weights->uploaded_bytes() - once), 0.0);
+  // Every weight the CPU session reads, counted once (a tied output is the embedding).
+  report(std::string(file) + ": uploaded bytes are the weights' (relative)",
+         std::fabs(double(once) - double(model->weight_bytes)) / double(model->weight_bytes), 0.05);
+  SessionOptions own{512, 64, {}, kernels::KvType::F16, "cuda"};
+  Session c(*model, own);
+  report(std::string(file) + ": a session without shared weights has its own",
+         &c.device_model() != weights.get() ? 0.0 : 1.0, 0.0);
+}
+
 }  // namespace
 
 void test_models() {
+  test_shared_weights(kSmolLM2);
   // Every policy on every model (f16 KV; dense in q8_0 too). Scored evictions (H2O, SnapKV)
   // choose by attention mass, where CUDA and CPU round differently: near-ties may keep other
   // tokens, so they get a looser bound.

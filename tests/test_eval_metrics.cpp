@@ -6,8 +6,8 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "engine/eval/metrics.h"
-#include "engine/eval/text.h"
+#include "eval/metrics.h"
+#include "eval/text.h"
 
 using namespace longctx::eval;
 

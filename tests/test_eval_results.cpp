@@ -5,8 +5,8 @@
 #include <filesystem>
 #include <fstream>
 
-#include "engine/eval/intervals.h"
-#include "engine/eval/results.h"
+#include "eval/intervals.h"
+#include "eval/results.h"
 #include "support/error.h"
 
 using namespace longctx::eval;

@@ -4,10 +4,10 @@
 #include <filesystem>
 #include <map>
 
-#include "engine/eval/longbench.h"
-#include "engine/eval/needle.h"
-#include "engine/eval/ruler.h"
-#include "engine/eval/ruler_data.h"
+#include "eval/longbench.h"
+#include "eval/needle.h"
+#include "eval/ruler.h"
+#include "eval/ruler_data.h"
 #include "fixtures.h"
 #include "models/gguf.h"
 #include "models/gguf_vocab.h"

@@ -6,9 +6,9 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "engine/eval/longbench_v2.h"
-#include "engine/eval/metrics.h"
-#include "engine/eval/results.h"
+#include "eval/longbench_v2.h"
+#include "eval/metrics.h"
+#include "eval/results.h"
 #include "fixtures.h"
 #include "models/gguf.h"
 #include "models/gguf_vocab.h"

@@ -7,9 +7,9 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "engine/eval/ruler.h"
-#include "engine/eval/ruler_data.h"
-#include "engine/eval/ruler_jsonl.h"
+#include "eval/ruler.h"
+#include "eval/ruler_data.h"
+#include "eval/ruler_jsonl.h"
 #include "fixtures.h"
 #include "models/gguf.h"
 #include "models/gguf_vocab.h"

@@ -12,13 +12,13 @@
 #include <functional>
 #include <random>
 
-#include "cmd/serve_api.h"
+#include "serve/api.h"
 #include "engine/attention/registry.h"
-#include "engine/eval/longbench.h"
-#include "engine/eval/longbench_v2.h"
-#include "engine/eval/results.h"
-#include "engine/eval/ruler_jsonl.h"
-#include "engine/eval/sample.h"
+#include "eval/longbench.h"
+#include "eval/longbench_v2.h"
+#include "eval/results.h"
+#include "eval/ruler_jsonl.h"
+#include "eval/sample.h"
 #include "models/model.h"
 #include "support/error.h"
 #include "tests/hf_folder_builder.h"
@@ -209,7 +209,7 @@ int main(int argc, char** argv) {
                        {"seed", 7},
                        {"stream", true}};
     const auto tmpl = longctx::tokenizer::ChatTemplate::named("chatml", tok->vocab());
-    const longctx::cmd::ApiLimits limits{64};
+    const longctx::serve::ApiLimits limits{64};
     Tally api{"serve request bodies"};
     for (size_t i = 0; i < runs; ++i) {
       const std::string body = damage(i % 2 ? chat : completion);
@@ -218,12 +218,12 @@ int main(int argc, char** argv) {
         try {  // as the server answers a body that is not JSON
           j = json::parse(body);
         } catch (const json::exception& e) {
-          throw longctx::cmd::ApiError(400, e.what());
+          throw longctx::serve::ApiError(400, e.what());
         }
         if (i % 2)
-          longctx::cmd::parse_chat(j, *tok, tmpl, limits);
+          longctx::serve::parse_chat(j, *tok, tmpl, limits);
         else
-          longctx::cmd::parse_completion(j, *tok, limits);
+          longctx::serve::parse_completion(j, *tok, limits);
       });
     }
     tallies.push_back(api);

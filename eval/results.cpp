@@ -1,0 +1,584 @@
+#include "eval/results.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include "eval/intervals.h"
+#include "eval/metrics.h"
+#include "eval/rng.h"
+#include "support/error.h"
+#include "support/text_file.h"
+
+namespace longctx::eval {
+namespace fs = std::filesystem;
+namespace {
+
+// Python's round(x, 2): the double's exact value rounded to two decimals, ties to even (17/32 of
+// 100 = 53.125 gives 53.12). glibc's printf rounds the exact binary value the same way.
+double round2(double x) {
+  if (!std::isfinite(x)) return x;
+  char buf[512];
+  std::snprintf(buf, sizeof buf, "%.2f", x);
+  return std::strtod(buf, nullptr);
+}
+
+// A task's score as its official script computes it, in the same order of operations: RULER
+// (and the needle tasks that use its metric) `sum / n * 100`, LongBench `100 * sum / n`.
+double task_score(const std::string& benchmark, double sum, int64_t n) {
+  if (benchmark == "longbench-v2") {  // result.py: round(100 * acc / n, 1)
+    char buf[512];
+    std::snprintf(buf, sizeof buf, "%.1f", 100 * sum / double(n));
+    return std::strtod(buf, nullptr);
+  }
+  if (benchmark.starts_with("longbench")) return round2(100 * sum / double(n));
+  return round2(sum / double(n) * 100);
+}
+
+// LongBench v1's average is over its categories' means (eval.py's "Avg"); RULER's over tasks.
+bool by_category(const std::string& benchmark) {
+  return benchmark == "longbench" || benchmark == "longbench-e";
+}
+
+// LongBench v2's rows split the same predictions by difficulty and length: its average is the
+// overall row alone.
+bool in_average(const std::string& benchmark, const std::string& task) {
+  return benchmark != "longbench-v2" || task == "overall";
+}
+
+std::vector<std::string> strings(const nlohmann::json& j) {
+  std::vector<std::string> out;
+  if (j.is_array())
+    for (const auto& s : j) out.push_back(s.get<std::string>());
+  return out;
+}
+
+std::string fmt(const char* f, double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, f, v);
+  return buf;
+}
+
+// The modes in the run's --attn order when the scores carry it, else as they first appear; dense
+// first when present.
+std::vector<std::string> modes_of(const nlohmann::json& rows,
+                                  const nlohmann::json& order = nullptr) {
+  std::vector<std::string> modes;
+  if (order.is_array())
+    for (const auto& m : order)
+      if (m.is_string()) modes.push_back(m);
+  for (const auto& r : rows) {
+    std::string m = r["mode"];
+    if (std::find(modes.begin(), modes.end(), m) == modes.end()) modes.push_back(m);
+  }
+  auto dense = std::find(modes.begin(), modes.end(), "dense");
+  if (dense != modes.end()) std::rotate(modes.begin(), dense, dense + 1);
+  return modes;
+}
+
+const char* kColors[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd",
+                         "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f"};
+
+std::string esc(const std::string& s) {
+  std::string o;
+  for (char c : s)
+    o += c == '<' ? "&lt;" : c == '>' ? "&gt;" : c == '&' ? "&amp;" : std::string(1, c);
+  return o;
+}
+
+}  // namespace
+
+std::vector<fs::path> prediction_files(const fs::path& dir) {
+  std::vector<fs::path> files;
+  if (!fs::is_directory(dir)) throw Error(dir.string() + ": not a directory");
+  for (const auto& e : fs::directory_iterator(dir)) {
+    std::string name = e.path().filename().string();
+    if (name == "predictions.jsonl" ||
+        (name.starts_with("predictions.shard-") && name.ends_with(".jsonl")))
+      files.push_back(e.path());
+  }
+  std::sort(files.begin(), files.end());
+  return files;
+}
+
+std::string prediction_key(const nlohmann::json& p) {
+  return p.at("id").get<std::string>() + " " + p.at("mode").get<std::string>();
+}
+
+size_t drop_torn_last_line(const fs::path& file) {
+  require_regular_file(file.string());  // a FIFO would block the reads below
+  const auto size = fs::file_size(file);
+  if (size == 0) return 0;
+  std::ifstream in(file, std::ios::binary);
+  if (!in) throw Error(file.string() + ": cannot open");
+  // Scan back from the end for the last newline, a block at a time.
+  constexpr std::streamoff kBlock = 1 << 16;
+  std::streamoff end = std::streamoff(size), keep = 0;
+  std::string buf;
+  bool ends_with_newline = false;
+  while (end > 0) {
+    std::streamoff begin = std::max<std::streamoff>(0, end - kBlock);
+    buf.resize(size_t(end - begin));
+    in.seekg(begin);
+    in.read(buf.data(), std::streamsize(buf.size()));
+    if (!in) throw Error(file.string() + ": cannot read");
+    if (end == std::streamoff(size) && buf.back() == '\n') {
+      ends_with_newline = true;
+      break;
+    }
+    size_t nl = buf.rfind('\n');
+    if (nl != std::string::npos) {
+      keep = begin + std::streamoff(nl) + 1;
+      break;
+    }
+    end = begin;
+  }
+  in.close();
+  if (ends_with_newline) return 0;
+  fs::resize_file(file, uintmax_t(keep));
+  return size_t(std::streamoff(size) - keep);
+}
+
+std::vector<nlohmann::json> read_predictions(const std::vector<fs::path>& files) {
+  std::vector<nlohmann::json> out;
+  std::set<std::string> seen;
+  for (const auto& f : files) {
+    require_regular_file(f.string());  // a FIFO (or a directory) named like one would block
+    std::ifstream in(f);
+    if (!in) throw Error(f.string() + ": cannot open");
+    std::string line;
+    int64_t n = 0;
+    while (std::getline(in, line)) {
+      ++n;
+      if (line.empty()) continue;
+      nlohmann::json p;
+      try {
+        p = nlohmann::json::parse(line);
+        for (const char* k : {"id", "mode", "benchmark", "task", "pred", "metric"})
+          if (!p.contains(k) || !p[k].is_string())
+            throw Error(std::string("no text field '") + k + "'");
+        if (!p.contains("answers") || !p["answers"].is_array()) throw Error("no 'answers' list");
+        for (const auto& a : p["answers"])
+          if (!a.is_string()) throw Error("an answer is not text");
+        for (const char* k : {"length", "prompt_tokens", "decode_steps"})
+          if (p.contains(k) && !p[k].is_number_integer())
+            throw Error(std::string("'") + k + "' is not an integer");
+        if (p.contains("first_line") && !p["first_line"].is_boolean())
+          throw Error("'first_line' is not true/false");
+        if (p.contains("all_classes") && !p["all_classes"].is_null()) {
+          if (!p["all_classes"].is_array()) throw Error("'all_classes' is not a list");
+          for (const auto& c : p["all_classes"])
+            if (!c.is_string()) throw Error("a class is not text");
+        }
+        if (p.contains("extra")) {
+          const auto& e = p["extra"];
+          if (!e.is_object()) throw Error("'extra' is not an object");
+          for (const char* k : {"bucket", "category"})
+            if (e.contains(k) && !e[k].is_string())
+              throw Error(std::string("'extra.") + k + "' is not text");
+          if (e.contains("groups")) {
+            if (!e["groups"].is_array()) throw Error("'extra.groups' is not a list");
+            for (const auto& g : e["groups"])
+              if (!g.is_string()) throw Error("a group in 'extra.groups' is not text");
+          }
+          if (e.contains("depth") && !e["depth"].is_number())
+            throw Error("'extra.depth' is not a number");
+        }
+        for (const char* k : {"prefill_ms", "decode_ms", "latency_ms", "kv_held_bytes", "kv_bytes"})
+          if (p.contains(k) && !p[k].is_number())
+            throw Error(std::string("'") + k + "' is not a number");
+      } catch (const std::exception& e) {
+        // A run killed mid-write leaves a partial last line, without its newline: it is dropped,
+        // and redone on resume. A complete line that is not a prediction is an error, last or not.
+        if (in.eof()) break;
+        throw Error(f.string() + ":" + std::to_string(n) + ": not a prediction (" + e.what() + ")");
+      }
+      if (seen.insert(prediction_key(p)).second) out.push_back(std::move(p));
+    }
+  }
+  return out;
+}
+
+nlohmann::json score_predictions(std::vector<nlohmann::json>& predictions) {
+  struct Acc {
+    double score = 0, prefill_ms = 0, decode_ms = 0, latency_ms = 0, kv_held = 0, kv_bytes = 0;
+    int64_t n = 0, nulls = 0, prompt_tokens = 0, new_tokens = 0;
+    std::string category;
+    std::map<std::string, double> by_sample;  // id -> score, for intervals and pairing
+  };
+  // key: benchmark, task, length, mode
+  std::map<std::tuple<std::string, std::string, int64_t, std::string>, Acc> acc;
+  for (auto& p : predictions) {
+    std::string metric = p["metric"];
+    double s = score_sample(metric, p["pred"].get<std::string>(), strings(p["answers"]),
+                            strings(p.value("all_classes", nlohmann::json())),
+                            p.value("first_line", false));
+    p["score"] = s;
+    // The rows a prediction counts in: its task (with LongBench-E's bucket), or each of the
+    // groups it names (LongBench v2: overall, its difficulty, its length).
+    std::string task = p["task"];
+    if (p.contains("extra") && p["extra"].contains("bucket"))
+      task += " (" + p["extra"]["bucket"].get<std::string>() + ")";
+    const std::vector<std::string> tasks = p.contains("extra") && p["extra"].contains("groups")
+                                               ? strings(p["extra"]["groups"])
+                                               : std::vector<std::string>{task};
+    std::string cleaned = metric.starts_with("string_match")
+                              ? ruler_postprocess(p["pred"].get<std::string>())
+                              : p["pred"].get<std::string>();
+    for (const std::string& row : tasks) {
+      Acc& a = acc[{p["benchmark"], row, p.value("length", int64_t(0)), p["mode"]}];
+      a.score += s;
+      ++a.n;
+      a.by_sample[p["id"].get<std::string>()] = s;
+      a.nulls += cleaned.empty();
+      a.prefill_ms += p.value("prefill_ms", 0.0);
+      a.decode_ms += p.value("decode_ms", 0.0);
+      a.latency_ms += p.value("latency_ms", 0.0);
+      a.kv_held += p.value("kv_held_bytes", 0.0);
+      a.kv_bytes += p.value("kv_bytes", 0.0);
+      a.prompt_tokens += p.value("prompt_tokens", int64_t(0));
+      a.new_tokens += p.value("decode_steps", int64_t(0));  // the first comes from prefill
+      if (p.contains("extra") && p["extra"].contains("category"))
+        a.category = p["extra"]["category"];
+    }
+  }
+  nlohmann::json rows = nlohmann::json::array();
+  std::map<std::tuple<std::string, std::string, int64_t, std::string>, double> dense_score;
+  // Per benchmark x length x mode, per group (task or category), each task's sample scores: what
+  // the average's interval resamples.
+  std::map<std::tuple<std::string, int64_t, std::string>,
+           std::map<std::string, std::vector<std::vector<double>>>>
+      per_sample;
+  for (const auto& [k, a] : acc) {
+    auto [bench, task, length, mode] = k;
+    nlohmann::json r = {{"benchmark", bench},
+                        {"task", task},
+                        {"length", length},
+                        {"mode", mode},
+                        {"n", a.n},
+                        {"score", task_score(bench, a.score, a.n)},
+                        {"nulls", a.nulls},
+                        {"prefill_tokens_per_s",
+                         a.prefill_ms > 0 ? 1000.0 * double(a.prompt_tokens) / a.prefill_ms : 0.0},
+                        {"decode_tokens_per_s",
+                         a.decode_ms > 0 ? 1000.0 * double(a.new_tokens) / a.decode_ms : 0.0},
+                        {"latency_ms", a.latency_ms / double(a.n)},
+                        {"kv_held_bytes", a.kv_held / double(a.n)},
+                        {"kv_bytes", a.kv_bytes / double(a.n)}};
+    if (!a.category.empty()) r["category"] = a.category;
+    std::vector<double> scores;
+    for (const auto& [id, s] : a.by_sample) scores.push_back(s);
+    const std::string key = bench + "/" + task + "/" + std::to_string(length) + "/" + mode;
+    const Interval ci = score_interval95(scores, Rng::derive(0, key));
+    r["ci95"] = {round2(100 * ci.lo), round2(100 * ci.hi)};
+    const std::string group = by_category(bench) ? a.category : task;
+    if (in_average(bench, task))
+      per_sample[{bench, length, mode}][group].push_back(std::move(scores));
+    if (mode == "dense") dense_score[{bench, task, length, ""}] = r["score"];
+    rows.push_back(r);
+  }
+  for (auto& r : rows) {
+    auto it = dense_score.find({r["benchmark"], r["task"], r["length"], ""});
+    if (it == dense_score.end()) continue;
+    if (it->second > 0) r["vs_dense"] = r["score"].get<double>() / it->second;
+    if (r["mode"] == "dense") continue;
+    // The paired difference from dense over the samples both ran: the same prompts, so the
+    // sample-to-sample spread cancels and a small n can still separate modes.
+    const Acc& mine = acc[{r["benchmark"], r["task"], r["length"], r["mode"]}];
+    const Acc& dense = acc[{r["benchmark"], r["task"], r["length"], "dense"}];
+    std::vector<double> ours, theirs;
+    for (const auto& [id, s] : mine.by_sample)
+      if (auto d = dense.by_sample.find(id); d != dense.by_sample.end()) {
+        ours.push_back(s);
+        theirs.push_back(d->second);
+      }
+    if (ours.empty()) continue;
+    const std::string key = r["benchmark"].get<std::string>() + "/" + r["task"].get<std::string>() +
+                            "/" + std::to_string(r["length"].get<int64_t>()) + "/" +
+                            r["mode"].get<std::string>() + "/paired";
+    const PairedDifference pd = paired_difference95(ours, theirs, Rng::derive(0, key));
+    r["diff_vs_dense"] = round2(100 * pd.mean);
+    r["diff_ci95"] = {round2(100 * pd.ci.lo), round2(100 * pd.ci.hi)};
+    r["diff_n"] = ours.size();
+    r["diff_sign_test_p"] = pd.sign_test_p;
+    r["diff_resolved"] = pd.resolved;
+  }
+  // Per benchmark x length x mode: the mean over tasks (RULER's per-length average) or, for
+  // LongBench, over the categories' means (eval.py's "Avg").
+  std::map<std::tuple<std::string, int64_t, std::string>,
+           std::map<std::string, std::vector<double>>>
+      groups;
+  std::map<std::tuple<std::string, int64_t, std::string>, std::vector<double>> speeds;
+  for (const auto& r : rows) {
+    std::string bench = r["benchmark"];
+    if (!in_average(bench, r["task"])) continue;
+    std::string group = by_category(bench) ? r.value("category", "") : r["task"].get<std::string>();
+    groups[{bench, r["length"], r["mode"]}][group].push_back(r["score"]);
+    speeds[{bench, r["length"], r["mode"]}].push_back(r["decode_tokens_per_s"]);
+  }
+  nlohmann::json averages = nlohmann::json::array();
+  for (const auto& [k, g] : groups) {
+    double sum = 0;
+    for (const auto& [name, scores] : g) {
+      double s = 0;
+      for (double x : scores) s += x;
+      sum += s / double(scores.size());
+    }
+    const auto& sp = speeds[k];
+    double speed = 0;
+    for (double x : sp) speed += x;
+    std::vector<std::vector<std::vector<double>>> samples;
+    for (auto& [name, tasks] : per_sample[k]) samples.push_back(tasks);
+    const Interval ci = average_interval95(
+        samples, Rng::derive(0, std::get<0>(k) + "/" + std::to_string(std::get<1>(k)) + "/" +
+                                    std::get<2>(k) + "/average"));
+    averages.push_back({{"benchmark", std::get<0>(k)},
+                        {"length", std::get<1>(k)},
+                        {"mode", std::get<2>(k)},
+                        {"score", round2(sum / double(g.size()))},
+                        {"ci95", {round2(100 * ci.lo), round2(100 * ci.hi)}},
+                        {"groups", g.size()},
+                        {"decode_tokens_per_s", speed / double(sp.size())}});
+  }
+  return {{"rows", rows}, {"averages", averages}};
+}
+
+std::string format_table(const nlohmann::json& scores) {
+  std::ostringstream out;
+  char line[512];
+  std::snprintf(line, sizeof line,
+                "| %-12s | %-22s | %6s | %-34s | %3s | %7s | %-15s | %7s | %-25s | %9s | %9s | "
+                "%8s |\n",
+                "benchmark", "task", "length", "mode", "n", "score", "95% CI", "x dense",
+                "- dense [95% CI]", "prefill/s", "decode/s", "KV MiB");
+  out << line;
+  out << "|" << std::string(14, '-') << "|" << std::string(24, '-') << "|" << std::string(8, '-')
+      << "|" << std::string(36, '-') << "|" << std::string(5, '-') << "|" << std::string(9, '-')
+      << "|" << std::string(17, '-') << "|" << std::string(9, '-') << "|" << std::string(27, '-')
+      << "|" << std::string(11, '-') << "|" << std::string(11, '-') << "|" << std::string(10, '-')
+      << "|\n";
+  double widest = 0;  // the widest score interval's half-width, in points
+  std::vector<std::string> modes =
+      modes_of(scores["rows"], scores.value("modes", nlohmann::json()));
+  auto rows = scores["rows"];
+  std::vector<nlohmann::json> sorted(rows.begin(), rows.end());
+  // LongBench v2's rows in result.py's order; other tasks by name.
+  auto task_key = [](const nlohmann::json& r) {
+    static const std::vector<std::string> v2 = {"overall", "easy",   "hard",
+                                                "short",   "medium", "long"};
+    const std::string t = r["task"];
+    auto it = std::find(v2.begin(), v2.end(), t);
+    return r["benchmark"] == "longbench-v2" && it != v2.end()
+               ? std::string(1, char('0' + (it - v2.begin())))
+               : t;
+  };
+  std::stable_sort(sorted.begin(), sorted.end(), [&](const auto& a, const auto& b) {
+    auto ka = std::tuple(a["benchmark"].template get<std::string>(), task_key(a),
+                         a["length"].template get<int64_t>());
+    auto kb = std::tuple(b["benchmark"].template get<std::string>(), task_key(b),
+                         b["length"].template get<int64_t>());
+    if (ka != kb) return ka < kb;
+    auto ia = std::find(modes.begin(), modes.end(), a["mode"].template get<std::string>());
+    auto ib = std::find(modes.begin(), modes.end(), b["mode"].template get<std::string>());
+    return ia < ib;
+  });
+  for (const auto& r : sorted) {
+    std::string rel = r.contains("vs_dense") ? fmt("%.2f", r["vs_dense"].get<double>()) : "-";
+    std::string ci = "-", diff = "-";
+    if (r.contains("ci95")) {
+      const double lo = r["ci95"][0], hi = r["ci95"][1];
+      ci = "[" + fmt("%.1f", lo) + ", " + fmt("%.1f", hi) + "]";
+      widest = std::max(widest, (hi - lo) / 2);
+    }
+    if (r.contains("diff_vs_dense")) {
+      // '*': the interval excludes zero, the modes differ on these samples.
+      diff = fmt("%+.1f", r["diff_vs_dense"].get<double>()) + " [" +
+             fmt("%+.1f", r["diff_ci95"][0].get<double>()) + ", " +
+             fmt("%+.1f", r["diff_ci95"][1].get<double>()) + "]" +
+             (r["diff_resolved"].get<bool>() ? "*" : "");
+    }
+    std::snprintf(line, sizeof line,
+                  "| %-12s | %-22s | %6lld | %-34s | %3lld | %7.2f | %-15s | %7s | %-25s | %9.1f | "
+                  "%9.1f | %8.1f |\n",
+                  r["benchmark"].get<std::string>().c_str(), r["task"].get<std::string>().c_str(),
+                  (long long)r["length"].get<int64_t>(), r["mode"].get<std::string>().c_str(),
+                  (long long)r["n"].get<int64_t>(), r["score"].get<double>(), ci.c_str(),
+                  rel.c_str(), diff.c_str(), r["prefill_tokens_per_s"].get<double>(),
+                  r["decode_tokens_per_s"].get<double>(),
+                  r["kv_held_bytes"].get<double>() / 1048576.0);
+    out << line;
+  }
+  out << "\n95% CI: Wilson's interval for right/wrong scores, a bootstrap over samples otherwise. "
+         "- dense: the paired difference over the same samples (Newcombe's interval for "
+         "right/wrong, else a bootstrap); * where it excludes 0 and an exact sign test agrees "
+         "(p < 0.05)\n";
+  if (widest > 10) {
+    out << "warning: some scores have 95% intervals wider than +-10 points (up to +-"
+        << fmt("%.1f", widest)
+        << "): these samples cannot resolve a 10-point difference; raise --samples\n";
+  }
+  out << "\nmean over tasks (LongBench: over categories; LongBench v2: overall)\n";
+  std::vector<nlohmann::json> averages(scores["averages"].begin(), scores["averages"].end());
+  std::stable_sort(averages.begin(), averages.end(), [&](const auto& a, const auto& b) {
+    if (a["benchmark"] != b["benchmark"]) return a["benchmark"] < b["benchmark"];
+    if (a["length"] != b["length"]) return a["length"] < b["length"];
+    return std::find(modes.begin(), modes.end(), a["mode"].template get<std::string>()) <
+           std::find(modes.begin(), modes.end(), b["mode"].template get<std::string>());
+  });
+  for (const auto& a : averages) {
+    const std::string ci = a.contains("ci95")
+                               ? "[" + fmt("%.1f", a["ci95"][0].get<double>()) + ", " +
+                                     fmt("%.1f", a["ci95"][1].get<double>()) + "]"
+                               : "";
+    std::snprintf(line, sizeof line,
+                  "  %-12s %6lld  %-34s  score %6.2f %-14s  decode %6.1f tokens/s\n",
+                  a["benchmark"].get<std::string>().c_str(), (long long)a["length"].get<int64_t>(),
+                  a["mode"].get<std::string>().c_str(), a["score"].get<double>(), ci.c_str(),
+                  a["decode_tokens_per_s"].get<double>());
+    out << line;
+  }
+  return out.str();
+}
+
+std::string plot_scores_svg(const nlohmann::json& scores, const std::string& title) {
+  const auto& avg = scores["averages"];
+  std::vector<std::string> modes = modes_of(avg, scores.value("modes", nlohmann::json()));
+  std::set<int64_t> length_set;
+  double max_speed = 1;
+  for (const auto& a : avg) {
+    length_set.insert(a["length"].get<int64_t>());
+    max_speed = std::max(max_speed, a["decode_tokens_per_s"].get<double>());
+  }
+  std::vector<int64_t> lengths(length_set.begin(), length_set.end());
+  const double W = 1000, H = 420, panel_w = 400, panel_h = 280, top = 60, lefts[2] = {70, 560};
+  std::ostringstream s;
+  s << "<svg xmlns='http://www.w3.org/2000/svg' width='" << W << "' height='" << H
+    << "' font-family='sans-serif' font-size='12'>\n<rect width='100%' height='100%' "
+       "fill='white'/>\n";
+  s << "<text x='" << W / 2 << "' y='24' text-anchor='middle' font-size='15'>" << esc(title)
+    << "</text>\n";
+  auto x_of = [&](size_t i, double left) {
+    return lengths.size() == 1 ? left + panel_w / 2
+                               : left + panel_w * double(i) / double(lengths.size() - 1);
+  };
+  const char* ylabels[2] = {"score (mean over tasks, 95% interval)", "decode tokens/s"};
+  double ymax[2] = {100, max_speed * 1.1};
+  for (int p = 0; p < 2; ++p) {
+    double left = lefts[p];
+    s << "<rect x='" << left << "' y='" << top << "' width='" << panel_w << "' height='" << panel_h
+      << "' fill='none' stroke='#888'/>\n";
+    for (int t = 0; t <= 4; ++t) {
+      double y = top + panel_h - panel_h * t / 4.0;
+      s << "<line x1='" << left << "' x2='" << left + panel_w << "' y1='" << y << "' y2='" << y
+        << "' stroke='#eee'/><text x='" << left - 6 << "' y='" << y + 4 << "' text-anchor='end'>"
+        << fmt(ymax[p] >= 10 ? "%.0f" : "%.1f", ymax[p] * t / 4) << "</text>\n";
+    }
+    for (size_t i = 0; i < lengths.size(); ++i)
+      s << "<text x='" << x_of(i, left) << "' y='" << top + panel_h + 18
+        << "' text-anchor='middle'>" << lengths[i] << "</text>\n";
+    s << "<text x='" << left + panel_w / 2 << "' y='" << top + panel_h + 38
+      << "' text-anchor='middle'>context length (tokens)</text>\n";
+    s << "<text x='" << left + panel_w / 2 << "' y='" << top - 8 << "' text-anchor='middle'>"
+      << ylabels[p] << "</text>\n";
+    for (size_t m = 0; m < modes.size(); ++m) {
+      std::string pts;
+      for (size_t i = 0; i < lengths.size(); ++i)
+        for (const auto& a : avg)
+          if (a["mode"] == modes[m] && a["length"] == lengths[i]) {
+            double v = p == 0 ? a["score"].get<double>() : a["decode_tokens_per_s"].get<double>();
+            double x = x_of(i, left), y = top + panel_h - panel_h * std::min(v, ymax[p]) / ymax[p];
+            pts += fmt("%.1f,", x) + fmt("%.1f ", y);
+            if (p == 0 && a.contains("ci95")) {  // the 95% interval as an error bar
+              auto y_of = [&](double v) {
+                return top + panel_h - panel_h * std::min(v, 100.0) / 100;
+              };
+              const double dx = 3.0 * (double(m) - double(modes.size() - 1) / 2);  // spread modes
+              s << "<line x1='" << x + dx << "' x2='" << x + dx << "' y1='"
+                << y_of(a["ci95"][0].get<double>()) << "' y2='" << y_of(a["ci95"][1].get<double>())
+                << "' stroke='" << kColors[m % 10] << "' stroke-width='1.5' opacity='0.6'/>\n";
+            }
+            s << "<circle cx='" << x << "' cy='" << y << "' r='3.5' fill='" << kColors[m % 10]
+              << "'/>\n";
+          }
+      s << "<polyline points='" << pts << "' fill='none' stroke='" << kColors[m % 10]
+        << "' stroke-width='2'/>\n";
+    }
+  }
+  for (size_t m = 0; m < modes.size(); ++m) {
+    double x = 70 + double(m % 4) * 230, y = top + panel_h + 62 + double(m / 4) * 18;
+    s << "<rect x='" << x << "' y='" << y - 9 << "' width='14' height='4' fill='" << kColors[m % 10]
+      << "'/><text x='" << x + 20 << "' y='" << y - 4 << "'>" << esc(modes[m]) << "</text>\n";
+  }
+  s << "</svg>\n";
+  return s.str();
+}
+
+std::string plot_niah_svg(const std::vector<nlohmann::json>& predictions,
+                          const std::string& title) {
+  // (mode, length, depth) -> mean score
+  std::map<std::string, std::map<std::pair<int64_t, double>, std::pair<double, int>>> cells;
+  std::set<int64_t> lengths;
+  std::set<double> depths;
+  std::vector<std::string> modes;
+  for (const auto& p : predictions) {
+    if (p["benchmark"] != "niah" || !p.contains("extra") || !p["extra"].contains("depth")) continue;
+    std::string mode = p["mode"];
+    if (std::find(modes.begin(), modes.end(), mode) == modes.end()) modes.push_back(mode);
+    int64_t len = p["length"];
+    double depth = p["extra"]["depth"];
+    lengths.insert(len);
+    depths.insert(depth);
+    auto& c = cells[mode][{len, depth}];
+    c.first += p.value("score", 0.0);
+    c.second += 1;
+  }
+  if (modes.empty()) return "";
+  const double cell = 34, left = 60, top = 60, gap = 70;
+  double panel_w = cell * double(lengths.size()), panel_h = cell * double(depths.size());
+  double W = std::max(560.0, left + double(modes.size()) * (panel_w + gap) + 20),
+         H = top + panel_h + 70;
+  std::ostringstream s;
+  s << "<svg xmlns='http://www.w3.org/2000/svg' width='" << W << "' height='" << H
+    << "' font-family='sans-serif' font-size='11'>\n<rect width='100%' height='100%' "
+       "fill='white'/>\n";
+  s << "<text x='" << W / 2 << "' y='22' text-anchor='middle' font-size='14'>" << esc(title)
+    << " (green: found, red: missed)</text>\n";
+  for (size_t m = 0; m < modes.size(); ++m) {
+    double x0 = left + double(m) * (panel_w + gap);
+    s << "<text x='" << x0 + panel_w / 2 << "' y='" << top - 10 << "' text-anchor='middle'>"
+      << esc(modes[m]) << "</text>\n";
+    size_t li = 0;
+    for (int64_t len : lengths) {
+      size_t di = 0;
+      for (double d : depths) {
+        auto it = cells[modes[m]].find({len, d});
+        std::string fill = "#ddd";
+        if (it != cells[modes[m]].end()) {
+          double v = it->second.first / it->second.second;  // 0..1
+          fill = "rgb(" + std::to_string(int(220 * (1 - v))) + "," +
+                 std::to_string(int(60 + 150 * v)) + ",70)";
+        }
+        s << "<rect x='" << x0 + cell * double(li) << "' y='" << top + cell * double(di)
+          << "' width='" << cell - 1 << "' height='" << cell - 1 << "' fill='" << fill << "'/>\n";
+        if (m == 0 && li == 0)
+          s << "<text x='" << left - 6 << "' y='" << top + cell * double(di) + cell / 2 + 4
+            << "' text-anchor='end'>" << fmt("%.0f%%", d) << "</text>\n";
+        ++di;
+      }
+      s << "<text x='" << x0 + cell * double(li) + cell / 2 << "' y='" << top + panel_h + 14
+        << "' text-anchor='middle' font-size='9'>" << len << "</text>\n";
+      ++li;
+    }
+  }
+  s << "<text x='" << left - 50 << "' y='" << top - 30 << "'>depth</text>\n";
+  s << "<text x='" << W / 2 << "' y='" << top + panel_h + 40
+    << "' text-anchor='middle'>context length (tokens)</text>\n";
+  s << "</svg>\n";
+  return s.str();
+}
+
+}  // namespace longctx::eval

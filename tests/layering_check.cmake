@@ -1,0 +1,37 @@
+# cmake/check_layering.cmake catches an include that crosses the layers however it is spelled
+# ("#include", "#  include", " # include", <...>), and passes one that does not.
+#   cmake -DCHECK=<repo>/cmake/check_layering.cmake -DWORK=<dir> -P tests/layering_check.cmake
+function(check_tree name expect_fail)
+  set(dir "${WORK}/${name}")
+  execute_process(COMMAND ${CMAKE_COMMAND} -DSOURCE_DIR=${dir} -DSTAMP=${dir}/stamp -P ${CHECK}
+                  RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+  if(expect_fail AND rc EQUAL 0)
+    message(FATAL_ERROR "${name}: the layering check passed an include that crosses the layers")
+  endif()
+  if(NOT expect_fail AND NOT rc EQUAL 0)
+    message(FATAL_ERROR "${name}: the layering check refused a clean tree:\n${err}")
+  endif()
+  if(expect_fail AND NOT err MATCHES "${ARGN}")
+    message(FATAL_ERROR "${name}: the report does not name '${ARGN}':\n${err}")
+  endif()
+endfunction()
+
+file(REMOVE_RECURSE "${WORK}")
+foreach(case clean spaced angled engine_up eval_serve cmd_ok)
+  file(MAKE_DIRECTORY "${WORK}/${case}/engine" "${WORK}/${case}/eval" "${WORK}/${case}/serve"
+       "${WORK}/${case}/cmd")
+endforeach()
+file(WRITE "${WORK}/clean/engine/a.cpp" "#include \"engine/b.h\"\n#include <vector>\n")
+file(WRITE "${WORK}/clean/serve/a.cpp" "#include \"engine/session.h\"\n#include \"serve/api.h\"\n")
+file(WRITE "${WORK}/spaced/engine/a.cpp" "#  include \"eval/sample.h\"\n")
+file(WRITE "${WORK}/angled/engine/a.cpp" "#include <serve/api.h>\n")
+file(WRITE "${WORK}/engine_up/engine/a.cpp" " # include \"cmd/generation.h\"\n")
+file(WRITE "${WORK}/eval_serve/eval/a.cpp" "#include \"serve/api.h\"\n")
+file(WRITE "${WORK}/cmd_ok/cmd/a.cpp" "#include \"serve/server.h\"\n#include \"eval/runner.h\"\n")
+check_tree(clean FALSE)
+check_tree(cmd_ok FALSE)
+check_tree(spaced TRUE "engine/a.cpp: #include \"eval/sample.h\"")
+check_tree(angled TRUE "engine/a.cpp: #include \"serve/api.h\"")
+check_tree(engine_up TRUE "engine/a.cpp: #include \"cmd/generation.h\"")
+check_tree(eval_serve TRUE "eval/a.cpp: #include \"serve/api.h\"")
+message(STATUS "layering check: 4 crossings caught, 2 clean trees passed")
