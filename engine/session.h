@@ -100,8 +100,9 @@ class Session {
   // engine/forward.cpp: the layer recipe.
   void forward_chunk(const int32_t* tokens, int64_t n, float* logits_out, bool all_logits,
                      bool prompt_end);
-  void apply_eviction(int64_t il, const Eviction& ev);
+  // engine/attention/step.cpp: one layer's attention step and the eviction it names.
   void attention_step(int64_t il, int64_t n, bool prompt_end);
+  void apply_eviction(int64_t il, const Eviction& ev);
 
   const Model& model_;
   SessionOptions options_;
