@@ -8,12 +8,11 @@
 #include "engine/sampler.h"
 #include "engine/session.h"
 #include "engine/session_setup.h"
+#include "models/model.h"
 #include "support/clock.h"
 #include "support/memory.h"
-#include "models/model.h"
 
 namespace longctx::cmd {
-
 
 void add_model_flags(CLI::App& app, ModelOptions& o);
 // --trace-attention FILE, for the commands that offer it.
@@ -31,6 +30,5 @@ struct Loaded {
   double load_ms = 0;
 };
 Loaded load_for_generation(const ModelOptions& o);
-
 
 }  // namespace longctx::cmd

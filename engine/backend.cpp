@@ -88,8 +88,9 @@ BackendKind cuda_backend_kind() {
     return false;
   };
   k.load = [](const Model&) -> std::shared_ptr<const DeviceModel> {
-    throw Error("--device cuda: this longctx was built without the CUDA backend (no nvcc at "
-                "build time)");
+    throw Error(
+        "--device cuda: this longctx was built without the CUDA backend (no nvcc at "
+        "build time)");
   };
   return k;
 }

@@ -33,13 +33,13 @@ enum class Finish {
 const char* finish_name(Finish f);
 
 struct GenerateOptions {
-  int64_t max_tokens = 128;            // new tokens at most
-  std::vector<std::string> stop;       // stop strings (empty ones are ignored)
-  std::vector<int32_t> stop_tokens;    // tokens that end the generation after being emitted
-  int64_t min_tokens = 0;              // end-of-generation and stop tokens are not picked before
-                                       // this many tokens (transformers' min_new_tokens)
-  bool ignore_eos = false;             // end-of-generation tokens are ordinary tokens
-  bool skip_special = true;            // the text leaves out special tokens
+  int64_t max_tokens = 128;          // new tokens at most
+  std::vector<std::string> stop;     // stop strings (empty ones are ignored)
+  std::vector<int32_t> stop_tokens;  // tokens that end the generation after being emitted
+  int64_t min_tokens = 0;            // end-of-generation and stop tokens are not picked before
+                                     // this many tokens (transformers' min_new_tokens)
+  bool ignore_eos = false;           // end-of-generation tokens are ordinary tokens
+  bool skip_special = true;          // the text leaves out special tokens
 };
 
 struct Generation {

@@ -179,10 +179,10 @@ bool Session::shares_prefill() const {
 
 bool Session::can_adopt_prefix(const Session& base) const {
   const KvLayout &a = book_.layout(), &b = base.book_.layout();
-  return &model_ == &base.model_ && shares_prefill() && base.shares_prefill() &&
-         kind_.host_cache && &kind_ == &base.kind_ &&
-         options_.n_batch == base.options_.n_batch && n_ctx_ == base.n_ctx_ && a.type == b.type &&
-         a.capacity == b.capacity && !options_.trace && !base.options_.trace;
+  return &model_ == &base.model_ && shares_prefill() && base.shares_prefill() && kind_.host_cache &&
+         &kind_ == &base.kind_ && options_.n_batch == base.options_.n_batch &&
+         n_ctx_ == base.n_ctx_ && a.type == b.type && a.capacity == b.capacity && !options_.trace &&
+         !base.options_.trace;
 }
 
 void Session::adopt_prefix(const Session& base) {

@@ -14,14 +14,14 @@
 namespace longctx {
 
 struct ModelOptions {
-  std::string model;        // a GGUF file or a Hugging Face folder ("": the command's default)
-  int64_t n_ctx = 0;        // 0: the model's context
+  std::string model;  // a GGUF file or a Hugging Face folder ("": the command's default)
+  int64_t n_ctx = 0;  // 0: the model's context
   int64_t n_batch = 512;
-  int threads = 0;                        // 0: all cores
-  std::string attn = "dense";             // NAME[:key=value,...] for every layer
-  std::string attn_config;                // a per-layer mix, FILE.json
-  std::string kv_type = "f16";            // KV precision, with any policy
-  std::string device = "cpu";             // a registered backend's name
+  int threads = 0;              // 0: all cores
+  std::string attn = "dense";   // NAME[:key=value,...] for every layer
+  std::string attn_config;      // a per-layer mix, FILE.json
+  std::string kv_type = "f16";  // KV precision, with any policy
+  std::string device = "cpu";   // a registered backend's name
   // The weights on that device, shared by every session made from these options (null: each
   // session loads its own). share_device_model() sets it.
   std::shared_ptr<const DeviceModel> device_model;

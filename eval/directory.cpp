@@ -13,10 +13,10 @@
 #include <set>
 
 #include "engine/attention/registry.h"
-#include "eval/runner.h"
-#include "eval/samples.h"
 #include "eval/results.h"
 #include "eval/ruler_data.h"
+#include "eval/runner.h"
+#include "eval/samples.h"
 #include "support/error.h"
 #include "support/sha256.h"
 #include "support/text_file.h"
@@ -120,7 +120,6 @@ json read_manifest(const fs::path& path) {
     throw Error(path.string() + ": not an eval manifest (" + e.what() + ")");
   }
 }
-
 
 }  // namespace
 
@@ -302,6 +301,5 @@ int merge_directories(const std::vector<std::string>& dirs, const std::string& o
   score_directory(out_dir);
   return 0;
 }
-
 
 }  // namespace longctx::eval

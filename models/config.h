@@ -12,7 +12,8 @@
 namespace longctx {
 
 // How the rotary frequencies of global layers are stretched past the trained context, as
-// transformers' rope_init functions and llama.cpp compute them (transformers modeling_rope_utils.py, llama.cpp ggml_rope_yarn_corr_dims).
+// transformers' rope_init functions and llama.cpp compute them (transformers
+// modeling_rope_utils.py, llama.cpp ggml_rope_yarn_corr_dims).
 struct RopeScaling {
   std::string type = "none";  // none, linear, llama3, yarn, longrope
   double factor = 1.0;

@@ -8,8 +8,8 @@
 namespace longctx::quant {
 namespace {
 
-// Sizes from ggml's type traits (ggml/src/ggml.c, type_traits: blck_size and type_size). Types longctx does not
-// decode are listed too, so a file that holds them is still read and described.
+// Sizes from ggml's type traits (ggml/src/ggml.c, type_traits: blck_size and type_size). Types
+// longctx does not decode are listed too, so a file that holds them is still read and described.
 constexpr std::array kTypes = {
     TypeInfo{0, "F32", 1, 4, true},          TypeInfo{1, "F16", 1, 2, true},
     TypeInfo{2, "Q4_0", 32, 18, true},       TypeInfo{3, "Q4_1", 32, 20, true},

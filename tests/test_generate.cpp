@@ -134,7 +134,8 @@ TEST_CASE("generation: text that may become a stop string is held back until it 
   CHECK(held);
 }
 
-TEST_CASE("generation: end of generation, ignore_eos, stop tokens and min_tokens", "[generate][model]") {
+TEST_CASE("generation: end of generation, ignore_eos, stop tokens and min_tokens",
+          "[generate][model]") {
   Fixture f;
   const std::string chat =
       "<|im_start|>user\nAnswer with one word: is water wet?<|im_end|>\n<|im_start|>assistant\n";
@@ -167,7 +168,8 @@ TEST_CASE("generation: end of generation, ignore_eos, stop tokens and min_tokens
   CHECK(banned.tokens[0] != whole.tokens[0]);
 }
 
-TEST_CASE("generation: a full context ends it after the last token that fits", "[generate][model]") {
+TEST_CASE("generation: a full context ends it after the last token that fits",
+          "[generate][model]") {
   Fixture f;
   const int64_t prompt = int64_t(f.tok->encode(kPrompt, true, true).size());
   GenerateOptions o;
@@ -184,7 +186,8 @@ TEST_CASE("generation: a full context ends it after the last token that fits", "
 TEST_CASE("generation: a character cut by the end comes out as U+FFFD", "[generate][model]") {
   Fixture f;
   // SmolLM2 writes this emoji as two byte tokens: the budget ends between them.
-  const std::string prompt = "<|im_start|>user\nRepeat exactly: 🎉🎉🎉<|im_end|>\n<|im_start|>assistant\n";
+  const std::string prompt =
+      "<|im_start|>user\nRepeat exactly: 🎉🎉🎉<|im_end|>\n<|im_start|>assistant\n";
   GenerateOptions o;
   o.max_tokens = 16;
   const Generation whole = f.run(prompt, o);

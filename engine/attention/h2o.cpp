@@ -21,7 +21,8 @@ namespace {
 // Defaults: the official scripts (FMInference/H2O, h2o_hf) use heavy_ratio = recent_ratio = 0.1,
 // i.e. equal heavy and recent shares; with a fixed budget that is recent = budget / 2. The budget
 // of 1024 tokens is ours (the paper states budgets as ratios of the sequence). H2O has no sink
-// rule of its own (sinks = 0); sinks=N pins the first N tokens, the sink rule every eviction policy here follows (docs/attention.md).
+// rule of its own (sinks = 0); sinks=N pins the first N tokens, the sink rule every eviction policy
+// here follows (docs/attention.md).
 constexpr int64_t kDefaultBudget = 1024;
 
 class H2oPolicy final : public AttentionPolicy {

@@ -1,6 +1,7 @@
 // GGUF block formats: byte layouts and the dequantization of one block to floats, shared by the
-// CPU and CUDA backends. Layouts follow ggml-common.h (ggml/src/ggml-common.h: block_q4_0 ... block_q8_K);
-// the order of float operations follows the `gguf` Python package, so results match it bit for bit.
+// CPU and CUDA backends. Layouts follow ggml-common.h (ggml/src/ggml-common.h: block_q4_0 ...
+// block_q8_K); the order of float operations follows the `gguf` Python package, so results match it
+// bit for bit.
 #pragma once
 
 #include <cstdint>

@@ -12,7 +12,6 @@
 #include <functional>
 #include <random>
 
-#include "serve/api.h"
 #include "engine/attention/registry.h"
 #include "eval/longbench.h"
 #include "eval/longbench_v2.h"
@@ -20,6 +19,7 @@
 #include "eval/ruler_jsonl.h"
 #include "eval/sample.h"
 #include "models/model.h"
+#include "serve/api.h"
 #include "support/error.h"
 #include "tests/hf_folder_builder.h"
 #include "tokenizer/tokenizer.h"
