@@ -82,7 +82,7 @@ void replay_host(KvRows& rows, int64_t il, const std::vector<KvMove>& moves,
 BackendKind cuda_backend_kind() {
   BackendKind k;
   k.name = "cuda";
-  k.ranks_pages = true;
+  k.ranks = {RankMethod::BlockBounds};
   k.usable = [](std::string* why) {
     if (why) *why = "this longctx was built without the CUDA backend (no nvcc at build time)";
     return false;

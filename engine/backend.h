@@ -11,6 +11,7 @@
 // host views (the Model's); a device backend finds its uploaded copy.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -87,10 +88,11 @@ class Backend {
   virtual void kv_append(int64_t il, int64_t slot, int64_t n, const int32_t* pos) = 0;
   // Attn = attention of Q over the step's selection of the layer's cache (positions: the book's).
   virtual void attend(const AttendStep& step, const KvBook& book) = 0;
-  // Ranks the layer's pages by their bounds against the step's query and attends over the best of
-  // them (Quest's choice, PagePlan), next to the keys; only backends whose kind ranks_pages.
-  virtual void attend_pages(const AttendStep& step, const PagePlan& plan, const KvBook& book) {
-    (void)step, (void)plan, (void)book;
+  // Ranks the layer's cache as `ranking` says, next to the keys, and attends over what it chose;
+  // called only with a method the backend's kind lists in BackendKind::ranks.
+  virtual void attend_ranked(const AttendStep& step, const DeviceRanking& ranking,
+                             const KvBook& book) {
+    (void)step, (void)ranking, (void)book;
   }
   // Adds to mass[g * capacity + slot] the probability of each selected key, summed (or maxed,
   // step.mass_max) over the query heads of KV head g and queries [q_begin, n) of the last
@@ -168,9 +170,12 @@ struct BackendKind {
   // Whether its rows of every layer live on the host (the host cache is the cache: shared prefill
   // copies it); otherwise the host keeps rows only for the layers whose policies read keys.
   bool host_cache = false;
-  // Whether its backends rank Quest's pages themselves (page bounds, scores and top-k next to the
-  // keys, so the host keeps neither those layers' rows nor their queries).
-  bool ranks_pages = false;
+  // The ranking methods its backends run themselves, next to the keys (the host then keeps neither
+  // those layers' rows nor their queries): CUDA ranks Quest's page bounds.
+  std::vector<RankMethod> ranks;
+  bool can_rank(RankMethod m) const {
+    return m != RankMethod::None && std::find(ranks.begin(), ranks.end(), m) != ranks.end();
+  }
   // Whether this build and machine can run it; `why` says what is missing.
   bool (*usable)(std::string* why) = nullptr;
   // The model's weights on this device; throws longctx::Error when unusable or out of memory.

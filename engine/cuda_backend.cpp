@@ -84,7 +84,8 @@ class CudaBackend final : public Backend {
   void rope(Act a, int64_t il, int64_t n, int64_t heads, const int32_t* pos) override;
   void kv_append(int64_t il, int64_t slot, int64_t n, const int32_t* pos) override;
   void attend(const AttendStep& step, const KvBook& book) override;
-  void attend_pages(const AttendStep& step, const PagePlan& plan, const KvBook& book) override;
+  void attend_ranked(const AttendStep& step, const DeviceRanking& ranking,
+                     const KvBook& book) override;
   void attention_mass(const AttendStep& step, const KvBook& book, int64_t q_begin,
                       float* mass) override;
   void replay(int64_t il, const std::vector<KvMove>& moves, const KeyRotation* rotation) override;
@@ -372,27 +373,31 @@ void CudaBackend::attend(const AttendStep& step, const KvBook&) {
   cuda::attention(args(step), attention_ws_);  // the device's positions mirror the book's
 }
 
-void CudaBackend::attend_pages(const AttendStep& step, const PagePlan& plan, const KvBook& book) {
+// RankMethod::BlockBounds (Quest): page bounds kept current on the device, pages scored against the
+// query group's bound and the best chosen there, then one attention over the chosen spans.
+void CudaBackend::attend_ranked(const AttendStep& step, const DeviceRanking& ranking,
+                                const KvBook& book) {
+  const DeviceRanking& plan = ranking;  // only BlockBounds: the kind lists no other method
   const int64_t il = step.layer, hd = c_.head_dim, n_kv = c_.n_head_kv;
   const int64_t cap = book.capacity(il), n_cached = book.used(il);
   if (pages_.empty()) pages_.resize(size_t(c_.n_layer));
   PageState& P = pages_[size_t(il)];
-  if (P.page != plan.page) {  // the layer's first ranked step: room for every page it can hold
-    P.page = plan.page;
-    P.max_pages = cap / plan.page + 1;
+  if (P.page != plan.block) {  // the layer's first ranked step: room for every page it can hold
+    P.page = plan.block;
+    P.max_pages = cap / plan.block + 1;
     P.mins.resize(size_t(n_kv * P.max_pages * hd));
     P.maxs.resize(size_t(n_kv * P.max_pages * hd));
     P.spans.resize(size_t(n_kv * (P.max_pages + 1)));
     P.done = 0;
   }
-  const kernels::PageChoice ch = kernels::choose_pages(n_cached, plan.page, plan.budget);
+  const kernels::PageChoice ch = kernels::choose_pages(n_cached, plan.block, plan.budget);
   P.done = std::min(P.done, ch.complete);  // forget() already dropped what a rewind cut
   DeviceLayer& L = layers_[size_t(il)];
-  cuda::page_bounds(layout_.type, L.k.get(), cap, n_kv, hd, plan.page, P.done, ch.complete - P.done,
+  cuda::page_bounds(layout_.type, L.k.get(), cap, n_kv, hd, plan.block, P.done, ch.complete - P.done,
                     P.max_pages, P.mins.get(), P.maxs.get());
   P.done = ch.complete;
   cuda::select_pages(buf(Act::Q), c_.n_head, n_kv, hd, P.mins.get(), P.maxs.get(), P.max_pages,
-                     ch.candidates, ch.pick, plan.page, ch.recent_begin, n_cached, P.spans.get(),
+                     ch.candidates, ch.pick, plan.block, ch.recent_begin, n_cached, P.spans.get(),
                      page_ws_);
   page_offsets_.resize(size_t(n_kv + 1));
   for (int64_t g = 0; g <= n_kv; ++g) page_offsets_[size_t(g)] = int32_t(g * (ch.pick + 1));
@@ -409,7 +414,7 @@ void CudaBackend::attend_pages(const AttendStep& step, const PagePlan& plan, con
   kernels::AttentionArgs a = base_args(pages_step);
   a.span_offsets = offsets;
   a.spans = P.spans.get();
-  a.max_selected = ch.pick * plan.page + (n_cached - ch.recent_begin);
+  a.max_selected = ch.pick * plan.block + (n_cached - ch.recent_begin);
   cuda::attention(a, attention_ws_);
 }
 
@@ -481,7 +486,7 @@ void CudaBackend::reset_attention_ms() {
 BackendKind cuda_backend_kind() {
   BackendKind k;
   k.name = "cuda";
-  k.ranks_pages = true;
+  k.ranks = {RankMethod::BlockBounds};
   k.usable = [](std::string* why) { return cuda::device_available(why); };
   k.load = [](const Model& model) -> std::shared_ptr<const DeviceModel> {
     std::string why;

@@ -55,7 +55,7 @@ std::vector<bool> host_rows(const std::vector<std::unique_ptr<AttentionPolicy>>&
                             const BackendKind& kind, bool traced) {
   std::vector<bool> rows;
   for (const auto& p : policies) {
-    const bool device_ranks = kind.ranks_pages && p->plans_pages() && !traced;
+    const bool device_ranks = !traced && kind.can_rank(p->rank_method());
     rows.push_back(kind.host_cache || (p->reads_keys() && !device_ranks));
   }
   return rows;

@@ -19,7 +19,9 @@ TEST_CASE("backends are found by name in one registry", "[backend]") {
   CHECK(std::find(names.begin(), names.end(), "cuda") != names.end());
   CHECK(find_backend("cpu").host_cache);
   CHECK(!find_backend("cuda").host_cache);
-  CHECK(find_backend("cuda").ranks_pages);
+  CHECK(find_backend("cuda").can_rank(RankMethod::BlockBounds));
+  CHECK(!find_backend("cpu").can_rank(RankMethod::BlockBounds));
+  CHECK(!find_backend("cuda").can_rank(RankMethod::None));
   CHECK_THROWS_WITH(find_backend("tpu"), "--device tpu: expected one of cpu, cuda");
 }
 

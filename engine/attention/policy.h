@@ -77,11 +77,21 @@ struct Eviction {
   }
 };
 
-// Quest's choice of a step, for a backend that ranks pages itself (on a device, next to the keys):
-// pages of `page` slots summarised by their element-wise bounds, the best ones within `budget`
-// tokens read with the newest page (kernels/common/page_selection.h).
-struct PagePlan {
-  int64_t page = 0, budget = 0;
+// How a policy ranks what a step reads, when a backend can rank that way itself, next to the keys
+// (so the host needs neither the layer's keys nor its queries). A backend kind lists the methods it
+// runs (BackendKind::ranks); a policy names the one it can hand over.
+enum class RankMethod {
+  None,
+  // Blocks of `block` slots summarised by their element-wise key bounds, scored against the
+  // query's upper bound, the best within `budget` tokens read with the newest block (Quest;
+  // kernels/common/page_selection.h).
+  BlockBounds,
+};
+
+// One step's ranking, handed to the backend instead of a Selection.
+struct DeviceRanking {
+  RankMethod method = RankMethod::None;
+  int64_t block = 0, budget = 0;
 };
 
 class AttentionPolicy {
@@ -93,12 +103,12 @@ class AttentionPolicy {
   // null otherwise) and the cache's keys (on a device the host keeps rows only for such layers).
   virtual bool reads_queries() const { return false; }
   virtual bool reads_keys() const { return false; }
-  // True when this step reads pages chosen by their bounds (Quest): a backend that can rank pages
-  // itself then does, and neither plan() nor observe() is called. Steps it leaves dense return
-  // false.
-  virtual bool page_plan(const StepInfo&, PagePlan&) const { return false; }
-  // Whether page_plan() may say true: on such a backend, plan() then never reads keys or queries.
-  virtual bool plans_pages() const { return false; }
+  // The ranking this policy can hand to a backend that runs its method (None: it plans on the
+  // host). On such a backend every step device_ranking() fills is ranked there, and neither plan()
+  // nor observe() is called for it; plan() then never reads keys or queries.
+  virtual RankMethod rank_method() const { return RankMethod::None; }
+  // This step's ranking, or false for a step the policy plans itself (dense steps).
+  virtual bool device_ranking(const StepInfo&, DeviceRanking&) const { return false; }
   // How many of the step's last queries' attention mass observe() wants (0: none, the default:
   // statistics cost nothing unless asked for).
   virtual int64_t observe_queries(const StepInfo&) { return 0; }

@@ -37,7 +37,9 @@ class QuestPolicy final : public AttentionPolicy {
   bool reads_queries() const override { return true; }
   bool reads_keys() const override { return true; }
   // A device ranks pages itself only with one ranking per KV head (cuda_backend's planner).
-  bool plans_pages() const override { return !per_query_head_; }
+  RankMethod rank_method() const override {
+    return per_query_head_ ? RankMethod::None : RankMethod::BlockBounds;
+  }
   std::string name() const override {
     return "quest:budget=" + std::to_string(budget_) + ",page=" + std::to_string(page_) +
            (dense_layers_ != kDefaultDenseLayers ? ",dense_layers=" + std::to_string(dense_layers_)
@@ -52,9 +54,9 @@ class QuestPolicy final : public AttentionPolicy {
            step.n_cached > budget_;
   }
 
-  bool page_plan(const StepInfo& step, PagePlan& out) const override {
+  bool device_ranking(const StepInfo& step, DeviceRanking& out) const override {
     if (per_query_head_ || !sparse_step(step)) return false;
-    out = {page_, budget_};
+    out = {RankMethod::BlockBounds, page_, budget_};
     return true;
   }
 

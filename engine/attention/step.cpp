@@ -42,10 +42,10 @@ void Session::attention_step(int64_t il, int64_t n, bool prompt_end) {
   a.n = n;
   a.window = step.window;
   a.selection = &selection_;
-  PagePlan pages;
+  DeviceRanking ranking;
   AttentionTrace* trace = options_.trace.get();
-  if (kind_.ranks_pages && !trace && policy.page_plan(step, pages)) {
-    backend_->attend_pages(a, pages, book_);  // Quest ranks its pages next to the keys
+  if (!trace && kind_.can_rank(policy.rank_method()) && policy.device_ranking(step, ranking)) {
+    backend_->attend_ranked(a, ranking, book_);  // ranked next to the keys
   } else {
     step.q = policy.reads_queries() ? backend_->read(Act::Q, n * c.n_head * c.head_dim) : nullptr;
     auto t0 = Clock::now();
