@@ -48,22 +48,6 @@ int64_t KvLayout::bytes() const {
   return total;
 }
 
-void plan_drop(const int32_t* drops, int64_t n_drops, int64_t used, std::vector<SlotMove>& moves) {
-  moves.clear();
-  // Holes below the new end are filled by the survivors above it, highest survivor first.
-  const int64_t new_used = used - n_drops;
-  int64_t src = used - 1;
-  int64_t tail = n_drops - 1;  // drops at or above new_used need no filling
-  for (int64_t i = 0; i < n_drops && drops[i] < new_used; ++i) {
-    while (tail >= 0 && drops[tail] == src) {  // a dropped slot is no survivor
-      --tail;
-      --src;
-    }
-    moves.push_back({int32_t(src), drops[i]});
-    --src;
-  }
-}
-
 KvBook::KvBook(KvLayout layout) : layout_(std::move(layout)) {
   for (int64_t cap : layout_.capacity) pos_.emplace_back(size_t(layout_.n_kv_head * cap), 0);
   used_.assign(size_t(layout_.n_layer()), 0);
@@ -112,6 +96,23 @@ void KvBook::evict_range(int64_t layer, int64_t begin, int64_t count, int32_t sh
     }
   }
   used -= count;
+}
+
+void KvBook::plan_drop(const int32_t* drops, int64_t n_drops, int64_t used,
+                       std::vector<SlotMove>& moves) {
+  moves.clear();
+  // Holes below the new end are filled by the survivors above it, highest survivor first.
+  const int64_t new_used = used - n_drops;
+  int64_t src = used - 1;
+  int64_t tail = n_drops - 1;  // drops at or above new_used need no filling
+  for (int64_t i = 0; i < n_drops && drops[i] < new_used; ++i) {
+    while (tail >= 0 && drops[tail] == src) {  // a dropped slot is no survivor
+      --tail;
+      --src;
+    }
+    moves.push_back({int32_t(src), drops[i]});
+    --src;
+  }
 }
 
 void KvBook::drop(int64_t layer, const std::vector<int32_t>& drops, int64_t per_head,

@@ -36,14 +36,6 @@ struct KvLayout {
   int64_t bytes() const;  // every layer's rows, keys and values (what a device allocates)
 };
 
-// How a drop of slots is carried out, so that policies keeping per-slot state can mirror it: the
-// dropped slots (sorted ascending, unique) are refilled by the last kept slots, highest first. Each
-// move is {from, to}; the cache then holds used - drops.size() slots.
-struct SlotMove {
-  int32_t from, to;
-};
-void plan_drop(const int32_t* drops, int64_t n_drops, int64_t used, std::vector<SlotMove>& moves);
-
 // One slot of one KV head moved by an edit: row and position of `from` now live at `to`.
 struct KvMove {
   int32_t head, from, to;
@@ -88,6 +80,13 @@ class KvBook {
   KvLayout layout_;
   std::vector<std::vector<int32_t>> pos_;
   std::vector<int64_t> used_;
+  // How a drop of slots is carried out: the dropped slots (sorted ascending, unique) are refilled
+  // by the last kept slots, highest first; the cache then holds used - n_drops slots.
+  struct SlotMove {
+    int32_t from, to;
+  };
+  static void plan_drop(const int32_t* drops, int64_t n_drops, int64_t used,
+                        std::vector<SlotMove>& moves);
   std::vector<SlotMove> plan_;
 };
 

@@ -22,8 +22,9 @@ std::vector<std::unique_ptr<AttentionPolicy>> make_policies(const ModelConfig& c
     if (c.layer_is_local[size_t(il)] && c.sliding_window > 0) {
       out.push_back(make_sliding_window_policy(c.sliding_window));
     } else {
-      out.push_back(o.attention.empty() ? make_dense_policy()
-                                        : make_policy(o.attention[size_t(il)]));
+      out.push_back(o.attention.empty()
+                        ? make_dense_policy()
+                        : make_policy(o.attention[size_t(il)], {il, c.n_layer, &c}));
     }
   }
   return out;

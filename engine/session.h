@@ -102,7 +102,7 @@ class Session {
                      bool prompt_end);
   // engine/attention/step.cpp: one layer's attention step and the eviction it names.
   void attention_step(int64_t il, int64_t n, bool prompt_end);
-  void apply_eviction(int64_t il, const Eviction& ev);
+  void apply_eviction(const StepInfo& step, AttentionPolicy& policy, const Eviction& ev);
 
   const Model& model_;
   SessionOptions options_;

@@ -80,6 +80,16 @@ TEST_CASE("--attn specs parse and reject what they do not know", "[attention]") 
   CHECK_THROWS_WITH(make_policy(parse_policy_spec("dense:budget=1")),
                     Catch::Contains("it takes none"));
   CHECK_THROWS_WITH(parse_policy_spec("quest:budget"), Catch::Contains("not key=value"));
+  // Built for a layer of a model, a policy knows the model's layer count: Quest asked to leave
+  // every layer dense is refused rather than run dense under its name.
+  const PolicyContext layer0{0, 30, nullptr};
+  CHECK_THROWS_WITH(
+      make_policy(parse_policy_spec("quest:dense_layers=30"), layer0),
+      Catch::Contains("dense_layers=30 leaves none of this model's 30 layers sparse"));
+  CHECK(make_policy(parse_policy_spec("quest:dense_layers=29"), layer0)->name() ==
+        "quest:budget=1024,page=16,dense_layers=29");
+  CHECK(make_policy(parse_policy_spec("quest:dense_layers=30"))->name() ==
+        "quest:budget=1024,page=16,dense_layers=30");  // no model yet: nothing to check against
   CHECK_THROWS_WITH(parse_policy_spec("quest:page=1,page=2"), Catch::Contains("given twice"));
   CHECK(split_policy_list("dense,quest:budget=512,page=8,h2o") ==
         std::vector<std::string>{"dense", "quest:budget=512,page=8", "h2o"});

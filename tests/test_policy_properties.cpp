@@ -4,6 +4,7 @@
 // and the recent window; what leaves the cache is never read again.
 #include <algorithm>
 #include <catch2/catch.hpp>
+#include <functional>
 #include <map>
 #include <random>
 #include <set>
@@ -133,6 +134,10 @@ struct Harness {
   std::vector<float> query_bias;
   std::map<int64_t, std::vector<float>> key_override;
 
+  // Called after each evict(), before the cache carries it out: the step (positions as they were),
+  // the statistics observed (mass, when observed > 0) and the eviction named.
+  std::function<void(const StepInfo&, int64_t observed)> after_evict;
+
   std::unique_ptr<DeviceMirror> mirror;   // the same run as a device backend would do it
   std::vector<float> turn_cos, turn_sin;  // re-positioned keys turn by these angles
 
@@ -229,6 +234,7 @@ struct Harness {
     }
     ev.clear();
     policy->evict(s, ev);
+    if (after_evict) after_evict(s, observed);
     if (mirror) {
       auto& m = *mirror;
       m.ev.clear();
@@ -243,12 +249,14 @@ struct Harness {
       if (ev.per_head > 0) {
         m.book.drop(0, ev.drops, ev.per_head, m.log);
         if (m.host.stores(0)) m.host.apply(0, m.log);
+        m.policy->moved(ms, m.log);  // before replay, which empties the log
         m.replay(nullptr, nullptr, 0);
       }
       if (ev.count > 0) {
         const int32_t shift = ev.reposition ? int32_t(ev.count) : 0;
         m.book.evict_range(0, ev.begin, ev.count, shift, m.log);
         if (m.host.stores(0)) m.host.apply(0, m.log, ev.reposition ? turn : nullptr);
+        m.policy->moved(ms, m.log);
         m.replay(ev.reposition ? turn_cos.data() : nullptr, turn_sin.data(), shift);
       }
     }
@@ -257,6 +265,7 @@ struct Harness {
       REQUIRE(ev.drops.size() == size_t(ev.per_head * n_kv));
       for (int64_t i = 0; i < ev.per_head; ++i) evicted.insert(pos[ev.drops[size_t(i)]]);
       cache.drop(0, ev.drops, ev.per_head);
+      policy->moved(s, cache.moves);
     }
     if (ev.count > 0) {
       if (!ev.reposition) {
@@ -266,6 +275,7 @@ struct Harness {
         kernels::rotate_pairs(key, hd, turn_cos.data(), turn_sin.data(), false);
       };
       cache.evict_range(0, ev.begin, ev.count, ev.reposition ? turn : nullptr);
+      policy->moved(s, cache.moves);
     }
     if (mirror) mirror->require_same(cache);
     next_pos = next_pos + n - (ev.reposition ? ev.count : 0);
@@ -297,6 +307,45 @@ TEST_CASE("h2o holds its budget, its sinks and its recent window; scores follow 
     }
   }
   CHECK(h.evicted.size() == 64 + 200 - 64);
+}
+
+TEST_CASE("h2o drops the lowest accumulated scores, the scores following their tokens",
+          "[attention]") {
+  // A reference keyed by position, not slot: every token's mass summed over the steps that saw it
+  // (as H2O does, in float, in the same order). Each eviction must drop, per KV head, exactly the
+  // candidates with the lowest such sums. A policy whose scores stayed in their slots while the
+  // book moved the tokens fails on the first decode step after an eviction refilled a hole.
+  Harness h("h2o:budget=48,recent=8,sinks=2", 48 + 32);
+  std::vector<std::map<int32_t, float>> score(size_t(Harness::n_kv));
+  int64_t evictions = 0;
+  h.after_evict = [&](const StepInfo& s, int64_t observed) {
+    REQUIRE(observed == s.n_q);
+    const int64_t cap = s.capacity();
+    const int64_t newest = s.first_q_pos + s.n_q - 1;
+    for (int64_t g = 0; g < s.n_kv_head; ++g) {
+      const int32_t* pos = s.positions(g);
+      for (int64_t i = 0; i < s.n_cached; ++i)
+        score[size_t(g)][pos[i]] += h.mass[size_t(g * cap + i)];
+    }
+    if (h.ev.per_head == 0) return;
+    ++evictions;
+    for (int64_t g = 0; g < s.n_kv_head; ++g) {
+      std::vector<std::pair<float, int32_t>> candidates;  // (score, position)
+      for (auto [p, sc] : score[size_t(g)])
+        if (p >= 2 && newest - p >= 8) candidates.push_back({sc, p});
+      std::sort(candidates.begin(), candidates.end());
+      std::set<int32_t> expected, dropped;
+      for (int64_t i = 0; i < h.ev.per_head; ++i) expected.insert(candidates[size_t(i)].second);
+      for (int64_t i = 0; i < h.ev.per_head; ++i)
+        dropped.insert(s.positions(g)[h.ev.drops[size_t(g * h.ev.per_head + i)]]);
+      REQUIRE(dropped == expected);
+      for (int32_t p : dropped) score[size_t(g)].erase(p);
+    }
+  };
+  h.step(32, false);
+  h.step(32, true);  // a prompt of 64: the first eviction keeps 48
+  for (int i = 0; i < 120; ++i) h.step(1, false);
+  CHECK(evictions == 121);
 }
 
 TEST_CASE("h2o keeps the token every query attends to and drops the one none does", "[attention]") {

@@ -76,10 +76,14 @@ class H2oPolicy final : public AttentionPolicy {
       candidates_.resize(size_t(excess));
       std::sort(candidates_.begin(), candidates_.end());
       out.drops.insert(out.drops.end(), candidates_.begin(), candidates_.end());
-      // The scores follow their tokens exactly as the cache moves them.
-      plan_drop(candidates_.data(), excess, step.n_cached, moves_);
-      for (const SlotMove& m : moves_) s[m.to] = s[m.from];
     }
+  }
+
+  // The scores follow their tokens exactly as the book moved them.
+  void moved(const StepInfo& step, const std::vector<KvMove>& moves) override {
+    const int64_t cap = step.capacity();
+    for (const KvMove& m : moves)
+      score_[size_t(m.head * cap + m.to)] = score_[size_t(m.head * cap + m.from)];
   }
 
   // Whole-prompt scoring holds the prompt first: no bound below the context.
@@ -90,7 +94,6 @@ class H2oPolicy final : public AttentionPolicy {
   bool chunked_, mean_;
   std::vector<float> score_;  // [kv_head][capacity], following the slots
   std::vector<int32_t> candidates_;
-  std::vector<SlotMove> moves_;
 };
 
 }  // namespace

@@ -64,7 +64,7 @@ struct StepInfo {
 // What leaves the cache after a step: either a range of slots [begin, begin + count) in every head
 // (later slots move down; with reposition their positions drop by count and their keys are
 // re-rotated to match: StreamingLLM's positions inside the cache, llama.cpp's context shift), or
-// per_head slots of every KV head, drops[g * per_head ...] ascending (filled as plan_drop says).
+// per_head slots of every KV head, drops[g * per_head ...] ascending (moved() reports the moves).
 struct Eviction {
   int64_t begin = 0, count = 0;
   bool reposition = false;
@@ -118,6 +118,10 @@ class AttentionPolicy {
   virtual void observe(const StepInfo&, const float* /*mass*/) {}
   virtual bool mass_group_max() const { return false; }
   virtual void evict(const StepInfo&, Eviction&) {}
+  // The book carried out the step's eviction: each move (head, from, to), in order, took the token
+  // in slot `from` of that KV head to slot `to`. A policy keeping per-slot state (H2O's scores)
+  // moves it the same way; it is called once per book edit, after evict().
+  virtual void moved(const StepInfo&, const std::vector<KvMove>&) {}
   // Tokens the layer ever holds after a step (-1: no bound); bounded layers get a smaller cache.
   virtual int64_t max_held() const { return -1; }
   // The fewest tokens the last chunk of a prompt must hold (SnapKV's observation window).

@@ -11,6 +11,7 @@
 #include "engine/attention/registry.h"
 #include "kernels/common/page_selection.h"
 #include "kernels/cpu/vec.h"
+#include "support/error.h"
 
 namespace longctx {
 namespace {
@@ -147,6 +148,13 @@ std::unique_ptr<AttentionPolicy> make_quest_policy(PolicyParams& params) {
   int64_t page = params.integer("page", kDefaultPage, 1, 4096);
   int64_t budget = params.integer("budget", kDefaultBudget, 1, int64_t(1) << 30);
   int64_t dense_layers = params.integer("dense_layers", kDefaultDenseLayers, 0, int64_t(1) << 20);
+  // Asked for, dense_layers covering every layer would run the model dense under Quest's name.
+  const int64_t n_layer = params.context().n_layer;
+  if (params.given("dense_layers") && n_layer > 0 && dense_layers >= n_layer) {
+    throw Error("--attn quest: dense_layers=" + std::to_string(dense_layers) +
+                " leaves none of this model's " + std::to_string(n_layer) +
+                " layers sparse (at most " + std::to_string(n_layer - 1) + ")");
+  }
   std::string heads = params.choice("heads", "query", {"query", "group"});
   return std::make_unique<QuestPolicy>(page, budget, dense_layers, heads == "query");
 }

@@ -171,10 +171,10 @@ std::string known_policies() {
   return names;
 }
 
-std::unique_ptr<AttentionPolicy> make_policy(const PolicySpec& spec) {
+std::unique_ptr<AttentionPolicy> make_policy(const PolicySpec& spec, const PolicyContext& context) {
   for (const Entry& e : kPolicies) {
     if (e.name == spec.name) {
-      PolicyParams params(spec);
+      PolicyParams params(spec, context);
       auto policy = e.make(params);
       params.finish();
       return policy;

@@ -14,6 +14,8 @@
 
 namespace longctx {
 
+struct ModelConfig;
+
 struct PolicySpec {
   std::string name = "dense";
   std::map<std::string, std::string> params;
@@ -27,10 +29,21 @@ PolicySpec parse_policy_spec(std::string_view text);
 // names a per-layer preset file (configs/), read when its session is made.
 std::vector<std::string> split_policy_list(std::string_view text);
 
+// Where a policy is built: its layer among the model's (a per-layer budget, PyramidKV-style, is a
+// function of both) and the model's configuration. A policy checked before any model is loaded (a
+// --attn value) gets n_layer 0 and no config.
+struct PolicyContext {
+  int64_t layer = 0, n_layer = 0;
+  const ModelConfig* config = nullptr;
+};
+
 // The parameters of one policy, read once each; finish() rejects the keys nobody read.
 class PolicyParams {
  public:
-  explicit PolicyParams(const PolicySpec& spec) : spec_(spec) {}
+  PolicyParams(const PolicySpec& spec, const PolicyContext& context)
+      : spec_(spec), context_(context) {}
+  const PolicyContext& context() const { return context_; }
+  bool given(const std::string& key) const { return spec_.params.count(key) > 0; }
   int64_t integer(const std::string& key, int64_t fallback, int64_t min, int64_t max);
   double real(const std::string& key, double fallback, double min, double max);
   std::string choice(const std::string& key, const std::string& fallback,
@@ -40,10 +53,12 @@ class PolicyParams {
  private:
   const std::string* lookup(const std::string& key);  // marks the key read; null when absent
   const PolicySpec& spec_;
+  PolicyContext context_;
   std::vector<std::string> used_;
 };
 
-std::unique_ptr<AttentionPolicy> make_policy(const PolicySpec& spec);
+std::unique_ptr<AttentionPolicy> make_policy(const PolicySpec& spec,
+                                             const PolicyContext& context = {});
 std::string known_policies();
 
 // One spec per layer, from a single --attn value or from --attn-config FILE.json:

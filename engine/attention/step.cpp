@@ -69,24 +69,28 @@ void Session::attention_step(int64_t il, int64_t n, bool prompt_end) {
   step.n_cached = book_.used(il);
   policy.evict(step, eviction_);
   if (trace) trace->eviction(steps_, pos_[0], n, il, eviction_, book_, shift_[size_t(il)]);
-  apply_eviction(il, eviction_);
+  apply_eviction(step, policy, eviction_);
   planning_ms_ += ms_since(t0);
   backend_->mark_attention(false);
 }
 
-void Session::apply_eviction(int64_t il, const Eviction& ev) {
+void Session::apply_eviction(const StepInfo& step, AttentionPolicy& policy, const Eviction& ev) {
   const ModelConfig& c = model_.config;
-  // The book moves positions and reports the moves; the backend moves its rows the same way.
+  const int64_t il = step.layer;
+  // The book moves positions and reports the moves; the backend moves its rows the same way, and
+  // the policy whatever it keeps per slot.
   if (ev.per_head > 0) {
     book_.drop(il, ev.drops, ev.per_head, moves_);
     evicted_ = true;
     backend_->replay(il, moves_, nullptr);
+    policy.moved(step, moves_);
   }
   if (ev.count <= 0) return;
   evicted_ = true;
   if (!ev.reposition) {
     book_.evict_range(il, ev.begin, ev.count, 0, moves_);
     backend_->replay(il, moves_, nullptr);
+    policy.moved(step, moves_);
     return;
   }
   // Every moved key turns back by the same angles: compute them once per eviction.
@@ -99,6 +103,7 @@ void Session::apply_eviction(int64_t il, const Eviction& ev) {
   book_.evict_range(il, ev.begin, ev.count, int32_t(ev.count), moves_);
   const KeyRotation rotation{rotation_.data(), rotation_.data() + half, int32_t(ev.count)};
   backend_->replay(il, moves_, &rotation);
+  policy.moved(step, moves_);
   shift_[size_t(il)] += ev.count;
 }
 
