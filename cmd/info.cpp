@@ -88,17 +88,17 @@ Described from_gguf(const gguf::File& f) {
   }
   // Llama 3.x scaling comes as a tensor (the loader checks it; here it is only shown).
   const gguf::TensorInfo* freqs = f.find_tensor(std::string(kGgufGlobals.rope_freqs));
-  if (freqs && freqs->type.id == 0 && d.config.rope_scaling.type == "none") {
+  if (freqs && freqs->type.id == 0 && d.config.rope_scaling.type == RopeScalingType::None) {
     const float* x = reinterpret_cast<const float*>(freqs->data);
-    d.config.rope_scaling.type = "llama3";
+    d.config.rope_scaling.type = RopeScalingType::Llama3;
     d.config.rope_scaling.freq_factors.assign(x, x + freqs->n_elems);
   }
   const gguf::TensorInfo* longs = f.find_tensor(std::string(kGgufGlobals.rope_long));
   const gguf::TensorInfo* shorts = f.find_tensor(std::string(kGgufGlobals.rope_short));
   if (longs && shorts && longs->type.id == 0 && shorts->type.id == 0 &&
-      d.config.rope_scaling.type == "none") {
+      d.config.rope_scaling.type == RopeScalingType::None) {
     RopeScaling& s = d.config.rope_scaling;
-    s.type = "longrope";
+    s.type = RopeScalingType::LongRope;
     s.long_factors.assign(reinterpret_cast<const float*>(longs->data),
                           reinterpret_cast<const float*>(longs->data) + longs->n_elems);
     s.short_factors.assign(reinterpret_cast<const float*>(shorts->data),
@@ -162,21 +162,21 @@ nlohmann::ordered_json describe(const Described& d) {
   j["rope"] = {{"type", c.rope_type == RopeType::Neox ? "neox" : "norm"},
                {"base", c.rope_base},
                {"dimensions", c.n_rot},
-               {"scaling", c.rope_scaling.type},
+               {"scaling", rope_scaling_name(c.rope_scaling.type)},
                {"scaling_factor", c.rope_scaling.factor},
                {"original_context", c.rope_scaling.original_context}};
   // Each scaling's own parameters (the text form prints the numbers among them).
   const RopeScaling& rs = c.rope_scaling;
-  if (rs.type == "llama3" && !rs.freq_factors.empty()) {
+  if (rs.type == RopeScalingType::Llama3 && !rs.freq_factors.empty()) {
     j["rope"]["freq_factors"] = rs.freq_factors;
-  } else if (rs.type == "llama3") {
+  } else if (rs.type == RopeScalingType::Llama3) {
     j["rope"]["low_freq_factor"] = rs.low_freq_factor;
     j["rope"]["high_freq_factor"] = rs.high_freq_factor;
-  } else if (rs.type == "yarn") {
+  } else if (rs.type == RopeScalingType::Yarn) {
     j["rope"]["beta_fast"] = rs.beta_fast;
     j["rope"]["beta_slow"] = rs.beta_slow;
     j["rope"]["attention_factor"] = rs.attention_factor;
-  } else if (rs.type == "longrope") {
+  } else if (rs.type == RopeScalingType::LongRope) {
     j["rope"]["attention_factor"] = rs.attention_factor;
     j["rope"]["short_factors"] = rs.short_factors;
     j["rope"]["long_factors"] = rs.long_factors;
@@ -188,9 +188,12 @@ nlohmann::ordered_json describe(const Described& d) {
       (c.layer_is_local[size_t(il)] ? local : global).push_back(il);
     // The scaling local layers take (the architecture's LocalRope rule).
     const RopeScaling& ls = local.empty() ? c.rope_scaling : c.layer_scaling(local[0]);
-    swa = {{"window", c.sliding_window},    {"local_layers", local},
-           {"global_layers", global},       {"local_rope_base", c.rope_base_local},
-           {"local_rope_scaling", ls.type}, {"local_rope_scaling_factor", ls.factor}};
+    swa = {{"window", c.sliding_window},
+           {"local_layers", local},
+           {"global_layers", global},
+           {"local_rope_base", c.rope_base_local},
+           {"local_rope_scaling", rope_scaling_name(ls.type)},
+           {"local_rope_scaling_factor", ls.factor}};
   }
   j["sliding_window"] = swa;
   j["tokenizer"] = {

@@ -78,7 +78,7 @@ int64_t fitting_context(const Model& model, SessionOptions so, int sessions, dou
 // the original context to (a Hugging Face config may keep the original as max_position_embeddings).
 int64_t supported_context(const ModelConfig& c) {
   const RopeScaling& s = c.rope_scaling;
-  if (s.type == "none" || s.original_context <= 0) return c.n_ctx_train;
+  if (s.type == RopeScalingType::None || s.original_context <= 0) return c.n_ctx_train;
   return std::max(c.n_ctx_train, int64_t(double(s.original_context) * s.factor));
 }
 
@@ -182,8 +182,10 @@ std::unique_ptr<Session> make_session(const Model& model, const ModelOptions& o,
     spdlog::warn(
         "-c {} exceeds the {} tokens the model was trained on{}; expect degraded output past them",
         o.n_ctx, supported_context(c),
-        c.rope_scaling.type == "none" ? " (no rope scaling extends it)"
-                                      : " (its " + c.rope_scaling.type + " rope scaling included)");
+        c.rope_scaling.type == RopeScalingType::None
+            ? " (no rope scaling extends it)"
+            : " (its " + std::string(rope_scaling_name(c.rope_scaling.type)) +
+                  " rope scaling included)");
   }
   return std::make_unique<Session>(model, so);
 }

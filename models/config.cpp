@@ -9,6 +9,23 @@
 #include "support/error.h"
 
 namespace longctx {
+
+const char* rope_scaling_name(RopeScalingType t) {
+  switch (t) {
+    case RopeScalingType::None:
+      return "none";
+    case RopeScalingType::Linear:
+      return "linear";
+    case RopeScalingType::Llama3:
+      return "llama3";
+    case RopeScalingType::Yarn:
+      return "yarn";
+    case RopeScalingType::LongRope:
+      return "longrope";
+  }
+  return "?";
+}
+
 namespace {
 
 int64_t per_layer_scalar(const gguf::File& f, const std::string& key, int64_t n_layer) {
@@ -46,7 +63,9 @@ void require_positive(const gguf::File& f, const std::string& key, int64_t value
 RopeScaling read_rope_scaling(const gguf::File& f, const std::string& p, int64_t n_ctx_train) {
   RopeScaling s;
   const std::string type_key = p + "rope.scaling.type";
-  if (auto type = f.find_string(type_key)) s.type = std::string(*type);
+  // llama.cpp writes "none", "linear" or "yarn" here; llama3 and LongRoPE come as tensors.
+  std::string type_name = "none";
+  if (auto type = f.find_string(type_key)) type_name = std::string(*type);
   const std::string factor_key =
       f.find(p + "rope.scaling.factor") ? p + "rope.scaling.factor" : p + "rope.scale_linear";
   // 0 (or absent) is llama.cpp's "no scaling"; anything else must be a usable factor.
@@ -54,16 +73,18 @@ RopeScaling read_rope_scaling(const gguf::File& f, const std::string& p, int64_t
   if (factor != 0 && (!(factor > 0) || !std::isfinite(factor)))
     f.fail_key(factor_key, f.find(factor_key),
                "must be a positive number, got " + std::to_string(factor));
-  if (factor > 0 && s.type == "none") s.type = "linear";
+  if (type_name == "linear" || (factor > 0 && type_name == "none"))
+    s.type = RopeScalingType::Linear;
+  if (type_name == "yarn") s.type = RopeScalingType::Yarn;
   s.factor = factor > 0 ? factor : 1.0;
   s.original_context =
       f.find_int<int64_t>(p + "rope.scaling.original_context_length").value_or(n_ctx_train);
-  if (s.type != "none" && s.type != "linear" && s.type != "yarn") {
+  if (type_name != "none" && type_name != "linear" && type_name != "yarn") {
     f.fail_key(type_key, f.find(type_key),
-               "is '" + s.type + "', a rope scaling longctx does not implement (none, linear, " +
+               "is '" + type_name + "', a rope scaling longctx does not implement (none, linear, " +
                    "yarn; llama3 comes as a rope_freqs tensor)");
   }
-  if (s.type != "yarn") {
+  if (s.type != RopeScalingType::Yarn) {
     // LongRoPE's factors come as tensors (the loader turns the type to longrope); its attention
     // factor is this key. Any other type with a factor other than 1 is refused by the loader.
     s.attention_factor = f.find_float(p + "rope.scaling.attn_factor").value_or(1.0);
@@ -135,11 +156,11 @@ LayerRope ModelConfig::layer_rope(int64_t layer, int64_t n_ctx) const {
   for (int64_t i = 0; i < half; ++i)
     f[size_t(i)] = std::pow(base, -2.0 * double(i) / double(n_rot));
   const double factor = s.factor, orig = double(s.original_context);
-  if (s.type == "linear") {
+  if (s.type == RopeScalingType::Linear) {
     for (double& x : f) x /= factor;
-  } else if (s.type == "llama3" && !s.freq_factors.empty()) {
+  } else if (s.type == RopeScalingType::Llama3 && !s.freq_factors.empty()) {
     for (int64_t i = 0; i < half; ++i) f[size_t(i)] /= double(s.freq_factors[size_t(i)]);
-  } else if (s.type == "llama3") {
+  } else if (s.type == RopeScalingType::Llama3) {
     const double low_wavelen = orig / s.low_freq_factor, high_wavelen = orig / s.high_freq_factor;
     for (double& x : f) {
       const double wavelen = 2.0 * M_PI / x;
@@ -151,10 +172,10 @@ LayerRope ModelConfig::layer_rope(int64_t layer, int64_t n_ctx) const {
         x = (1.0 - smooth) * x / factor + smooth * x;
       }
     }
-  } else if (s.type == "longrope") {
+  } else if (s.type == RopeScalingType::LongRope) {
     const std::vector<float>& by = n_ctx > s.original_context ? s.long_factors : s.short_factors;
     for (int64_t i = 0; i < half; ++i) f[size_t(i)] /= double(by[size_t(i)]);
-  } else if (s.type == "yarn") {
+  } else if (s.type == RopeScalingType::Yarn) {
     // The dimension that turns `rotations` times over the original context.
     auto dim_of = [&](double rotations) {
       return double(n_rot) * std::log(orig / (rotations * 2.0 * M_PI)) / (2.0 * std::log(base));
@@ -170,7 +191,7 @@ LayerRope ModelConfig::layer_rope(int64_t layer, int64_t n_ctx) const {
   }
   LayerRope r;
   r.inv_freq.assign(f.begin(), f.end());
-  const bool amplified = s.type == "yarn" || s.type == "longrope";
+  const bool amplified = s.type == RopeScalingType::Yarn || s.type == RopeScalingType::LongRope;
   r.amplitude = amplified ? float(s.attention_factor) : 1.0f;
   return r;
 }
@@ -189,7 +210,7 @@ std::string number_text(double v) {
 
 std::optional<ConfigProblem> scaling_problem(const RopeScaling& s, ConfigField factor,
                                              ConfigField original, ConfigField attention) {
-  if (s.type == "none") return std::nullopt;
+  if (s.type == RopeScalingType::None) return std::nullopt;
   if (!(s.factor > 0) || !(s.factor <= kMaxScalingFactor))
     return ConfigProblem{factor,
                          "must be a positive number up to 1e6, got " + number_text(s.factor)};

@@ -14,8 +14,14 @@ namespace longctx {
 // How the rotary frequencies of global layers are stretched past the trained context, as
 // transformers' rope_init functions and llama.cpp compute them (transformers
 // modeling_rope_utils.py, llama.cpp ggml_rope_yarn_corr_dims).
+// How the rotary frequencies are stretched past the trained context.
+enum class RopeScalingType { None, Linear, Llama3, Yarn, LongRope };
+// Its name as transformers' rope_type and llama.cpp's rope.scaling.type spell it ("none",
+// "linear", "llama3", "yarn", "longrope"), for messages and `longctx info`.
+const char* rope_scaling_name(RopeScalingType t);
+
 struct RopeScaling {
-  std::string type = "none";  // none, linear, llama3, yarn, longrope
+  RopeScalingType type = RopeScalingType::None;
   double factor = 1.0;
   int64_t original_context = 0;
   // llama3: wavelengths above original_context / low_freq_factor are divided by factor, those

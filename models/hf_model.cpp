@@ -49,12 +49,12 @@ RopeScaling read_hf_rope_scaling(const JsonFields& rs, const JsonFields& config,
     return v;
   };
   if (type == "default" || type == "none") {
-    s.type = "none";
+    s.type = RopeScalingType::None;
   } else if (type == "linear") {
-    s.type = "linear";
+    s.type = RopeScalingType::Linear;
     s.factor = positive("factor", 1.0);
   } else if (type == "llama3") {
-    s.type = "llama3";
+    s.type = RopeScalingType::Llama3;
     s.factor = positive("factor", 1.0);
     s.low_freq_factor = positive("low_freq_factor", 1.0);
     s.high_freq_factor = positive("high_freq_factor", 4.0);
@@ -62,7 +62,7 @@ RopeScaling read_hf_rope_scaling(const JsonFields& rs, const JsonFields& config,
       rs.fail("high_freq_factor", "must exceed low_freq_factor");
     s.original_context = int64_t(positive("original_max_position_embeddings", 0));
   } else if (type == "yarn") {
-    s.type = "yarn";
+    s.type = RopeScalingType::Yarn;
     s.original_context = int64_t(positive("original_max_position_embeddings", 0));
     s.factor = positive("factor", double(max_positions) / double(s.original_context));
     // transformers: `or` defaults, so 0 means the default too.
@@ -78,7 +78,7 @@ RopeScaling read_hf_rope_scaling(const JsonFields& rs, const JsonFields& config,
     known.insert("truncate");
     if (!rs.boolean("truncate", true)) rs.fail("truncate", "false is not implemented (true only)");
   } else if (type == "longrope") {
-    s.type = "longrope";
+    s.type = RopeScalingType::LongRope;
     known.insert("original_max_position_embeddings");
     s.original_context = rs.present("original_max_position_embeddings")
                              ? rs.integer("original_max_position_embeddings")

@@ -142,12 +142,12 @@ void load_weights(Model& model, TensorSource& src, bool hf, std::optional<bool> 
   if (!g.rope_freqs.empty() && src.has(std::string(g.rope_freqs))) {
     // Llama 3.x as llama.cpp's converter writes it: frequency i is divided by factor i.
     RopeScaling& s = model.config.rope_scaling;
-    if (s.type != "none") {
+    if (s.type != RopeScalingType::None) {
       throw Error(src.where() + ": tensor '" + std::string(g.rope_freqs) + "' and rope scaling '" +
-                  s.type + "' both stretch the rotary frequencies");
+                  rope_scaling_name(s.type) + "' both stretch the rotary frequencies");
     }
     const float* factors = src.vector(take(g.rope_freqs), c.n_rot / 2, false);
-    s.type = "llama3";
+    s.type = RopeScalingType::Llama3;
     s.freq_factors.assign(factors, factors + c.n_rot / 2);
     for (float x : s.freq_factors) {
       if (!(x > 0) || !std::isfinite(x))
@@ -160,11 +160,11 @@ void load_weights(Model& model, TensorSource& src, bool hf, std::optional<bool> 
     // LongRoPE as llama.cpp's converter writes Phi-3: both factor lists, the attention factor a
     // key.
     RopeScaling& s = model.config.rope_scaling;
-    if (s.type != "none") {
-      throw Error(src.where() + ": LongRoPE factor tensors and rope scaling '" + s.type +
-                  "' both stretch the rotary frequencies");
+    if (s.type != RopeScalingType::None) {
+      throw Error(src.where() + ": LongRoPE factor tensors and rope scaling '" +
+                  rope_scaling_name(s.type) + "' both stretch the rotary frequencies");
     }
-    s.type = "longrope";
+    s.type = RopeScalingType::LongRope;
     for (auto [name, out] :
          {std::pair{g.rope_long, &s.long_factors}, std::pair{g.rope_short, &s.short_factors}}) {
       const float* x = src.vector(take(name), c.n_rot / 2, false);
@@ -180,7 +180,8 @@ void load_weights(Model& model, TensorSource& src, bool hf, std::optional<bool> 
       throw Error(src.where() + ": the LongRoPE attention factor (rope.scaling.attn_factor) must " +
                   "be a positive number, got " + std::to_string(s.attention_factor));
   }
-  if (model.config.rope_scaling.type != "yarn" && model.config.rope_scaling.type != "longrope" &&
+  if (model.config.rope_scaling.type != RopeScalingType::Yarn &&
+      model.config.rope_scaling.type != RopeScalingType::LongRope &&
       model.config.rope_scaling.attention_factor != 1.0) {
     throw Error(src.where() + ": rope.scaling.attn_factor is " +
                 std::to_string(model.config.rope_scaling.attention_factor) +

@@ -141,7 +141,7 @@ TEST_CASE("rope scalings are read or refused by key, never run unscaled") {
         .kv("llama.rope.scaling.factor", VT::FLOAT32, 4.0f)
         .kv("llama.rope.scaling.original_context_length", VT::UINT32, uint32_t{64});
   });
-  CHECK(yarn.rope_scaling.type == "yarn");
+  CHECK(yarn.rope_scaling.type == RopeScalingType::Yarn);
   CHECK(yarn.rope_scaling.attention_factor == Approx(0.1 * std::log(4.0) + 1.0));
   // The factor multiplies the rotated dimensions of q and k (each layer's rotation), not the
   // scale of q.k, which would reach the dimensions partial rotation leaves alone.
