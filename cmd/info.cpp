@@ -86,24 +86,7 @@ Described from_gguf(const gguf::File& f) {
   for (const gguf::TensorInfo& t : f.tensors()) {
     d.tensors.push_back({t.name, std::string(t.type.name), t.shape, t.n_bytes, t.n_elems});
   }
-  // Llama 3.x scaling comes as a tensor (the loader checks it; here it is only shown).
-  const gguf::TensorInfo* freqs = f.find_tensor(std::string(kGgufGlobals.rope_freqs));
-  if (freqs && freqs->type.id == 0 && d.config.rope_scaling.type == RopeScalingType::None) {
-    const float* x = reinterpret_cast<const float*>(freqs->data);
-    d.config.rope_scaling.type = RopeScalingType::Llama3;
-    d.config.rope_scaling.freq_factors.assign(x, x + freqs->n_elems);
-  }
-  const gguf::TensorInfo* longs = f.find_tensor(std::string(kGgufGlobals.rope_long));
-  const gguf::TensorInfo* shorts = f.find_tensor(std::string(kGgufGlobals.rope_short));
-  if (longs && shorts && longs->type.id == 0 && shorts->type.id == 0 &&
-      d.config.rope_scaling.type == RopeScalingType::None) {
-    RopeScaling& s = d.config.rope_scaling;
-    s.type = RopeScalingType::LongRope;
-    s.long_factors.assign(reinterpret_cast<const float*>(longs->data),
-                          reinterpret_cast<const float*>(longs->data) + longs->n_elems);
-    s.short_factors.assign(reinterpret_cast<const float*>(shorts->data),
-                           reinterpret_cast<const float*>(shorts->data) + shorts->n_elems);
-  }
+  read_rope_tensors(f, d.config);  // as the loader completes it, with the same checks
   return d;
 }
 

@@ -139,53 +139,12 @@ void load_weights(Model& model, TensorSource& src, bool hf, std::optional<bool> 
   model.output_norm = src.vector(take(g.output_norm), c.n_embd, true);
   const bool is_tied = tied.value_or(!src.has(std::string(g.output)));
   model.output = is_tied ? model.token_embd : src.matrix(take(g.output), c.n_vocab, c.n_embd);
-  if (!g.rope_freqs.empty() && src.has(std::string(g.rope_freqs))) {
-    // Llama 3.x as llama.cpp's converter writes it: frequency i is divided by factor i.
-    RopeScaling& s = model.config.rope_scaling;
-    if (s.type != RopeScalingType::None) {
-      throw Error(src.where() + ": tensor '" + std::string(g.rope_freqs) + "' and rope scaling '" +
-                  rope_scaling_name(s.type) + "' both stretch the rotary frequencies");
-    }
-    const float* factors = src.vector(take(g.rope_freqs), c.n_rot / 2, false);
-    s.type = RopeScalingType::Llama3;
-    s.freq_factors.assign(factors, factors + c.n_rot / 2);
-    for (float x : s.freq_factors) {
-      if (!(x > 0) || !std::isfinite(x))
-        throw Error(src.where() +
-                    ": tensor 'rope_freqs.weight' holds a factor that is not positive");
-    }
-  }
-  if (!g.rope_long.empty() &&
-      (src.has(std::string(g.rope_long)) || src.has(std::string(g.rope_short)))) {
-    // LongRoPE as llama.cpp's converter writes Phi-3: both factor lists, the attention factor a
-    // key.
-    RopeScaling& s = model.config.rope_scaling;
-    if (s.type != RopeScalingType::None) {
-      throw Error(src.where() + ": LongRoPE factor tensors and rope scaling '" +
-                  rope_scaling_name(s.type) + "' both stretch the rotary frequencies");
-    }
-    s.type = RopeScalingType::LongRope;
-    for (auto [name, out] :
-         {std::pair{g.rope_long, &s.long_factors}, std::pair{g.rope_short, &s.short_factors}}) {
-      const float* x = src.vector(take(name), c.n_rot / 2, false);
-      out->assign(x, x + c.n_rot / 2);
-      for (float v : *out) {
-        if (!(v > 0) || !std::isfinite(v)) {
-          throw Error(src.where() + ": tensor '" + std::string(name) +
-                      "' holds a factor that is not positive");
-        }
-      }
-    }
-    if (!(s.attention_factor > 0) || !std::isfinite(s.attention_factor))
-      throw Error(src.where() + ": the LongRoPE attention factor (rope.scaling.attn_factor) must " +
-                  "be a positive number, got " + std::to_string(s.attention_factor));
-  }
-  if (model.config.rope_scaling.type != RopeScalingType::Yarn &&
-      model.config.rope_scaling.type != RopeScalingType::LongRope &&
-      model.config.rope_scaling.attention_factor != 1.0) {
-    throw Error(src.where() + ": rope.scaling.attn_factor is " +
-                std::to_string(model.config.rope_scaling.attention_factor) +
-                " without yarn or LongRoPE factors; longctx does not implement it");
+  // Rope factor tensors (GGUF) were read into the configuration before the weights.
+  const RopeScaling& rs = c.rope_scaling;
+  if (!rs.freq_factors.empty() && !g.rope_freqs.empty()) take(g.rope_freqs);
+  if (!rs.long_factors.empty() && !g.rope_long.empty() && src.has(std::string(g.rope_long))) {
+    take(g.rope_long);
+    take(g.rope_short);
   }
   model.layers.clear();
   for (int64_t il = 0; il < c.n_layer; ++il) {

@@ -52,7 +52,9 @@ struct Model {
 // hyper-parameters, or a type longctx cannot compute with.
 std::unique_ptr<Model> load_model(const std::string& path);
 
-// The Hugging Face folder loader (models/hf_model.cpp).
+// The two loaders load_model chooses between: a GGUF file (models/gguf_model.cpp) and a Hugging
+// Face folder (models/hf_model.cpp). Each completes the configuration before reading a weight.
+std::unique_ptr<Model> load_gguf_model(const std::string& path);
 std::unique_ptr<Model> load_hf_model(const std::string& folder);
 
 // "576 x 49152": a shape as error messages and `info` print it.
