@@ -1,13 +1,21 @@
-// The commands as functions (cmd/): what `longctx run` prints, called the way main() calls it but
-// with the output captured, on a real model (SmolLM2-135M-Instruct) greedily.
+// The commands as functions (cmd/): what `longctx run` and `longctx chat` print, called the way
+// main() calls them but with input and output captured, on a real model (SmolLM2-135M-Instruct),
+// greedily.
 #include <catch2/catch.hpp>
 #include <cstdio>
 #include <filesystem>
+#include <sstream>
 #include <string>
 
+#include "cmd/chat.h"
 #include "cmd/run.h"
+#include "engine/generate.h"
+#include "engine/session.h"
+#include "models/model.h"
 #include "support/error.h"
 #include "tests/fixtures.h"
+#include "tokenizer/chat_template.h"
+#include "tokenizer/tokenizer.h"
 
 using namespace longctx;
 
@@ -68,4 +76,42 @@ TEST_CASE("run refuses a missing or empty prompt before it loads anything", "[mo
   cmd::RunOptions o = greedy_run("", 4);
   CHECK_THROWS_WITH(cmd::run_prompt(o, out.f, err.f), "run: give -p PROMPT or -f FILE");
   CHECK(out.text().empty());
+}
+
+TEST_CASE("chat's second reply, on the cache its first turn left, equals a fresh session's",
+          "[model]") {
+  const std::string path = test::model_path(test::kSmolLM2);
+  if (!std::filesystem::exists(path)) FAIL(path << " is missing: run scripts/setup");
+  const std::string q1 = "What is the capital of France?", q2 = "And the capital of Italy?";
+  cmd::ChatOptions o;
+  o.model.model = path;
+  o.model.n_ctx = 512;
+  o.model.threads = 2;
+  o.sampler.temperature = 0;
+  o.n_predict = 12;
+  std::istringstream in(q1 + "\n" + q2 + "\n");
+  Capture out, err;
+  REQUIRE(cmd::chat(o, in, out.f, err.f, /*interactive=*/false) == 0);
+  CHECK(err.text().find("> ") == std::string::npos);  // nobody types: no prompts
+
+  // The reference renders the whole conversation so far and generates on a fresh session; chat
+  // evaluates only what follows the tokens its cache already holds.
+  auto model = load_model(path);
+  auto tok = tokenizer::Tokenizer::create(model->vocab);
+  auto tpl = tokenizer::ChatTemplate::choose("", tok->vocab());
+  auto reply = [&](const std::vector<tokenizer::ChatMessage>& messages) {
+    SessionOptions so;
+    so.n_ctx = 512;
+    Session s(*model, so);
+    std::vector<int32_t> ids = tok->encode(tpl.render(messages, true), false, true);
+    auto logits = s.eval(ids);
+    Sampler greedy(SamplerOptions{.temperature = 0, .repeat_penalty = 1});
+    GenerateOptions go;
+    go.max_tokens = 12;
+    return generate(s, *tok, greedy, logits, ids, go, {}).text;
+  };
+  const std::string r1 = reply({{"user", q1}});
+  const std::string r2 = reply({{"user", q1}, {"assistant", r1}, {"user", q2}});
+  REQUIRE(!r1.empty());
+  CHECK(out.text() == r1 + "\n" + r2 + "\n");
 }
