@@ -9,6 +9,7 @@
 #include <random>
 #include <sstream>
 
+#include "cmd/bench.h"
 #include "cmd/commands.h"
 #include "cmd/generation.h"
 #include "cmd/model_path.h"
@@ -18,13 +19,6 @@
 
 namespace longctx::cmd {
 namespace {
-
-struct BenchOptions {
-  ModelOptions model;
-  int n_prompt = 512, n_gen = 128, reps = 5;
-  std::string depths = "0";
-  bool json = false, csv = false;
-};
 
 struct Result {
   std::string attention;
@@ -71,6 +65,148 @@ std::pair<double, double> mean_std(const std::vector<double>& v) {
 
 }  // namespace
 
+int bench(BenchOptions o, std::FILE* out, std::FILE* err) {
+  auto depths = parse_list(o.depths, "-d");
+  int64_t need = 0;
+  for (int64_t d : depths) need = std::max<int64_t>(need, d + std::max(o.n_prompt, o.n_gen) + 1);
+  ModelOptions mo = o.model;
+  if (mo.n_ctx == 0) mo.n_ctx = need;
+  set_threads(mo.threads);
+  // Several modes compare side by side on one loaded model and the same random tokens.
+  std::vector<std::string> modes =
+      mo.attn_config.empty() ? split_policy_list(mo.attn) : std::vector<std::string>{""};
+  auto model = load_model(resolve_model(mo.model));
+  const ModelConfig& c = model->config;
+  share_device_model(*model, mo);  // the modes one after another, on one copy of the weights
+  std::vector<Result> results;
+  for (const std::string& mode : modes) {
+    auto session = make_session(*model, mo, mode);
+    Session& s = *session;
+    const std::string attention = mode.empty() ? mo.attn_config : mode;
+    if (need > s.n_ctx()) {
+      throw Error("bench needs a context of " + std::to_string(need) + " tokens; -c is " +
+                  std::to_string(s.n_ctx()));
+    }
+    std::mt19937 rng(1234);
+    std::uniform_int_distribution<int32_t> any_token(0, int32_t(c.n_vocab - 1));
+    auto random_tokens = [&](int64_t n) {
+      std::vector<int32_t> t(static_cast<size_t>(n));
+      for (auto& x : t) x = any_token(rng);
+      if (!t.empty() && model->vocab.add_bos && model->vocab.bos >= 0) t[0] = model->vocab.bos;
+      return t;
+    };
+    auto fill = [&](int64_t depth) {
+      s.clear();
+      if (depth > 0) s.eval(random_tokens(depth));
+    };
+    fill(0);
+    s.eval(random_tokens(std::min<int64_t>(16, s.n_ctx())));  // warm-up
+    for (int64_t depth : depths) {
+      std::string at = depth > 0 ? " @ d" + std::to_string(depth) : "";
+      if (o.n_prompt > 0) {
+        std::vector<double> rates;
+        double attn_ms = 0, plan_ms = 0;
+        for (int r = 0; r < o.reps; ++r) {
+          fill(depth);
+          auto tokens = random_tokens(o.n_prompt);
+          s.reset_timing();
+          double t0 = now_ms();
+          s.eval(tokens);
+          rates.push_back(o.n_prompt / ((now_ms() - t0) / 1000));
+          attn_ms += s.attention_ms();
+          plan_ms += s.planning_ms();
+        }
+        auto [m, sd] = mean_std(rates);
+        results.push_back({attention, "pp" + std::to_string(o.n_prompt) + at, depth, o.n_prompt, m,
+                           sd, s.held_kv_bytes(), s.kv_bytes(),
+                           attn_ms / double(o.reps * o.n_prompt),
+                           plan_ms / double(o.reps * o.n_prompt), s.backend_name()});
+      }
+      if (o.n_gen > 0) {
+        std::vector<double> rates;
+        double attn_ms = 0, plan_ms = 0;
+        for (int r = 0; r < o.reps; ++r) {
+          fill(depth);
+          if (depth == 0) s.eval(random_tokens(1));  // a first token, as llama-bench's BOS
+          s.reset_timing();
+          double t0 = now_ms();
+          for (int i = 0; i < o.n_gen; ++i) {
+            int32_t one[1] = {any_token(rng)};
+            s.eval(one);
+          }
+          rates.push_back(o.n_gen / ((now_ms() - t0) / 1000));
+          attn_ms += s.attention_ms();
+          plan_ms += s.planning_ms();
+        }
+        auto [m, sd] = mean_std(rates);
+        results.push_back({attention, "tg" + std::to_string(o.n_gen) + at, depth, o.n_gen, m, sd,
+                           s.held_kv_bytes(), s.kv_bytes(), attn_ms / double(o.reps * o.n_gen),
+                           plan_ms / double(o.reps * o.n_gen), s.backend_name()});
+      }
+    }
+  }
+  std::string model_name =
+      std::string(c.arch->name) + " " + model->path.substr(model->path.rfind('/') + 1);
+  double size_mib = double(model->weight_bytes) / 1048576.0;
+  int64_t params = model->n_params;
+  int threads = omp_get_max_threads();
+  if (o.json) {
+    nlohmann::ordered_json j = nlohmann::ordered_json::array();
+    for (const Result& r : results) {
+      j.push_back({{"model", model_name},
+                   {"size_mib", size_mib},
+                   {"params", params},
+                   {"backend", r.backend},
+                   {"threads", threads},
+                   {"test", r.test},
+                   {"depth", r.depth},
+                   {"tokens", r.tokens},
+                   {"avg_ts", r.mean},
+                   {"stddev_ts", r.stddev},
+                   {"kv_bytes", r.kv_allocated},
+                   {"kv_held_bytes", r.kv_held},
+                   {"attention_ms_per_token", r.attention_ms_per_token},
+                   {"planning_ms_per_token", r.planning_ms_per_token},
+                   {"kv_type", mo.kv_type},
+                   {"peak_rss_bytes", peak_rss_bytes()},
+                   {"attention", r.attention},
+                   {"isa", cpu::isa_name(cpu::detected_isa())}});
+    }
+    std::fprintf(out, "%s\n", j.dump(2).c_str());
+  } else if (o.csv) {
+    std::fprintf(
+        out,
+        "model,size_mib,params,backend,threads,attention,kv_type,test,depth,avg_ts,stddev_ts,"
+        "kv_bytes,kv_held_bytes,peak_rss_bytes,attention_ms_per_token,planning_ms_per_token\n");
+    for (const Result& r : results) {
+      std::fprintf(
+          out, "\"%s\",%.2f,%lld,\"%s\",%d,\"%s\",%s,%s,%lld,%.4f,%.4f,%lld,%lld,%ld,%.4f,%.4f\n",
+          model_name.c_str(), size_mib, (long long)params, r.backend.c_str(), threads,
+          r.attention.c_str(), mo.kv_type.c_str(), r.test.c_str(), (long long)r.depth, r.mean,
+          r.stddev, (long long)r.kv_allocated, (long long)r.kv_held, peak_rss_bytes(),
+          r.attention_ms_per_token, r.planning_ms_per_token);
+    }
+  } else {
+    std::fprintf(out,
+                 "| model | size | params | backend | threads | attention | test | t/s | attention "
+                 "ms/token | of it planning | KV held |\n");
+    std::fprintf(out,
+                 "| --- | ---: | ---: | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: |\n");
+    for (const Result& r : results) {
+      std::fprintf(
+          out,
+          "| %s | %.2f MiB | %.2f M | %s | %d | %s | %s | %.2f ± %.2f | %.3f | %.3f | %.2f MiB "
+          "|\n",
+          model_name.c_str(), size_mib, double(params) / 1e6, r.backend.c_str(), threads,
+          r.attention.c_str(), r.test.c_str(), r.mean, r.stddev, r.attention_ms_per_token,
+          r.planning_ms_per_token, r.kv_held / 1048576.0);
+    }
+    std::fprintf(out, "\nKV cache %s, context %lld, peak RSS %.2f MiB\n", mo.kv_type.c_str(),
+                 (long long)mo.n_ctx, peak_rss_bytes() / 1048576.0);
+  }
+  return 0;
+}
+
 Action add_bench(CLI::App& app) {
   auto o = std::make_shared<BenchOptions>();
   add_model_flags(app, o->model);
@@ -82,146 +218,7 @@ Action add_bench(CLI::App& app) {
   app.add_option("-r,--repetitions", o->reps, "repetitions of each test")->check(at_least(1));
   app.add_flag("--json", o->json, "print JSON");
   app.add_flag("--csv", o->csv, "print CSV");
-  return [o] {
-    auto depths = parse_list(o->depths, "-d");
-    int64_t need = 0;
-    for (int64_t d : depths)
-      need = std::max<int64_t>(need, d + std::max(o->n_prompt, o->n_gen) + 1);
-    ModelOptions mo = o->model;
-    if (mo.n_ctx == 0) mo.n_ctx = need;
-    set_threads(mo.threads);
-    // Several modes compare side by side on one loaded model and the same random tokens.
-    std::vector<std::string> modes =
-        mo.attn_config.empty() ? split_policy_list(mo.attn) : std::vector<std::string>{""};
-    auto model = load_model(resolve_model(mo.model));
-    const ModelConfig& c = model->config;
-    share_device_model(*model, mo);  // the modes one after another, on one copy of the weights
-    std::vector<Result> results;
-    for (const std::string& mode : modes) {
-      auto session = make_session(*model, mo, mode);
-      Session& s = *session;
-      const std::string attention = mode.empty() ? mo.attn_config : mode;
-      if (need > s.n_ctx()) {
-        throw Error("bench needs a context of " + std::to_string(need) + " tokens; -c is " +
-                    std::to_string(s.n_ctx()));
-      }
-      std::mt19937 rng(1234);
-      std::uniform_int_distribution<int32_t> any_token(0, int32_t(c.n_vocab - 1));
-      auto random_tokens = [&](int64_t n) {
-        std::vector<int32_t> t(static_cast<size_t>(n));
-        for (auto& x : t) x = any_token(rng);
-        if (!t.empty() && model->vocab.add_bos && model->vocab.bos >= 0) t[0] = model->vocab.bos;
-        return t;
-      };
-      auto fill = [&](int64_t depth) {
-        s.clear();
-        if (depth > 0) s.eval(random_tokens(depth));
-      };
-      fill(0);
-      s.eval(random_tokens(std::min<int64_t>(16, s.n_ctx())));  // warm-up
-      for (int64_t depth : depths) {
-        std::string at = depth > 0 ? " @ d" + std::to_string(depth) : "";
-        if (o->n_prompt > 0) {
-          std::vector<double> rates;
-          double attn_ms = 0, plan_ms = 0;
-          for (int r = 0; r < o->reps; ++r) {
-            fill(depth);
-            auto tokens = random_tokens(o->n_prompt);
-            s.reset_timing();
-            double t0 = now_ms();
-            s.eval(tokens);
-            rates.push_back(o->n_prompt / ((now_ms() - t0) / 1000));
-            attn_ms += s.attention_ms();
-            plan_ms += s.planning_ms();
-          }
-          auto [m, sd] = mean_std(rates);
-          results.push_back({attention, "pp" + std::to_string(o->n_prompt) + at, depth, o->n_prompt,
-                             m, sd, s.held_kv_bytes(), s.kv_bytes(),
-                             attn_ms / double(o->reps * o->n_prompt),
-                             plan_ms / double(o->reps * o->n_prompt), s.backend_name()});
-        }
-        if (o->n_gen > 0) {
-          std::vector<double> rates;
-          double attn_ms = 0, plan_ms = 0;
-          for (int r = 0; r < o->reps; ++r) {
-            fill(depth);
-            if (depth == 0) s.eval(random_tokens(1));  // a first token, as llama-bench's BOS
-            s.reset_timing();
-            double t0 = now_ms();
-            for (int i = 0; i < o->n_gen; ++i) {
-              int32_t one[1] = {any_token(rng)};
-              s.eval(one);
-            }
-            rates.push_back(o->n_gen / ((now_ms() - t0) / 1000));
-            attn_ms += s.attention_ms();
-            plan_ms += s.planning_ms();
-          }
-          auto [m, sd] = mean_std(rates);
-          results.push_back({attention, "tg" + std::to_string(o->n_gen) + at, depth, o->n_gen, m,
-                             sd, s.held_kv_bytes(), s.kv_bytes(),
-                             attn_ms / double(o->reps * o->n_gen),
-                             plan_ms / double(o->reps * o->n_gen), s.backend_name()});
-        }
-      }
-    }
-    std::string model_name =
-        std::string(c.arch->name) + " " + model->path.substr(model->path.rfind('/') + 1);
-    double size_mib = double(model->weight_bytes) / 1048576.0;
-    int64_t params = model->n_params;
-    int threads = omp_get_max_threads();
-    if (o->json) {
-      nlohmann::ordered_json j = nlohmann::ordered_json::array();
-      for (const Result& r : results) {
-        j.push_back({{"model", model_name},
-                     {"size_mib", size_mib},
-                     {"params", params},
-                     {"backend", r.backend},
-                     {"threads", threads},
-                     {"test", r.test},
-                     {"depth", r.depth},
-                     {"tokens", r.tokens},
-                     {"avg_ts", r.mean},
-                     {"stddev_ts", r.stddev},
-                     {"kv_bytes", r.kv_allocated},
-                     {"kv_held_bytes", r.kv_held},
-                     {"attention_ms_per_token", r.attention_ms_per_token},
-                     {"planning_ms_per_token", r.planning_ms_per_token},
-                     {"kv_type", mo.kv_type},
-                     {"peak_rss_bytes", peak_rss_bytes()},
-                     {"attention", r.attention},
-                     {"isa", cpu::isa_name(cpu::detected_isa())}});
-      }
-      std::printf("%s\n", j.dump(2).c_str());
-    } else if (o->csv) {
-      std::printf(
-          "model,size_mib,params,backend,threads,attention,kv_type,test,depth,avg_ts,stddev_ts,"
-          "kv_bytes,kv_held_bytes,peak_rss_bytes,attention_ms_per_token,planning_ms_per_token\n");
-      for (const Result& r : results) {
-        std::printf(
-            "\"%s\",%.2f,%lld,\"%s\",%d,\"%s\",%s,%s,%lld,%.4f,%.4f,%lld,%lld,%ld,%.4f,%.4f\n",
-            model_name.c_str(), size_mib, (long long)params, r.backend.c_str(), threads,
-            r.attention.c_str(), mo.kv_type.c_str(), r.test.c_str(), (long long)r.depth, r.mean,
-            r.stddev, (long long)r.kv_allocated, (long long)r.kv_held, peak_rss_bytes(),
-            r.attention_ms_per_token, r.planning_ms_per_token);
-      }
-    } else {
-      std::printf(
-          "| model | size | params | backend | threads | attention | test | t/s | attention "
-          "ms/token | of it planning | KV held |\n");
-      std::printf("| --- | ---: | ---: | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: |\n");
-      for (const Result& r : results) {
-        std::printf(
-            "| %s | %.2f MiB | %.2f M | %s | %d | %s | %s | %.2f ± %.2f | %.3f | %.3f | %.2f MiB "
-            "|\n",
-            model_name.c_str(), size_mib, double(params) / 1e6, r.backend.c_str(), threads,
-            r.attention.c_str(), r.test.c_str(), r.mean, r.stddev, r.attention_ms_per_token,
-            r.planning_ms_per_token, r.kv_held / 1048576.0);
-      }
-      std::printf("\nKV cache %s, context %lld, peak RSS %.2f MiB\n", mo.kv_type.c_str(),
-                  (long long)mo.n_ctx, peak_rss_bytes() / 1048576.0);
-    }
-    return 0;
-  };
+  return [o] { return bench(*o, stdout, stderr); };
 }
 
 }  // namespace longctx::cmd

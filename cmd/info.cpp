@@ -7,6 +7,7 @@
 #include <string>
 
 #include "cmd/commands.h"
+#include "cmd/info.h"
 #include "cmd/model_path.h"
 #include "models/config.h"
 #include "models/gguf.h"
@@ -16,11 +17,6 @@
 
 namespace longctx::cmd {
 namespace {
-
-struct InfoOptions {
-  std::string model;
-  bool json = false;
-};
 
 std::string human_bytes(double bytes) {
   const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
@@ -218,9 +214,9 @@ std::string token_text(const nlohmann::ordered_json& t) {
   return s;
 }
 
-void print_human(const nlohmann::ordered_json& j) {
-  auto line = [](const char* label, const std::string& value) {
-    std::printf("%-15s %s\n", label, value.c_str());
+void print_human(const nlohmann::ordered_json& j, std::FILE* out) {
+  auto line = [out](const char* label, const std::string& value) {
+    std::fprintf(out, "%-15s %s\n", label, value.c_str());
   };
   const auto& file = j["file"];
   line("file:", file["path"].get<std::string>() + " (" + human_bytes(file["bytes"].get<double>()) +
@@ -309,15 +305,34 @@ void print_human(const nlohmann::ordered_json& j) {
                 types.c_str(), human_bytes(j["tensor_bytes"].get<double>()).c_str(),
                 j["parameters"].get<double>() / 1e6);
   line("tensors:", buf);
-  std::printf("\n  %-48s %-6s %-20s %12s\n", "name", "type", "shape", "bytes");
+  std::fprintf(out, "\n  %-48s %-6s %-20s %12s\n", "name", "type", "shape", "bytes");
   for (const auto& t : j["tensors"]) {
-    std::printf("  %-48s %-6s %-20s %12lld\n", t["name"].get<std::string>().c_str(),
-                t["type"].get<std::string>().c_str(), shape_text(t["shape"]).c_str(),
-                (long long)t["bytes"].get<int64_t>());
+    std::fprintf(out, "  %-48s %-6s %-20s %12lld\n", t["name"].get<std::string>().c_str(),
+                 t["type"].get<std::string>().c_str(), shape_text(t["shape"]).c_str(),
+                 (long long)t["bytes"].get<int64_t>());
   }
 }
 
 }  // namespace
+
+int info(InfoOptions o, std::FILE* out) {
+  std::string path = resolve_model(o.model);
+  nlohmann::ordered_json j;
+  if (std::filesystem::is_directory(path)) {
+    auto model = load_hf_model(path);
+    j = describe(from_folder(*model));
+  } else {
+    gguf::File file = gguf::File::open(path);
+    j = describe(from_gguf(file));
+  }
+  if (o.json) {
+    std::fprintf(out, "%s\n",
+                 j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+  } else {
+    print_human(j, out);
+  }
+  return 0;
+}
 
 Action add_info(CLI::App& app) {
   auto opts = std::make_shared<InfoOptions>();
@@ -326,23 +341,7 @@ Action add_info(CLI::App& app) {
   app.add_option("-m,--model", opts->model,
                  "GGUF file or Hugging Face folder (same as the positional argument)");
   app.add_flag("--json", opts->json, "print JSON instead of text");
-  return [opts] {
-    std::string path = resolve_model(opts->model);
-    nlohmann::ordered_json j;
-    if (std::filesystem::is_directory(path)) {
-      auto model = load_hf_model(path);
-      j = describe(from_folder(*model));
-    } else {
-      gguf::File file = gguf::File::open(path);
-      j = describe(from_gguf(file));
-    }
-    if (opts->json) {
-      std::printf("%s\n", j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
-    } else {
-      print_human(j);
-    }
-    return 0;
-  };
+  return [opts] { return info(*opts, stdout); };
 }
 
 }  // namespace longctx::cmd

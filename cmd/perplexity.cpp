@@ -8,22 +8,51 @@
 
 #include "cmd/commands.h"
 #include "cmd/generation.h"
+#include "cmd/perplexity.h"
 #include "engine/perplexity.h"
 #include "support/error.h"
 #include "support/text_file.h"
 #include "tokenizer/tokenizer.h"
 
 namespace longctx::cmd {
-namespace {
+namespace {}  // namespace
 
-struct PerplexityOptions {
-  ModelOptions model;
-  std::string file;
-  int chunks = -1;
-  int64_t decode = 0;
-};
-
-}  // namespace
+int perplexity(PerplexityOptions o, std::FILE* out, std::FILE* err) {
+  std::string text = read_text_file(o.file);
+  start_trace(o.model);
+  if (o.model.n_batch < o.model.n_ctx) o.model.n_batch = o.model.n_ctx;
+  Loaded l = load_for_generation(o.model);
+  auto tok = tokenizer::Tokenizer::create(l.model->vocab);
+  std::vector<int32_t> tokens = tok->encode(text, true, false);
+  const int64_t n_ctx = o.model.n_ctx;
+  int32_t bos = l.model->vocab.add_bos ? tok->bos() : -1;
+  double start = now_ms();
+  int64_t total = std::min<int64_t>(int64_t(tokens.size()) / std::max<int64_t>(n_ctx, 1),
+                                    o.chunks < 0 ? INT64_MAX : o.chunks);
+  auto r = windowed_perplexity(
+      *l.session, tokens, n_ctx, bos, o.chunks,
+      [&](int64_t c, double ppl) {
+        if (c == 0) {
+          if (o.decode > 0) {
+            std::fprintf(err, "perplexity: %zu tokens in chunks of %lld, last %lld decoded\n",
+                         tokens.size(), (long long)n_ctx, (long long)o.decode);
+          } else {
+            std::fprintf(err, "perplexity: %zu tokens in chunks of %lld, second halves scored\n",
+                         tokens.size(), (long long)n_ctx);
+          }
+        }
+        std::fprintf(out, "[%lld]%.4f,", (long long)(c + 1), ppl);
+        std::fflush(out);
+        double secs = (now_ms() - start) / 1000;
+        std::fprintf(err, "\r%lld/%lld chunks, %.1f s, ETA %.0f s   ", (long long)(c + 1),
+                     (long long)total, secs, secs / double(c + 1) * double(total - c - 1));
+      },
+      o.decode);
+  std::fprintf(err, "\n");
+  std::fprintf(out, "\nFinal estimate: PPL = %.4f +/- %.5f\n", r.ppl, r.error);
+  finish_trace(o.model);
+  return 0;
+}
 
 Action add_perplexity(CLI::App& app) {
   auto o = std::make_shared<PerplexityOptions>();
@@ -37,43 +66,7 @@ Action add_perplexity(CLI::App& app) {
                  "score the last N tokens of each window as decode steps, one at a time, instead "
                  "of the second half in one pass (what decode-time attention policies change)")
       ->check(at_least(0));
-  return [o] {
-    std::string text = read_text_file(o->file);
-    start_trace(o->model);
-    if (o->model.n_batch < o->model.n_ctx) o->model.n_batch = o->model.n_ctx;
-    Loaded l = load_for_generation(o->model);
-    auto tok = tokenizer::Tokenizer::create(l.model->vocab);
-    std::vector<int32_t> tokens = tok->encode(text, true, false);
-    const int64_t n_ctx = o->model.n_ctx;
-    int32_t bos = l.model->vocab.add_bos ? tok->bos() : -1;
-    double start = now_ms();
-    int64_t total = std::min<int64_t>(int64_t(tokens.size()) / std::max<int64_t>(n_ctx, 1),
-                                      o->chunks < 0 ? INT64_MAX : o->chunks);
-    auto r = windowed_perplexity(
-        *l.session, tokens, n_ctx, bos, o->chunks,
-        [&](int64_t c, double ppl) {
-          if (c == 0) {
-            if (o->decode > 0) {
-              std::fprintf(stderr, "perplexity: %zu tokens in chunks of %lld, last %lld decoded\n",
-                           tokens.size(), (long long)n_ctx, (long long)o->decode);
-            } else {
-              std::fprintf(stderr,
-                           "perplexity: %zu tokens in chunks of %lld, second halves scored\n",
-                           tokens.size(), (long long)n_ctx);
-            }
-          }
-          std::printf("[%lld]%.4f,", (long long)(c + 1), ppl);
-          std::fflush(stdout);
-          double secs = (now_ms() - start) / 1000;
-          std::fprintf(stderr, "\r%lld/%lld chunks, %.1f s, ETA %.0f s   ", (long long)(c + 1),
-                       (long long)total, secs, secs / double(c + 1) * double(total - c - 1));
-        },
-        o->decode);
-    std::fprintf(stderr, "\n");
-    std::printf("\nFinal estimate: PPL = %.4f +/- %.5f\n", r.ppl, r.error);
-    finish_trace(o->model);
-    return 0;
-  };
+  return [o] { return perplexity(*o, stdout, stderr); };
 }
 
 }  // namespace longctx::cmd

@@ -7,6 +7,7 @@
 
 #include "cmd/commands.h"
 #include "cmd/model_path.h"
+#include "cmd/tokenize.h"
 #include "models/gguf.h"
 #include "models/gguf_vocab.h"
 #include "models/model.h"
@@ -17,12 +18,6 @@
 
 namespace longctx::cmd {
 namespace {
-
-struct TokenizeOptions {
-  std::string model, text, file, chat_template;
-  bool chat = false;
-  bool ids = false, pieces = false, count = false, no_bos = false, no_special = false;
-};
 
 // A piece made printable: control characters escaped, as llama.cpp's tokenize tool does.
 std::string printable(const std::string& s) {
@@ -46,6 +41,46 @@ std::string printable(const std::string& s) {
 
 }  // namespace
 
+int tokenize_text(TokenizeOptions o, std::FILE* out, std::FILE* err) {
+  if (o.text.empty() && o.file.empty()) throw Error("tokenize: give TEXT or -f FILE");
+  std::string text = o.file.empty() ? o.text : read_text_file(o.file);
+  const std::string path = resolve_model(o.model);
+  // A GGUF file: its vocabulary alone. A Hugging Face folder: the vocabulary needs config.json
+  // (vocab size, architecture), so the folder is opened as a model (its weights are only mapped).
+  auto tok = std::filesystem::is_directory(path)
+                 ? tokenizer::Tokenizer::create(load_model(path)->vocab)
+                 : tokenizer::Tokenizer::create(read_vocab(gguf::File::open(path)));
+  bool add_special = !o.no_bos;
+  if (o.chat || !o.chat_template.empty()) {
+    auto tpl = tokenizer::ChatTemplate::choose(o.chat_template, tok->vocab());
+    std::vector<tokenizer::ChatMessage> turn = {{"user", text}};
+    text = tpl.render(turn, true);
+    add_special = false;  // the template writes BOS itself where the model wants it
+  }
+  auto start = std::chrono::steady_clock::now();
+  auto tokens = tok->encode(text, add_special, !o.no_special);
+  double ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  if (o.count) {
+    std::fprintf(out, "%zu\n", tokens.size());
+    std::fprintf(err, "encoded %zu bytes into %zu tokens in %.1f ms (%.0f tokens/s)\n", text.size(),
+                 tokens.size(), ms, ms > 0 ? tokens.size() / ms * 1000 : 0.0);
+  } else if (o.ids) {
+    std::fprintf(out, "[");
+    for (size_t i = 0; i < tokens.size(); ++i) std::fprintf(out, i ? ", %d" : "%d", tokens[i]);
+    std::fprintf(out, "]\n");
+  } else {
+    for (auto t : tokens) {
+      std::string piece = printable(tok->token_to_piece(t));
+      if (o.pieces)
+        std::fprintf(out, "%s\n", piece.c_str());
+      else
+        std::fprintf(out, "%6d -> '%s'\n", t, piece.c_str());
+    }
+  }
+  return 0;
+}
+
 Action add_tokenize(CLI::App& app) {
   auto o = std::make_shared<TokenizeOptions>();
   app.add_option("-m,--model", o->model,
@@ -62,45 +97,7 @@ Action add_tokenize(CLI::App& app) {
   app.add_flag("--no-bos", o->no_bos, "do not add BOS/EOS even if the vocabulary asks");
   app.add_flag("--no-parse-special", o->no_special,
                "treat special-token text like <|im_start|> as plain text");
-  return [o] {
-    if (o->text.empty() && o->file.empty()) throw Error("tokenize: give TEXT or -f FILE");
-    std::string text = o->file.empty() ? o->text : read_text_file(o->file);
-    const std::string path = resolve_model(o->model);
-    // A GGUF file: its vocabulary alone. A Hugging Face folder: the vocabulary needs config.json
-    // (vocab size, architecture), so the folder is opened as a model (its weights are only mapped).
-    auto tok = std::filesystem::is_directory(path)
-                   ? tokenizer::Tokenizer::create(load_model(path)->vocab)
-                   : tokenizer::Tokenizer::create(read_vocab(gguf::File::open(path)));
-    bool add_special = !o->no_bos;
-    if (o->chat || !o->chat_template.empty()) {
-      auto tpl = tokenizer::ChatTemplate::choose(o->chat_template, tok->vocab());
-      std::vector<tokenizer::ChatMessage> turn = {{"user", text}};
-      text = tpl.render(turn, true);
-      add_special = false;  // the template writes BOS itself where the model wants it
-    }
-    auto start = std::chrono::steady_clock::now();
-    auto tokens = tok->encode(text, add_special, !o->no_special);
-    double ms =
-        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
-    if (o->count) {
-      std::printf("%zu\n", tokens.size());
-      std::fprintf(stderr, "encoded %zu bytes into %zu tokens in %.1f ms (%.0f tokens/s)\n",
-                   text.size(), tokens.size(), ms, ms > 0 ? tokens.size() / ms * 1000 : 0.0);
-    } else if (o->ids) {
-      std::printf("[");
-      for (size_t i = 0; i < tokens.size(); ++i) std::printf(i ? ", %d" : "%d", tokens[i]);
-      std::printf("]\n");
-    } else {
-      for (auto t : tokens) {
-        std::string piece = printable(tok->token_to_piece(t));
-        if (o->pieces)
-          std::printf("%s\n", piece.c_str());
-        else
-          std::printf("%6d -> '%s'\n", t, piece.c_str());
-      }
-    }
-    return 0;
-  };
+  return [o] { return tokenize_text(*o, stdout, stderr); };
 }
 
 }  // namespace longctx::cmd

@@ -1,14 +1,18 @@
 // The commands as functions (cmd/): what `longctx run` and `longctx chat` print, called the way
 // main() calls them but with input and output captured, on a real model (SmolLM2-135M-Instruct),
 // greedily.
+#include <algorithm>
 #include <catch2/catch.hpp>
 #include <cstdio>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
 
 #include "cmd/chat.h"
+#include "cmd/info.h"
 #include "cmd/run.h"
+#include "cmd/tokenize.h"
 #include "engine/generate.h"
 #include "engine/session.h"
 #include "models/model.h"
@@ -114,4 +118,44 @@ TEST_CASE("chat's second reply, on the cache its first turn left, equals a fresh
   const std::string r2 = reply({{"user", q1}, {"assistant", r1}, {"user", q2}});
   REQUIRE(!r1.empty());
   CHECK(out.text() == r1 + "\n" + r2 + "\n");
+}
+
+TEST_CASE("tokenize prints ids, parsing special-token text unless told not to", "[model]") {
+  const std::string path = test::model_path(test::kSmolLM2);
+  if (!std::filesystem::exists(path)) FAIL(path << " is missing: run scripts/setup");
+  cmd::TokenizeOptions o;
+  o.model = path;
+  o.text = "<|im_start|>user";
+  o.ids = true;
+  Capture out, err;
+  REQUIRE(cmd::tokenize_text(o, out.f, err.f) == 0);
+  CHECK(out.text().rfind("[1, ", 0) == 0);  // SmolLM2's <|im_start|> is id 1
+  o.no_special = true;
+  Capture plain, err2;
+  REQUIRE(cmd::tokenize_text(o, plain.f, err2.f) == 0);
+  CHECK(plain.text().rfind("[1, ", 0) == std::string::npos);
+  CHECK(plain.text().find(", 1,") == std::string::npos);
+  o.ids = false;
+  o.count = true;
+  Capture count, err3;
+  REQUIRE(cmd::tokenize_text(o, count.f, err3.f) == 0);
+  // As many tokens as the id list holds.
+  const std::string list = plain.text();
+  CHECK(count.text() == std::to_string(std::count(list.begin(), list.end(), ',') + 1) + "\n");
+}
+
+TEST_CASE("info describes the model the loader loads, as JSON", "[model]") {
+  const std::string path = test::model_path(test::kSmolLM2);
+  if (!std::filesystem::exists(path)) FAIL(path << " is missing: run scripts/setup");
+  cmd::InfoOptions o;
+  o.model = path;
+  o.json = true;
+  Capture out;
+  REQUIRE(cmd::info(o, out.f) == 0);
+  auto j = nlohmann::json::parse(out.text());
+  auto model = load_model(path);
+  CHECK(j["layers"].get<int64_t>() == model->config.n_layer);
+  CHECK(j["heads"].get<int64_t>() == model->config.n_head);
+  CHECK(j["context_length"].get<int64_t>() == model->config.n_ctx_train);
+  CHECK(j["tensors"].size() == 272);  // SmolLM2-135M: 30 layers x 9 + embedding + output norm
 }
