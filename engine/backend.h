@@ -154,6 +154,7 @@ class DeviceModel {
  public:
   virtual ~DeviceModel() = default;
   virtual std::string name() const = 0;  // "CPU (AVX-512)", "CUDA (NVIDIA H200)"
+  virtual std::string kind() const = 0;  // its BackendKind's name: "cpu", "cuda"
   virtual const Model& model() const = 0;
   // Bytes of weights copied to the device (0 where the backend reads the mapped file).
   virtual int64_t uploaded_bytes() const = 0;

@@ -172,6 +172,7 @@ class CpuModel final : public DeviceModel {
   std::string name() const override {
     return std::string("CPU (") + cpu::isa_name(cpu::detected_isa()) + ")";
   }
+  std::string kind() const override { return "cpu"; }
   const Model& model() const override { return model_; }
   int64_t uploaded_bytes() const override { return 0; }
   std::unique_ptr<Backend> open(int64_t n_batch, const KvLayout& layout, const std::vector<bool>&,

@@ -42,6 +42,7 @@ class CudaModel final : public DeviceModel, public std::enable_shared_from_this<
  public:
   explicit CudaModel(const Model& model);
   std::string name() const override { return name_; }
+  std::string kind() const override { return "cuda"; }
   const Model& model() const override { return model_; }
   int64_t uploaded_bytes() const override { return uploaded_bytes_; }
   std::unique_ptr<Backend> open(int64_t n_batch, const KvLayout& layout,
@@ -393,8 +394,8 @@ void CudaBackend::attend_ranked(const AttendStep& step, const DeviceRanking& ran
   const kernels::PageChoice ch = kernels::choose_pages(n_cached, plan.block, plan.budget);
   P.done = std::min(P.done, ch.complete);  // forget() already dropped what a rewind cut
   DeviceLayer& L = layers_[size_t(il)];
-  cuda::page_bounds(layout_.type, L.k.get(), cap, n_kv, hd, plan.block, P.done, ch.complete - P.done,
-                    P.max_pages, P.mins.get(), P.maxs.get());
+  cuda::page_bounds(layout_.type, L.k.get(), cap, n_kv, hd, plan.block, P.done,
+                    ch.complete - P.done, P.max_pages, P.mins.get(), P.maxs.get());
   P.done = ch.complete;
   cuda::select_pages(buf(Act::Q), c_.n_head, n_kv, hd, P.mins.get(), P.maxs.get(), P.max_pages,
                      ch.candidates, ch.pick, plan.block, ch.recent_begin, n_cached, P.spans.get(),

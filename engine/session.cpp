@@ -108,6 +108,8 @@ Session::Session(const Model& model, SessionOptions options)
   weights_ = options_.weights ? options_.weights : kind_.load(model);
   if (&weights_->model() != &model)
     throw Error("internal: a session's weights belong to another model");
+  if (weights_->kind() != kind_.name)
+    throw Error("internal: weights on " + weights_->kind() + " for a session on " + kind_.name);
   backend_ = weights_->open(options_.n_batch, book_.layout(),
                             host_rows(policies_, kind_, options_.trace != nullptr), rope_);
   options_.weights.reset();  // held once, in weights_

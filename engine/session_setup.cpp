@@ -145,7 +145,9 @@ void check_memory(const Model& model, const ModelOptions& o, SessionOptions& so)
 }  // namespace
 
 void share_device_model(const Model& model, ModelOptions& o) {
-  if (!o.device_model || &o.device_model->model() != &model)
+  // Loaded again when the model or the device changed since (eval's modes, a pool re-made).
+  if (!o.device_model || &o.device_model->model() != &model ||
+      o.device_model->kind() != find_backend(o.device).name)
     o.device_model = find_backend(o.device).load(model);
 }
 

@@ -58,4 +58,17 @@ TEST_CASE("sessions made from shared options run on one copy of the weights", "[
   so.n_ctx = 64;
   so.weights = o.device_model;
   CHECK_THROWS_AS(Session(*other, so), Error);
+  // Options whose device changed after sharing load the weights on the new device (here: no CUDA
+  // in this build or machine, so the load says so) instead of running on the old one's.
+  ModelOptions moved = o;
+  moved.device = "cuda";
+  if (!find_backend("cuda").usable(nullptr))
+    CHECK_THROWS_WITH(share_device_model(*model, moved), Catch::Contains("--device cuda"));
+  // A session given weights of another device refuses them.
+  SessionOptions wrong;
+  wrong.n_ctx = 64;
+  wrong.device = "cuda";
+  wrong.weights = o.device_model;
+  CHECK_THROWS_WITH(Session(*model, wrong),
+                    Catch::Contains("weights on cpu for a session on cuda"));
 }
