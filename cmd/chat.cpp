@@ -52,13 +52,7 @@ int chat(const ChatOptions& o, std::istream& in, std::FILE* out, std::FILE* err,
     cached = tokens;
     GenerateOptions go;
     go.max_tokens = o.n_predict;
-    GenerateHooks hooks;
-    hooks.emit = [out](std::string_view text) {
-      std::fwrite(text.data(), 1, text.size(), out);
-      std::fflush(out);
-      return true;
-    };
-    Generation g = generate(s, *tok, sampler, logits, tokens, go, hooks);
+    Generation g = generate(s, *tok, sampler, logits, tokens, go, stream_to(out));
     // The cache holds the prompt and the generated tokens that were evaluated.
     cached.insert(cached.end(), g.tokens.begin(), g.tokens.begin() + g.decode_steps);
     std::fputc('\n', out);

@@ -79,4 +79,14 @@ Loaded load_for_generation(const ModelOptions& o) {
   return l;
 }
 
+GenerateHooks stream_to(std::FILE* out) {
+  GenerateHooks hooks;
+  hooks.emit = [out](std::string_view text) {
+    std::fwrite(text.data(), 1, text.size(), out);
+    std::fflush(out);
+    return true;
+  };
+  return hooks;
+}
+
 }  // namespace longctx::cmd

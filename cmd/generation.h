@@ -2,9 +2,11 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <cstdio>
 #include <memory>
 #include <string>
 
+#include "engine/generate.h"
 #include "engine/sampler.h"
 #include "engine/session.h"
 #include "engine/session_setup.h"
@@ -30,5 +32,8 @@ struct Loaded {
   double load_ms = 0;
 };
 Loaded load_for_generation(const ModelOptions& o);
+
+// Hooks that write the generated text to `out` as it comes (run, chat).
+GenerateHooks stream_to(std::FILE* out);
 
 }  // namespace longctx::cmd

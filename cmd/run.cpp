@@ -56,13 +56,7 @@ int run_prompt(RunOptions o, std::FILE* out, std::FILE* err) {
   go.max_tokens = o.n_predict < 0 ? std::min(s.room(), s.n_ctx() - s.n_past()) : o.n_predict;
   go.stop = o.stop;
   go.ignore_eos = o.ignore_eos;
-  GenerateHooks hooks;
-  hooks.emit = [out](std::string_view text) {
-    std::fwrite(text.data(), 1, text.size(), out);
-    std::fflush(out);
-    return true;
-  };
-  Generation g = generate(s, *tok, sampler, logits, tokens, go, hooks);
+  Generation g = generate(s, *tok, sampler, logits, tokens, go, stream_to(out));
   std::fputc('\n', out);
   const int64_t n_gen = int64_t(g.tokens.size());
   const double gen_ms = g.ms;
