@@ -77,23 +77,4 @@ void replay_host(KvRows& rows, int64_t il, const std::vector<KvMove>& moves,
   });
 }
 
-#ifndef LONGCTX_HAVE_CUDA
-// A build without nvcc: --device cuda says so.
-BackendKind cuda_backend_kind() {
-  BackendKind k;
-  k.name = "cuda";
-  k.ranks = {RankMethod::BlockBounds};
-  k.usable = [](std::string* why) {
-    if (why) *why = "this longctx was built without the CUDA backend (no nvcc at build time)";
-    return false;
-  };
-  k.load = [](const Model&) -> std::shared_ptr<const DeviceModel> {
-    throw Error(
-        "--device cuda: this longctx was built without the CUDA backend (no nvcc at "
-        "build time)");
-  };
-  return k;
-}
-#endif
-
 }  // namespace longctx

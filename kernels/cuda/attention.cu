@@ -8,6 +8,7 @@
 
 #include "kernels/common/attention_math.h"
 #include "kernels/cuda/kernels.h"
+#include "kernels/cuda/launch.h"
 #include "support/error.h"
 
 namespace longctx::cuda {
@@ -81,7 +82,7 @@ __device__ inline float warp_sum(float v) {
 // Each tile of up to 32 selected keys is decoded into shared memory once for all the CTA's rows.
 // Writes per row and split: the unnormalised sum (head_dim), the running max and the denominator.
 __global__ void attention_kernel(AttentionArgs a, int bq, int n_splits, float* partial) {
-  extern __shared__ float smem[];
+  LC_DYNAMIC_SHARED(float, smem);
   const int64_t hd = a.head_dim, stride = hd + 1;  // +1: lanes reading a column hit 32 banks
   float* ks = smem;
   float* vs = ks + kTile * stride;
@@ -241,8 +242,8 @@ void kv_append(kernels::KvType type, const float* src, int64_t n_tokens, int64_t
                const int32_t* pos, int32_t* key_pos) {
   const int64_t n = n_tokens * n_kv_head;
   if (n == 0) return;
-  kv_append_kernel<<<blocks_for(n, 64), 64>>>(type, src, n_tokens, n_kv_head, dim, cache, capacity,
-                                              first_slot, pos, key_pos);
+  LC_LAUNCH(blocks_for(n, 64), 64, 0, kv_append_kernel)
+  (type, src, n_tokens, n_kv_head, dim, cache, capacity, first_slot, pos, key_pos);
   check_launch("kv_append");
 }
 
@@ -258,12 +259,12 @@ void kv_move(kernels::KvType type, uint8_t* k, uint8_t* v, int32_t* key_pos, int
   ws.v.resize(size_t(n_moves * v_row));
   ws.pos.resize(size_t(n_moves));
   const unsigned grid = blocks_for(n_moves, 64);
-  kv_gather_kernel<<<grid, 64>>>(k_row, v_row, k, v, key_pos, capacity, moves, n_moves, ws.k.get(),
-                                 ws.v.get(), ws.pos.get());
+  LC_LAUNCH(grid, 64, 0, kv_gather_kernel)
+  (k_row, v_row, k, v, key_pos, capacity, moves, n_moves, ws.k.get(), ws.v.get(), ws.pos.get());
   check_launch("kv_move gather");
-  kv_scatter_kernel<<<grid, 64>>>(type, head_dim, k_row, v_row, k, v, key_pos, capacity, moves,
-                                  n_moves, ws.k.get(), ws.v.get(), ws.pos.get(), cos, sin, n_rot,
-                                  halves, shift);
+  LC_LAUNCH(grid, 64, 0, kv_scatter_kernel)
+  (type, head_dim, k_row, v_row, k, v, key_pos, capacity, moves, n_moves, ws.k.get(), ws.v.get(),
+   ws.pos.get(), cos, sin, n_rot, halves, shift);
   check_launch("kv_move scatter");
 }
 
@@ -293,9 +294,9 @@ void attention(const AttentionArgs& a, AttentionWorkspace& ws) {
     raised = true;
   }
   dim3 grid(unsigned(row_blocks), unsigned(a.n_kv_head), unsigned(splits));
-  attention_kernel<<<grid, dim3(kWarp, rows), smem>>>(a, bq, int(splits), ws.partial.get());
+  LC_LAUNCH(grid, dim3(kWarp, rows), smem, attention_kernel)(a, bq, int(splits), ws.partial.get());
   check_launch("attention");
-  combine_kernel<<<unsigned(a.n_q * a.n_head), 64>>>(a, int(splits), ws.partial.get());
+  LC_LAUNCH(unsigned(a.n_q * a.n_head), 64, 0, combine_kernel)(a, int(splits), ws.partial.get());
   check_launch("attention combine");
 }
 
@@ -303,7 +304,7 @@ void attention_mass(const AttentionArgs& a, int64_t q_begin, float* mass) {
   if (a.kv_repeat != 1) throw Error("internal: attention statistics of per-query-head spans");
   if (a.max_selected == 0 || q_begin >= a.n_q) return;
   dim3 grid(blocks_for(a.max_selected, 128), unsigned(a.n_kv_head));
-  mass_kernel<<<grid, 128>>>(a, q_begin, mass);
+  LC_LAUNCH(grid, 128, 0, mass_kernel)(a, q_begin, mass);
   check_launch("attention_mass");
 }
 
@@ -312,7 +313,7 @@ void top_k(const float* scores, int64_t n, int64_t k, int32_t* out) {
   if (k == 0) return;
   Buffer<int32_t> idx(static_cast<size_t>(n)), idx_sorted(static_cast<size_t>(n));
   Buffer<float> keys_sorted(static_cast<size_t>(n));
-  iota_kernel<<<blocks_for(n, 256), 256>>>(idx.get(), n);
+  LC_LAUNCH(blocks_for(n, 256), 256, 0, iota_kernel)(idx.get(), n);
   check_launch("iota");
   // Radix sort is stable: equal scores keep the lower index first, as the CPU's rule.
   size_t temp_bytes = 0;

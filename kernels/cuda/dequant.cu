@@ -4,6 +4,7 @@
 
 #include "kernels/cuda/dequant.h"
 #include "kernels/cuda/device.h"
+#include "kernels/cuda/launch.h"
 
 namespace longctx::cuda {
 namespace {
@@ -41,8 +42,8 @@ bool dequantize_rows(kernels::BlockType type, const uint8_t* src, float* dst, in
   constexpr int kThreads = 128;
   int64_t grid = (n_blocks + kThreads - 1) / kThreads;
   if (grid > 0) {
-    dequantize_kernel<<<unsigned(grid), kThreads>>>(type, src, dst, n_blocks, shape.elems,
-                                                    shape.bytes);
+    LC_LAUNCH(unsigned(grid), kThreads, 0, dequantize_kernel)
+    (type, src, dst, n_blocks, shape.elems, shape.bytes);
   }
   return cudaGetLastError() == cudaSuccess;
 }

@@ -8,6 +8,7 @@
 
 #include "kernels/common/block_pieces.h"
 #include "kernels/cuda/kernels.h"
+#include "kernels/cuda/launch.h"
 #include "support/error.h"
 
 namespace longctx::cuda {
@@ -144,7 +145,8 @@ void launch_dequantize_rows(const MatrixView& w, const int32_t* rows, int64_t r0
                             Out* out) {
   const unsigned grid = blocks_for(n_rows * (w.cols / kChunk), 128);
   with_block_type(w.type, [&](auto tag) {
-    dequantize_rows_kernel<Out, decltype(tag)::value><<<grid, 128>>>(w, rows, r0, n_rows, out);
+    LC_LAUNCH(grid, 128, 0, dequantize_rows_kernel<Out, decltype(tag)::value>)
+    (w, rows, r0, n_rows, out);
   });
 }
 
@@ -173,9 +175,9 @@ void gemv(const MatrixView& w, const float* x, int64_t n_tokens, float* y) {
   with_block_type(w.type, [&](auto tag) {
     constexpr kernels::BlockType B = decltype(tag)::value;
     if (n_tokens == 1) {
-      gemv_kernel<1, B><<<grid, block>>>(w, x, n_tokens, y);
+      LC_LAUNCH(grid, block, 0, gemv_kernel<1, B>)(w, x, n_tokens, y);
     } else {
-      gemv_kernel<kGemvMaxTokens, B><<<grid, block>>>(w, x, n_tokens, y);
+      LC_LAUNCH(grid, block, 0, gemv_kernel<kGemvMaxTokens, B>)(w, x, n_tokens, y);
     }
   });
   check_launch("gemv");
@@ -192,8 +194,8 @@ void matmul(const MatrixView& w, const float* x, int64_t n_tokens, float* y, Mat
   if (bf16) {
     ws.rows_bf16.resize(size_t(chunk_rows * w.cols));
     ws.x_bf16.resize(size_t(n_tokens * w.cols));
-    to_bf16_kernel<<<blocks_for(n_tokens * w.cols, 256), 256>>>(x, n_tokens * w.cols,
-                                                                ws.x_bf16.get());
+    LC_LAUNCH(blocks_for(n_tokens * w.cols, 256), 256, 0, to_bf16_kernel)
+    (x, n_tokens * w.cols, ws.x_bf16.get());
     check_launch("to_bf16");
   } else {
     ws.rows.resize(size_t(chunk_rows * w.cols));

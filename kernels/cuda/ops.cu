@@ -1,6 +1,7 @@
 // Norms, rotary embedding, activations and element-wise arithmetic on the device, following the
 // CPU versions in kernels/cpu/ops.cpp operation for operation where the order matters.
 #include "kernels/cuda/kernels.h"
+#include "kernels/cuda/launch.h"
 
 namespace longctx::cuda {
 namespace {
@@ -77,7 +78,7 @@ __global__ void gated_kernel(float* gate, const float* up, int64_t n, bool gelu)
 
 void rms_norm(const float* x, const float* w, float eps, int64_t n_rows, int64_t dim, float* y) {
   if (n_rows == 0) return;
-  rms_norm_kernel<<<unsigned(n_rows), kThreads>>>(x, w, eps, dim, y);
+  LC_LAUNCH(unsigned(n_rows), kThreads, 0, rms_norm_kernel)(x, w, eps, dim, y);
   check_launch("rms_norm");
 }
 
@@ -85,33 +86,33 @@ void rope(float* x, int64_t n_tokens, int64_t n_heads, int64_t head_dim, int64_t
           const float* inv_freq, float amplitude, const int32_t* pos, bool halves) {
   const int64_t n = n_tokens * n_heads * (n_rot / 2);
   if (n == 0) return;
-  rope_kernel<<<grid_for(n), kThreads>>>(x, n_tokens, n_heads, head_dim, n_rot, inv_freq, amplitude,
-                                         pos, halves);
+  LC_LAUNCH(grid_for(n), kThreads, 0, rope_kernel)
+  (x, n_tokens, n_heads, head_dim, n_rot, inv_freq, amplitude, pos, halves);
   check_launch("rope");
 }
 
 void add(float* y, const float* x, int64_t n) {
   if (n == 0) return;
-  add_kernel<<<grid_for(n), kThreads>>>(y, x, n);
+  LC_LAUNCH(grid_for(n), kThreads, 0, add_kernel)(y, x, n);
   check_launch("add");
 }
 
 void add_rows(float* y, const float* b, int64_t n_rows, int64_t dim) {
   const int64_t n = n_rows * dim;
   if (n == 0) return;
-  add_rows_kernel<<<grid_for(n), kThreads>>>(y, b, n, dim);
+  LC_LAUNCH(grid_for(n), kThreads, 0, add_rows_kernel)(y, b, n, dim);
   check_launch("add_rows");
 }
 
 void scale(float* y, float alpha, int64_t n) {
   if (n == 0) return;
-  scale_kernel<<<grid_for(n), kThreads>>>(y, alpha, n);
+  LC_LAUNCH(grid_for(n), kThreads, 0, scale_kernel)(y, alpha, n);
   check_launch("scale");
 }
 
 void gated(float* gate, const float* up, int64_t n, bool gelu) {
   if (n == 0) return;
-  gated_kernel<<<grid_for(n), kThreads>>>(gate, up, n, gelu);
+  LC_LAUNCH(grid_for(n), kThreads, 0, gated_kernel)(gate, up, n, gelu);
   check_launch("gated");
 }
 

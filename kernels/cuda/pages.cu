@@ -7,6 +7,7 @@
 #include "kernels/common/kv_rows.h"
 #include "kernels/common/page_selection.h"
 #include "kernels/cuda/kernels.h"
+#include "kernels/cuda/launch.h"
 #include "support/error.h"
 
 namespace longctx::cuda {
@@ -92,8 +93,8 @@ void page_bounds(kernels::KvType type, const uint8_t* k, int64_t capacity, int64
                  float* mins, float* maxs) {
   if (n <= 0) return;
   const dim3 grid(static_cast<unsigned>(n), static_cast<unsigned>(n_kv_head));
-  page_bounds_kernel<<<grid, 128>>>(type, k, capacity, head_dim, page, first, max_pages, mins,
-                                    maxs);
+  LC_LAUNCH(grid, 128, 0, page_bounds_kernel)
+  (type, k, capacity, head_dim, page, first, max_pages, mins, maxs);
   check_launch("page_bounds");
 }
 
@@ -120,12 +121,12 @@ void select_pages(const float* q, int64_t n_head, int64_t n_kv_head, int64_t hea
       ws.temp.resize(most_bytes);
     }
     dim3 grid(blocks_for(candidates, kPagesPerCta), unsigned(n_kv_head));
-    page_scores_kernel<<<grid, dim3(kWarp, kPagesPerCta)>>>(q, n_head, n_kv_head, head_dim, mins,
-                                                            maxs, max_pages, candidates,
-                                                            ws.scores.get(), ws.pages.get());
+    LC_LAUNCH(grid, dim3(kWarp, kPagesPerCta), 0, page_scores_kernel)
+    (q, n_head, n_kv_head, head_dim, mins, maxs, max_pages, candidates, ws.scores.get(),
+     ws.pages.get());
     check_launch("page_scores");
-    segment_offsets_kernel<<<blocks_for(n_kv_head + 1, 64), 64>>>(ws.offsets.get(), n_kv_head,
-                                                                  candidates);
+    LC_LAUNCH(blocks_for(n_kv_head + 1, 64), 64, 0, segment_offsets_kernel)
+    (ws.offsets.get(), n_kv_head, candidates);
     check_launch("page segment offsets");
     // Radix sort is stable: equal bounds keep the lower page first, as the CPU's top_k.
     size_t bytes = 0;
@@ -141,8 +142,8 @@ void select_pages(const float* q, int64_t n_head, int64_t n_kv_head, int64_t hea
             ws.sorted_pages.get(), int(n), int(n_kv_head), ws.offsets.get(), ws.offsets.get() + 1),
         "page sort");
   }
-  page_spans_kernel<<<unsigned(n_kv_head), 128>>>(ws.sorted_pages.get(), candidates, pick, page,
-                                                  int32_t(recent_begin), int32_t(n_cached), spans);
+  LC_LAUNCH(unsigned(n_kv_head), 128, 0, page_spans_kernel)
+  (ws.sorted_pages.get(), candidates, pick, page, int32_t(recent_begin), int32_t(n_cached), spans);
   check_launch("page spans");
 }
 
