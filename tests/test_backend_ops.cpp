@@ -4,6 +4,7 @@
 // the references are exact up to float rounding.
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <cstdlib>
 #include <functional>
 #include <random>
 
@@ -385,8 +386,13 @@ TEST_CASE("every backend operation equals its reference, on every backend presen
     std::vector<std::shared_ptr<const DeviceModel>> devices;
     for (const BackendKind& kind : backend_kinds()) {
       std::string why;
+      // LONGCTX_REQUIRE_BACKEND=cuda: the CUDA rows must run (the CPU execution of the CUDA
+      // code), not be skipped.
+      const char* required = std::getenv("LONGCTX_REQUIRE_BACKEND");
       if (kind.usable(&why))
         devices.push_back(kind.load(tm.model));
+      else if (required && kind.name == required)
+        FAIL("backend " << kind.name << " is required but not usable: " << why);
       else
         WARN("backend " << kind.name << " is skipped: " << why);
     }
