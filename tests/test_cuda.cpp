@@ -62,6 +62,18 @@ void test_matmul(std::mt19937& rng) {
     if (!t.decodable) continue;
     auto blocks = test::read_fixture("quant/" + std::string(t.name) + ".blocks");
     const int64_t n_blocks = int64_t(blocks.size()) / t.block_bytes;
+    // The BF16 fixture reaches 3e38 (it tests decoding at the ends of the range): dot products
+    // of such rows overflow float in one summation order and not in another, so CPU and device
+    // both "differ" by infinity. Here those elements become 1.0 (bfloat16 0x3f80).
+    if (kernels::BlockType(t.id) == kernels::BlockType::BF16) {
+      for (size_t i = 0; i + 1 < blocks.size(); i += 2) {
+        const int exponent = ((blocks[i + 1] & 0x7f) << 1) | (blocks[i] >> 7);  // little-endian
+        if (exponent > 127 + 16) {
+          blocks[i] = 0x80;
+          blocks[i + 1] = 0x3f;
+        }
+      }
+    }
     // As many rows of 256 elements as the fixture gives (or one row of whole blocks); unblocked
     // types (F32, F16, BF16) are read in chunks of 32, so their rows are cut to multiples of 256.
     int64_t elems = n_blocks * t.block_elems;

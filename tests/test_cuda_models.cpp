@@ -63,9 +63,9 @@ void test_model(const char* file, kernels::KvType kv, const std::string& policy,
   // either side may take): the CPU's gap between its best and the CUDA pick, relative.
   const double gap =
       double(cl[size_t(argmax(cl))] - cl[size_t(argmax(gl))]) /
-      std::max(1e-6, double(*std::max_element(cl.begin(), cl.end(), [](float a, float b) {
+      std::max(1e-6, std::fabs(double(*std::max_element(cl.begin(), cl.end(), [](float a, float b) {
                  return std::fabs(a) < std::fabs(b);
-               })));
+               }))));
   report(name + " prompt top token (CPU's gap to the CUDA pick)", std::fabs(gap), tolerance);
   for (int step = 0; step < 3; ++step) {
     std::vector<int32_t> next = {argmax(cl)};
@@ -144,8 +144,14 @@ void test_models() {
       for (auto kv : {kernels::KvType::F16, kernels::KvType::Q8_0}) {
         const bool plain = r.policy == "dense" && std::string(r.gemm) == "f32";
         if ((tiny || !plain) && kv != kernels::KvType::F16) continue;
+        // A q8_0 cache rounds each key to 1/127 of its block's largest element: a last-bit
+        // difference in a key before it is stored (the products sum in another order on the
+        // device) can move a stored value by a whole step. Measured on the CPU execution of the
+        // CUDA code, 150-token prompts: SmolLM2 0.006, Gemma 3 0.022 (f16: 0.0001, 0.0007).
+        const double tolerance =
+            kv == kernels::KvType::Q8_0 ? std::max(r.tolerance, 5e-2) : r.tolerance;
         try {
-          test_model(m, kv, r.policy, r.gemm, r.tolerance);
+          test_model(m, kv, r.policy, r.gemm, tolerance);
         } catch (const std::exception& e) {
           std::printf("FAIL     %s %s: %s\n", m, r.policy.c_str(), e.what());
           ++cuda_failures;
