@@ -286,13 +286,11 @@ void attention(const AttentionArgs& a, AttentionWorkspace& ws) {
   ws.partial.resize(size_t(a.n_q * a.n_head * splits * kernels::partial_stride(a.head_dim)));
   const int rows = int(bq * group);
   const size_t smem = size_t(2 * kTile * (a.head_dim + 1) + rows * a.head_dim) * sizeof(float);
-  static bool raised = false;
-  if (!raised) {
-    check(cudaFuncSetAttribute(attention_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                               int(2 * kTile * (kMaxDim + 1) + kMaxRows * kMaxDim) * 4),
-          "raise the attention kernel's shared memory");
-    raised = true;
-  }
+  // Once per process, safely from several host threads (sessions served side by side).
+  static const cudaError_t raised =
+      cudaFuncSetAttribute(attention_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                           int(2 * kTile * (kMaxDim + 1) + kMaxRows * kMaxDim) * 4);
+  check(raised, "raise the attention kernel's shared memory");
   dim3 grid(unsigned(row_blocks), unsigned(a.n_kv_head), unsigned(splits));
   LC_LAUNCH(grid, dim3(kWarp, rows), smem, attention_kernel)(a, bq, int(splits), ws.partial.get());
   check_launch("attention");
