@@ -63,6 +63,7 @@ struct ThreadSlot {
   int src = 0;
   uint64_t value = 0, result = 0;
   bool started = false;
+  uint8_t parity = 0;  // of the barrier or exchange it waits at
 };
 
 struct BlockRun {
@@ -78,9 +79,13 @@ struct BlockRun {
   bool failed = false;  // error is set (read by the scheduler in place of the string)
   Fiber** fibers = nullptr;
   // ThreadSanitizer's view of what CUDA orders: the launch before every thread, every thread
-  // before the block's end, a barrier's arrivals before its departures (per block, per warp).
-  char start_token = 0, end_token = 0, barrier_token = 0;
-  char* warp_tokens = nullptr;
+  // before the block's end, a barrier's arrivals before its departures. A barrier's token is its
+  // generation's (two alternate): a thread that has passed it and arrives at the next one must
+  // not hand its new writes to a thread still leaving the previous one.
+  char start_token = 0, end_token = 0, barrier_tokens[2] = {0, 0};
+  uint32_t barrier_generation = 0;
+  char* warp_tokens = nullptr;  // [warp][2]
+  uint32_t* warp_generation = nullptr;
 };
 
 struct Worker {
@@ -90,6 +95,7 @@ struct Worker {
   std::vector<ThreadSlot> slots;
   std::vector<int> ready_in_warp, arrived_in_warp;
   std::vector<char> warp_tokens;
+  std::vector<uint32_t> warp_generation;
   BlockRun* block = nullptr;
   int running = -1;  // the slot whose fiber runs
   Fiber* running_fiber = nullptr;
@@ -184,7 +190,7 @@ CUDA_CPU_UNSEEN void try_release_shuffle(BlockRun& b, const ThreadSlot& arriving
     if (!(mask >> l & 1u)) continue;
     if (l >= n_lanes) {
       fail(b, where(*first) + " with lane " + std::to_string(l) +
-                " in its mask, beyond the block's last thread");
+                  " in its mask, beyond the block's last thread");
       return;
     }
     const ThreadSlot& s = lanes[l];
@@ -195,7 +201,7 @@ CUDA_CPU_UNSEEN void try_release_shuffle(BlockRun& b, const ThreadSlot& arriving
     if (s.state != State::AtShuffle) return;  // not there yet
     if (s.mask != mask || !same_site(s.file, s.line, first->file, first->line)) {
       fail(b, where(*first) + " and lane " + std::to_string(l) + " " + where(s) +
-                ": lanes of one mask at different shuffles");
+                  ": lanes of one mask at different shuffles");
       return;
     }
   }
@@ -211,6 +217,7 @@ CUDA_CPU_UNSEEN void try_release_shuffle(BlockRun& b, const ThreadSlot& arriving
   for (int l = 0; l < n_lanes; ++l)
     if (mask >> l & 1u) make_ready(b, lanes[l]);
   b.arrived_in_warp[warp] -= expected;
+  ++b.warp_generation[warp];
 }
 
 // __syncthreads() completes when every thread that has not finished waits at it (finished
@@ -231,6 +238,7 @@ CUDA_CPU_UNSEEN void try_release_barrier(BlockRun& b) {
   for (int i = 0; i < b.n; ++i)
     if (b.slots[i].state == State::AtBarrier) make_ready(b, b.slots[i]);
   b.at_barrier = 0;
+  ++b.barrier_generation;
 }
 
 // The next runnable lane of the warp after `after` (lanes take turns from a random start).
@@ -328,9 +336,10 @@ CUDA_CPU_UNSEEN void sync_block(const char* file, int line) {
   me.state = State::AtBarrier;
   me.file = file;
   me.line = line;
-  CUDA_CPU_RELEASE(&b.barrier_token);
+  me.parity = uint8_t(b.barrier_generation & 1);
+  CUDA_CPU_RELEASE(&b.barrier_tokens[me.parity]);
   yield_to_scheduler(false);
-  CUDA_CPU_ACQUIRE(&b.barrier_token);
+  CUDA_CPU_ACQUIRE(&b.barrier_tokens[me.parity]);
 }
 
 CUDA_CPU_UNSEEN void exchange(unsigned mask, const void* value, size_t size, int src, void* out,
@@ -340,8 +349,8 @@ CUDA_CPU_UNSEEN void exchange(unsigned mask, const void* value, size_t size, int
   ThreadSlot& me = b.slots[w.running];
   if (!(mask >> me.lane & 1u)) {
     if (!b.failed)
-      fail(b, where(me) + " shuffles with a mask that leaves itself out (" + base_name(file) +
-                ":" + std::to_string(line) + ")");
+      fail(b, where(me) + " shuffles with a mask that leaves itself out (" + base_name(file) + ":" +
+                  std::to_string(line) + ")");
   }
   me.value = 0;
   std::memcpy(&me.value, value, size);
@@ -350,9 +359,10 @@ CUDA_CPU_UNSEEN void exchange(unsigned mask, const void* value, size_t size, int
   me.file = file;
   me.line = line;
   me.state = State::AtShuffle;
-  CUDA_CPU_RELEASE(&b.warp_tokens[me.warp]);
+  me.parity = uint8_t(b.warp_generation[me.warp] & 1);
+  CUDA_CPU_RELEASE(&b.warp_tokens[2 * me.warp + me.parity]);
   yield_to_scheduler(false);
-  CUDA_CPU_ACQUIRE(&b.warp_tokens[me.warp]);
+  CUDA_CPU_ACQUIRE(&b.warp_tokens[2 * me.warp + me.parity]);
   std::memcpy(out, &me.result, size);
 }
 
@@ -452,7 +462,8 @@ void run_one_block(const GridRun& g, uint64_t linear, std::string* error) {
   }
   w.slots.assign(size_t(n), ThreadSlot{});
   w.ready_in_warp.assign(size_t(n_warps), 0);
-  w.warp_tokens.assign(size_t(n_warps), 0);
+  w.warp_tokens.assign(size_t(2 * n_warps), 0);
+  w.warp_generation.assign(size_t(n_warps), 0);
   w.arrived_in_warp.assign(size_t(n_warps), 0);
   w.rng = mix(g.seed ^ mix(linear)) | 1;
   const uint3 bi{unsigned(linear % g.grid.x), unsigned(linear / g.grid.x % g.grid.y),
@@ -476,6 +487,7 @@ void run_one_block(const GridRun& g, uint64_t linear, std::string* error) {
   b.ready_in_warp = w.ready_in_warp.data();
   b.arrived_in_warp = w.arrived_in_warp.data();
   b.warp_tokens = w.warp_tokens.data();
+  b.warp_generation = w.warp_generation.data();
   b.shared = std::malloc(std::max<size_t>(g.shared, 1));
   std::memset(b.shared, 0xff, g.shared);
   w.block = &b;
