@@ -85,7 +85,7 @@ if(LONGCTX_TSAN_TESTS AND NOT LONGCTX_TSAN)
 endif()
 
 # `longctx run --device cuda` prints the text `--device cpu` prints, on both real models, dense
-# and every policy (budgets that act on the 185-token prompt), 24 tokens each.
+# and every policy (budgets that act on the 134-token prompt), 12 tokens each.
 set(CUDA_CPU_POLICIES dense streaming:sinks=4,window=60 quest:budget=96,page=16
     dhsa:budget=96,local=16 recycled:k=64,stride=2 h2o:budget=96 snapkv:budget=96,window=16)
 foreach(model SmolLM2-135M-Instruct.Q4_1.gguf gemma-3-270m-q4_k_m.gguf)
@@ -95,7 +95,7 @@ foreach(model SmolLM2-135M-Instruct.Q4_1.gguf gemma-3-270m-q4_k_m.gguf)
     add_test(NAME cuda_cpu_run_${short}_${pname}
              COMMAND ${CMAKE_COMMAND} -DCPU=$<TARGET_FILE:longctx>
                      -DCUDA=$<TARGET_FILE:longctx_cuda_cpu_cli>
-                     "-DARGS=run;-m;${MODELS_DIR}/${model};-f;${CUDA_CPU_DIR}/prompt.txt;-n;24;-c;512;--temp;0;--attn;${policy}"
+                     "-DARGS=run;-m;${MODELS_DIR}/${model};-f;${CUDA_CPU_DIR}/prompt.txt;-n;12;-c;512;--temp;0;--attn;${policy}"
                      -P ${CUDA_CPU_DIR}/same_text.cmake)
     set_tests_properties(cuda_cpu_run_${short}_${pname} PROPERTIES LABELS cuda_cpu TIMEOUT 900)
   endforeach()
@@ -107,7 +107,7 @@ foreach(model SmolLM2-135M-Instruct.Q4_1.gguf gemma-3-270m-q4_k_m.gguf)
   add_test(NAME cuda_cpu_eval_${short}
            COMMAND ${CMAKE_COMMAND} -DCPU=$<TARGET_FILE:longctx>
                    -DCUDA=$<TARGET_FILE:longctx_cuda_cpu_cli> -DOUT=${CMAKE_CURRENT_BINARY_DIR}/cuda_cpu_eval_${short}
-                   "-DARGS=eval;passkey;-m;${MODELS_DIR}/${model};--lengths;512;--samples;1;--attn;dense,quest:budget=96,h2o:budget=96;-t;2"
+                   "-DARGS=eval;passkey;-m;${MODELS_DIR}/${model};--lengths;256;--samples;1;--attn;dense,quest:budget=96,h2o:budget=96;-t;2"
                    -P ${CUDA_CPU_DIR}/same_eval.cmake)
   set_tests_properties(cuda_cpu_eval_${short} PROPERTIES LABELS cuda_cpu TIMEOUT 900)
 endforeach()

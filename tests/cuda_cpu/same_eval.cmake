@@ -8,7 +8,9 @@ foreach(side cpu cuda)
   else()
     set(bin ${CUDA})
   endif()
-  execute_process(COMMAND ${bin} ${ARGS} --device ${side} -o ${OUT}/${side} RESULT_VARIABLE rc
+  # Prefill products in float on the device too (LONGCTX_CUDA_GEMM=f32; bfloat16 is the default).
+  execute_process(COMMAND ${CMAKE_COMMAND} -E env LONGCTX_CUDA_GEMM=f32 ${bin} ${ARGS}
+                          --device ${side} -o ${OUT}/${side} RESULT_VARIABLE rc
                   OUTPUT_VARIABLE out ERROR_VARIABLE err)
   if(NOT rc EQUAL 0)
     message(FATAL_ERROR "${side}: exit code ${rc}\n${out}\n${err}")

@@ -3,7 +3,10 @@
 # Usage: cmake -DCPU=<longctx> -DCUDA=<longctx-cuda-cpu> "-DARGS=run;-m;..." -P same_text.cmake
 execute_process(COMMAND ${CPU} ${ARGS} --device cpu RESULT_VARIABLE rc_cpu OUTPUT_VARIABLE out_cpu
                 ERROR_VARIABLE err_cpu)
-execute_process(COMMAND ${CUDA} ${ARGS} --device cuda RESULT_VARIABLE rc_cuda
+# Prefill products in float (LONGCTX_CUDA_GEMM=f32), as the CPU's: the default bfloat16 tiles move
+# logits by ~1e-2, enough to flip a greedy near-tie (docs/cuda.md).
+execute_process(COMMAND ${CMAKE_COMMAND} -E env LONGCTX_CUDA_GEMM=f32 ${CUDA} ${ARGS} --device cuda
+                RESULT_VARIABLE rc_cuda
                 OUTPUT_VARIABLE out_cuda ERROR_VARIABLE err_cuda)
 if(NOT rc_cpu EQUAL 0 OR NOT rc_cuda EQUAL 0)
   message(FATAL_ERROR "exit codes: cpu ${rc_cpu}, cuda ${rc_cuda}\ncpu: ${err_cpu}\ncuda: ${err_cuda}")
