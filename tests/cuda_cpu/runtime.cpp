@@ -223,8 +223,10 @@ const char* cudaGetErrorString(cudaError_t err) {
 }
 
 cudaError_t cudaGetLastError() {
+  auto& d = device();
+  std::lock_guard<std::recursive_mutex> lock(d.m);  // sticky is written by whoever drains
   const cudaError_t e = cuda_cpu::t_last_error;
-  cuda_cpu::t_last_error = device().sticky;
+  cuda_cpu::t_last_error = d.sticky;
   return e;
 }
 cudaError_t cudaPeekAtLastError() {
@@ -324,6 +326,8 @@ cudaError_t cudaEventDestroy(cudaEvent_t event) {
 }
 cudaError_t cudaEventRecord(cudaEvent_t event, cudaStream_t stream) {
   if (!event) return note(cudaErrorInvalidResourceHandle);
+  auto& d = device();
+  std::lock_guard<std::recursive_mutex> lock(d.m);  // the queue's thread writes these too
   event->recorded = true;
   event->done = false;
   return cuda_cpu::enqueue(stream, [event] {
