@@ -42,6 +42,11 @@ Action add_eval(CLI::App& app) {
     sub->add_flag("--no-shared-prefill", o->no_shared_prefill,
                   "every mode evaluates every prompt whole (by default the modes that prefill "
                   "densely take the prompt's shared part from one dense session)");
+    sub->add_option("--metric", o->metric,
+                    "generate (the text, scored), likelihood (the reference answer teacher-forced: "
+                    "log P(answer), paired against dense), or both (default: both, LongBench: "
+                    "generate)")
+        ->check(CLI::IsMember({"generate", "likelihood", "both"}));
     sub->add_option("--shard", o->shard,
                     "i/n: evaluate every n-th sample from the i-th (Slurm arrays, k8s jobs)");
     sub->add_option("--chat-template", o->chat_template,

@@ -72,11 +72,12 @@ double sign_test_p(int64_t k, int64_t m) {
 }  // namespace
 
 PairedDifference paired_difference95(const std::vector<double>& mode,
-                                     const std::vector<double>& dense, uint64_t seed) {
+                                     const std::vector<double>& dense, uint64_t seed,
+                                     bool right_wrong) {
   PairedDifference out;
   if (mode.empty() || mode.size() != dense.size()) return out;
   std::vector<double> diffs(mode.size());
-  bool binary = true;
+  bool binary = right_wrong;
   int64_t up = 0, down = 0;
   for (size_t i = 0; i < mode.size(); ++i) {
     diffs[i] = mode[i] - dense[i];

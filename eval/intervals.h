@@ -45,7 +45,9 @@ struct PairedDifference {
   double sign_test_p = 1;
   bool resolved = false;
 };
+// `right_wrong` false: the values are not proportions (log-likelihoods), always the bootstrap.
 PairedDifference paired_difference95(const std::vector<double>& mode,
-                                     const std::vector<double>& dense, uint64_t seed);
+                                     const std::vector<double>& dense, uint64_t seed,
+                                     bool right_wrong = true);
 
 }  // namespace longctx::eval

@@ -80,6 +80,8 @@ EvalSample NeedleGenerator::niah(int64_t length, double depth, int64_t index) {
     s.max_new_tokens = kNiahNewTokens;
     s.metric = "string_match_all";
     s.answers = {"sandwich", "Dolores Park"};
+    s.reference_lead = "The best thing to do in San Francisco is";  // the needle, restated
+    s.reference = "eat a sandwich and sit in Dolores Park on a sunny day.";
     s.extra["depth"] = depth;
     s.extra["needle_token"] = int64_t(at);
     s.extra["haystack_tokens"] = budget;
@@ -125,6 +127,7 @@ EvalSample NeedleGenerator::passkey(int64_t length, int64_t index) {
   s.max_new_tokens = kPasskeyNewTokens;
   s.metric = "first_number_match";
   s.answers = {key};
+  s.reference_lead = "The pass key is";
   s.extra["depth"] = std::round(prefix_share * 1000) / 10;
   s.extra["garbage_chars"] = lo;
   return s;

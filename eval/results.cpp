@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "eval/intervals.h"
+#include "eval/likelihood.h"
 #include "eval/metrics.h"
 #include "eval/rng.h"
 #include "support/error.h"
@@ -158,9 +159,14 @@ std::vector<nlohmann::json> read_predictions(const std::vector<fs::path>& files)
       nlohmann::json p;
       try {
         p = nlohmann::json::parse(line);
+        if (p.contains("generated") && !p["generated"].is_boolean())
+          throw Error("'generated' is not true/false");
+        const bool generated = p.value("generated", true);  // false: a likelihood-only line
         for (const char* k : {"id", "mode", "benchmark", "task", "pred", "metric"})
-          if (!p.contains(k) || !p[k].is_string())
+          if (!(k == std::string_view("pred") && !generated) &&
+              (!p.contains(k) || !p[k].is_string()))
             throw Error(std::string("no text field '") + k + "'");
+        check_likelihood_fields(p);
         if (!p.contains("answers") || !p["answers"].is_array()) throw Error("no 'answers' list");
         for (const auto& a : p["answers"])
           if (!a.is_string()) throw Error("an answer is not text");
@@ -206,18 +212,23 @@ std::vector<nlohmann::json> read_predictions(const std::vector<fs::path>& files)
 nlohmann::json score_predictions(std::vector<nlohmann::json>& predictions) {
   struct Acc {
     double score = 0, prefill_ms = 0, decode_ms = 0, latency_ms = 0, kv_held = 0, kv_bytes = 0;
-    int64_t n = 0, nulls = 0, prompt_tokens = 0, new_tokens = 0;
+    int64_t n = 0, lines = 0, nulls = 0, prompt_tokens = 0, new_tokens = 0;  // n: generated
     std::string category;
     std::map<std::string, double> by_sample;  // id -> score, for intervals and pairing
+    LikelihoodSamples likelihood;             // teacher-forced answers (--metric)
   };
+  // Per benchmark x length x mode: every task's teacher-forced answers together.
+  std::map<std::tuple<std::string, int64_t, std::string>, LikelihoodSamples> pooled;
   // key: benchmark, task, length, mode
   std::map<std::tuple<std::string, std::string, int64_t, std::string>, Acc> acc;
   for (auto& p : predictions) {
     std::string metric = p["metric"];
-    double s = score_sample(metric, p["pred"].get<std::string>(), strings(p["answers"]),
-                            strings(p.value("all_classes", nlohmann::json())),
-                            p.value("first_line", false));
-    p["score"] = s;
+    const bool generated = p.value("generated", true);
+    double s = generated ? score_sample(metric, p["pred"].get<std::string>(), strings(p["answers"]),
+                                        strings(p.value("all_classes", nlohmann::json())),
+                                        p.value("first_line", false))
+                         : 0;
+    if (generated) p["score"] = s;
     // The rows a prediction counts in: its task (with LongBench-E's bucket), or each of the
     // groups it names (LongBench v2: overall, its difficulty, its length).
     std::string task = p["task"];
@@ -226,24 +237,33 @@ nlohmann::json score_predictions(std::vector<nlohmann::json>& predictions) {
     const std::vector<std::string> tasks = p.contains("extra") && p["extra"].contains("groups")
                                                ? strings(p["extra"]["groups"])
                                                : std::vector<std::string>{task};
-    std::string cleaned = metric.starts_with("string_match")
-                              ? ruler_postprocess(p["pred"].get<std::string>())
-                              : p["pred"].get<std::string>();
+    const std::string pred = generated ? p["pred"].get<std::string>() : std::string();
+    std::string cleaned = metric.starts_with("string_match") ? ruler_postprocess(pred) : pred;
     for (const std::string& row : tasks) {
       Acc& a = acc[{p["benchmark"], row, p.value("length", int64_t(0)), p["mode"]}];
+      if (p.contains("answer_logprob")) {
+        a.likelihood.logprob[p["id"]] = p["answer_logprob"].get<double>();
+        a.likelihood.greedy[p["id"]] = p["answer_greedy"].get<bool>() ? 1 : 0;
+        pooled[{p["benchmark"], p.value("length", int64_t(0)), p["mode"]}].logprob[p["id"]] =
+            p["answer_logprob"].get<double>();
+        pooled[{p["benchmark"], p.value("length", int64_t(0)), p["mode"]}].greedy[p["id"]] =
+            p["answer_greedy"].get<bool>() ? 1 : 0;
+      }
+      ++a.lines;
+      a.prefill_ms += p.value("prefill_ms", 0.0);
+      a.kv_held += p.value("kv_held_bytes", 0.0);
+      a.kv_bytes += p.value("kv_bytes", 0.0);
+      a.prompt_tokens += p.value("prompt_tokens", int64_t(0));
+      if (p.contains("extra") && p["extra"].contains("category"))
+        a.category = p["extra"]["category"];
+      if (!generated) continue;  // likelihood only: in no score
       a.score += s;
       ++a.n;
       a.by_sample[p["id"].get<std::string>()] = s;
       a.nulls += cleaned.empty();
-      a.prefill_ms += p.value("prefill_ms", 0.0);
       a.decode_ms += p.value("decode_ms", 0.0);
       a.latency_ms += p.value("latency_ms", 0.0);
-      a.kv_held += p.value("kv_held_bytes", 0.0);
-      a.kv_bytes += p.value("kv_bytes", 0.0);
-      a.prompt_tokens += p.value("prompt_tokens", int64_t(0));
       a.new_tokens += p.value("decode_steps", int64_t(0));  // the first comes from prefill
-      if (p.contains("extra") && p["extra"].contains("category"))
-        a.category = p["extra"]["category"];
     }
   }
   nlohmann::json rows = nlohmann::json::array();
@@ -260,19 +280,28 @@ nlohmann::json score_predictions(std::vector<nlohmann::json>& predictions) {
                         {"length", length},
                         {"mode", mode},
                         {"n", a.n},
-                        {"score", task_score(bench, a.score, a.n)},
-                        {"nulls", a.nulls},
                         {"prefill_tokens_per_s",
                          a.prefill_ms > 0 ? 1000.0 * double(a.prompt_tokens) / a.prefill_ms : 0.0},
-                        {"decode_tokens_per_s",
-                         a.decode_ms > 0 ? 1000.0 * double(a.new_tokens) / a.decode_ms : 0.0},
-                        {"latency_ms", a.latency_ms / double(a.n)},
-                        {"kv_held_bytes", a.kv_held / double(a.n)},
-                        {"kv_bytes", a.kv_bytes / double(a.n)}};
+                        {"kv_held_bytes", a.kv_held / double(a.lines)},
+                        {"kv_bytes", a.kv_bytes / double(a.lines)}};
     if (!a.category.empty()) r["category"] = a.category;
+    const std::string key = bench + "/" + task + "/" + std::to_string(length) + "/" + mode;
+    const auto dense_likelihood = acc.find({bench, task, length, "dense"});
+    add_likelihood_fields(r, a.likelihood,
+                          mode != "dense" && dense_likelihood != acc.end()
+                              ? &dense_likelihood->second.likelihood
+                              : nullptr,
+                          key);
+    if (a.n == 0) {  // likelihood only: no score
+      rows.push_back(r);
+      continue;
+    }
+    r["score"] = task_score(bench, a.score, a.n);
+    r["nulls"] = a.nulls;
+    r["decode_tokens_per_s"] = a.decode_ms > 0 ? 1000.0 * double(a.new_tokens) / a.decode_ms : 0.0;
+    r["latency_ms"] = a.latency_ms / double(a.n);
     std::vector<double> scores;
     for (const auto& [id, s] : a.by_sample) scores.push_back(s);
-    const std::string key = bench + "/" + task + "/" + std::to_string(length) + "/" + mode;
     const Interval ci = score_interval95(scores, Rng::derive(0, key));
     r["ci95"] = {round2(100 * ci.lo), round2(100 * ci.hi)};
     const std::string group = by_category(bench) ? a.category : task;
@@ -283,7 +312,7 @@ nlohmann::json score_predictions(std::vector<nlohmann::json>& predictions) {
   }
   for (auto& r : rows) {
     auto it = dense_score.find({r["benchmark"], r["task"], r["length"], ""});
-    if (it == dense_score.end()) continue;
+    if (it == dense_score.end() || !r.contains("score")) continue;
     if (it->second > 0) r["vs_dense"] = r["score"].get<double>() / it->second;
     if (r["mode"] == "dense") continue;
     // The paired difference from dense over the samples both ran: the same prompts, so the
@@ -315,7 +344,7 @@ nlohmann::json score_predictions(std::vector<nlohmann::json>& predictions) {
   std::map<std::tuple<std::string, int64_t, std::string>, std::vector<double>> speeds;
   for (const auto& r : rows) {
     std::string bench = r["benchmark"];
-    if (!in_average(bench, r["task"])) continue;
+    if (!in_average(bench, r["task"]) || !r.contains("score")) continue;
     std::string group = by_category(bench) ? r.value("category", "") : r["task"].get<std::string>();
     groups[{bench, r["length"], r["mode"]}][group].push_back(r["score"]);
     speeds[{bench, r["length"], r["mode"]}].push_back(r["decode_tokens_per_s"]);
@@ -344,6 +373,22 @@ nlohmann::json score_predictions(std::vector<nlohmann::json>& predictions) {
                         {"groups", g.size()},
                         {"decode_tokens_per_s", speed / double(sp.size())}});
   }
+  // Answer likelihood per length and mode over every task's samples together (each sample paired
+  // with dense's on the same prompt).
+  for (const auto& [k, lk] : pooled) {
+    const auto& [bench, length, mode] = k;
+    auto entry = std::find_if(averages.begin(), averages.end(), [&](const nlohmann::json& a) {
+      return a["benchmark"] == bench && a["length"] == length && a["mode"] == mode;
+    });
+    if (entry == averages.end()) {
+      averages.push_back({{"benchmark", bench}, {"length", length}, {"mode", mode}});
+      entry = averages.end() - 1;
+    }
+    const auto dense = pooled.find({bench, length, "dense"});
+    add_likelihood_fields(*entry, lk,
+                          mode != "dense" && dense != pooled.end() ? &dense->second : nullptr,
+                          bench + "/" + std::to_string(length) + "/" + mode + "/pooled");
+  }
   return {{"rows", rows}, {"averages", averages}};
 }
 
@@ -351,16 +396,16 @@ std::string format_table(const nlohmann::json& scores) {
   std::ostringstream out;
   char line[512];
   std::snprintf(line, sizeof line,
-                "| %-12s | %-22s | %6s | %-34s | %3s | %7s | %-15s | %7s | %-25s | %9s | %9s | "
-                "%8s |\n",
+                "| %-12s | %-22s | %6s | %-34s | %3s | %7s | %-15s | %7s | %-25s | %-27s | %9s | "
+                "%9s | %8s |\n",
                 "benchmark", "task", "length", "mode", "n", "score", "95% CI", "x dense",
-                "- dense [95% CI]", "prefill/s", "decode/s", "KV MiB");
+                "- dense [95% CI]", "log P(answer) - dense", "prefill/s", "decode/s", "KV MiB");
   out << line;
   out << "|" << std::string(14, '-') << "|" << std::string(24, '-') << "|" << std::string(8, '-')
       << "|" << std::string(36, '-') << "|" << std::string(5, '-') << "|" << std::string(9, '-')
       << "|" << std::string(17, '-') << "|" << std::string(9, '-') << "|" << std::string(27, '-')
-      << "|" << std::string(11, '-') << "|" << std::string(11, '-') << "|" << std::string(10, '-')
-      << "|\n";
+      << "|" << std::string(29, '-') << "|" << std::string(11, '-') << "|" << std::string(11, '-')
+      << "|" << std::string(10, '-') << "|\n";
   double widest = 0;  // the widest score interval's half-width, in points
   std::vector<std::string> modes =
       modes_of(scores["rows"], scores.value("modes", nlohmann::json()));
@@ -401,21 +446,35 @@ std::string format_table(const nlohmann::json& scores) {
              fmt("%+.1f", r["diff_ci95"][1].get<double>()) + "]" +
              (r["diff_resolved"].get<bool>() ? "*" : "");
     }
+    // Answer log-likelihood: the paired difference from dense in nats, else the mode's own mean.
+    std::string lik = "-";
+    if (r.contains("logprob_diff_vs_dense"))
+      lik = fmt("%+.3f", r["logprob_diff_vs_dense"].get<double>()) + " [" +
+            fmt("%+.2f", r["logprob_diff_ci95"][0].get<double>()) + ", " +
+            fmt("%+.2f", r["logprob_diff_ci95"][1].get<double>()) + "]" +
+            (r["logprob_diff_resolved"].get<bool>() ? "*" : "");
+    else if (r.contains("logprob_mean"))
+      lik = "(" + fmt("%.3f", r["logprob_mean"].get<double>()) + ")";
+    const std::string score = r.contains("score") ? fmt("%.2f", r["score"].get<double>()) : "-";
+    const std::string decode = r.contains("decode_tokens_per_s")
+                                   ? fmt("%.1f", r["decode_tokens_per_s"].get<double>())
+                                   : "-";
     std::snprintf(line, sizeof line,
-                  "| %-12s | %-22s | %6lld | %-34s | %3lld | %7.2f | %-15s | %7s | %-25s | %9.1f | "
-                  "%9.1f | %8.1f |\n",
+                  "| %-12s | %-22s | %6lld | %-34s | %3lld | %7s | %-15s | %7s | %-25s | %-27s | "
+                  "%9.1f | %9s | %8.1f |\n",
                   r["benchmark"].get<std::string>().c_str(), r["task"].get<std::string>().c_str(),
                   (long long)r["length"].get<int64_t>(), r["mode"].get<std::string>().c_str(),
-                  (long long)r["n"].get<int64_t>(), r["score"].get<double>(), ci.c_str(),
-                  rel.c_str(), diff.c_str(), r["prefill_tokens_per_s"].get<double>(),
-                  r["decode_tokens_per_s"].get<double>(),
-                  r["kv_held_bytes"].get<double>() / 1048576.0);
+                  (long long)r["n"].get<int64_t>(), score.c_str(), ci.c_str(), rel.c_str(),
+                  diff.c_str(), lik.c_str(), r["prefill_tokens_per_s"].get<double>(),
+                  decode.c_str(), r["kv_held_bytes"].get<double>() / 1048576.0);
     out << line;
   }
   out << "\n95% CI: Wilson's interval for right/wrong scores, a bootstrap over samples otherwise. "
          "- dense: the paired difference over the same samples (Newcombe's interval for "
          "right/wrong, else a bootstrap); * where it excludes 0 and an exact sign test agrees "
-         "(p < 0.05)\n";
+         "(p < 0.05). log P(answer) - dense: the reference answer teacher-forced, its "
+         "log-likelihood's paired difference in nats (a bootstrap; * as above); (x): dense's own "
+         "mean\n";
   if (widest > 10) {
     out << "warning: some scores have 95% intervals wider than +-10 points (up to +-"
         << fmt("%.1f", widest)
@@ -434,12 +493,23 @@ std::string format_table(const nlohmann::json& scores) {
                                ? "[" + fmt("%.1f", a["ci95"][0].get<double>()) + ", " +
                                      fmt("%.1f", a["ci95"][1].get<double>()) + "]"
                                : "";
-    std::snprintf(line, sizeof line,
-                  "  %-12s %6lld  %-34s  score %6.2f %-14s  decode %6.1f tokens/s\n",
+    std::snprintf(line, sizeof line, "  %-12s %6lld  %-34s",
                   a["benchmark"].get<std::string>().c_str(), (long long)a["length"].get<int64_t>(),
-                  a["mode"].get<std::string>().c_str(), a["score"].get<double>(), ci.c_str(),
-                  a["decode_tokens_per_s"].get<double>());
-    out << line;
+                  a["mode"].get<std::string>().c_str());
+    std::string text = line;
+    if (a.contains("score"))
+      text += "  score " + fmt("%6.2f", a["score"].get<double>()) + " " + ci +
+              std::string(ci.size() < 14 ? 14 - ci.size() : 0, ' ') + "  decode " +
+              fmt("%6.1f", a["decode_tokens_per_s"].get<double>()) + " tokens/s";
+    if (a.contains("logprob_diff_vs_dense"))
+      text += "  log P(answer) - dense " + fmt("%+.3f", a["logprob_diff_vs_dense"].get<double>()) +
+              " [" + fmt("%+.3f", a["logprob_diff_ci95"][0].get<double>()) + ", " +
+              fmt("%+.3f", a["logprob_diff_ci95"][1].get<double>()) + "]" +
+              (a["logprob_diff_resolved"].get<bool>() ? "*" : "") +
+              " n=" + std::to_string(a["logprob_diff_n"].get<int64_t>());
+    if (a.contains("greedy_match"))
+      text += "  answer greedy " + fmt("%.1f", a["greedy_match"].get<double>()) + "%";
+    out << text << "\n";
   }
   return out.str();
 }
@@ -451,7 +521,7 @@ std::string plot_scores_svg(const nlohmann::json& scores, const std::string& tit
   double max_speed = 1;
   for (const auto& a : avg) {
     length_set.insert(a["length"].get<int64_t>());
-    max_speed = std::max(max_speed, a["decode_tokens_per_s"].get<double>());
+    max_speed = std::max(max_speed, a.value("decode_tokens_per_s", 0.0));
   }
   std::vector<int64_t> lengths(length_set.begin(), length_set.end());
   const double W = 1000, H = 420, panel_w = 400, panel_h = 280, top = 60, lefts[2] = {70, 560};
@@ -488,7 +558,7 @@ std::string plot_scores_svg(const nlohmann::json& scores, const std::string& tit
       std::string pts;
       for (size_t i = 0; i < lengths.size(); ++i)
         for (const auto& a : avg)
-          if (a["mode"] == modes[m] && a["length"] == lengths[i]) {
+          if (a["mode"] == modes[m] && a["length"] == lengths[i] && a.contains("score")) {
             double v = p == 0 ? a["score"].get<double>() : a["decode_tokens_per_s"].get<double>();
             double x = x_of(i, left), y = top + panel_h - panel_h * std::min(v, ymax[p]) / ymax[p];
             pts += fmt("%.1f,", x) + fmt("%.1f ", y);

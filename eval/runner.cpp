@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
+#include <optional>
 
 #include "eval/longbench_v2.h"
 #include "eval/metrics.h"
@@ -15,17 +17,26 @@ namespace longctx::eval {
 
 EvalRunner::EvalRunner(const Model& model, const tokenizer::Tokenizer& tok, ModelOptions options,
                        std::vector<std::string> modes, const std::vector<eval::EvalSample>& samples,
-                       bool share_prefill, const eval::PromptFormat* format)
+                       bool share_prefill, const eval::PromptFormat* format, EvalMetric metric)
     : model_(model),
       tok_(tok),
       options_(std::move(options)),
       modes_(std::move(modes)),
       samples_(samples),
       format_(format),
+      metric_(metric),
       share_prefill_(share_prefill) {
-  // The context every session needs: the longest prompt plus its generation budget.
+  // The context every session needs: the longest prompt plus its generation budget, or plus the
+  // reference answer when that is longer.
   int64_t need = 0;
-  for (const auto& s : samples_) need = std::max(need, int64_t(s.tokens.size()) + s.max_new_tokens);
+  for (const auto& s : samples_) {
+    int64_t after = metric_ == EvalMetric::Likelihood ? 0 : s.max_new_tokens;
+    if (metric_ != EvalMetric::Generate) {
+      refs_.push_back(reference_answer(s, tok));
+      after = std::max(after, int64_t(refs_.back().tokens.size()));
+    }
+    need = std::max(need, int64_t(s.tokens.size()) + after);
+  }
   if (options_.n_ctx <= 0 || options_.n_ctx < need) options_.n_ctx = std::max<int64_t>(need, 64);
   if (need > model.config.n_ctx_train) {
     throw Error("the samples need " + std::to_string(need) +
@@ -90,7 +101,8 @@ Session& EvalRunner::session(const std::string& mode) {
 }
 
 Generation EvalRunner::generate(Session& session, std::span<const float> logits,
-                                int64_t max_new_tokens, bool stop_at_newline) {
+                                int64_t max_new_tokens, bool stop_at_newline,
+                                AnswerFollower* follower) {
   GenerateOptions go;
   go.max_tokens = max_new_tokens;
   if (stop_at_newline) {
@@ -100,7 +112,10 @@ Generation EvalRunner::generate(Session& session, std::span<const float> logits,
     go.min_tokens = 1;
   }
   Sampler greedy(SamplerOptions{.temperature = 0, .repeat_penalty = 1});
-  return longctx::generate(session, tok_, greedy, logits, {}, go);
+  GenerateHooks hooks;
+  if (follower)
+    hooks.on_token = [follower](int32_t t, std::span<const float> l) { follower->on_token(t, l); };
+  return longctx::generate(session, tok_, greedy, logits, {}, go, hooks);
 }
 
 // The stop reasons a results line records.
@@ -116,8 +131,22 @@ nlohmann::json EvalRunner::run_one(const eval::EvalSample& s, const std::string&
   double prefill_ms = 0;
   int64_t shared = 0;
   std::span<const float> logits = prefill(session, s, prefill_ms, shared);
+  const ReferenceAnswer* ref = refs_.empty() ? nullptr : &refs_[size_t(&s - samples_.data())];
+  if (ref && ref->tokens.empty()) ref = nullptr;
+  if (metric_ == EvalMetric::Likelihood) {
+    // The answer's likelihood alone: no text, no score.
+    nlohmann::json line = result_line(s, mode, prefill_ms, shared, session);
+    if (ref) {
+      const double t = now_ms();
+      write_likelihood(line, *ref, teacher_force(session, logits, *ref), now_ms() - t);
+    }
+    return line;
+  }
   double t1 = now_ms();
-  Generation g = generate(session, logits, s.max_new_tokens, s.stop_at_newline);
+  std::optional<AnswerFollower> follower;
+  if (ref) follower.emplace(*ref);
+  Generation g = generate(session, logits, s.max_new_tokens, s.stop_at_newline,
+                          follower ? &*follower : nullptr);
   std::string pred = tok_.decode(g.tokens, true);
   nlohmann::json extra = s.extra;
   if (!s.followup.empty()) {
@@ -138,6 +167,34 @@ nlohmann::json EvalRunner::run_one(const eval::EvalSample& s, const std::string&
     g.tokens.insert(g.tokens.end(), g2.tokens.begin(), g2.tokens.end());
   }
   double decode_ms = now_ms() - t1;
+  nlohmann::json line = result_line(s, mode, prefill_ms, shared, session);
+  line["extra"] = extra;
+  line["new_tokens"] = g.tokens.size();
+  line["decode_steps"] = g.decode_steps;
+  line["stop"] = stop_name(g.finish);
+  line["pred"] = pred;
+  line["decode_ms"] = decode_ms;
+  line["latency_ms"] = prefill_ms + decode_ms;
+  line["score"] = eval::score_sample(s.metric, pred, s.answers, s.all_classes, s.first_line);
+  if (ref) {
+    // The answer's likelihood: off the generation when it wrote the whole answer, else from a
+    // second prefill (its shared part is still in the dense session) and teacher forcing.
+    const double t = now_ms();
+    if (follower->complete()) {
+      write_likelihood(line, *ref, follower->result(), 0);
+    } else {
+      session.clear();
+      double again_ms = 0;
+      int64_t again_shared = 0;
+      std::span<const float> again = prefill(session, s, again_ms, again_shared);
+      write_likelihood(line, *ref, teacher_force(session, again, *ref), now_ms() - t);
+    }
+  }
+  return line;
+}
+
+nlohmann::json EvalRunner::result_line(const eval::EvalSample& s, const std::string& mode,
+                                       double prefill_ms, int64_t shared, const Session& session) {
   nlohmann::json line = {
       {"id", s.id()},
       {"benchmark", s.benchmark},
@@ -148,26 +205,19 @@ nlohmann::json EvalRunner::run_one(const eval::EvalSample& s, const std::string&
       {"kv_type", options_.kv_type},
       {"prompt_tokens", s.tokens.size()},
       {"max_new_tokens", s.max_new_tokens},
-      {"new_tokens", g.tokens.size()},
-      {"decode_steps", g.decode_steps},
-      {"stop", stop_name(g.finish)},
-      {"pred", pred},
       {"answers", s.answers},
       {"metric", s.metric},
       {"first_line", s.first_line},
       {"prefill_ms", prefill_ms},  // with the shared prefix's time: what a separate run takes
       {"shared_prefill_tokens", shared},
-      {"decode_ms", decode_ms},
-      {"latency_ms", prefill_ms + decode_ms},
       {"attention_ms", session.attention_ms()},
       {"planning_ms", session.planning_ms()},
       {"kv_bytes", session.kv_bytes()},
       {"kv_held_bytes", session.held_kv_bytes()},
-      {"extra", extra},
+      {"extra", s.extra},
   };
   if (!s.all_classes.empty()) line["all_classes"] = s.all_classes;
-  line["score"] = eval::score_sample(s.metric, line["pred"].get<std::string>(), s.answers,
-                                     s.all_classes, s.first_line);
+  if (metric_ == EvalMetric::Likelihood) line["generated"] = false;  // no pred, no score
   return line;
 }
 
@@ -192,18 +242,25 @@ void EvalRunner::run(const std::set<std::string>& done,
     nlohmann::json line = run_one(*jobs[j].sample, *jobs[j].mode);
     sink(line);
     work += double(jobs[j].sample->tokens.size() + size_t(jobs[j].sample->max_new_tokens));
-    correct += line["score"].get<double>() >= 1.0;
+    const bool scored = line.contains("score");
+    correct += scored && line["score"].get<double>() >= 1.0;
+    char shown[64] = "";  // the score, and log P(answer) where it was taken
+    if (scored) std::snprintf(shown, sizeof shown, "%.0f", line["score"].get<double>() * 100);
+    if (line.contains("answer_logprob"))
+      std::snprintf(shown + std::strlen(shown), sizeof shown - std::strlen(shown),
+                    "%slog P(answer) %.2f", scored ? ", " : "",
+                    line["answer_logprob"].get<double>());
     double elapsed = (now_ms() - start) / 1000, eta = elapsed / work * (total_work - work);
     double share = work / total_work;
     if (tty || now_ms() - last_print > 30000 || j + 1 == jobs.size()) {
       last_print = now_ms();
       int bar = int(share * 30);
-      std::fprintf(
-          stderr, "%s[%.*s%.*s] %zu/%zu %3.0f%%  %02d:%02d elapsed, ETA %02d:%02d  %s %s: %.0f%s",
-          tty ? "\r\033[K" : "", bar, "==============================", 30 - bar,
-          "                              ", j + 1, jobs.size(), share * 100, int(elapsed) / 60,
-          int(elapsed) % 60, int(eta) / 60, int(eta) % 60, jobs[j].sample->id().c_str(),
-          jobs[j].mode->c_str(), line["score"].get<double>() * 100, tty ? "" : "\n");
+      std::fprintf(stderr,
+                   "%s[%.*s%.*s] %zu/%zu %3.0f%%  %02d:%02d elapsed, ETA %02d:%02d  %s %s: %s%s",
+                   tty ? "\r\033[K" : "", bar, "==============================", 30 - bar,
+                   "                              ", j + 1, jobs.size(), share * 100,
+                   int(elapsed) / 60, int(elapsed) % 60, int(eta) / 60, int(eta) % 60,
+                   jobs[j].sample->id().c_str(), jobs[j].mode->c_str(), shown, tty ? "" : "\n");
       std::fflush(stderr);
     }
   }

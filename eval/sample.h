@@ -23,6 +23,12 @@ struct EvalSample {
   bool stop_at_newline = false;  // LongBench samsum
   std::string metric;
   std::vector<std::string> answers;
+  // Teacher forcing's lead: what the answer follows in a natural reply ("The pass key is"),
+  // forced but not scored (eval/likelihood.h); empty: the answer follows the prompt directly.
+  std::string reference_lead;
+  // The scored answer written out, where `answers` are fragments of it (the needle's); empty:
+  // derived from `answers`.
+  std::string reference;
   std::vector<std::string> all_classes;
   bool first_line = false;
   nlohmann::json extra = nlohmann::json::object();  // depth, category, truncation, ...

@@ -23,6 +23,8 @@ struct EvalOptions {
   std::string dump_samples;  // ruler --dump-samples DIR: write the generated samples, run nothing
   bool no_think = false;
   bool no_shared_prefill = false;
+  std::string metric;  // generate | likelihood | both; "": both where answers are short (RULER,
+                       // needle, passkey), generate for LongBench
   uint64_t seed = 42;
   bool longbench_e = false;
   bool cot = false;  // longbench-v2 --cot
