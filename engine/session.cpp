@@ -182,8 +182,10 @@ bool Session::shares_prefill() const {
 
 bool Session::can_adopt_prefix(const Session& base) const {
   const KvLayout &a = book_.layout(), &b = base.book_.layout();
-  return &model_ == &base.model_ && shares_prefill() && base.shares_prefill() && kind_.host_cache &&
-         &kind_ == &base.kind_ && options_.n_batch == base.options_.n_batch &&
+  if (&model_ != &base.model_ || policies_.size() != base.policies_.size()) return false;
+  for (size_t il = 0; il < policies_.size(); ++il)
+    if (!policies_[il]->can_adopt_from(*base.policies_[il])) return false;
+  return kind_.host_cache && &kind_ == &base.kind_ && options_.n_batch == base.options_.n_batch &&
          n_ctx_ == base.n_ctx_ && a.type == b.type && a.capacity == b.capacity && !options_.trace &&
          !base.options_.trace;
 }
@@ -197,7 +199,10 @@ void Session::adopt_prefix(const Session& base) {
   steps_ = base.steps_;
   evicted_ = base.evicted_;
   shift_ = base.shift_;
-  for (auto& p : policies_) p->reset();  // they rebuild what they keep from the cache
+  for (size_t il = 0; il < policies_.size(); ++il) {
+    policies_[il]->reset();                           // they rebuild what they keep from the cache,
+    policies_[il]->adopt_state(*base.policies_[il]);  // or take it over from the base's
+  }
 }
 
 int64_t Session::prefill_boundary(int64_t total, int64_t min_last_chunk) const {

@@ -67,8 +67,10 @@ class Session {
   // Shared prefill. Whether every layer's policy steers a prompt's steps before its last chunk as
   // dense attention does (AttentionPolicy::shares_prefill).
   bool shares_prefill() const;
-  // Whether adopt_prefix(base) is possible: both share their prefill, on the CPU, with the same
-  // model, KV layout (capacities, precision) and chunk size.
+  // Whether adopt_prefix(base) is possible: every layer's policy can take the base layer's
+  // prefix (AttentionPolicy::can_adopt_from: both share their prefill, or H2O from a dense layer
+  // recording its mass), on the CPU, with the same model, KV layout (capacities, precision) and
+  // chunk size.
   bool can_adopt_prefix(const Session& base) const;
   // Takes `base`'s cache (the first base.n_past() tokens of a prompt, evaluated in chunks of the
   // batch size) instead of computing it: this session is then as if it had evaluated them itself,

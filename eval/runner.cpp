@@ -54,14 +54,26 @@ EvalRunner::EvalRunner(const Model& model, const tokenizer::Tokenizer& tok, Mode
   // same KV layout), when at least two modes can: one prefix for all, cut where every one of them
   // cuts its prompt.
   if (share_prefill_ && modes_.size() > 1) {
+    auto sharing = [&](const Session& base) {
+      int64_t n = 0;
+      for (const auto& s : sessions_) n += s->can_adopt_prefix(base);
+      return n;
+    };
     base_ = make_session(model_, options_, "dense");
-    int64_t sharing = 0;
-    for (const auto& s : sessions_) {
-      if (!s->can_adopt_prefix(*base_)) continue;
-      ++sharing;
-      min_last_chunk_ = std::max(min_last_chunk_, s->min_last_chunk());
+    int64_t n = sharing(*base_);
+    // H2O takes the prefix too when the dense session records the attention mass it scores by
+    // (every budget the same mass): worth the mass computation when it adds sharing modes.
+    if (n < int64_t(sessions_.size())) {
+      auto recorder = make_session(model_, options_, "dense:observe=mass");
+      if (int64_t r = sharing(*recorder); r > n) {
+        base_ = std::move(recorder);
+        n = r;
+      }
     }
-    if (sharing < 2) base_.reset();
+    for (const auto& s : sessions_)
+      if (s->can_adopt_prefix(*base_))
+        min_last_chunk_ = std::max(min_last_chunk_, s->min_last_chunk());
+    if (n < 2) base_.reset();
   }
 }
 

@@ -1,10 +1,12 @@
-# Shared prefill changes no result: RULER's single needle at 1k on SmolLM2 under four modes, once
+# Shared prefill changes no result: RULER's single needle at 1k on SmolLM2 under five modes, once
 # with the shared prefill (the default) and once with --no-shared-prefill; every row's prediction,
-# score, stop reason and KV bytes held must be equal, and the sharing modes must have taken their
-# prompt's first 512 tokens from the dense session (h2o, whose prefill differs, must not).
+# score, stop reason, KV bytes held and answer likelihood must be equal, and every mode must have
+# taken its prompt's first 512 tokens from the dense session (h2o's score from the mass it recorded)
+# but windowed streaming, which evaluates its prompt its own way.
 # Usage: cmake -DLONGCTX=path/to/longctx -DDIR=out -P eval_shared_prefill.cmake
 set(ARGS eval ruler --tasks niah_single_1 --lengths 1k --samples 1 -t 2
-    --attn dense,snapkv:budget=256,streaming:window=256,h2o:budget=256)
+    --attn
+    dense,snapkv:budget=256,streaming:window=256,h2o:budget=256,streaming:window=256,prefill=windowed)
 file(REMOVE_RECURSE ${DIR})
 foreach(run shared separate)
   set(extra "")
@@ -19,14 +21,14 @@ foreach(run shared separate)
   file(STRINGS ${DIR}/${run}/predictions.jsonl rows_${run})
 endforeach()
 list(LENGTH rows_shared n)
-if(NOT n EQUAL 4)
-  message(FATAL_ERROR "expected 4 rows, got ${n}")
+if(NOT n EQUAL 5)
+  message(FATAL_ERROR "expected 5 rows, got ${n}")
 endif()
 set(sharing 0)
-foreach(i RANGE 3)
+foreach(i RANGE 4)
   list(GET rows_shared ${i} a)
   list(GET rows_separate ${i} b)
-  foreach(key id mode pred score stop new_tokens kv_held_bytes)
+  foreach(key id mode pred score stop new_tokens kv_held_bytes answer_logprob answer_token_logprobs)
     string(JSON va GET "${a}" ${key})
     string(JSON vb GET "${b}" ${key})
     if(NOT va STREQUAL vb)
@@ -39,9 +41,9 @@ foreach(i RANGE 3)
   if(NOT separate EQUAL 0)
     message(FATAL_ERROR "row ${i}: --no-shared-prefill shared ${separate} tokens")
   endif()
-  if(mode MATCHES "^h2o")
+  if(mode MATCHES "windowed")
     if(NOT tokens EQUAL 0)
-      message(FATAL_ERROR "h2o took ${tokens} tokens from the dense session")
+      message(FATAL_ERROR "${mode} took ${tokens} tokens from the dense session")
     endif()
   elseif(NOT tokens EQUAL 512)
     message(FATAL_ERROR "${mode} took ${tokens} tokens from the dense session, not 512")
@@ -49,4 +51,4 @@ foreach(i RANGE 3)
     math(EXPR sharing "${sharing} + 1")
   endif()
 endforeach()
-message(STATUS "4 rows equal with and without shared prefill; ${sharing} took a shared prefix")
+message(STATUS "5 rows equal with and without shared prefill; ${sharing} took a shared prefix")

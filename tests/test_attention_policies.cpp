@@ -453,20 +453,30 @@ TEST_CASE("Gemma 3's local layers drop keys older than the window without changi
 // (adopt_prefix) and evaluates the rest itself gives the same logits, bit for bit, and holds the
 // same positions as one that evaluated the whole prompt, for every policy that says it shares its
 // prefill; those that do not say so (H2O scores, DHSA's sparse prefill, windowed streaming). Gemma
-// 3 adds sliding-window layers that evict while the prompt runs.
+// 3 adds sliding-window layers that evict while the prompt runs. A dense session recording the
+// attention mass (dense:observe=mass) serves them all the same, and H2O too: its whole-prompt
+// score taken over from the recorder, it evicts the tokens a separate run evicts.
 TEST_CASE("a prefix adopted from a dense session gives a separate run's results, bit for bit",
           "[model][attention]") {
   struct Case {
     const char* file;
+    const char* base;
     std::vector<std::string> shared, unshared;
   };
   const std::vector<Case> cases = {
       {test::kSmolLM2,
+       "dense",
        {"dense", "streaming:sinks=4,window=64", "recycled:k=64,stride=3",
         "quest:budget=64,page=16,dense_layers=1", "snapkv:budget=96,window=32"},
        {"h2o:budget=96", "dhsa:budget=96,local=32,q_block=32,dense_tail=32",
         "streaming:sinks=4,window=64,prefill=windowed"}},
-      {test::kGemma3, {"snapkv:budget=96,window=32"}, {}},
+      {test::kSmolLM2,
+       "dense:observe=mass",
+       {"h2o:budget=96", "h2o:budget=200,recent=50,sinks=4,score=mean", "dense",
+        "quest:budget=64,page=16,dense_layers=1", "snapkv:budget=96,window=32"},
+       {"h2o:budget=96,prefill=chunked", "dhsa:budget=96,local=32,q_block=32,dense_tail=32"}},
+      {test::kGemma3, "dense", {"snapkv:budget=96,window=32"}, {"h2o:budget=96"}},
+      {test::kGemma3, "dense:observe=mass", {"h2o:budget=96", "snapkv:budget=96,window=32"}, {}},
   };
   for (const Case& c : cases) {
     auto model = load_or_fail(c.file);
@@ -475,15 +485,16 @@ TEST_CASE("a prefix adopted from a dense session gives a separate run's results,
     std::vector<int32_t> ids(300);
     for (auto& t : ids) t = int32_t(rng() % uint32_t(n_vocab));
     const int64_t n_ctx = 320, batch = 64;
-    Session base(*model, SessionOptions{n_ctx, batch, policies_for_all_layers("dense", n_layer)});
+    Session base(*model, SessionOptions{n_ctx, batch, policies_for_all_layers(c.base, n_layer)});
     for (const std::string& spec : c.unshared) {
       Session s(*model, SessionOptions{n_ctx, batch, policies_for_all_layers(spec, n_layer)});
-      INFO(spec);
+      INFO(spec << " from " << c.base);
       CHECK_FALSE(s.shares_prefill());
+      CHECK_FALSE(s.can_adopt_prefix(base));
       CHECK_THROWS_WITH(s.adopt_prefix(base), Catch::Contains("cannot take"));
     }
     for (const std::string& spec : c.shared) {
-      INFO(c.file << ", " << spec);
+      INFO(c.file << ", " << spec << " from " << c.base);
       const SessionOptions so{n_ctx, batch, policies_for_all_layers(spec, n_layer)};
       auto run = [&](Session& s, std::span<const int32_t> rest) {
         std::vector<float> out;
@@ -499,7 +510,7 @@ TEST_CASE("a prefix adopted from a dense session gives a separate run's results,
       Session alone(*model, so);
       const std::vector<float> want = run(alone, ids);
       Session forked(*model, so);
-      REQUIRE(forked.shares_prefill());
+      REQUIRE(forked.can_adopt_prefix(base));
       const int64_t p = forked.prefill_boundary(int64_t(ids.size()), forked.min_last_chunk());
       CHECK(p == 256);  // 300 - 32 (SnapKV's window) rounded down to the batch
       base.clear();

@@ -25,6 +25,37 @@ namespace {
 // here follows (docs/attention.md).
 constexpr int64_t kDefaultBudget = 1024;
 
+// The score H2O keeps: per KV head and cache slot, the attention mass every query so far put on
+// the slot's token. The dense recorder below keeps it the same way, so H2O can take it over.
+struct MassScore {
+  std::vector<float> score;  // [kv_head][capacity], following the slots
+
+  void add(const StepInfo& step, const float* mass) {
+    const int64_t cap = step.capacity();
+    score.resize(size_t(step.n_kv_head * cap));
+    for (int64_t g = 0; g < step.n_kv_head; ++g) {
+      float* s = score.data() + g * cap;
+      std::fill(s + step.n_cached - step.n_q, s + step.n_cached, 0.0f);  // this step's tokens
+      for (int64_t i = 0; i < step.n_cached; ++i) s[i] += mass[g * cap + i];
+    }
+  }
+  // Every query is observed, but not on a model's own sliding-window layer (H2O leaves it alone).
+  static int64_t queries(const StepInfo& step) { return step.window > 0 ? 0 : step.n_q; }
+};
+
+class MassRecorder final : public AttentionPolicy {
+ public:
+  std::string name() const override { return "dense:observe=mass"; }
+  void plan(const StepInfo& step, Selection& out) override { select_all(step, out); }
+  int64_t observe_queries(const StepInfo& step) override { return MassScore::queries(step); }
+  void observe(const StepInfo& step, const float* mass) override { mass_.add(step, mass); }
+  bool shares_prefill() const override { return true; }  // observing changes no output
+  const MassScore& mass() const { return mass_; }
+
+ private:
+  MassScore mass_;
+};
+
 class H2oPolicy final : public AttentionPolicy {
  public:
   H2oPolicy(int64_t budget, int64_t recent, int64_t sinks, bool chunked, bool mean)
@@ -36,16 +67,16 @@ class H2oPolicy final : public AttentionPolicy {
   }
 
   void plan(const StepInfo& step, Selection& out) override { select_all(step, out); }
-  int64_t observe_queries(const StepInfo& step) override { return step.window > 0 ? 0 : step.n_q; }
+  int64_t observe_queries(const StepInfo& step) override { return MassScore::queries(step); }
+  void observe(const StepInfo& step, const float* mass) override { mass_.add(step, mass); }
 
-  void observe(const StepInfo& step, const float* mass) override {
-    const int64_t cap = step.capacity();
-    score_.resize(size_t(step.n_kv_head * cap));
-    for (int64_t g = 0; g < step.n_kv_head; ++g) {
-      float* s = score_.data() + g * cap;
-      std::fill(s + step.n_cached - step.n_q, s + step.n_cached, 0.0f);  // this step's tokens
-      for (int64_t i = 0; i < step.n_cached; ++i) s[i] += mass[g * cap + i];
-    }
+  // Whole-prompt scoring reads every key and evicts nothing until the prompt ends: a prefix a
+  // dense recorder evaluated is this policy's own, once the recorder's score is taken over.
+  bool can_adopt_from(const AttentionPolicy& base) const override {
+    return !chunked_ && dynamic_cast<const MassRecorder*>(&base) != nullptr;
+  }
+  void adopt_state(const AttentionPolicy& base) override {
+    mass_ = dynamic_cast<const MassRecorder&>(base).mass();
   }
 
   void evict(const StepInfo& step, Eviction& out) override {
@@ -57,7 +88,7 @@ class H2oPolicy final : public AttentionPolicy {
     out.per_head = excess;
     for (int64_t g = 0; g < step.n_kv_head; ++g) {
       const int32_t* pos = step.positions(g);
-      float* s = score_.data() + g * cap;
+      float* s = mass_.score.data() + g * cap;
       // Candidates: neither a sink nor among the `recent` newest tokens.
       candidates_.clear();
       for (int32_t i = 0; i < int32_t(step.n_cached); ++i) {
@@ -83,7 +114,7 @@ class H2oPolicy final : public AttentionPolicy {
   void moved(const StepInfo& step, const std::vector<KvMove>& moves) override {
     const int64_t cap = step.capacity();
     for (const KvMove& m : moves)
-      score_[size_t(m.head * cap + m.to)] = score_[size_t(m.head * cap + m.from)];
+      mass_.score[size_t(m.head * cap + m.to)] = mass_.score[size_t(m.head * cap + m.from)];
   }
 
   // Whole-prompt scoring holds the prompt first: no bound below the context.
@@ -92,11 +123,15 @@ class H2oPolicy final : public AttentionPolicy {
  private:
   int64_t budget_, recent_, sinks_;
   bool chunked_, mean_;
-  std::vector<float> score_;  // [kv_head][capacity], following the slots
+  MassScore mass_;
   std::vector<int32_t> candidates_;
 };
 
 }  // namespace
+
+std::unique_ptr<AttentionPolicy> make_mass_recording_policy() {
+  return std::make_unique<MassRecorder>();
+}
 
 std::unique_ptr<AttentionPolicy> make_h2o_policy(PolicyParams& params) {
   int64_t budget = params.integer("budget", kDefaultBudget, 2, int64_t(1) << 30);

@@ -136,6 +136,15 @@ class AttentionPolicy {
   // keeps from those steps out of the cache: then a session may take that part of a prompt from
   // another session's cache (Session::adopt_prefix) and its results do not change.
   virtual bool shares_prefill() const { return false; }
+  // Whether a session running this policy may take a prompt's prefix from a session whose policy
+  // in the same layer is `base` (Session::adopt_prefix): both steer that part as dense attention
+  // does, and this one can rebuild or take over whatever it keeps from it. By default both must
+  // share_prefill(); H2O also takes a prefix from a dense layer that recorded its attention mass.
+  virtual bool can_adopt_from(const AttentionPolicy& base) const {
+    return shares_prefill() && base.shares_prefill();
+  }
+  // After a prefix was adopted (and reset()): take what `base` accumulated over it.
+  virtual void adopt_state(const AttentionPolicy& /*base*/) {}
 };
 
 // One key span per KV head covering the cache: the dense selection, used by every policy for steps
@@ -146,6 +155,11 @@ void select_all(const StepInfo& step, Selection& out);
 void top_k(const float* scores, int64_t n, int64_t k, std::vector<int32_t>& out);
 
 std::unique_ptr<AttentionPolicy> make_dense_policy();
+// Dense attention that also accumulates, per KV head, the attention mass every query puts on each
+// key (H2O's score, summed over the group's query heads): `dense:observe=mass`. Its outputs are
+// dense's; a session running it is a shared prefill that H2O sessions of any budget can take
+// over, score and all (eval's shared prefill).
+std::unique_ptr<AttentionPolicy> make_mass_recording_policy();
 // A model's own sliding-window layer (Gemma 3's local layers), whatever policy the others run.
 std::unique_ptr<AttentionPolicy> make_sliding_window_policy(int64_t window);
 

@@ -24,8 +24,9 @@ struct Entry {
   std::unique_ptr<AttentionPolicy> (*make)(PolicyParams&);
 };
 
-std::unique_ptr<AttentionPolicy> make_dense(PolicyParams&) {
-  return make_dense_policy();
+std::unique_ptr<AttentionPolicy> make_dense(PolicyParams& params) {
+  return params.choice("observe", "none", {"none", "mass"}) == "mass" ? make_mass_recording_policy()
+                                                                      : make_dense_policy();
 }
 
 constexpr Entry kPolicies[] = {
