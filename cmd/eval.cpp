@@ -47,6 +47,9 @@ Action add_eval(CLI::App& app) {
                     "log P(answer), paired against dense), or both (default: both, LongBench: "
                     "generate)")
         ->check(CLI::IsMember({"generate", "likelihood", "both"}));
+    sub->add_flag("--attention-recall", o->attention_recall,
+                  "at every decode step, the share of dense attention's mass on the keys each "
+                  "mode read (CPU; keeps a float copy of every key)");
     sub->add_option("--shard", o->shard,
                     "i/n: evaluate every n-th sample from the i-th (Slurm arrays, k8s jobs)");
     sub->add_option("--chat-template", o->chat_template,

@@ -38,6 +38,15 @@ void AttentionTrace::spans(const char* key, std::vector<int32_t>& positions) {
   std::fputc(']', file_);
 }
 
+void AttentionTrace::recall(int64_t step, int64_t pos, int64_t layer,
+                            const std::vector<double>& per_head) {
+  std::fprintf(file_, "{\"step\":%lld,\"pos\":%lld,\"layer\":%lld,\"recall\":[", (long long)step,
+               (long long)pos, (long long)layer);
+  for (size_t h = 0; h < per_head.size(); ++h)
+    std::fprintf(file_, "%s%.6g", h ? "," : "", per_head[h]);
+  std::fprintf(file_, "]}\n");
+}
+
 void AttentionTrace::reads(int64_t step, int64_t pos, int64_t n_q, int64_t layer, int64_t n_head,
                            const Selection& sel, const KvBook& book) {
   const int64_t n_kv = book.n_kv_head();

@@ -37,6 +37,8 @@ class AttentionTrace {
   // What `ev` drops from layer `layer`, called before the cache carries it out.
   void eviction(int64_t step, int64_t pos, int64_t n_q, int64_t layer, const Eviction& ev,
                 const KvBook& book, int64_t shift);
+  // A decode step's attention recall per query head of layer `layer` (engine/attention/recall.h).
+  void recall(int64_t step, int64_t pos, int64_t layer, const std::vector<double>& per_head);
   // Flushes; throws longctx::Error when anything could not be written.
   void finish();
 

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <limits>
 
+#include "kernels/cpu/ops.h"
 #include "support/error.h"
 
 namespace longctx {
@@ -84,7 +85,14 @@ double session_host_bytes(const Model& model, const SessionOptions& options) {
       double(3 * c.n_embd + c.n_head * c.head_dim + c.n_head_kv * (c.head_dim + c.value_dim) +
              c.n_head * c.value_dim + 2 * c.n_ff + c.n_head + c.n_vocab) *
       sizeof(float);
-  return kv + double(options.n_batch) * per_token + double(c.n_head_kv) * max_cap * sizeof(float);
+  // Attention recall's float copy of every key of the layers it measures.
+  double recall = 0;
+  if (options.attention_recall)
+    for (int64_t il = 0; il < c.n_layer; ++il)
+      if (!c.layer_is_local[size_t(il)])
+        recall += double(c.n_head_kv) * double(n_ctx) * double(c.head_dim) * sizeof(float);
+  return kv + recall + double(options.n_batch) * per_token +
+         double(c.n_head_kv) * max_cap * sizeof(float);
 }
 
 Session::Session(const Model& model, SessionOptions options)
@@ -117,9 +125,33 @@ Session::Session(const Model& model, SessionOptions options)
   layer_pos_.resize(size_t(options_.n_batch));
   rotation_.resize(size_t(c.n_rot));
   shift_.assign(size_t(c.n_layer), 0);
+  if (options_.attention_recall) {
+    if (!kind_.host_cache)
+      throw Error(
+          "attention recall is measured on the CPU (--device cpu), where every key is "
+          "at hand");
+    std::vector<bool> measured(size_t(c.n_layer));
+    for (int64_t il = 0; il < c.n_layer; ++il) measured[size_t(il)] = !c.layer_is_local[size_t(il)];
+    recall_ = std::make_unique<AttentionRecall>(c.n_head, c.n_head_kv, c.head_dim, c.attn_softcap,
+                                                std::move(measured));
+  }
+}
+
+void Session::unshift(int64_t il, float* v, int64_t by) {
+  const ModelConfig& c = model_.config;
+  const int64_t half = c.n_rot / 2;
+  std::vector<float> table(size_t(c.n_rot));
+  for (int64_t i = 0; i < half; ++i) {
+    const double angle = double(by) * double(rope_[size_t(il)].inv_freq[size_t(i)]);
+    table[size_t(i)] = float(std::cos(angle));
+    table[size_t(half + i)] = float(std::sin(angle));
+  }
+  cpu::rope_table(v, c.head_dim, c.n_rot, table.data(), table.data() + half,
+                  c.rope_type == RopeType::Neox ? cpu::RopeLayout::Halves : cpu::RopeLayout::Pairs);
 }
 
 void Session::clear() {
+  if (recall_) recall_->clear();
   book_.clear();
   n_past_ = 0;
   steps_ = 0;
@@ -169,6 +201,7 @@ void Session::truncate(int64_t n) {
   if (n < n_past_) {
     for (auto& p : policies_) p->reset();
     backend_->forget(n);
+    if (recall_) recall_->truncate(n);
   }
   n_past_ = std::min(n_past_, n);
   book_.truncate(n_past_);
@@ -202,6 +235,11 @@ void Session::adopt_prefix(const Session& base) {
   for (size_t il = 0; il < policies_.size(); ++il) {
     policies_[il]->reset();                           // they rebuild what they keep from the cache,
     policies_[il]->adopt_state(*base.policies_[il]);  // or take it over from the base's
+  }
+  if (recall_) {  // the adopted keys join the dense reference (a shared prefix evicts nothing)
+    recall_->clear();
+    for (int64_t il = 0; il < int64_t(policies_.size()); ++il)
+      recall_->appended(il, book_, backend_->host_rows(), 0, book_.used(il), 0, {});
   }
 }
 

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "engine/attention/policy.h"
+#include "engine/attention/recall.h"
 #include "engine/attention/registry.h"
 #include "engine/attention_trace.h"
 #include "engine/backend.h"
@@ -34,6 +35,10 @@ struct SessionOptions {
   // --trace-attention: every step's reads and evictions, written as they happen (null: off). A
   // traced session ranks Quest's pages on the host, where the spans can be seen.
   std::shared_ptr<AttentionTrace> trace;
+  // Attention recall (engine/attention/recall.h): at every decode step, the share of the dense
+  // attention's mass on the keys the policy read. CPU only; off by default (it keeps a float copy
+  // of every key and computes dense attention beside the policy's).
+  bool attention_recall = false;
 };
 
 // Host bytes a session with these options allocates when it starts: the KV cache (each layer's
@@ -97,6 +102,11 @@ class Session {
   // what a policy costs besides the attention kernel it steers.
   double planning_ms() const { return planning_ms_; }
   void reset_timing();
+  // Attention recall since the last reset_recall() (null unless SessionOptions::attention_recall).
+  const AttentionRecall* recall() const { return recall_.get(); }
+  void reset_recall() {
+    if (recall_) recall_->reset_mean();
+  }
 
  private:
   // engine/forward.cpp: the layer recipe.
@@ -130,6 +140,9 @@ class Session {
   Selection selection_;
   Eviction eviction_;
   std::vector<KvMove> moves_;  // an eviction's moves, for the backend's rows
+  std::unique_ptr<AttentionRecall> recall_;
+  // Turns a rotated vector of layer il `by` positions forward (what re-positioning took back).
+  void unshift(int64_t il, float* v, int64_t by);
 };
 
 }  // namespace longctx

@@ -178,6 +178,7 @@ std::unique_ptr<Session> make_session(const Model& model, const ModelOptions& o,
   so.device = find_backend(o.device).name;
   so.weights = o.device_model;
   so.trace = o.trace;
+  so.attention_recall = o.attention_recall;
   so.n_batch = std::min(so.n_batch, so.n_ctx);  // a chunk never exceeds the context
   check_memory(model, o, so);
   if (o.n_ctx > supported_context(c)) {

@@ -27,6 +27,7 @@ struct ModelOptions {
   std::shared_ptr<const DeviceModel> device_model;
   std::string trace_attention;            // a trace file to write (run, perplexity, eval)
   std::shared_ptr<AttentionTrace> trace;  // opened by start_trace()
+  bool attention_recall = false;          // eval/bench --attention-recall (SessionOptions)
   // Sessions held at once (serve --parallel, eval's modes): the memory check counts them all.
   int sessions = 1;
 };

@@ -260,7 +260,10 @@ int run_benchmark(const EvalOptions& o) {
   if (fs::exists(pred_path))
     for (const auto& p : eval::read_predictions({pred_path})) done.insert(eval::prediction_key(p));
 
-  EvalRunner runner(*model, *tok, o.model, modes, samples, !o.no_shared_prefill, &format, metric);
+  ModelOptions model_options = o.model;
+  model_options.attention_recall = o.attention_recall;
+  EvalRunner runner(*model, *tok, model_options, modes, samples, !o.no_shared_prefill, &format,
+                    metric);
   std::fprintf(stderr, "longctx eval %s: %zu samples x %zu modes%s, %zu done already; writing %s\n",
                o.benchmark.c_str(), samples.size(), modes.size(),
                shard_n > 1 ? (" (shard " + o.shard + ")").c_str() : "", done.size(),

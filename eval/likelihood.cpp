@@ -187,4 +187,20 @@ void add_likelihood_fields(nlohmann::json& row, const LikelihoodSamples& mine,
   row["logprob_diff_resolved"] = pd.resolved;
 }
 
+void add_mean_fields(nlohmann::json& row, const std::string& field,
+                     const std::map<std::string, double>& values, const std::string& key) {
+  if (values.empty()) return;
+  std::vector<double> xs;
+  double mean = 0;
+  for (const auto& [id, x] : values) {
+    xs.push_back(x);
+    mean += x;
+  }
+  mean /= double(xs.size());
+  const Interval ci = bootstrap_mean95(xs, Rng::derive(0, key + "/" + field));
+  auto r4 = [](double x) { return std::round(x * 10000) / 10000; };
+  row[field] = r4(mean);
+  row[field + "_ci95"] = {r4(ci.lo), r4(ci.hi)};
+}
+
 }  // namespace longctx::eval

@@ -95,4 +95,9 @@ struct LikelihoodSamples {
 void add_likelihood_fields(nlohmann::json& row, const LikelihoodSamples& mine,
                            const LikelihoodSamples* dense, const std::string& key);
 
+// Adds row[field] (the mean of `values`, rounded to 4 places) and row[field + "_ci95"] (a
+// bootstrap over the samples, seeded by `key`): attention recall per row and per length.
+void add_mean_fields(nlohmann::json& row, const std::string& field,
+                     const std::map<std::string, double>& values, const std::string& key);
+
 }  // namespace longctx::eval

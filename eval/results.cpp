@@ -194,7 +194,8 @@ std::vector<nlohmann::json> read_predictions(const std::vector<fs::path>& files)
           if (e.contains("depth") && !e["depth"].is_number())
             throw Error("'extra.depth' is not a number");
         }
-        for (const char* k : {"prefill_ms", "decode_ms", "latency_ms", "kv_held_bytes", "kv_bytes"})
+        for (const char* k : {"prefill_ms", "decode_ms", "latency_ms", "kv_held_bytes", "kv_bytes",
+                              "attention_recall"})
           if (p.contains(k) && !p[k].is_number())
             throw Error(std::string("'") + k + "' is not a number");
       } catch (const std::exception& e) {
@@ -216,7 +217,10 @@ nlohmann::json score_predictions(std::vector<nlohmann::json>& predictions) {
     std::string category;
     std::map<std::string, double> by_sample;  // id -> score, for intervals and pairing
     LikelihoodSamples likelihood;             // teacher-forced answers (--metric)
+    std::map<std::string, double> recall;     // id -> attention recall (--attention-recall)
   };
+  std::map<std::tuple<std::string, int64_t, std::string>, std::map<std::string, double>>
+      pooled_recall;
   // Per benchmark x length x mode: every task's teacher-forced answers together.
   std::map<std::tuple<std::string, int64_t, std::string>, LikelihoodSamples> pooled;
   // key: benchmark, task, length, mode
@@ -256,6 +260,11 @@ nlohmann::json score_predictions(std::vector<nlohmann::json>& predictions) {
       a.prompt_tokens += p.value("prompt_tokens", int64_t(0));
       if (p.contains("extra") && p["extra"].contains("category"))
         a.category = p["extra"]["category"];
+      if (p.contains("attention_recall")) {
+        a.recall[p["id"]] = p["attention_recall"].get<double>();
+        pooled_recall[{p["benchmark"], p.value("length", int64_t(0)), p["mode"]}][p["id"]] =
+            p["attention_recall"].get<double>();
+      }
       if (!generated) continue;  // likelihood only: in no score
       a.score += s;
       ++a.n;
@@ -292,6 +301,7 @@ nlohmann::json score_predictions(std::vector<nlohmann::json>& predictions) {
                               ? &dense_likelihood->second.likelihood
                               : nullptr,
                           key);
+    add_mean_fields(r, "attention_recall", a.recall, key);
     if (a.n == 0) {  // likelihood only: no score
       rows.push_back(r);
       continue;
@@ -388,6 +398,13 @@ nlohmann::json score_predictions(std::vector<nlohmann::json>& predictions) {
     add_likelihood_fields(*entry, lk,
                           mode != "dense" && dense != pooled.end() ? &dense->second : nullptr,
                           bench + "/" + std::to_string(length) + "/" + mode + "/pooled");
+  }
+  for (const auto& [k, values] : pooled_recall) {
+    const auto& [bench, length, mode] = k;
+    for (auto& a : averages)
+      if (a["benchmark"] == bench && a["length"] == length && a["mode"] == mode)
+        add_mean_fields(a, "attention_recall", values,
+                        bench + "/" + std::to_string(length) + "/" + mode + "/pooled");
   }
   return {{"rows", rows}, {"averages", averages}};
 }
@@ -507,6 +524,10 @@ std::string format_table(const nlohmann::json& scores) {
               fmt("%+.3f", a["logprob_diff_ci95"][1].get<double>()) + "]" +
               (a["logprob_diff_resolved"].get<bool>() ? "*" : "") +
               " n=" + std::to_string(a["logprob_diff_n"].get<int64_t>());
+    if (a.contains("attention_recall"))
+      text += "  attention recall " + fmt("%.3f", a["attention_recall"].get<double>()) + " [" +
+              fmt("%.3f", a["attention_recall_ci95"][0].get<double>()) + ", " +
+              fmt("%.3f", a["attention_recall_ci95"][1].get<double>()) + "]";
     if (a.contains("greedy_match"))
       text += "  answer greedy " + fmt("%.1f", a["greedy_match"].get<double>()) + "%";
     out << text << "\n";

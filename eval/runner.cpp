@@ -59,12 +59,14 @@ EvalRunner::EvalRunner(const Model& model, const tokenizer::Tokenizer& tok, Mode
       for (const auto& s : sessions_) n += s->can_adopt_prefix(base);
       return n;
     };
-    base_ = make_session(model_, options_, "dense");
+    ModelOptions plain = options_;  // the shared prefill measures nothing itself
+    plain.attention_recall = false;
+    base_ = make_session(model_, plain, "dense");
     int64_t n = sharing(*base_);
     // H2O takes the prefix too when the dense session records the attention mass it scores by
     // (every budget the same mass): worth the mass computation when it adds sharing modes.
     if (n < int64_t(sessions_.size())) {
-      auto recorder = make_session(model_, options_, "dense:observe=mass");
+      auto recorder = make_session(model_, plain, "dense:observe=mass");
       if (int64_t r = sharing(*recorder); r > n) {
         base_ = std::move(recorder);
         n = r;
@@ -140,6 +142,7 @@ nlohmann::json EvalRunner::run_one(const eval::EvalSample& s, const std::string&
   if (options_.trace) options_.trace->sample(s.id(), mode);
   session.clear();
   session.reset_timing();
+  session.reset_recall();
   double prefill_ms = 0;
   int64_t shared = 0;
   std::span<const float> logits = prefill(session, s, prefill_ms, shared);
@@ -152,6 +155,7 @@ nlohmann::json EvalRunner::run_one(const eval::EvalSample& s, const std::string&
       const double t = now_ms();
       write_likelihood(line, *ref, teacher_force(session, logits, *ref), now_ms() - t);
     }
+    write_recall(line, session);
     return line;
   }
   double t1 = now_ms();
@@ -188,6 +192,7 @@ nlohmann::json EvalRunner::run_one(const eval::EvalSample& s, const std::string&
   line["decode_ms"] = decode_ms;
   line["latency_ms"] = prefill_ms + decode_ms;
   line["score"] = eval::score_sample(s.metric, pred, s.answers, s.all_classes, s.first_line);
+  write_recall(line, session);  // over the generation's decode steps
   if (ref) {
     // The answer's likelihood: off the generation when it wrote the whole answer, else from a
     // second prefill (its shared part is still in the dense session) and teacher forcing.
@@ -203,6 +208,13 @@ nlohmann::json EvalRunner::run_one(const eval::EvalSample& s, const std::string&
     }
   }
   return line;
+}
+
+void EvalRunner::write_recall(nlohmann::json& line, const Session& session) {
+  const AttentionRecall* r = session.recall();
+  if (!r || r->count() == 0) return;
+  line["attention_recall"] = r->mean();
+  line["attention_recall_n"] = r->count();  // decode steps x measured layers x query heads
 }
 
 nlohmann::json EvalRunner::result_line(const eval::EvalSample& s, const std::string& mode,

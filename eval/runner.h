@@ -43,6 +43,8 @@ class EvalRunner {
   Generation generate(Session& session, std::span<const float> logits, int64_t max_new_tokens,
                       bool stop_at_newline, AnswerFollower* follower = nullptr);
   Session& session(const std::string& mode);
+  // attention_recall: the mean over the decode steps since the session's reset_recall().
+  static void write_recall(nlohmann::json& line, const Session& session);
   // The fields of a results line every metric writes (the sample, the mode, prefill and memory).
   nlohmann::json result_line(const eval::EvalSample& s, const std::string& mode, double prefill_ms,
                              int64_t shared, const Session& session);

@@ -23,6 +23,7 @@ struct EvalOptions {
   std::string dump_samples;  // ruler --dump-samples DIR: write the generated samples, run nothing
   bool no_think = false;
   bool no_shared_prefill = false;
+  bool attention_recall = false;  // --attention-recall
   std::string metric;  // generate | likelihood | both; "": both where answers are short (RULER,
                        // needle, passkey), generate for LongBench
   uint64_t seed = 42;

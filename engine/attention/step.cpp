@@ -44,13 +44,23 @@ void Session::attention_step(int64_t il, int64_t n, bool prompt_end) {
   a.selection = &selection_;
   DeviceRanking ranking;
   AttentionTrace* trace = options_.trace.get();
-  if (!trace && kind_.can_rank(policy.rank_method()) && policy.device_ranking(step, ranking)) {
+  const auto unshift = [&](float* v, int64_t by) { this->unshift(il, v, by); };
+  if (recall_)  // this step's keys join the dense reference, at their own positions
+    recall_->appended(il, book_, backend_->host_rows(), step.n_cached - n, n, shift_[size_t(il)],
+                      unshift);
+  if (!trace && !recall_ && kind_.can_rank(policy.rank_method()) &&
+      policy.device_ranking(step, ranking)) {
     backend_->attend_ranked(a, ranking, book_);  // ranked next to the keys
   } else {
     step.q = policy.reads_queries() ? backend_->read(Act::Q, n * c.n_head * c.head_dim) : nullptr;
     auto t0 = Clock::now();
     policy.plan(step, selection_);
     if (trace) trace->reads(steps_, pos_[0], n, il, c.n_head, selection_, book_);
+    if (recall_ && n == 1) {
+      recall_->measure(il, backend_->read(Act::Q, c.n_head * c.head_dim), step.scale, selection_,
+                       book_, shift_[size_t(il)], unshift);
+      if (trace) trace->recall(steps_, pos_[0], il, recall_->per_head());
+    }
     const int64_t observed = std::min(n, policy.observe_queries(step));
     planning_ms_ += ms_since(t0);
     a.lse = observed > 0;
@@ -84,6 +94,7 @@ void Session::apply_eviction(const StepInfo& step, AttentionPolicy& policy, cons
     evicted_ = true;
     backend_->replay(il, moves_, nullptr);
     policy.moved(step, moves_);
+    if (recall_) recall_->moved(il, moves_, book_.capacity(il));
   }
   if (ev.count <= 0) return;
   evicted_ = true;
@@ -91,6 +102,7 @@ void Session::apply_eviction(const StepInfo& step, AttentionPolicy& policy, cons
     book_.evict_range(il, ev.begin, ev.count, 0, moves_);
     backend_->replay(il, moves_, nullptr);
     policy.moved(step, moves_);
+    if (recall_) recall_->moved(il, moves_, book_.capacity(il));
     return;
   }
   // Every moved key turns back by the same angles: compute them once per eviction.
@@ -104,6 +116,7 @@ void Session::apply_eviction(const StepInfo& step, AttentionPolicy& policy, cons
   const KeyRotation rotation{rotation_.data(), rotation_.data() + half, int32_t(ev.count)};
   backend_->replay(il, moves_, &rotation);
   policy.moved(step, moves_);
+  if (recall_) recall_->moved(il, moves_, book_.capacity(il));
   shift_[size_t(il)] += ev.count;
 }
 
