@@ -30,6 +30,7 @@ struct Result {
   double attention_ms_per_token = 0;      // of the timed tokens, in attention (all layers)
   double planning_ms_per_token = 0;       // of that, in the policies' host work
   std::string backend;                    // "CPU (AVX-512)", "CUDA (NVIDIA H200)"
+  double recall = -1;  // tg with --attention-recall: the mean over its steps, layers and heads
 };
 
 std::vector<int64_t> parse_list(const std::string& text, const char* flag) {
@@ -124,11 +125,12 @@ int bench(BenchOptions o, std::FILE* out, std::FILE* err) {
       }
       if (o.n_gen > 0) {
         std::vector<double> rates;
-        double attn_ms = 0, plan_ms = 0;
+        double attn_ms = 0, plan_ms = 0, recall = 0;
         for (int r = 0; r < o.reps; ++r) {
           fill(depth);
           if (depth == 0) s.eval(random_tokens(1));  // a first token, as llama-bench's BOS
           s.reset_timing();
+          s.reset_recall();
           double t0 = now_ms();
           for (int i = 0; i < o.n_gen; ++i) {
             int32_t one[1] = {any_token(rng)};
@@ -137,11 +139,13 @@ int bench(BenchOptions o, std::FILE* out, std::FILE* err) {
           rates.push_back(o.n_gen / ((now_ms() - t0) / 1000));
           attn_ms += s.attention_ms();
           plan_ms += s.planning_ms();
+          if (s.recall()) recall += s.recall()->mean() / o.reps;
         }
         auto [m, sd] = mean_std(rates);
         results.push_back({attention, "tg" + std::to_string(o.n_gen) + at, depth, o.n_gen, m, sd,
                            s.held_kv_bytes(), s.kv_bytes(), attn_ms / double(o.reps * o.n_gen),
-                           plan_ms / double(o.reps * o.n_gen), s.backend_name()});
+                           plan_ms / double(o.reps * o.n_gen), s.backend_name(),
+                           s.recall() ? recall : -1.0});
       }
     }
   }
@@ -171,6 +175,7 @@ int bench(BenchOptions o, std::FILE* out, std::FILE* err) {
                    {"peak_rss_bytes", peak_rss_bytes()},
                    {"attention", r.attention},
                    {"isa", cpu::isa_name(cpu::detected_isa())}});
+      if (r.recall >= 0) j.back()["attention_recall"] = r.recall;
     }
     std::fprintf(out, "%s\n", j.dump(2).c_str());
   } else if (o.csv) {
@@ -193,12 +198,15 @@ int bench(BenchOptions o, std::FILE* out, std::FILE* err) {
     std::fprintf(out,
                  "| --- | ---: | ---: | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: |\n");
     for (const Result& r : results) {
+      const std::string test = r.recall >= 0 ? r.test + " (attention recall " +
+                                                   std::to_string(r.recall).substr(0, 6) + ")"
+                                             : r.test;
       std::fprintf(
           out,
           "| %s | %.2f MiB | %.2f M | %s | %d | %s | %s | %.2f ± %.2f | %.3f | %.3f | %.2f MiB "
           "|\n",
           model_name.c_str(), size_mib, double(params) / 1e6, r.backend.c_str(), threads,
-          r.attention.c_str(), r.test.c_str(), r.mean, r.stddev, r.attention_ms_per_token,
+          r.attention.c_str(), test.c_str(), r.mean, r.stddev, r.attention_ms_per_token,
           r.planning_ms_per_token, r.kv_held / 1048576.0);
     }
     std::fprintf(out, "\nKV cache %s, context %lld, peak RSS %.2f MiB\n", mo.kv_type.c_str(),
@@ -218,6 +226,9 @@ Action add_bench(CLI::App& app) {
   app.add_option("-r,--repetitions", o->reps, "repetitions of each test")->check(at_least(1));
   app.add_flag("--json", o->json, "print JSON");
   app.add_flag("--csv", o->csv, "print CSV");
+  app.add_flag("--attention-recall", o->model.attention_recall,
+               "tg tests also report attention recall: the share of dense attention's mass on "
+               "the keys each mode read (CPU; its dense attention is timed with the test)");
   return [o] { return bench(*o, stdout, stderr); };
 }
 

@@ -56,13 +56,13 @@ void Session::attention_step(int64_t il, int64_t n, bool prompt_end) {
     auto t0 = Clock::now();
     policy.plan(step, selection_);
     if (trace) trace->reads(steps_, pos_[0], n, il, c.n_head, selection_, book_);
-    if (recall_ && n == 1) {
+    const int64_t observed = std::min(n, policy.observe_queries(step));
+    planning_ms_ += ms_since(t0);
+    if (recall_ && n == 1) {  // a measurement beside the policy's work, not part of it
       recall_->measure(il, backend_->read(Act::Q, c.n_head * c.head_dim), step.scale, selection_,
                        book_, shift_[size_t(il)], unshift);
       if (trace) trace->recall(steps_, pos_[0], il, recall_->per_head());
     }
-    const int64_t observed = std::min(n, policy.observe_queries(step));
-    planning_ms_ += ms_since(t0);
     a.lse = observed > 0;
     a.mass_max = policy.mass_group_max();
     backend_->attend(a, book_);
