@@ -14,6 +14,7 @@
 
 #include "engine/attention/registry.h"
 #include "eval/likelihood.h"
+#include "eval/plots.h"
 #include "eval/results.h"
 #include "eval/ruler_data.h"
 #include "eval/runner.h"

@@ -64,10 +64,9 @@ std::string fmt(const char* f, double v) {
   return buf;
 }
 
-// The modes in the run's --attn order when the scores carry it, else as they first appear; dense
-// first when present.
-std::vector<std::string> modes_of(const nlohmann::json& rows,
-                                  const nlohmann::json& order = nullptr) {
+}  // namespace
+
+std::vector<std::string> modes_in_order(const nlohmann::json& rows, const nlohmann::json& order) {
   std::vector<std::string> modes;
   if (order.is_array())
     for (const auto& m : order)
@@ -80,18 +79,6 @@ std::vector<std::string> modes_of(const nlohmann::json& rows,
   if (dense != modes.end()) std::rotate(modes.begin(), dense, dense + 1);
   return modes;
 }
-
-const char* kColors[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd",
-                         "#8c564b", "#e377c2", "#17becf", "#bcbd22", "#7f7f7f"};
-
-std::string esc(const std::string& s) {
-  std::string o;
-  for (char c : s)
-    o += c == '<' ? "&lt;" : c == '>' ? "&gt;" : c == '&' ? "&amp;" : std::string(1, c);
-  return o;
-}
-
-}  // namespace
 
 std::vector<fs::path> prediction_files(const fs::path& dir) {
   std::vector<fs::path> files;
@@ -220,7 +207,7 @@ nlohmann::json score_predictions(std::vector<nlohmann::json>& predictions) {
     std::map<std::string, double> recall;     // id -> attention recall (--attention-recall)
   };
   std::map<std::tuple<std::string, int64_t, std::string>, std::map<std::string, double>>
-      pooled_recall;
+      pooled_recall, pooled_score;  // per length and mode: id -> value, every task together
   // Per benchmark x length x mode: every task's teacher-forced answers together.
   std::map<std::tuple<std::string, int64_t, std::string>, LikelihoodSamples> pooled;
   // key: benchmark, task, length, mode
@@ -266,6 +253,7 @@ nlohmann::json score_predictions(std::vector<nlohmann::json>& predictions) {
             p["attention_recall"].get<double>();
       }
       if (!generated) continue;  // likelihood only: in no score
+      pooled_score[{p["benchmark"], p.value("length", int64_t(0)), p["mode"]}][p["id"]] = s;
       a.score += s;
       ++a.n;
       a.by_sample[p["id"].get<std::string>()] = s;
@@ -399,6 +387,30 @@ nlohmann::json score_predictions(std::vector<nlohmann::json>& predictions) {
                           mode != "dense" && dense != pooled.end() ? &dense->second : nullptr,
                           bench + "/" + std::to_string(length) + "/" + mode + "/pooled");
   }
+  // The paired score difference from dense per length over every task's samples together: one
+  // pair per sample, as the likelihood's (a task mean's difference needs many more samples).
+  for (auto& a : averages) {
+    const auto mine = pooled_score.find({a["benchmark"], a["length"], a["mode"]});
+    const auto dense = pooled_score.find({a["benchmark"], a["length"], "dense"});
+    if (a["mode"] == "dense" || mine == pooled_score.end() || dense == pooled_score.end()) continue;
+    std::vector<double> ours, theirs;
+    for (const auto& [id, x] : mine->second)
+      if (auto d = dense->second.find(id); d != dense->second.end()) {
+        ours.push_back(x);
+        theirs.push_back(d->second);
+      }
+    if (ours.empty()) continue;
+    const PairedDifference pd =
+        paired_difference95(ours, theirs,
+                            Rng::derive(0, a["benchmark"].get<std::string>() + "/" +
+                                               std::to_string(a["length"].get<int64_t>()) + "/" +
+                                               a["mode"].get<std::string>() + "/pooled/paired"));
+    a["diff_vs_dense"] = round2(100 * pd.mean);
+    a["diff_ci95"] = {round2(100 * pd.ci.lo), round2(100 * pd.ci.hi)};
+    a["diff_n"] = ours.size();
+    a["diff_sign_test_p"] = pd.sign_test_p;
+    a["diff_resolved"] = pd.resolved;
+  }
   for (const auto& [k, values] : pooled_recall) {
     const auto& [bench, length, mode] = k;
     for (auto& a : averages)
@@ -425,7 +437,7 @@ std::string format_table(const nlohmann::json& scores) {
       << "|" << std::string(10, '-') << "|\n";
   double widest = 0;  // the widest score interval's half-width, in points
   std::vector<std::string> modes =
-      modes_of(scores["rows"], scores.value("modes", nlohmann::json()));
+      modes_in_order(scores["rows"], scores.value("modes", nlohmann::json()));
   auto rows = scores["rows"];
   std::vector<nlohmann::json> sorted(rows.begin(), rows.end());
   // LongBench v2's rows in result.py's order; other tasks by name.
@@ -518,6 +530,11 @@ std::string format_table(const nlohmann::json& scores) {
       text += "  score " + fmt("%6.2f", a["score"].get<double>()) + " " + ci +
               std::string(ci.size() < 14 ? 14 - ci.size() : 0, ' ') + "  decode " +
               fmt("%6.1f", a["decode_tokens_per_s"].get<double>()) + " tokens/s";
+    if (a.contains("diff_vs_dense"))
+      text += "  - dense " + fmt("%+.1f", a["diff_vs_dense"].get<double>()) + " [" +
+              fmt("%+.1f", a["diff_ci95"][0].get<double>()) + ", " +
+              fmt("%+.1f", a["diff_ci95"][1].get<double>()) + "]" +
+              (a["diff_resolved"].get<bool>() ? "*" : "");
     if (a.contains("logprob_diff_vs_dense"))
       text += "  log P(answer) - dense " + fmt("%+.3f", a["logprob_diff_vs_dense"].get<double>()) +
               " [" + fmt("%+.3f", a["logprob_diff_ci95"][0].get<double>()) + ", " +
@@ -533,143 +550,6 @@ std::string format_table(const nlohmann::json& scores) {
     out << text << "\n";
   }
   return out.str();
-}
-
-std::string plot_scores_svg(const nlohmann::json& scores, const std::string& title) {
-  const auto& avg = scores["averages"];
-  std::vector<std::string> modes = modes_of(avg, scores.value("modes", nlohmann::json()));
-  std::set<int64_t> length_set;
-  double max_speed = 1;
-  for (const auto& a : avg) {
-    length_set.insert(a["length"].get<int64_t>());
-    max_speed = std::max(max_speed, a.value("decode_tokens_per_s", 0.0));
-  }
-  std::vector<int64_t> lengths(length_set.begin(), length_set.end());
-  const double W = 1000, H = 420, panel_w = 400, panel_h = 280, top = 60, lefts[2] = {70, 560};
-  std::ostringstream s;
-  s << "<svg xmlns='http://www.w3.org/2000/svg' width='" << W << "' height='" << H
-    << "' font-family='sans-serif' font-size='12'>\n<rect width='100%' height='100%' "
-       "fill='white'/>\n";
-  s << "<text x='" << W / 2 << "' y='24' text-anchor='middle' font-size='15'>" << esc(title)
-    << "</text>\n";
-  auto x_of = [&](size_t i, double left) {
-    return lengths.size() == 1 ? left + panel_w / 2
-                               : left + panel_w * double(i) / double(lengths.size() - 1);
-  };
-  const char* ylabels[2] = {"score (mean over tasks, 95% interval)", "decode tokens/s"};
-  double ymax[2] = {100, max_speed * 1.1};
-  for (int p = 0; p < 2; ++p) {
-    double left = lefts[p];
-    s << "<rect x='" << left << "' y='" << top << "' width='" << panel_w << "' height='" << panel_h
-      << "' fill='none' stroke='#888'/>\n";
-    for (int t = 0; t <= 4; ++t) {
-      double y = top + panel_h - panel_h * t / 4.0;
-      s << "<line x1='" << left << "' x2='" << left + panel_w << "' y1='" << y << "' y2='" << y
-        << "' stroke='#eee'/><text x='" << left - 6 << "' y='" << y + 4 << "' text-anchor='end'>"
-        << fmt(ymax[p] >= 10 ? "%.0f" : "%.1f", ymax[p] * t / 4) << "</text>\n";
-    }
-    for (size_t i = 0; i < lengths.size(); ++i)
-      s << "<text x='" << x_of(i, left) << "' y='" << top + panel_h + 18
-        << "' text-anchor='middle'>" << lengths[i] << "</text>\n";
-    s << "<text x='" << left + panel_w / 2 << "' y='" << top + panel_h + 38
-      << "' text-anchor='middle'>context length (tokens)</text>\n";
-    s << "<text x='" << left + panel_w / 2 << "' y='" << top - 8 << "' text-anchor='middle'>"
-      << ylabels[p] << "</text>\n";
-    for (size_t m = 0; m < modes.size(); ++m) {
-      std::string pts;
-      for (size_t i = 0; i < lengths.size(); ++i)
-        for (const auto& a : avg)
-          if (a["mode"] == modes[m] && a["length"] == lengths[i] && a.contains("score")) {
-            double v = p == 0 ? a["score"].get<double>() : a["decode_tokens_per_s"].get<double>();
-            double x = x_of(i, left), y = top + panel_h - panel_h * std::min(v, ymax[p]) / ymax[p];
-            pts += fmt("%.1f,", x) + fmt("%.1f ", y);
-            if (p == 0 && a.contains("ci95")) {  // the 95% interval as an error bar
-              auto y_of = [&](double v) {
-                return top + panel_h - panel_h * std::min(v, 100.0) / 100;
-              };
-              const double dx = 3.0 * (double(m) - double(modes.size() - 1) / 2);  // spread modes
-              s << "<line x1='" << x + dx << "' x2='" << x + dx << "' y1='"
-                << y_of(a["ci95"][0].get<double>()) << "' y2='" << y_of(a["ci95"][1].get<double>())
-                << "' stroke='" << kColors[m % 10] << "' stroke-width='1.5' opacity='0.6'/>\n";
-            }
-            s << "<circle cx='" << x << "' cy='" << y << "' r='3.5' fill='" << kColors[m % 10]
-              << "'/>\n";
-          }
-      s << "<polyline points='" << pts << "' fill='none' stroke='" << kColors[m % 10]
-        << "' stroke-width='2'/>\n";
-    }
-  }
-  for (size_t m = 0; m < modes.size(); ++m) {
-    double x = 70 + double(m % 4) * 230, y = top + panel_h + 62 + double(m / 4) * 18;
-    s << "<rect x='" << x << "' y='" << y - 9 << "' width='14' height='4' fill='" << kColors[m % 10]
-      << "'/><text x='" << x + 20 << "' y='" << y - 4 << "'>" << esc(modes[m]) << "</text>\n";
-  }
-  s << "</svg>\n";
-  return s.str();
-}
-
-std::string plot_niah_svg(const std::vector<nlohmann::json>& predictions,
-                          const std::string& title) {
-  // (mode, length, depth) -> mean score
-  std::map<std::string, std::map<std::pair<int64_t, double>, std::pair<double, int>>> cells;
-  std::set<int64_t> lengths;
-  std::set<double> depths;
-  std::vector<std::string> modes;
-  for (const auto& p : predictions) {
-    if (p["benchmark"] != "niah" || !p.contains("extra") || !p["extra"].contains("depth")) continue;
-    std::string mode = p["mode"];
-    if (std::find(modes.begin(), modes.end(), mode) == modes.end()) modes.push_back(mode);
-    int64_t len = p["length"];
-    double depth = p["extra"]["depth"];
-    lengths.insert(len);
-    depths.insert(depth);
-    auto& c = cells[mode][{len, depth}];
-    c.first += p.value("score", 0.0);
-    c.second += 1;
-  }
-  if (modes.empty()) return "";
-  const double cell = 34, left = 60, top = 60, gap = 70;
-  double panel_w = cell * double(lengths.size()), panel_h = cell * double(depths.size());
-  double W = std::max(560.0, left + double(modes.size()) * (panel_w + gap) + 20),
-         H = top + panel_h + 70;
-  std::ostringstream s;
-  s << "<svg xmlns='http://www.w3.org/2000/svg' width='" << W << "' height='" << H
-    << "' font-family='sans-serif' font-size='11'>\n<rect width='100%' height='100%' "
-       "fill='white'/>\n";
-  s << "<text x='" << W / 2 << "' y='22' text-anchor='middle' font-size='14'>" << esc(title)
-    << " (green: found, red: missed)</text>\n";
-  for (size_t m = 0; m < modes.size(); ++m) {
-    double x0 = left + double(m) * (panel_w + gap);
-    s << "<text x='" << x0 + panel_w / 2 << "' y='" << top - 10 << "' text-anchor='middle'>"
-      << esc(modes[m]) << "</text>\n";
-    size_t li = 0;
-    for (int64_t len : lengths) {
-      size_t di = 0;
-      for (double d : depths) {
-        auto it = cells[modes[m]].find({len, d});
-        std::string fill = "#ddd";
-        if (it != cells[modes[m]].end()) {
-          double v = it->second.first / it->second.second;  // 0..1
-          fill = "rgb(" + std::to_string(int(220 * (1 - v))) + "," +
-                 std::to_string(int(60 + 150 * v)) + ",70)";
-        }
-        s << "<rect x='" << x0 + cell * double(li) << "' y='" << top + cell * double(di)
-          << "' width='" << cell - 1 << "' height='" << cell - 1 << "' fill='" << fill << "'/>\n";
-        if (m == 0 && li == 0)
-          s << "<text x='" << left - 6 << "' y='" << top + cell * double(di) + cell / 2 + 4
-            << "' text-anchor='end'>" << fmt("%.0f%%", d) << "</text>\n";
-        ++di;
-      }
-      s << "<text x='" << x0 + cell * double(li) + cell / 2 << "' y='" << top + panel_h + 14
-        << "' text-anchor='middle' font-size='9'>" << len << "</text>\n";
-      ++li;
-    }
-  }
-  s << "<text x='" << left - 50 << "' y='" << top - 30 << "'>depth</text>\n";
-  s << "<text x='" << W / 2 << "' y='" << top + panel_h + 40
-    << "' text-anchor='middle'>context length (tokens)</text>\n";
-  s << "</svg>\n";
-  return s.str();
 }
 
 }  // namespace longctx::eval

@@ -1,7 +1,7 @@
 // What an evaluation leaves on disk and how it is scored: predictions JSONL (one line per sample
 // and attention mode, appended and flushed as they finish, so a run resumes where it stopped and
 // shards merge by concatenation), scores JSON (re-computable from the predictions alone), the
-// terminal table and the plots.
+// terminal table (the plots: eval/plots.h).
 #pragma once
 
 #include <filesystem>
@@ -30,10 +30,9 @@ nlohmann::json score_predictions(std::vector<nlohmann::json>& predictions);
 
 // The table: task x length x mode with score, score / dense, tokens/s and KV held.
 std::string format_table(const nlohmann::json& scores);
-// SVG: mean score and decode tokens/s against context length, one line per mode.
-std::string plot_scores_svg(const nlohmann::json& scores, const std::string& title);
-// SVG heat map per mode of a needle grid (depth x length), for `eval niah`; empty without niah
-// rows.
-std::string plot_niah_svg(const std::vector<nlohmann::json>& predictions, const std::string& title);
+// The modes in the run's --attn order when the scores carry it (`order`), else as they first
+// appear in `rows`; dense first when present.
+std::vector<std::string> modes_in_order(const nlohmann::json& rows,
+                                        const nlohmann::json& order = nullptr);
 
 }  // namespace longctx::eval

@@ -78,7 +78,9 @@ TEST_CASE("--attn specs parse and reject what they do not know", "[attention]") 
                     Catch::Contains("unknown parameter 'size'"));
   CHECK_THROWS_WITH(make_policy(parse_policy_spec("quest:page=0")), Catch::Contains("page=0"));
   CHECK_THROWS_WITH(make_policy(parse_policy_spec("dense:budget=1")),
-                    Catch::Contains("it takes none"));
+                    Catch::Contains("unknown parameter 'budget' for dense (known: observe)"));
+  CHECK_THROWS_WITH(make_policy(parse_policy_spec("dense:observe=keys")),
+                    Catch::Contains("observe=keys is not one of none, mass"));
   CHECK_THROWS_WITH(parse_policy_spec("quest:budget"), Catch::Contains("not key=value"));
   // Built for a layer of a model, a policy knows the model's layer count: Quest asked to leave
   // every layer dense is refused rather than run dense under its name.

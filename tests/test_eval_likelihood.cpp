@@ -12,6 +12,7 @@
 #include "engine/session_setup.h"
 #include "eval/likelihood.h"
 #include "eval/needle.h"
+#include "eval/plots.h"
 #include "eval/results.h"
 #include "eval/runner.h"
 #include "models/model.h"
@@ -126,6 +127,13 @@ TEST_CASE("scores carry answer likelihood per row and per length; likelihood-onl
         pooled = true;
         CHECK(a["logprob_diff_vs_dense"].get<double>() == Approx(-11.3).margin(1e-6));
         CHECK(a.contains("score") == generated);
+        // Exact match's paired difference over the same pooled samples: 6 of 6 lost.
+        CHECK(a.contains("diff_vs_dense") == generated);
+        if (generated) {
+          CHECK(a["diff_vs_dense"] == -100.0);
+          CHECK(a["diff_n"] == 6);
+          CHECK(a["diff_resolved"] == true);
+        }
       }
     CHECK(pooled);
     const std::string table = format_table(scores);

@@ -6,6 +6,7 @@
 #include <fstream>
 
 #include "eval/intervals.h"
+#include "eval/plots.h"
 #include "eval/results.h"
 #include "support/error.h"
 
