@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "eval/results.h"
+#include "eval/text.h"
 
 namespace longctx::eval {
 namespace {
@@ -19,12 +20,6 @@ std::string esc(const std::string& s) {
   for (char c : s)
     o += c == '<' ? "&lt;" : c == '>' ? "&gt;" : c == '&' ? "&amp;" : std::string(1, c);
   return o;
-}
-
-std::string fmt(const char* f, double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, f, v);
-  return buf;
 }
 
 }  // namespace
@@ -60,7 +55,7 @@ std::string plot_scores_svg(const nlohmann::json& scores, const std::string& tit
       double y = top + panel_h - panel_h * t / 4.0;
       s << "<line x1='" << left << "' x2='" << left + panel_w << "' y1='" << y << "' y2='" << y
         << "' stroke='#eee'/><text x='" << left - 6 << "' y='" << y + 4 << "' text-anchor='end'>"
-        << fmt(ymax[p] >= 10 ? "%.0f" : "%.1f", ymax[p] * t / 4) << "</text>\n";
+        << format_double(ymax[p] >= 10 ? "%.0f" : "%.1f", ymax[p] * t / 4) << "</text>\n";
     }
     for (size_t i = 0; i < lengths.size(); ++i)
       s << "<text x='" << x_of(i, left) << "' y='" << top + panel_h + 18
@@ -76,7 +71,7 @@ std::string plot_scores_svg(const nlohmann::json& scores, const std::string& tit
           if (a["mode"] == modes[m] && a["length"] == lengths[i] && a.contains("score")) {
             double v = p == 0 ? a["score"].get<double>() : a["decode_tokens_per_s"].get<double>();
             double x = x_of(i, left), y = top + panel_h - panel_h * std::min(v, ymax[p]) / ymax[p];
-            pts += fmt("%.1f,", x) + fmt("%.1f ", y);
+            pts += format_double("%.1f,", x) + format_double("%.1f ", y);
             if (p == 0 && a.contains("ci95")) {  // the 95% interval as an error bar
               auto y_of = [&](double v) {
                 return top + panel_h - panel_h * std::min(v, 100.0) / 100;
@@ -151,7 +146,7 @@ std::string plot_niah_svg(const std::vector<nlohmann::json>& predictions,
           << "' width='" << cell - 1 << "' height='" << cell - 1 << "' fill='" << fill << "'/>\n";
         if (m == 0 && li == 0)
           s << "<text x='" << left - 6 << "' y='" << top + cell * double(di) + cell / 2 + 4
-            << "' text-anchor='end'>" << fmt("%.0f%%", d) << "</text>\n";
+            << "' text-anchor='end'>" << format_double("%.0f%%", d) << "</text>\n";
         ++di;
       }
       s << "<text x='" << x0 + cell * double(li) + cell / 2 << "' y='" << top + panel_h + 14

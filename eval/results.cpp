@@ -12,6 +12,7 @@
 #include "eval/likelihood.h"
 #include "eval/metrics.h"
 #include "eval/rng.h"
+#include "eval/text.h"
 #include "support/error.h"
 #include "support/text_file.h"
 
@@ -56,12 +57,6 @@ std::vector<std::string> strings(const nlohmann::json& j) {
   if (j.is_array())
     for (const auto& s : j) out.push_back(s.get<std::string>());
   return out;
-}
-
-std::string fmt(const char* f, double v) {
-  char buf[64];
-  std::snprintf(buf, sizeof buf, f, v);
-  return buf;
 }
 
 }  // namespace
@@ -461,32 +456,34 @@ std::string format_table(const nlohmann::json& scores) {
     return ia < ib;
   });
   for (const auto& r : sorted) {
-    std::string rel = r.contains("vs_dense") ? fmt("%.2f", r["vs_dense"].get<double>()) : "-";
+    std::string rel =
+        r.contains("vs_dense") ? format_double("%.2f", r["vs_dense"].get<double>()) : "-";
     std::string ci = "-", diff = "-";
     if (r.contains("ci95")) {
       const double lo = r["ci95"][0], hi = r["ci95"][1];
-      ci = "[" + fmt("%.1f", lo) + ", " + fmt("%.1f", hi) + "]";
+      ci = "[" + format_double("%.1f", lo) + ", " + format_double("%.1f", hi) + "]";
       widest = std::max(widest, (hi - lo) / 2);
     }
     if (r.contains("diff_vs_dense")) {
       // '*': the interval excludes zero, the modes differ on these samples.
-      diff = fmt("%+.1f", r["diff_vs_dense"].get<double>()) + " [" +
-             fmt("%+.1f", r["diff_ci95"][0].get<double>()) + ", " +
-             fmt("%+.1f", r["diff_ci95"][1].get<double>()) + "]" +
+      diff = format_double("%+.1f", r["diff_vs_dense"].get<double>()) + " [" +
+             format_double("%+.1f", r["diff_ci95"][0].get<double>()) + ", " +
+             format_double("%+.1f", r["diff_ci95"][1].get<double>()) + "]" +
              (r["diff_resolved"].get<bool>() ? "*" : "");
     }
     // Answer log-likelihood: the paired difference from dense in nats, else the mode's own mean.
     std::string lik = "-";
     if (r.contains("logprob_diff_vs_dense"))
-      lik = fmt("%+.3f", r["logprob_diff_vs_dense"].get<double>()) + " [" +
-            fmt("%+.2f", r["logprob_diff_ci95"][0].get<double>()) + ", " +
-            fmt("%+.2f", r["logprob_diff_ci95"][1].get<double>()) + "]" +
+      lik = format_double("%+.3f", r["logprob_diff_vs_dense"].get<double>()) + " [" +
+            format_double("%+.2f", r["logprob_diff_ci95"][0].get<double>()) + ", " +
+            format_double("%+.2f", r["logprob_diff_ci95"][1].get<double>()) + "]" +
             (r["logprob_diff_resolved"].get<bool>() ? "*" : "");
     else if (r.contains("logprob_mean"))
-      lik = "(" + fmt("%.3f", r["logprob_mean"].get<double>()) + ")";
-    const std::string score = r.contains("score") ? fmt("%.2f", r["score"].get<double>()) : "-";
+      lik = "(" + format_double("%.3f", r["logprob_mean"].get<double>()) + ")";
+    const std::string score =
+        r.contains("score") ? format_double("%.2f", r["score"].get<double>()) : "-";
     const std::string decode = r.contains("decode_tokens_per_s")
-                                   ? fmt("%.1f", r["decode_tokens_per_s"].get<double>())
+                                   ? format_double("%.1f", r["decode_tokens_per_s"].get<double>())
                                    : "-";
     std::snprintf(line, sizeof line,
                   "| %-12s | %-22s | %6lld | %-34s | %3lld | %7s | %-15s | %7s | %-25s | %-27s | "
@@ -506,7 +503,7 @@ std::string format_table(const nlohmann::json& scores) {
          "mean\n";
   if (widest > 10) {
     out << "warning: some scores have 95% intervals wider than +-10 points (up to +-"
-        << fmt("%.1f", widest)
+        << format_double("%.1f", widest)
         << "): these samples cannot resolve a 10-point difference; raise --samples\n";
   }
   out << "\nmean over tasks (LongBench: over categories; LongBench v2: overall)\n";
@@ -519,34 +516,35 @@ std::string format_table(const nlohmann::json& scores) {
   });
   for (const auto& a : averages) {
     const std::string ci = a.contains("ci95")
-                               ? "[" + fmt("%.1f", a["ci95"][0].get<double>()) + ", " +
-                                     fmt("%.1f", a["ci95"][1].get<double>()) + "]"
+                               ? "[" + format_double("%.1f", a["ci95"][0].get<double>()) + ", " +
+                                     format_double("%.1f", a["ci95"][1].get<double>()) + "]"
                                : "";
     std::snprintf(line, sizeof line, "  %-12s %6lld  %-34s",
                   a["benchmark"].get<std::string>().c_str(), (long long)a["length"].get<int64_t>(),
                   a["mode"].get<std::string>().c_str());
     std::string text = line;
     if (a.contains("score"))
-      text += "  score " + fmt("%6.2f", a["score"].get<double>()) + " " + ci +
+      text += "  score " + format_double("%6.2f", a["score"].get<double>()) + " " + ci +
               std::string(ci.size() < 14 ? 14 - ci.size() : 0, ' ') + "  decode " +
-              fmt("%6.1f", a["decode_tokens_per_s"].get<double>()) + " tokens/s";
+              format_double("%6.1f", a["decode_tokens_per_s"].get<double>()) + " tokens/s";
     if (a.contains("diff_vs_dense"))
-      text += "  - dense " + fmt("%+.1f", a["diff_vs_dense"].get<double>()) + " [" +
-              fmt("%+.1f", a["diff_ci95"][0].get<double>()) + ", " +
-              fmt("%+.1f", a["diff_ci95"][1].get<double>()) + "]" +
+      text += "  - dense " + format_double("%+.1f", a["diff_vs_dense"].get<double>()) + " [" +
+              format_double("%+.1f", a["diff_ci95"][0].get<double>()) + ", " +
+              format_double("%+.1f", a["diff_ci95"][1].get<double>()) + "]" +
               (a["diff_resolved"].get<bool>() ? "*" : "");
     if (a.contains("logprob_diff_vs_dense"))
-      text += "  log P(answer) - dense " + fmt("%+.3f", a["logprob_diff_vs_dense"].get<double>()) +
-              " [" + fmt("%+.3f", a["logprob_diff_ci95"][0].get<double>()) + ", " +
-              fmt("%+.3f", a["logprob_diff_ci95"][1].get<double>()) + "]" +
+      text += "  log P(answer) - dense " +
+              format_double("%+.3f", a["logprob_diff_vs_dense"].get<double>()) + " [" +
+              format_double("%+.3f", a["logprob_diff_ci95"][0].get<double>()) + ", " +
+              format_double("%+.3f", a["logprob_diff_ci95"][1].get<double>()) + "]" +
               (a["logprob_diff_resolved"].get<bool>() ? "*" : "") +
               " n=" + std::to_string(a["logprob_diff_n"].get<int64_t>());
     if (a.contains("attention_recall"))
-      text += "  attention recall " + fmt("%.3f", a["attention_recall"].get<double>()) + " [" +
-              fmt("%.3f", a["attention_recall_ci95"][0].get<double>()) + ", " +
-              fmt("%.3f", a["attention_recall_ci95"][1].get<double>()) + "]";
+      text += "  attention recall " + format_double("%.3f", a["attention_recall"].get<double>()) +
+              " [" + format_double("%.3f", a["attention_recall_ci95"][0].get<double>()) + ", " +
+              format_double("%.3f", a["attention_recall_ci95"][1].get<double>()) + "]";
     if (a.contains("greedy_match"))
-      text += "  answer greedy " + fmt("%.1f", a["greedy_match"].get<double>()) + "%";
+      text += "  answer greedy " + format_double("%.1f", a["greedy_match"].get<double>()) + "%";
     out << text << "\n";
   }
   return out.str();

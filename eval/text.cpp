@@ -2,6 +2,7 @@
 
 #include <unicode/uchar.h>
 #include <unicode/ustring.h>
+#include <cstdio>
 
 #include "support/error.h"
 
@@ -192,6 +193,12 @@ std::string format_fields(
     i = close + 1;
   }
   return out;
+}
+
+std::string format_double(const char* printf_format, double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, printf_format, v);
+  return buf;
 }
 
 }  // namespace longctx::eval

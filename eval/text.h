@@ -34,6 +34,8 @@ std::string lstrip_chars(std::string_view s, std::string_view chars);
 std::vector<std::string> split_on(std::string_view s, std::string_view sep);
 // " ".join(...)
 std::string join(const std::vector<std::string>& parts, std::string_view sep);
+// One number printed with a printf format ("%.1f", "%+.3f"): the result tables' cells.
+std::string format_double(const char* printf_format, double v);
 // str.replace(from, to): every occurrence, left to right.
 std::string replace_all(std::string s, std::string_view from, std::string_view to);
 // Python's str.format for named fields ("{context}"): `value` gives a field's text, or nullopt
