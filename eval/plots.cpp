@@ -28,13 +28,34 @@ std::string plot_scores_svg(const nlohmann::json& scores, const std::string& tit
   const auto& avg = scores["averages"];
   std::vector<std::string> modes = modes_in_order(avg, scores.value("modes", nlohmann::json()));
   std::set<int64_t> length_set;
-  double max_speed = 1;
+  double max_speed = 1, min_lik = 0, max_lik = 0;
+  bool likelihood = false;
   for (const auto& a : avg) {
     length_set.insert(a["length"].get<int64_t>());
     max_speed = std::max(max_speed, a.value("decode_tokens_per_s", 0.0));
+    if (a.contains("logprob_diff_ci95")) {
+      likelihood = true;
+      min_lik = std::min(min_lik, a["logprob_diff_ci95"][0].get<double>());
+      max_lik = std::max(max_lik, a["logprob_diff_ci95"][1].get<double>());
+    }
   }
+  // Panels: the score, decode speed and, where teacher forcing ran, the answer's log-likelihood
+  // against dense's (0: dense itself), each against context length.
+  struct Panel {
+    const char* label;
+    const char* field;
+    const char* ci;
+    double lo, hi;
+  };
+  std::vector<Panel> panels = {
+      {"score (mean over tasks, 95% interval)", "score", "ci95", 0, 100},
+      {"decode tokens/s", "decode_tokens_per_s", nullptr, 0, max_speed * 1.1}};
+  if (likelihood)
+    panels.push_back({"log P(answer) - dense, nats (95% interval)", "logprob_diff_vs_dense",
+                      "logprob_diff_ci95", min_lik * 1.05 - 0.01, max_lik * 1.05 + 0.01});
   std::vector<int64_t> lengths(length_set.begin(), length_set.end());
-  const double W = 1000, H = 420, panel_w = 400, panel_h = 280, top = 60, lefts[2] = {70, 560};
+  const double panel_w = 400, panel_h = 280, top = 60, gap = 90;
+  const double W = 70 + double(panels.size()) * (panel_w + gap), H = 420;
   std::ostringstream s;
   s << "<svg xmlns='http://www.w3.org/2000/svg' width='" << W << "' height='" << H
     << "' font-family='sans-serif' font-size='12'>\n<rect width='100%' height='100%' "
@@ -45,47 +66,49 @@ std::string plot_scores_svg(const nlohmann::json& scores, const std::string& tit
     return lengths.size() == 1 ? left + panel_w / 2
                                : left + panel_w * double(i) / double(lengths.size() - 1);
   };
-  const char* ylabels[2] = {"score (mean over tasks, 95% interval)", "decode tokens/s"};
-  double ymax[2] = {100, max_speed * 1.1};
-  for (int p = 0; p < 2; ++p) {
-    double left = lefts[p];
+  for (size_t p = 0; p < panels.size(); ++p) {
+    const Panel& P = panels[p];
+    const double left = 70 + double(p) * (panel_w + gap);
+    auto y_of = [&](double v) {
+      return top + panel_h - panel_h * (std::clamp(v, P.lo, P.hi) - P.lo) / (P.hi - P.lo);
+    };
     s << "<rect x='" << left << "' y='" << top << "' width='" << panel_w << "' height='" << panel_h
       << "' fill='none' stroke='#888'/>\n";
     for (int t = 0; t <= 4; ++t) {
-      double y = top + panel_h - panel_h * t / 4.0;
+      const double v = P.lo + (P.hi - P.lo) * t / 4.0, y = y_of(v);
       s << "<line x1='" << left << "' x2='" << left + panel_w << "' y1='" << y << "' y2='" << y
         << "' stroke='#eee'/><text x='" << left - 6 << "' y='" << y + 4 << "' text-anchor='end'>"
-        << format_double(ymax[p] >= 10 ? "%.0f" : "%.1f", ymax[p] * t / 4) << "</text>\n";
+        << format_double(P.hi - P.lo >= 10 ? "%.0f" : "%.1f", v) << "</text>\n";
     }
+    if (P.lo < 0)  // dense's own level
+      s << "<line x1='" << left << "' x2='" << left + panel_w << "' y1='" << y_of(0) << "' y2='"
+        << y_of(0) << "' stroke='black' stroke-dasharray='5,4'/>\n";
     for (size_t i = 0; i < lengths.size(); ++i)
       s << "<text x='" << x_of(i, left) << "' y='" << top + panel_h + 18
         << "' text-anchor='middle'>" << lengths[i] << "</text>\n";
     s << "<text x='" << left + panel_w / 2 << "' y='" << top + panel_h + 38
       << "' text-anchor='middle'>context length (tokens)</text>\n";
     s << "<text x='" << left + panel_w / 2 << "' y='" << top - 8 << "' text-anchor='middle'>"
-      << ylabels[p] << "</text>\n";
+      << P.label << "</text>\n";
     for (size_t m = 0; m < modes.size(); ++m) {
       std::string pts;
       for (size_t i = 0; i < lengths.size(); ++i)
         for (const auto& a : avg)
-          if (a["mode"] == modes[m] && a["length"] == lengths[i] && a.contains("score")) {
-            double v = p == 0 ? a["score"].get<double>() : a["decode_tokens_per_s"].get<double>();
-            double x = x_of(i, left), y = top + panel_h - panel_h * std::min(v, ymax[p]) / ymax[p];
+          if (a["mode"] == modes[m] && a["length"] == lengths[i] && a.contains(P.field)) {
+            const double x = x_of(i, left), y = y_of(a[P.field].get<double>());
             pts += format_double("%.1f,", x) + format_double("%.1f ", y);
-            if (p == 0 && a.contains("ci95")) {  // the 95% interval as an error bar
-              auto y_of = [&](double v) {
-                return top + panel_h - panel_h * std::min(v, 100.0) / 100;
-              };
+            if (P.ci && a.contains(P.ci)) {  // the 95% interval as an error bar
               const double dx = 3.0 * (double(m) - double(modes.size() - 1) / 2);  // spread modes
               s << "<line x1='" << x + dx << "' x2='" << x + dx << "' y1='"
-                << y_of(a["ci95"][0].get<double>()) << "' y2='" << y_of(a["ci95"][1].get<double>())
+                << y_of(a[P.ci][0].get<double>()) << "' y2='" << y_of(a[P.ci][1].get<double>())
                 << "' stroke='" << kColors[m % 10] << "' stroke-width='1.5' opacity='0.6'/>\n";
             }
             s << "<circle cx='" << x << "' cy='" << y << "' r='3.5' fill='" << kColors[m % 10]
               << "'/>\n";
           }
-      s << "<polyline points='" << pts << "' fill='none' stroke='" << kColors[m % 10]
-        << "' stroke-width='2'/>\n";
+      if (!pts.empty())
+        s << "<polyline points='" << pts << "' fill='none' stroke='" << kColors[m % 10]
+          << "' stroke-width='2'/>\n";
     }
   }
   for (size_t m = 0; m < modes.size(); ++m) {

@@ -139,7 +139,9 @@ TEST_CASE("scores carry answer likelihood per row and per length; likelihood-onl
     const std::string table = format_table(scores);
     CHECK(table.find("-11.300 [") != std::string::npos);
     CHECK(table.find("log P(answer) - dense -11.300") != std::string::npos);
-    CHECK_NOTHROW(plot_scores_svg(scores, "t"));
+    const std::string svg = plot_scores_svg(scores, "t");  // a third panel: the likelihood
+    CHECK(svg.find("log P(answer) - dense") != std::string::npos);
+    CHECK((svg.find("<polyline") != std::string::npos));
   }
 }
 
