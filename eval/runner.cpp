@@ -200,6 +200,8 @@ nlohmann::json EvalRunner::run_one(const eval::EvalSample& s, const std::string&
     if (follower->complete()) {
       write_likelihood(line, *ref, follower->result(), 0);
     } else {
+      // A trace tells the second pass's steps from the generation's.
+      if (options_.trace) options_.trace->sample(s.id(), mode + " (teacher forcing)");
       session.clear();
       double again_ms = 0;
       int64_t again_shared = 0;
