@@ -140,13 +140,19 @@ Session::Session(const Model& model, SessionOptions options)
 void Session::unshift(int64_t il, float* v, int64_t by) {
   const ModelConfig& c = model_.config;
   const int64_t half = c.n_rot / 2;
-  std::vector<float> table(size_t(c.n_rot));
-  for (int64_t i = 0; i < half; ++i) {
-    const double angle = double(by) * double(rope_[size_t(il)].inv_freq[size_t(i)]);
-    table[size_t(i)] = float(std::cos(angle));
-    table[size_t(half + i)] = float(std::sin(angle));
+  // One table per (layer, shift): a step's keys and query heads all turn by the same angles.
+  if (unshift_layer_ != il || unshift_by_ != by) {
+    unshift_table_.resize(size_t(c.n_rot));
+    for (int64_t i = 0; i < half; ++i) {
+      const double angle = double(by) * double(rope_[size_t(il)].inv_freq[size_t(i)]);
+      unshift_table_[size_t(i)] = float(std::cos(angle));
+      unshift_table_[size_t(half + i)] = float(std::sin(angle));
+    }
+    unshift_layer_ = il;
+    unshift_by_ = by;
   }
-  cpu::rope_table(v, c.head_dim, c.n_rot, table.data(), table.data() + half,
+  const float* table = unshift_table_.data();
+  cpu::rope_table(v, c.head_dim, c.n_rot, table, table + half,
                   c.rope_type == RopeType::Neox ? cpu::RopeLayout::Halves : cpu::RopeLayout::Pairs);
 }
 

@@ -143,6 +143,8 @@ class Session {
   std::unique_ptr<AttentionRecall> recall_;
   // Turns a rotated vector of layer il `by` positions forward (what re-positioning took back).
   void unshift(int64_t il, float* v, int64_t by);
+  std::vector<float> unshift_table_;  // cos and sin of the last (layer, shift) unshift() used
+  int64_t unshift_layer_ = -1, unshift_by_ = 0;
 };
 
 }  // namespace longctx
