@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "kernels/cpu/quant_dot.h"
+#include "kernels/cpu/quant_gemm.h"
 #include "kernels/cpu/vec.h"
 
 #include <vector>
@@ -28,6 +29,8 @@ void dequantize_row(const MatrixView& w, int64_t r, float* out) {
   kernels::BlockShape shape = kernels::block_shape(w.type);
   decode_blocks(w.type, w.data + r * w.row_bytes, out, w.cols / shape.elems);
 }
+
+void matmul_float(const MatrixView& w, const float* x, int64_t n_tokens, float* y);
 
 // Formats with 32-element (sub-)blocks meet int16-quantized activations in integer dot products.
 // Decoding matrices of one width: x quantized once, the tiles of every matrix
@@ -70,28 +73,43 @@ void matmul_integer_many(std::span<const MatmulOut> outs, const float* x, int64_
   }
 }
 
-void matmul_shared_input(std::span<const MatmulOut> outs, const float* x, int64_t n_tokens) {
-  constexpr int64_t kIntegerMaxTokens = 4;
-  bool integer = n_tokens <= kIntegerMaxTokens && outs.size() <= 4;
-  for (const auto& o : outs)
-    integer = integer && has_integer_dot(o.w->type) && o.w->cols % 32 == 0 &&
-              o.w->cols == outs[0].w->cols;
-  if (integer) {
-    matmul_integer_many(outs, x, n_tokens);
-    return;
+// Decoding (few tokens): integer dots re-read the packed blocks, which is cheapest. Prefill: the
+// integer tile kernels decode each row group once and share it among all tokens of the chunk.
+constexpr int64_t kIntegerMaxTokens = 4;
+
+// Which integer path serves these matrices over n_tokens, if one does.
+enum class IntegerPath { None, Dots, Tiles };
+IntegerPath integer_path(std::span<const MatmulOut> outs, int64_t n_tokens) {
+  const bool dots = n_tokens <= kIntegerMaxTokens;
+  if (dots && outs.size() > 4) return IntegerPath::None;
+  for (const auto& o : outs) {
+    const bool type_ok = dots ? has_integer_dot(o.w->type) : has_integer_gemm(o.w->type);
+    if (!type_ok || o.w->cols % 32 != 0 || o.w->cols != outs[0].w->cols) return IntegerPath::None;
   }
-  for (const auto& o : outs) matmul(*o.w, x, n_tokens, o.y);
+  return dots ? IntegerPath::Dots : IntegerPath::Tiles;
+}
+
+void matmul_shared_input(std::span<const MatmulOut> outs, const float* x, int64_t n_tokens) {
+  switch (integer_path(outs, n_tokens)) {
+    case IntegerPath::Dots:
+      matmul_integer_many(outs, x, n_tokens);
+      return;
+    case IntegerPath::Tiles:
+      gemm_q16(outs, x, n_tokens);
+      return;
+    case IntegerPath::None:
+      for (const auto& o : outs) matmul_float(*o.w, x, n_tokens, o.y);
+  }
 }
 
 void matmul(const MatrixView& w, const float* x, int64_t n_tokens, float* y) {
-  // Decoding (few tokens): integer dots re-read the packed blocks, which is cheapest. Prefill:
-  // decoding a tile of rows once and reusing it for every token of the chunk wins.
-  constexpr int64_t kIntegerMaxTokens = 4;
-  if (n_tokens <= kIntegerMaxTokens && has_integer_dot(w.type) && w.cols % 32 == 0) {
-    const MatmulOut one[] = {{&w, y}};
-    matmul_integer_many(one, x, n_tokens);
-    return;
-  }
+  const MatmulOut one[] = {{&w, y}};
+  matmul_shared_input(one, x, n_tokens);
+}
+
+// Formats without an integer path (F32, F16, BF16, Q2_K, Q3_K ...) and machines without AVX2: a
+// tile of rows decoded to floats once and reused for every token of the chunk.
+void matmul_float(const MatrixView& w, const float* x, int64_t n_tokens, float* y) {
   const int64_t n_tiles = (w.rows + kTileRows - 1) / kTileRows;
   const bool f32 = w.type == kernels::BlockType::F32;
   const bool wide = detected_isa() == Isa::Avx512;

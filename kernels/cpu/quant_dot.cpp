@@ -2,10 +2,13 @@
 
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
 #include "kernels/common/fp16.h"
+#include "kernels/cpu/vec.h"
+#include "kernels/cpu/x86_blocks.h"
 
 namespace longctx::cpu {
 namespace {
@@ -19,31 +22,9 @@ struct Unpacked {
   float c;
 };
 
-#define LC_AVX2 __attribute__((target("avx2,fma,f16c")))
-
-// Half to float in one instruction (exact, subnormals included, as kernels::fp16_to_float).
-LC_AVX2 inline float half_to_float(uint16_t h) {
-  return _cvtsh_ss(h);
-}
-
-LC_AVX2 inline __m256i nibbles(const uint8_t* qs) {
-  __m128i raw = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
-  __m128i lo = _mm_and_si128(raw, _mm_set1_epi8(0x0f));
-  __m128i hi = _mm_and_si128(_mm_srli_epi16(raw, 4), _mm_set1_epi8(0x0f));
-  return _mm256_set_m128i(hi, lo);  // elements 0..15 low nibbles, 16..31 high nibbles
-}
-
-// Byte i = 0x10 when bit i of the 32-bit mask is set.
-LC_AVX2 inline __m256i fifth_bits(const uint8_t* qh) {
-  uint32_t bits;
-  std::memcpy(&bits, qh, 4);
-  const __m256i spread = _mm256_shuffle_epi8(
-      _mm256_set1_epi32(int(bits)),
-      _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202, 0x0101010101010101, 0));
-  const __m256i select = _mm256_set1_epi64x(int64_t(0x8040201008040201ull));
-  __m256i is_set = _mm256_cmpeq_epi8(_mm256_and_si256(spread, select), select);
-  return _mm256_and_si256(is_set, _mm256_set1_epi8(0x10));
-}
+using x86::fifth_bits;
+using x86::half_to_float;
+using x86::nibbles;
 
 template <BlockType T>
 LC_AVX2 inline Unpacked unpack(const uint8_t* block) {
@@ -108,36 +89,48 @@ LC_AVX2 inline __m256i products_avx2(__m256i codes, const int16_t* x) {
   return _mm256_add_epi32(_mm256_madd_epi16(lo, xlo), _mm256_madd_epi16(hi, xhi));
 }
 
-// sum over blocks of d_w d_x sum(u x) + c_w d_x sum(x): codes times activations in integers.
+// Q4_0 and Q5_0 store codes with a fixed offset (-8, -16): read signed, they need no sum of x.
+template <BlockType T>
+constexpr bool kSignedCodes = T == BlockType::Q8_0 || T == BlockType::Q4_0 || T == BlockType::Q5_0;
+template <BlockType T>
+LC_AVX2 inline __m256i signed_codes(const Unpacked& u) {
+  if constexpr (T == BlockType::Q4_0) return _mm256_sub_epi8(u.codes, _mm256_set1_epi8(8));
+  if constexpr (T == BlockType::Q5_0) return _mm256_sub_epi8(u.codes, _mm256_set1_epi8(16));
+  return u.codes;
+}
+
+// sum over blocks of d_w d_x sum(q x) (+ m_w d_x sum(x) for Q4_1 / Q5_1): codes times activations
+// in integers. Two accumulators, even and odd blocks: a row of 20 blocks (Gemma's 640 columns)
+// would otherwise wait on one chain of multiply-adds.
 template <BlockType T>
 __attribute__((target("avx2,fma,f16c,avx512vnni,avx512vl"))) float dot_blocks_vnni(
     const uint8_t* w, const Q16Activations& x, int64_t n_blocks) {
   constexpr int kBytes = kernels::block_shape(T).bytes;
-  __m256 acc = _mm256_setzero_ps();
-  float offset_sum = 0.0f;
+  __m256 acc[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
+  float offset_sum[2] = {0.0f, 0.0f};
   for (int64_t b = 0; b < n_blocks; ++b) {
     _mm_prefetch(reinterpret_cast<const char*>(w + b * kBytes + kPrefetchBytes), _MM_HINT_T0);
     Unpacked u = unpack<T>(w + b * kBytes);
-    __m256i p = products<T == BlockType::Q8_0, true>(u.codes, x.q + 32 * b);
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(u.d * x.d[b]), _mm256_cvtepi32_ps(p), acc);
-    offset_sum += u.c * x.d[b] * float(x.sum[b]);
+    __m256i p = products<kSignedCodes<T>, true>(signed_codes<T>(u), x.q + 32 * b);
+    acc[b & 1] = _mm256_fmadd_ps(_mm256_set1_ps(u.d * x.d[b]), _mm256_cvtepi32_ps(p), acc[b & 1]);
+    if constexpr (!kSignedCodes<T>) offset_sum[b & 1] += u.c * x.d[b] * float(x.sum[b]);
   }
-  return hsum(acc) + offset_sum;
+  return hsum(_mm256_add_ps(acc[0], acc[1])) + (offset_sum[0] + offset_sum[1]);
 }
 
 template <BlockType T>
 LC_AVX2 float dot_blocks_avx2(const uint8_t* w, const Q16Activations& x, int64_t n_blocks) {
   constexpr int kBytes = kernels::block_shape(T).bytes;
-  __m256 acc = _mm256_setzero_ps();
-  float offset_sum = 0.0f;
+  __m256 acc[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
+  float offset_sum[2] = {0.0f, 0.0f};
   for (int64_t b = 0; b < n_blocks; ++b) {
     _mm_prefetch(reinterpret_cast<const char*>(w + b * kBytes + kPrefetchBytes), _MM_HINT_T0);
     Unpacked u = unpack<T>(w + b * kBytes);
-    __m256i p = products_avx2<T == BlockType::Q8_0>(u.codes, x.q + 32 * b);
-    acc = _mm256_fmadd_ps(_mm256_set1_ps(u.d * x.d[b]), _mm256_cvtepi32_ps(p), acc);
-    offset_sum += u.c * x.d[b] * float(x.sum[b]);
+    __m256i p = products_avx2<kSignedCodes<T>>(signed_codes<T>(u), x.q + 32 * b);
+    acc[b & 1] = _mm256_fmadd_ps(_mm256_set1_ps(u.d * x.d[b]), _mm256_cvtepi32_ps(p), acc[b & 1]);
+    if constexpr (!kSignedCodes<T>) offset_sum[b & 1] += u.c * x.d[b] * float(x.sum[b]);
   }
-  return hsum(acc) + offset_sum;
+  return hsum(_mm256_add_ps(acc[0], acc[1])) + (offset_sum[0] + offset_sum[1]);
 }
 
 // K-quants: super-blocks of 256 whose 32-element sub-blocks carry their own scales (and, for
@@ -258,7 +251,11 @@ bool has_integer_dot(BlockType type) {
   }
 }
 
-void quantize_q16(const float* x, int64_t n, Q16Activations out) {
+namespace {
+
+// One block of 32: d = max|x| / 32767, q = x / d rounded to nearest even (the processor's default
+// rounding, as std::nearbyint), so every variant writes the same codes.
+void quantize_scalar(const float* x, int64_t n, Q16Activations out) {
   for (int64_t b = 0; b < n / 32; ++b) {
     const float* xb = x + 32 * b;
     float amax = 0.0f;
@@ -274,6 +271,66 @@ void quantize_q16(const float* x, int64_t n, Q16Activations out) {
     out.d[b] = d;
     out.sum[b] = sum;
   }
+}
+
+__attribute__((target("avx512f,avx512bw"))) void quantize_avx512(const float* x, int64_t n,
+                                                                 Q16Activations out) {
+  for (int64_t b = 0; b < n / 32; ++b) {
+    const __m512 lo = _mm512_loadu_ps(x + 32 * b), hi = _mm512_loadu_ps(x + 32 * b + 16);
+    const float amax = _mm512_reduce_max_ps(_mm512_max_ps(_mm512_abs_ps(lo), _mm512_abs_ps(hi)));
+    const float d = amax / 32767.0f;
+    const __m512 id = _mm512_set1_ps(d > 0 ? 1.0f / d : 0.0f);
+    const __m512i qlo = _mm512_cvtps_epi32(_mm512_mul_ps(lo, id));
+    const __m512i qhi = _mm512_cvtps_epi32(_mm512_mul_ps(hi, id));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out.q + 32 * b), _mm512_cvtepi32_epi16(qlo));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(out.q + 32 * b + 16),
+                        _mm512_cvtepi32_epi16(qhi));
+    out.d[b] = d;
+    out.sum[b] = _mm512_reduce_add_epi32(_mm512_add_epi32(qlo, qhi));
+  }
+}
+
+LC_AVX2 void quantize_avx2(const float* x, int64_t n, Q16Activations out) {
+  const __m256 sign = _mm256_set1_ps(-0.0f);
+  for (int64_t b = 0; b < n / 32; ++b) {
+    __m256 v[4], m = _mm256_setzero_ps();
+    for (int i = 0; i < 4; ++i) {
+      v[i] = _mm256_loadu_ps(x + 32 * b + 8 * i);
+      m = _mm256_max_ps(m, _mm256_andnot_ps(sign, v[i]));
+    }
+    __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+    m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+    m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+    const float d = _mm_cvtss_f32(m4) / 32767.0f;
+    const __m256 id = _mm256_set1_ps(d > 0 ? 1.0f / d : 0.0f);
+    __m256i q[4], sum = _mm256_setzero_si256();
+    for (int i = 0; i < 4; ++i) {
+      q[i] = _mm256_cvtps_epi32(_mm256_mul_ps(v[i], id));
+      sum = _mm256_add_epi32(sum, q[i]);
+    }
+    for (int h = 0; h < 2; ++h) {  // packs interleaves 128-bit lanes; the permute restores order
+      const __m256i packed =
+          _mm256_permute4x64_epi64(_mm256_packs_epi32(q[2 * h], q[2 * h + 1]), 0xd8);
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(out.q + 32 * b + 16 * h), packed);
+    }
+    __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(sum), _mm256_extracti128_si256(sum, 1));
+    s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4e));
+    s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xb1));
+    out.d[b] = d;
+    out.sum[b] = _mm_cvtsi128_si32(s4);
+  }
+}
+
+}  // namespace
+
+void quantize_q16(const float* x, int64_t n, Q16Activations out) {
+  static const Isa isa = detected_isa();
+  if (isa == Isa::Avx512)
+    quantize_avx512(x, n, out);
+  else if (isa == Isa::Avx2)
+    quantize_avx2(x, n, out);
+  else
+    quantize_scalar(x, n, out);
 }
 
 float dot_q16(BlockType type, const uint8_t* w, const Q16Activations& x, int64_t n_blocks) {
