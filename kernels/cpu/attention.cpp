@@ -9,6 +9,7 @@
 
 #include "kernels/common/attention_math.h"
 #include "kernels/cpu/attention_tile.h"
+#include "kernels/cpu/threads.h"
 #include "kernels/cpu/vec.h"
 #include "support/error.h"
 
@@ -60,7 +61,7 @@ void attention(const AttentionArgs& a) {
   const int64_t n_blocks = (a.n_q + q_block - 1) / q_block;
   // Fewer work items than threads (decode: one per KV head): split each selection's keys so that
   // every thread works, then merge the splits' partial softmax sums (flash-decoding).
-  const int64_t threads = omp_get_max_threads();
+  const int64_t threads = partition_threads();  // not the team: the splits fix the floats
   const int64_t n_selections =
       (a.span_q_block > 0 ? (a.n_q + a.span_q_block - 1) / a.span_q_block : 1) * a.n_kv_head;
   int64_t selected = 0;  // keys of the largest selection
