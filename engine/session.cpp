@@ -1,11 +1,17 @@
 #include "engine/session.h"
 
+#include <omp.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
+#include <cstring>
 #include <limits>
 
+#include "engine/thread_governor.h"
 #include "kernels/cpu/ops.h"
+#include "kernels/cpu/threads.h"
 #include "support/error.h"
 
 namespace longctx {
@@ -256,6 +262,23 @@ int64_t Session::prefill_boundary(int64_t total, int64_t min_last_chunk) const {
   return total > min_last_chunk ? (total - min_last_chunk) / b * b : 0;
 }
 
+namespace {
+
+// LONGCTX_ADAPTIVE_THREADS=0 keeps every decode step on the whole team (engine/thread_governor.h).
+bool adaptive_threads() {
+  static const bool on = [] {
+    const char* v = std::getenv("LONGCTX_ADAPTIVE_THREADS");
+    return !(v && std::strcmp(v, "0") == 0);
+  }();
+  return on;
+}
+
+// Contention belongs to the machine, not to a session: the decode steps of every session this
+// thread runs (eval's modes and samples, bench's repetitions) share what the governor learned.
+thread_local ThreadGovernor t_governor{1};
+
+}  // namespace
+
 std::span<const float> Session::eval(std::span<const int32_t> tokens, bool all_logits) {
   const int64_t n_vocab = model_.config.n_vocab;
   if (int64_t(tokens.size()) > room()) {
@@ -268,6 +291,18 @@ std::span<const float> Session::eval(std::span<const int32_t> tokens, bool all_l
       throw Error("token id " + std::to_string(t) + " is outside the vocabulary");
   }
   logits_.resize(size_t((all_logits ? int64_t(tokens.size()) : 1) * n_vocab));
+  // Decode steps on the CPU: the governor picks the team size (engine/thread_governor.h); the
+  // kernels keep partitioning for the whole team, so the floats do not depend on its choice.
+  const int team = omp_get_max_threads();
+  const bool governed = tokens.size() == 1 && kind_.name == "cpu" && adaptive_threads();
+  if (governed && t_governor.max_threads() != team) t_governor = ThreadGovernor(team);
+  const cpu::PartitionWidth width(cpu::partition_threads());  // a caller's width, else the team
+  const auto step_start = std::chrono::steady_clock::now();
+  struct RestoreTeam {
+    int team;
+    ~RestoreTeam() { omp_set_num_threads(team); }
+  } restore{team};
+  if (governed) omp_set_num_threads(t_governor.next());
   // Chunks of n_batch; the last one holds at least what an observing policy needs, and exactly
   // the tail a policy asks for when that is no less (DHSA's dense queries).
   const int64_t total = int64_t(tokens.size());
@@ -284,6 +319,10 @@ std::span<const float> Session::eval(std::span<const int32_t> tokens, bool all_l
     float* out = all_logits ? logits_.data() + start * n_vocab : logits_.data();
     forward_chunk(tokens.data() + start, n, out, all_logits || last_chunk, last_chunk && total > 1);
     start += n;
+  }
+  if (governed) {
+    t_governor.record(
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - step_start).count());
   }
   return logits_;
 }
