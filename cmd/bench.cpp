@@ -14,6 +14,7 @@
 #include "cmd/generation.h"
 #include "cmd/model_path.h"
 #include "engine/attention/registry.h"
+#include "kernels/cpu/peak.h"
 #include "kernels/cpu/vec.h"
 #include "support/error.h"
 
@@ -66,7 +67,31 @@ std::pair<double, double> mean_std(const std::vector<double>& v) {
 
 }  // namespace
 
+namespace {
+
+int print_peak(const BenchOptions& o, std::FILE* out) {
+  set_threads(o.model.threads);
+  const int threads = omp_get_max_threads();
+  const auto rates = cpu::measure_peak(threads);
+  if (o.json) {
+    nlohmann::json j = nlohmann::json::array();
+    for (const auto& r : rates)
+      j.push_back(
+          {{"instruction", r.instruction}, {"threads", threads}, {"macs_per_s", r.macs_per_s}});
+    std::fprintf(out, "%s\n", j.dump(1).c_str());
+    return 0;
+  }
+  std::fprintf(out,
+               "| instruction | threads | G multiply-accumulates/s |\n| --- | ---: | ---: |\n");
+  for (const auto& r : rates)
+    std::fprintf(out, "| %s | %d | %.1f |\n", r.instruction.c_str(), threads, r.macs_per_s / 1e9);
+  return 0;
+}
+
+}  // namespace
+
 int bench(BenchOptions o, std::FILE* out, std::FILE* err) {
+  if (o.peak) return print_peak(o, out);
   auto depths = parse_list(o.depths, "-d");
   int64_t need = 0;
   for (int64_t d : depths) need = std::max<int64_t>(need, d + std::max(o.n_prompt, o.n_gen) + 1);
@@ -225,6 +250,9 @@ Action add_bench(CLI::App& app) {
   app.add_option("-d,--n-depth", o->depths, "comma list of context depths filled before each test");
   app.add_option("-r,--repetitions", o->reps, "repetitions of each test")->check(at_least(1));
   app.add_flag("--json", o->json, "print JSON");
+  app.add_flag("--peak", o->peak,
+               "print the machine's multiply-accumulate rate for each vector instruction the "
+               "kernels use (f32, int16, int8; all -t threads), instead of running the model");
   app.add_flag("--csv", o->csv, "print CSV");
   app.add_flag("--attention-recall", o->model.attention_recall,
                "tg tests also report attention recall: the share of dense attention's mass on "

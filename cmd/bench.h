@@ -14,6 +14,7 @@ struct BenchOptions {
   int n_prompt = 512, n_gen = 128, reps = 5;
   std::string depths = "0";
   bool json = false, csv = false;
+  bool peak = false;  // print the machine's multiply-accumulate rates instead (kernels/cpu/peak.h)
 };
 
 int bench(BenchOptions options, std::FILE* out, std::FILE* err);
