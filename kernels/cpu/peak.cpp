@@ -11,13 +11,13 @@ namespace {
 // Twelve independent accumulator chains: enough to cover each instruction's latency at two issues
 // per cycle. `op` is the instruction under test with its accumulator first; the asm statements
 // keep the compiler from folding the loop or hoisting the operands.
-#define LC_PEAK_LOOP(VEC, ZERO, OP, CONSTRAINT)                  \
-  VEC a[12], b = ZERO, c = ZERO;                                 \
-  for (auto& v : a) v = ZERO;                                    \
-  for (long k = 0; k < iters; ++k) {                             \
-    for (int i = 0; i < 12; ++i) a[i] = OP(a[i], b, c);          \
-    __asm__ volatile("" : "+" CONSTRAINT(b), "+" CONSTRAINT(c)); \
-  }                                                              \
+#define LC_PEAK_LOOP(VEC, ZERO, OP, CONSTRAINT)                                  \
+  VEC a[12], b = ZERO, c = ZERO;                                                 \
+  for (auto& v : a) v = ZERO;                                                    \
+  for (long k = 0; k < iters; ++k) {                                             \
+    _Pragma("GCC unroll 12") for (int i = 0; i < 12; ++i) a[i] = OP(a[i], b, c); \
+    __asm__ volatile("" : "+" CONSTRAINT(b), "+" CONSTRAINT(c));                 \
+  }                                                                              \
   for (int i = 0; i < 12; ++i) __asm__ volatile("" : : CONSTRAINT(a[i]));
 
 #define LC_DPWSSD(acc, x, y) _mm512_dpwssd_epi32(acc, x, y)
