@@ -9,18 +9,23 @@ namespace longctx {
 namespace {
 
 // Probing: a few steps at the neighbouring count, first after kFirstInterval steps, then at
-// intervals that double while the choice holds (up to kLongestInterval): on a quiet machine a probe
-// of one thread costs three steps at about half speed every few hundred steps.
-constexpr int64_t kFirstInterval = 8;
-constexpr int64_t kLongestInterval = 512;
-constexpr int kProbeSteps = 3;
-// A probe wins when its median is below this share of the current median (hysteresis against
-// noise), and ends at once when one of its steps is slower than kProbeGiveUp times that median.
-constexpr double kProbeWins = 0.85;
-constexpr double kProbeGiveUp = 2.0;
-// Two steps in a row this much slower than the current median: another process has arrived; probe
-// now instead of waiting out the interval.
+// intervals that double while the choice holds (up to kLongestInterval). After a change the next
+// probe waits kAfterSwitch steps: the probe that led to it was itself evidence.
+constexpr int64_t kFirstInterval = 4;
+constexpr int64_t kAfterSwitch = 32;
+constexpr int64_t kLongestInterval = 1024;
+constexpr int kProbeSteps = 2;
+// A probe wins when each of its steps takes less than this share of the current median; it ends at
+// the first step that does not, so on a quiet machine a probe of one thread costs one step at
+// about half speed, ever more rarely. The margin is wide: beside low-priority processes (nice 10)
+// two threads lose a step now and then yet stay faster (measured: a margin of 0.85 moved such a
+// decode to one thread, 70 instead of 84 t/s); a competitor at the same priority makes one thread
+// 1.7-3x faster than two.
+constexpr double kProbeWins = 0.7;
+// Three steps in a row this much slower than the current median: another process has arrived;
+// probe now instead of waiting out the interval.
 constexpr double kSuddenlySlow = 3.0;
+constexpr int kSlowInARow = 3;
 
 std::atomic<bool> g_warned{false};  // the first change is a warning, later ones are info
 
@@ -40,17 +45,25 @@ void ThreadGovernor::record(double seconds) {
   if (max_ == 1) return;
   if (probing_) {
     probe_.add(seconds);
-    if (seconds > kProbeGiveUp * current_.median() || probe_.n >= kProbeSteps) end_probe();
+    if (seconds >= kProbeWins * current_.median() || probe_.n >= kProbeSteps) end_probe();
     return;
   }
+  // A step far slower than the current median is held out of it (an outlier) unless more follow;
+  // kSlowInARow of them make the new median and an immediate probe.
   const bool settled = current_.n >= 4;
   if (settled && seconds > kSuddenlySlow * current_.median()) {
-    if (++slow_in_a_row_ >= 2) steps_since_probe_ = interval_ = kFirstInterval;
+    slow_[size_t(slow_in_a_row_++)] = seconds;
+    if (slow_in_a_row_ < kSlowInARow) return;
+    current_.clear();
+    for (double t : slow_) current_.add(t);
+    slow_in_a_row_ = 0;
+    steps_since_probe_ = interval_ = kFirstInterval;
   } else {
     slow_in_a_row_ = 0;
+    current_.add(seconds);
+    ++steps_since_probe_;
   }
-  current_.add(seconds);
-  if (++steps_since_probe_ >= interval_ && current_.n >= 2) start_probe();
+  if (steps_since_probe_ >= interval_ && current_.n >= 2) start_probe();
 }
 
 void ThreadGovernor::start_probe() {
@@ -69,11 +82,14 @@ void ThreadGovernor::end_probe() {
   steps_since_probe_ = 0;
   slow_in_a_row_ = 0;
   const double now = current_.median(), tried = probe_.median();
-  if (probe_.n >= kProbeSteps && tried < kProbeWins * now) {
+  bool won = probe_.n >= kProbeSteps;
+  for (int i = 0; i < std::min(probe_.n, 4); ++i)
+    won = won && probe_.t[size_t(i)] < kProbeWins * now;
+  if (won) {
     const int from = threads_;
     threads_ = probe_threads_;
     current_ = probe_;
-    interval_ = kFirstInterval;
+    interval_ = kAfterSwitch;
     ++switches_;
     const bool first = !g_warned.exchange(true);
     const auto level = first && threads_ < from ? spdlog::level::warn : spdlog::level::info;

@@ -3,9 +3,10 @@
 // another process, every barrier waits for the descheduled thread, and a step that takes 8 ms
 // alone can take 300 ms. Fewer threads than cores then run faster than all of them (one thread has
 // no barrier at all). The governor times each step and, now and then, tries the neighbouring
-// thread count (half, or twice, within the user's -t) for a few steps; it keeps whichever is
+// thread count (half, or twice, within the user's -t) for a step or two; it keeps whichever is
 // faster. A step's result does not depend on the thread count (the kernels partition their work
-// by the data, never by the team), so switching changes speed only, never tokens.
+// for the caller's width, kernels/cpu/threads.h, not for the team that runs it), so switching
+// changes speed only, never tokens.
 #pragma once
 
 #include <array>
@@ -50,6 +51,7 @@ class ThreadGovernor {
   int64_t steps_since_probe_ = 0;
   int64_t interval_;       // steps between probes: shorter after a change, longer while settled
   int slow_in_a_row_ = 0;  // steps far slower than the current median (contention arriving)
+  std::array<double, 3> slow_{};  // their times
   bool probe_down_next_ = true;
   int64_t switches_ = 0;
 };

@@ -53,9 +53,9 @@ TEST_CASE("the thread governor keeps the whole team on a quiet machine", "[gover
   auto used = drive(g, 2000, quiet);
   CHECK(g.threads() == 2);
   CHECK(g.switches() == 0);
-  // Probes of one thread: three steps at a time, ever rarer.
-  CHECK(count(used, 0, 2000, 1) <= 40);
-  CHECK(count(used, 1000, 2000, 1) <= 6);
+  // Probes of one thread: one step each (it is not faster), ever rarer.
+  CHECK(count(used, 0, 2000, 1) <= 10);
+  CHECK(count(used, 1000, 2000, 1) <= 1);
 }
 
 TEST_CASE("the thread governor drops to one thread when another process shares the cores",
@@ -65,7 +65,7 @@ TEST_CASE("the thread governor drops to one thread when another process shares t
   CHECK(g.threads() == 1);
   CHECK(count(used, 0, 16, 2) <= 12);  // found within the first probe
   // Then it stays, trying two threads again for one step at a time, ever rarer.
-  CHECK(count(used, 16, 400, 2) <= 8);
+  CHECK(count(used, 16, 400, 2) <= 5);
 }
 
 TEST_CASE("the thread governor follows contention that comes and goes", "[governor]") {
