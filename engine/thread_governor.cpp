@@ -15,27 +15,26 @@ constexpr int64_t kFirstInterval = 4;
 constexpr int64_t kAfterSwitch = 32;
 constexpr int64_t kLongestInterval = 1024;
 constexpr int kProbeSteps = 2;
-// A probe wins when each of its steps takes less than this share of the current median; it ends at
-// the first step that does not, so on a quiet machine a probe of one thread costs one step at
+// A probe wins when its steps' mean is below this share of the current mean; it ends at a first
+// step slower than the current mean, so on a quiet machine a probe of one thread costs one step at
 // about half speed, ever more rarely. The margin is wide: beside low-priority processes (nice 10)
 // two threads lose a step now and then yet stay faster (measured: a margin of 0.85 moved such a
 // decode to one thread, 70 instead of 84 t/s); a competitor at the same priority makes one thread
 // 1.7-3x faster than two.
 constexpr double kProbeWins = 0.7;
-// Three steps in a row this much slower than the current median: another process has arrived;
-// probe now instead of waiting out the interval.
+// Two steps in a row this much slower than the mean so far: another process has arrived; probe
+// now instead of waiting out the interval.
 constexpr double kSuddenlySlow = 3.0;
-constexpr int kSlowInARow = 3;
+constexpr int kSlowInARow = 2;
 
 std::atomic<bool> g_warned{false};  // the first change is a warning, later ones are info
 
 }  // namespace
 
-double ThreadGovernor::Recent::median() const {
-  const int k = std::min(n, 4);
-  std::array<double, 4> s = t;
-  std::sort(s.begin(), s.begin() + k);
-  return k % 2 ? s[size_t(k / 2)] : 0.5 * (s[size_t(k / 2 - 1)] + s[size_t(k / 2)]);
+double ThreadGovernor::Recent::mean() const {
+  double sum = 0;
+  for (int i = 0; i < size(); ++i) sum += t[size_t(i)];
+  return size() > 0 ? sum / size() : 0.0;
 }
 
 ThreadGovernor::ThreadGovernor(int max_threads)
@@ -45,24 +44,17 @@ void ThreadGovernor::record(double seconds) {
   if (max_ == 1) return;
   if (probing_) {
     probe_.add(seconds);
-    if (seconds >= kProbeWins * current_.median() || probe_.n >= kProbeSteps) end_probe();
+    if (seconds >= current_.mean() || probe_.n >= kProbeSteps) end_probe();
     return;
   }
-  // A step far slower than the current median is held out of it (an outlier) unless more follow;
-  // kSlowInARow of them make the new median and an immediate probe.
-  const bool settled = current_.n >= 4;
-  if (settled && seconds > kSuddenlySlow * current_.median()) {
-    slow_[size_t(slow_in_a_row_++)] = seconds;
-    if (slow_in_a_row_ < kSlowInARow) return;
-    current_.clear();
-    for (double t : slow_) current_.add(t);
-    slow_in_a_row_ = 0;
-    steps_since_probe_ = interval_ = kFirstInterval;
+  // Steps far slower than the mean so far, two in a row: another process has arrived.
+  if (current_.n >= 4 && seconds > kSuddenlySlow * current_.mean()) {
+    if (++slow_in_a_row_ >= kSlowInARow) steps_since_probe_ = interval_ = kFirstInterval;
   } else {
     slow_in_a_row_ = 0;
-    current_.add(seconds);
-    ++steps_since_probe_;
   }
+  current_.add(seconds);
+  ++steps_since_probe_;
   if (steps_since_probe_ >= interval_ && current_.n >= 2) start_probe();
 }
 
@@ -81,10 +73,12 @@ void ThreadGovernor::end_probe() {
   probing_ = false;
   steps_since_probe_ = 0;
   slow_in_a_row_ = 0;
-  const double now = current_.median(), tried = probe_.median();
+  const double now = current_.mean(), tried = probe_.mean();
   bool won = probe_.n >= kProbeSteps;
-  for (int i = 0; i < std::min(probe_.n, 4); ++i)
-    won = won && probe_.t[size_t(i)] < kProbeWins * now;
+  for (int i = 0; i < probe_.size(); ++i) won = won && probe_.t[size_t(i)] < kProbeWins * now;
+  spdlog::debug(
+      "thread governor: {} thread(s) {:.2f} ms (mean), probe of {}: {} step(s), {:.2f} ms{}",
+      threads_, now * 1e3, probe_threads_, probe_.n, tried * 1e3, won ? ": switching" : "");
   if (won) {
     const int from = threads_;
     threads_ = probe_threads_;
