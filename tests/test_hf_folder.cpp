@@ -42,10 +42,10 @@ TEST_CASE("SmolLM2 as a Hugging Face folder equals the GGUF file", "[model][hf]"
   // Logits at every position of a prompt: the same weights (float32 in the folder, the GGUF's
   // blocks decoded exactly); the Q/K rows are permuted between the two layouts, so each q.k sum
   // runs in another order and float rounding differs (measured 0.0072 over 30 layers while both
-  // multiplied in floats). The GGUF's prompt now multiplies 16-bit activations (quant_gemm.h, as its
-  // decode steps always did) while the folder's float32 weights multiply floats: measured 0.0335
-  // (2026-12-07, AVX-512). The bound is the transformers tests' 0.05; a wrong permutation moves
-  // logits by whole units.
+  // multiplied in floats). The GGUF's prompt now multiplies 16-bit activations (quant_gemm.h, as
+  // its decode steps always did) while the folder's float32 weights multiply floats: measured
+  // 0.0335 (2026-12-07, AVX-512). The bound is the transformers tests' 0.05; a wrong permutation
+  // moves logits by whole units.
   auto ids = tg->encode("The quick brown fox jumps over the lazy dog. 12345 + 678 = ", true, true);
   Session sg(*g, SessionOptions{64, 64}), sh(*h, SessionOptions{64, 64});
   auto lg = sg.eval(ids, true);
