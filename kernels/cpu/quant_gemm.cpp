@@ -373,9 +373,14 @@ GemmLayout gemm_layout(BlockType type) {
 }
 
 int gemm_lanes() {
+  // 16 lanes need AVX-512BW's 16-bit multiply-adds too (AVX-512F alone, as on Xeon Phi, has none).
+  static const bool bw = [] {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512bw") != 0;
+  }();
   switch (detected_isa()) {
     case Isa::Avx512:
-      return 16;
+      return bw ? 16 : 8;
     case Isa::Avx2:
       return 8;
     default:
