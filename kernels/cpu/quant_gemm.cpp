@@ -23,9 +23,8 @@ using kernels::BlockType;
 
 constexpr int kPairs = 16;  // int16 pairs in a 32-element piece
 
-// One row's piece: 32 codes and the factors of w = s * c + o (s[1] only with half scales).
+// The factors of one row's piece: w = s * c + o (s[1] only with half scales).
 struct Piece {
-  alignas(64) int16_t c[32];
   float s[2];
   float o;
 };
@@ -39,35 +38,36 @@ LC_AVX2 inline void store_u8(__m256i bytes, bool is_signed, int16_t bias, int16_
   _mm256_store_si256(reinterpret_cast<__m256i*>(c + 16), _mm256_sub_epi16(whi, b));
 }
 
-// The factors repeat kernels::dequantize_block's float operations, so s * c + o is the reference
+// Writes the piece's 32 codes to c (32-byte aligned) and its factors to p. The factors repeat
+// kernels::dequantize_block's float operations, so s * c + o is the reference
 // value bit for bit: products of a half and a 6- or 8-bit integer are exact in float, the
 // minimum's subtraction rounds once as it does there.
 template <BlockType T>
-LC_AVX2 void decode_piece(const uint8_t* row, int64_t piece, Piece& p) {
+LC_AVX2 void decode_piece(const uint8_t* row, int64_t piece, int16_t* c, Piece& p) {
   using namespace kernels;
   p.o = 0.0f;
   if constexpr (T == BlockType::Q4_0) {
     const uint8_t* b = row + piece * int64_t(sizeof(BlockQ4_0));
     p.s[0] = x86::half_at(b);
-    store_u8(x86::nibbles(b + 2), false, 8, p.c);
+    store_u8(x86::nibbles(b + 2), false, 8, c);
   } else if constexpr (T == BlockType::Q4_1) {
     const uint8_t* b = row + piece * int64_t(sizeof(BlockQ4_1));
     p.s[0] = x86::half_at(b);
     p.o = x86::half_at(b + 2);
-    store_u8(x86::nibbles(b + 4), false, 0, p.c);
+    store_u8(x86::nibbles(b + 4), false, 0, c);
   } else if constexpr (T == BlockType::Q5_0) {
     const uint8_t* b = row + piece * int64_t(sizeof(BlockQ5_0));
     p.s[0] = x86::half_at(b);
-    store_u8(_mm256_or_si256(x86::nibbles(b + 6), x86::fifth_bits(b + 2)), false, 16, p.c);
+    store_u8(_mm256_or_si256(x86::nibbles(b + 6), x86::fifth_bits(b + 2)), false, 16, c);
   } else if constexpr (T == BlockType::Q5_1) {
     const uint8_t* b = row + piece * int64_t(sizeof(BlockQ5_1));
     p.s[0] = x86::half_at(b);
     p.o = x86::half_at(b + 2);
-    store_u8(_mm256_or_si256(x86::nibbles(b + 8), x86::fifth_bits(b + 4)), false, 0, p.c);
+    store_u8(_mm256_or_si256(x86::nibbles(b + 8), x86::fifth_bits(b + 4)), false, 0, c);
   } else if constexpr (T == BlockType::Q8_0) {
     const uint8_t* b = row + piece * int64_t(sizeof(BlockQ8_0));
     p.s[0] = x86::half_at(b);
-    store_u8(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + 2)), true, 0, p.c);
+    store_u8(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + 2)), true, 0, c);
   } else if constexpr (T == BlockType::Q4_K || T == BlockType::Q5_K) {
     constexpr bool kFive = T == BlockType::Q5_K;
     constexpr int64_t kBytes = kFive ? sizeof(BlockQ5_K) : sizeof(BlockQ4_K);
@@ -86,7 +86,7 @@ LC_AVX2 void decode_piece(const uint8_t* row, int64_t piece, Piece& p) {
       __m256i bit = _mm256_and_si256(_mm256_srli_epi16(qh, j), _mm256_set1_epi8(1));
       q = _mm256_or_si256(q, _mm256_slli_epi16(bit, 4));
     }
-    store_u8(q, false, 0, p.c);
+    store_u8(q, false, 0, c);
   } else if constexpr (T == BlockType::Q6_K) {
     const uint8_t* b = row + piece / 8 * int64_t(sizeof(BlockQ6_K));
     const int pp = int(piece % 8), half = pp / 4, k = pp % 4;
@@ -100,11 +100,11 @@ LC_AVX2 void decode_piece(const uint8_t* row, int64_t piece, Piece& p) {
         reinterpret_cast<const __m256i*>(b + offsetof(BlockQ6_K, qh) + 32 * half));
     __m256i low = _mm256_and_si256(k < 2 ? ql : _mm256_srli_epi16(ql, 4), _mm256_set1_epi8(0x0f));
     __m256i high = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * k), _mm256_set1_epi8(3));
-    store_u8(_mm256_or_si256(low, _mm256_slli_epi16(high, 4)), false, 32, p.c);
+    store_u8(_mm256_or_si256(low, _mm256_slli_epi16(high, 4)), false, 32, c);
   }
 }
 
-using DecodePiece = void (*)(const uint8_t*, int64_t, Piece&);
+using DecodePiece = void (*)(const uint8_t*, int64_t, int16_t*, Piece&);
 
 DecodePiece piece_decoder(BlockType type) {
   switch (type) {
@@ -404,8 +404,7 @@ void decode_row_group(const kernels::MatrixView& w, int64_t r0, int32_t* codes, 
   for (int64_t b = 0; b < n_blocks; ++b) {
     for (int r = 0; r < lanes; ++r) {
       if (r0 + r < w.rows) {
-        decode(w.data + (r0 + r) * w.row_bytes, b, p);
-        std::memcpy(rows[r], p.c, sizeof p.c);
+        decode(w.data + (r0 + r) * w.row_bytes, b, rows[r], p);
       } else {
         std::memset(rows[r], 0, sizeof rows[r]);
         p.s[0] = p.s[1] = p.o = 0.0f;
