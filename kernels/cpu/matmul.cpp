@@ -67,8 +67,8 @@ void matmul_integer_many(std::span<const MatmulOut> outs, const float* x, int64_
     for (int64_t t = 0; t < n_tokens; ++t) {
       Q16Activations xa{const_cast<int16_t*>(qp + t * cols), const_cast<float*>(dp + t * n_blocks),
                         const_cast<int32_t*>(sp + t * n_blocks)};
-      for (int64_t i = 0; i < nr; ++i)
-        y[t * w.rows + r0 + i] = dot_q16(w.type, w.data + (r0 + i) * w.row_bytes, xa, n_blocks);
+      dot_q16_rows(w.type, w.data + r0 * w.row_bytes, w.row_bytes, nr, xa, n_blocks,
+                   y + t * w.rows + r0);
     }
   }
 }

@@ -14,41 +14,7 @@ namespace longctx::cpu {
 namespace {
 
 using kernels::BlockType;
-
-// Every legacy block is read as unsigned codes u with w = d * u + c (Q8_0: signed codes, c = 0).
-struct Unpacked {
-  __m256i codes;
-  float d;
-  float c;
-};
-
-using x86::fifth_bits;
 using x86::half_to_float;
-using x86::nibbles;
-
-template <BlockType T>
-LC_AVX2 inline Unpacked unpack(const uint8_t* block) {
-  if constexpr (T == BlockType::Q4_0) {
-    auto b = kernels::load_block<kernels::BlockQ4_0>(block);
-    float d = half_to_float(b.d);
-    return {nibbles(block + 2), d, -8.0f * d};
-  } else if constexpr (T == BlockType::Q4_1) {
-    auto b = kernels::load_block<kernels::BlockQ4_1>(block);
-    return {nibbles(block + 4), half_to_float(b.d), half_to_float(b.m)};
-  } else if constexpr (T == BlockType::Q5_0) {
-    auto b = kernels::load_block<kernels::BlockQ5_0>(block);
-    float d = half_to_float(b.d);
-    return {_mm256_or_si256(nibbles(block + 6), fifth_bits(block + 2)), d, -16.0f * d};
-  } else if constexpr (T == BlockType::Q5_1) {
-    auto b = kernels::load_block<kernels::BlockQ5_1>(block);
-    return {_mm256_or_si256(nibbles(block + 8), fifth_bits(block + 4)), half_to_float(b.d),
-            half_to_float(b.m)};
-  } else {
-    auto b = kernels::load_block<kernels::BlockQ8_0>(block);
-    return {_mm256_loadu_si256(reinterpret_cast<const __m256i*>(block + 2)), half_to_float(b.d),
-            0.0f};
-  }
-}
 
 // Decoding streams every weight once per token: asking for the bytes 3 KiB ahead keeps the loads
 // from waiting on memory (measured on the 2-core AVX-512 machine, tg128: no prefetch 96 t/s on
@@ -63,90 +29,154 @@ LC_AVX2 inline float hsum(__m256 v) {
   return _mm_cvtss_f32(lo);
 }
 
-// 8 partial int32 sums of codes[i] * x[i] over a block of 32 (codes widened to 16 bits).
-template <bool kSigned>
-LC_AVX2 inline __m256i products_avx2(__m256i codes, const int16_t* x) {
-  __m128i lo8 = _mm256_castsi256_si128(codes), hi8 = _mm256_extracti128_si256(codes, 1);
-  __m256i lo = kSigned ? _mm256_cvtepi8_epi16(lo8) : _mm256_cvtepu8_epi16(lo8);
-  __m256i hi = kSigned ? _mm256_cvtepi8_epi16(hi8) : _mm256_cvtepu8_epi16(hi8);
-  __m256i xlo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x));
-  __m256i xhi = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + 16));
-  return _mm256_add_epi32(_mm256_madd_epi16(lo, xlo), _mm256_madd_epi16(hi, xhi));
-}
-
-// Q4_0 and Q5_0 store codes with a fixed offset (-8, -16): read signed, they need no sum of x.
+// The legacy blocks (gguf.md block_q4_0 ... block_q8_0): a half scale d, for Q4_1 / Q5_1 a half
+// offset m right after it (w = d * u + m, u unsigned), for Q5_* 32 fifth bits, then the codes.
+// Q4_0 and Q5_0 store codes with a fixed offset (-8, -16) and Q8_0 signed bytes: read signed
+// (w = d * s), they need no sum of x.
 template <BlockType T>
 constexpr bool kSignedCodes = T == BlockType::Q8_0 || T == BlockType::Q4_0 || T == BlockType::Q5_0;
 template <BlockType T>
-LC_AVX2 inline __m256i signed_codes(const Unpacked& u) {
-  if constexpr (T == BlockType::Q4_0) return _mm256_sub_epi8(u.codes, _mm256_set1_epi8(8));
-  if constexpr (T == BlockType::Q5_0) return _mm256_sub_epi8(u.codes, _mm256_set1_epi8(16));
-  return u.codes;
+constexpr bool kFifthBit = T == BlockType::Q5_0 || T == BlockType::Q5_1;
+template <BlockType T>
+constexpr int kBlockBytes = kernels::block_shape(T).bytes;
+template <BlockType T>
+constexpr int kFifthAt = T == BlockType::Q5_1 ? 4 : 2;  // offset of qh
+template <BlockType T>
+constexpr int kCodesAt = T == BlockType::Q4_0   ? 2
+                         : T == BlockType::Q4_1 ? 4
+                         : T == BlockType::Q5_0 ? 6
+                         : T == BlockType::Q5_1 ? 8
+                                                : 2;
+
+// One block's 32 codes widened to int16: elements 0..15 and 16..31.
+struct Codes16 {
+  __m256i lo, hi;
+};
+
+// The codes without their fifth bits: nibbles (byte j holds elements j and j + 16) or Q8_0's bytes.
+template <BlockType T>
+LC_AVX2 inline Codes16 low_codes(const uint8_t* block) {
+  const uint8_t* qs = block + kCodesAt<T>;
+  if constexpr (T == BlockType::Q8_0) {
+    return {_mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(qs))),
+            _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(qs + 16)))};
+  } else {
+    const __m256i v = _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(qs)));
+    return {_mm256_and_si256(v, _mm256_set1_epi16(0x0f)), _mm256_srli_epi16(v, 4)};
+  }
 }
 
-// sum over blocks of d_w d_x sum(q x) (+ m_w d_x sum(x) for Q4_1 / Q5_1): codes times activations
-// in integers. Two accumulators, even and odd blocks: a row of 20 blocks (Gemma's 640 columns)
-// would otherwise wait on one chain of multiply-adds.
+LC_AVX2 inline uint32_t load_u32(const uint8_t* p) {
+  uint32_t bits;
+  std::memcpy(&bits, p, 4);
+  return bits;
+}
+
+// Bit i of the field is element i's fifth bit: 16 in the lanes whose bit is set.
+LC_AVX2 inline Codes16 fifth_bits16(uint32_t bits) {
+  const __m256i select = _mm256_setr_epi16(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096,
+                                           8192, 16384, -32768);
+  const __m256i sixteen = _mm256_set1_epi16(16);
+  const __m256i lo = _mm256_and_si256(_mm256_set1_epi16(int16_t(bits)), select);
+  const __m256i hi = _mm256_and_si256(_mm256_set1_epi16(int16_t(bits >> 16)), select);
+  return {_mm256_and_si256(_mm256_cmpeq_epi16(lo, select), sixteen),
+          _mm256_and_si256(_mm256_cmpeq_epi16(hi, select), sixteen)};
+}
+
+// The codes as the dot multiplies them: fifth bits joined, fixed offsets taken out.
+template <BlockType T>
+LC_AVX2 inline Codes16 finish_codes(Codes16 c, Codes16 fifth) {
+  if constexpr (kFifthBit<T>) c = {_mm256_or_si256(c.lo, fifth.lo), _mm256_or_si256(c.hi, fifth.hi)};
+  constexpr int16_t kOffset = T == BlockType::Q4_0 ? 8 : T == BlockType::Q5_0 ? 16 : 0;
+  if constexpr (kOffset != 0) {
+    const __m256i o = _mm256_set1_epi16(kOffset);
+    c = {_mm256_sub_epi16(c.lo, o), _mm256_sub_epi16(c.hi, o)};
+  }
+  return c;
+}
+
+// [d_w d_x, m_w d_x sum(x)] in lanes 0 and 1 (lane 1 meaningful only for Q4_1 / Q5_1): both halves
+// of the block's header converted by one instruction.
+LC_AVX2 inline __m128 block_factors(const uint8_t* block, __m128 x_factors) {
+  return _mm_mul_ps(_mm_cvtph_ps(_mm_cvtsi32_si128(int(load_u32(block)))), x_factors);
+}
+LC_AVX2 inline __m128 activation_factors(const Q16Activations& x, int64_t b) {
+  return _mm_setr_ps(x.d[b], x.d[b] * float(x.sum[b]), 0.0f, 0.0f);
+}
+
+// Rows r < R of a matrix (row r at w + r * row_bytes) against one activation row: each activation
+// block is loaded once for all R rows. Every row has its own accumulators and the same sequence of
+// operations whatever R is, so a row's result does not depend on the rows grouped with it.
 #define LC_VNNI __attribute__((target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")))
 
-// Byte i = 0x10 where bit i of the 32-bit mask is set: one masked move with AVX-512BW.
-LC_VNNI inline __m256i fifth_bits_512(const uint8_t* qh) {
-  uint32_t bits;
-  std::memcpy(&bits, qh, 4);
-  return _mm256_maskz_mov_epi8(__mmask32(bits), _mm256_set1_epi8(0x10));
-}
-
-template <BlockType T>
-LC_VNNI inline Unpacked unpack_512(const uint8_t* block) {
-  if constexpr (T == BlockType::Q5_0) {
-    const float d = half_to_float(kernels::load_block<kernels::BlockQ5_0>(block).d);
-    return {_mm256_or_si256(nibbles(block + 6), fifth_bits_512(block + 2)), d, -16.0f * d};
-  } else if constexpr (T == BlockType::Q5_1) {
-    auto b = kernels::load_block<kernels::BlockQ5_1>(block);
-    return {_mm256_or_si256(nibbles(block + 8), fifth_bits_512(block + 4)), half_to_float(b.d),
-            half_to_float(b.m)};
-  } else {
-    return unpack<T>(block);
+template <BlockType T, int R>
+LC_VNNI void dot_rows_vnni(const uint8_t* w, int64_t row_bytes, const Q16Activations& x,
+                           int64_t n_blocks, float* out) {
+  constexpr int kBytes = kBlockBytes<T>;
+  const __m256i sixteen = _mm256_set1_epi16(16);
+  __m256 acc[R];
+  __m128 offset[R];
+  for (int r = 0; r < R; ++r) {
+    acc[r] = _mm256_setzero_ps();
+    offset[r] = _mm_setzero_ps();
   }
-}
-
-// With VNNI: vpdpwssd on 256-bit halves (512-bit forms were measured no faster here: 35.0 vs 35.9
-// t/s, Qwen2.5-0.5B tg64), and the fifth bits of Q5_0 / Q5_1 from a mask register.
-template <BlockType T>
-LC_VNNI float dot_blocks_vnni(const uint8_t* w, const Q16Activations& x, int64_t n_blocks) {
-  constexpr int kBytes = kernels::block_shape(T).bytes;
-  __m256 acc[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
-  float offset_sum[2] = {0.0f, 0.0f};
   for (int64_t b = 0; b < n_blocks; ++b) {
-    _mm_prefetch(reinterpret_cast<const char*>(w + b * kBytes + kPrefetchBytes), _MM_HINT_T0);
-    Unpacked u = unpack_512<T>(w + b * kBytes);
-    const __m256i codes = signed_codes<T>(u);
-    const __m128i lo8 = _mm256_castsi256_si128(codes), hi8 = _mm256_extracti128_si256(codes, 1);
-    const __m256i lo = kSignedCodes<T> ? _mm256_cvtepi8_epi16(lo8) : _mm256_cvtepu8_epi16(lo8);
-    const __m256i hi = kSignedCodes<T> ? _mm256_cvtepi8_epi16(hi8) : _mm256_cvtepu8_epi16(hi8);
-    const int16_t* xb = x.q + 32 * b;
-    __m256i p = _mm256_dpwssd_epi32(_mm256_setzero_si256(), lo,
-                                    _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb)));
-    p = _mm256_dpwssd_epi32(p, hi, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xb + 16)));
-    acc[b & 1] = _mm256_fmadd_ps(_mm256_set1_ps(u.d * x.d[b]), _mm256_cvtepi32_ps(p), acc[b & 1]);
-    if constexpr (!kSignedCodes<T>) offset_sum[b & 1] += u.c * x.d[b] * float(x.sum[b]);
+    const __m256i xlo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.q + 32 * b));
+    const __m256i xhi = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.q + 32 * b + 16));
+    const __m128 xf = activation_factors(x, b);
+#pragma GCC unroll 4
+    for (int r = 0; r < R; ++r) {
+      const uint8_t* block = w + r * row_bytes + b * kBytes;
+      _mm_prefetch(reinterpret_cast<const char*>(block + kPrefetchBytes), _MM_HINT_T0);
+      Codes16 fifth{};
+      if constexpr (kFifthBit<T>) {  // one masked move per half instead of the AVX2 compare
+        const uint32_t bits = load_u32(block + kFifthAt<T>);
+        fifth = {_mm256_maskz_mov_epi16(__mmask16(bits), sixteen),
+                 _mm256_maskz_mov_epi16(__mmask16(bits >> 16), sixteen)};
+      }
+      const Codes16 c = finish_codes<T>(low_codes<T>(block), fifth);
+      const __m256i p =
+          _mm256_dpwssd_epi32(_mm256_dpwssd_epi32(_mm256_setzero_si256(), c.lo, xlo), c.hi, xhi);
+      const __m128 f = block_factors(block, xf);
+      acc[r] = _mm256_fmadd_ps(_mm256_broadcastss_ps(f), _mm256_cvtepi32_ps(p), acc[r]);
+      if constexpr (!kSignedCodes<T>) offset[r] = _mm_add_ps(offset[r], f);
+    }
   }
-  return hsum(_mm256_add_ps(acc[0], acc[1])) + (offset_sum[0] + offset_sum[1]);
+  for (int r = 0; r < R; ++r)
+    out[r] = hsum(acc[r]) + (kSignedCodes<T> ? 0.0f : _mm_cvtss_f32(_mm_movehdup_ps(offset[r])));
 }
 
-template <BlockType T>
-LC_AVX2 float dot_blocks_avx2(const uint8_t* w, const Q16Activations& x, int64_t n_blocks) {
-  constexpr int kBytes = kernels::block_shape(T).bytes;
-  __m256 acc[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
-  float offset_sum[2] = {0.0f, 0.0f};
-  for (int64_t b = 0; b < n_blocks; ++b) {
-    _mm_prefetch(reinterpret_cast<const char*>(w + b * kBytes + kPrefetchBytes), _MM_HINT_T0);
-    Unpacked u = unpack<T>(w + b * kBytes);
-    __m256i p = products_avx2<kSignedCodes<T>>(signed_codes<T>(u), x.q + 32 * b);
-    acc[b & 1] = _mm256_fmadd_ps(_mm256_set1_ps(u.d * x.d[b]), _mm256_cvtepi32_ps(p), acc[b & 1]);
-    if constexpr (!kSignedCodes<T>) offset_sum[b & 1] += u.c * x.d[b] * float(x.sum[b]);
+// The same without VNNI: vpmaddwd and an add.
+template <BlockType T, int R>
+LC_AVX2 void dot_rows_avx2(const uint8_t* w, int64_t row_bytes, const Q16Activations& x,
+                           int64_t n_blocks, float* out) {
+  constexpr int kBytes = kBlockBytes<T>;
+  __m256 acc[R];
+  __m128 offset[R];
+  for (int r = 0; r < R; ++r) {
+    acc[r] = _mm256_setzero_ps();
+    offset[r] = _mm_setzero_ps();
   }
-  return hsum(_mm256_add_ps(acc[0], acc[1])) + (offset_sum[0] + offset_sum[1]);
+  for (int64_t b = 0; b < n_blocks; ++b) {
+    const __m256i xlo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.q + 32 * b));
+    const __m256i xhi = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.q + 32 * b + 16));
+    const __m128 xf = activation_factors(x, b);
+#pragma GCC unroll 4
+    for (int r = 0; r < R; ++r) {
+      const uint8_t* block = w + r * row_bytes + b * kBytes;
+      _mm_prefetch(reinterpret_cast<const char*>(block + kPrefetchBytes), _MM_HINT_T0);
+      Codes16 fifth{};
+      if constexpr (kFifthBit<T>) fifth = fifth_bits16(load_u32(block + kFifthAt<T>));
+      const Codes16 c = finish_codes<T>(low_codes<T>(block), fifth);
+      const __m256i p =
+          _mm256_add_epi32(_mm256_madd_epi16(c.lo, xlo), _mm256_madd_epi16(c.hi, xhi));
+      const __m128 f = block_factors(block, xf);
+      acc[r] = _mm256_fmadd_ps(_mm256_broadcastss_ps(f), _mm256_cvtepi32_ps(p), acc[r]);
+      if constexpr (!kSignedCodes<T>) offset[r] = _mm_add_ps(offset[r], f);
+    }
+  }
+  for (int r = 0; r < R; ++r)
+    out[r] = hsum(acc[r]) + (kSignedCodes<T> ? 0.0f : _mm_cvtss_f32(_mm_movehdup_ps(offset[r])));
 }
 
 // K-quants: super-blocks of 256 whose 32-element sub-blocks carry their own scales (and, for
@@ -350,25 +380,59 @@ void quantize_q16(const float* x, int64_t n, Q16Activations out) {
     quantize_scalar(x, n, out);
 }
 
-float dot_q16(BlockType type, const uint8_t* w, const Q16Activations& x, int64_t n_blocks) {
-#define LC_DOT_CASE(T)                                           \
-  case BlockType::T:                                             \
-    return kVnni ? dot_blocks_vnni<BlockType::T>(w, x, n_blocks) \
-                 : dot_blocks_avx2<BlockType::T>(w, x, n_blocks);
-  switch (type) {
-    LC_DOT_CASE(Q4_0)
-    LC_DOT_CASE(Q4_1)
-    LC_DOT_CASE(Q5_0)
-    LC_DOT_CASE(Q5_1)
-    LC_DOT_CASE(Q8_0)
-    case BlockType::Q4_K:
-      return dot_q4_k(w, x, n_blocks);
-    case BlockType::Q6_K:
-      return dot_q6_k(w, x, n_blocks);
-    default:
-      return 0.0f;
+namespace {
+
+// Groups of four rows, then the rest one by one (the same arithmetic per row either way).
+template <BlockType T>
+void dot_legacy_rows(const uint8_t* w, int64_t row_bytes, int64_t n_rows, const Q16Activations& x,
+                     int64_t n_blocks, float* out) {
+  int64_t r = 0;
+  for (; r + 4 <= n_rows; r += 4) {
+    if (kVnni) {
+      dot_rows_vnni<T, 4>(w + r * row_bytes, row_bytes, x, n_blocks, out + r);
+    } else {
+      dot_rows_avx2<T, 4>(w + r * row_bytes, row_bytes, x, n_blocks, out + r);
+    }
   }
-#undef LC_DOT_CASE
+  for (; r < n_rows; ++r) {
+    if (kVnni) {
+      dot_rows_vnni<T, 1>(w + r * row_bytes, row_bytes, x, n_blocks, out + r);
+    } else {
+      dot_rows_avx2<T, 1>(w + r * row_bytes, row_bytes, x, n_blocks, out + r);
+    }
+  }
+}
+
+}  // namespace
+
+void dot_q16_rows(BlockType type, const uint8_t* w, int64_t row_bytes, int64_t n_rows,
+                  const Q16Activations& x, int64_t n_blocks, float* out) {
+  switch (type) {
+    case BlockType::Q4_0:
+      return dot_legacy_rows<BlockType::Q4_0>(w, row_bytes, n_rows, x, n_blocks, out);
+    case BlockType::Q4_1:
+      return dot_legacy_rows<BlockType::Q4_1>(w, row_bytes, n_rows, x, n_blocks, out);
+    case BlockType::Q5_0:
+      return dot_legacy_rows<BlockType::Q5_0>(w, row_bytes, n_rows, x, n_blocks, out);
+    case BlockType::Q5_1:
+      return dot_legacy_rows<BlockType::Q5_1>(w, row_bytes, n_rows, x, n_blocks, out);
+    case BlockType::Q8_0:
+      return dot_legacy_rows<BlockType::Q8_0>(w, row_bytes, n_rows, x, n_blocks, out);
+    case BlockType::Q4_K:
+      for (int64_t r = 0; r < n_rows; ++r) out[r] = dot_q4_k(w + r * row_bytes, x, n_blocks);
+      return;
+    case BlockType::Q6_K:
+      for (int64_t r = 0; r < n_rows; ++r) out[r] = dot_q6_k(w + r * row_bytes, x, n_blocks);
+      return;
+    default:
+      std::fill(out, out + n_rows, 0.0f);
+  }
+}
+
+float dot_q16(BlockType type, const uint8_t* w, const Q16Activations& x, int64_t n_blocks) {
+  float out = 0.0f;
+  dot_q16_rows(type, w, 0, 1, x, n_blocks, &out);
+  return out;
 }
 
 }  // namespace longctx::cpu

@@ -29,4 +29,9 @@ void quantize_q16(const float* x, int64_t n, Q16Activations out);
 // sum_i w[i] * x[i] over n_blocks blocks of 32, w one packed row of the weight type.
 float dot_q16(kernels::BlockType type, const uint8_t* w, const Q16Activations& x, int64_t n_blocks);
 
+// out[r] = the dot of row r (at w + r * row_bytes) with x, for r < n_rows: rows grouped so that
+// each activation block is loaded once per group. Each row's result equals dot_q16 on it alone.
+void dot_q16_rows(kernels::BlockType type, const uint8_t* w, int64_t row_bytes, int64_t n_rows,
+                  const Q16Activations& x, int64_t n_blocks, float* out);
+
 }  // namespace longctx::cpu
