@@ -188,3 +188,52 @@ TEST_CASE("activations quantize to the same int16 codes on every instruction set
     CHECK(sum[size_t(b)] == want_sum);
   }
 }
+
+TEST_CASE("decode dots over groups of rows equal each row alone and the exact product",
+          "[kernels]") {
+  const int64_t cols = 512, n_blocks = cols / 32;
+  std::mt19937 rng(5);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  std::vector<float> x(static_cast<size_t>(4 * cols));
+  for (auto& v : x) v = normal(rng);
+  x[40] = -25.0f;  // an outlier in one block
+  for (const char* name : kTileTypes) {
+    auto m = fixture_matrix(name, 19, cols);  // groups of four and a remainder of three
+    if (!cpu::has_integer_dot(m.view.type)) continue;
+    INFO(name);
+    std::vector<float> wf(static_cast<size_t>(19 * cols));
+    for (int64_t r = 0; r < 19; ++r)
+      quant::dequantize_row(m.view.type, m.bytes.data() + r * m.view.row_bytes,
+                            wf.data() + r * cols, cols);
+    std::vector<int16_t> q(static_cast<size_t>(cols));
+    std::vector<float> d(static_cast<size_t>(n_blocks));
+    std::vector<int32_t> sum(static_cast<size_t>(n_blocks));
+    for (int64_t n_tok = 1; n_tok <= 4; ++n_tok) {  // every token count the decode path serves
+      std::vector<float> y(static_cast<size_t>(n_tok * 19));
+      cpu::matmul(m.view, x.data(), n_tok, y.data());
+      int differs_from_alone = 0, far_from_exact = 0;
+      for (int64_t t = 0; t < n_tok; ++t) {
+        const float* xt = x.data() + t * cols;
+        const cpu::Q16Activations xa{q.data(), d.data(), sum.data()};
+        cpu::quantize_q16(xt, cols, xa);
+        std::vector<float> grouped(19);
+        cpu::dot_q16_rows(m.view.type, m.bytes.data(), m.view.row_bytes, 19, xa, n_blocks,
+                          grouped.data());
+        for (int64_t r = 0; r < 19; ++r) {
+          const float alone =
+              cpu::dot_q16(m.view.type, m.bytes.data() + r * m.view.row_bytes, xa, n_blocks);
+          if (std::memcmp(&alone, &grouped[size_t(r)], 4) != 0) ++differs_from_alone;
+          if (std::memcmp(&alone, &y[size_t(t * 19 + r)], 4) != 0) ++differs_from_alone;
+          double exact = 0, magnitude = 0;
+          for (int64_t i = 0; i < cols; ++i) {
+            exact += double(wf[size_t(r * cols + i)]) * xt[i];
+            magnitude += std::fabs(double(wf[size_t(r * cols + i)]) * xt[i]);
+          }
+          if (std::fabs(alone - exact) > 1e-4 * magnitude) ++far_from_exact;
+        }
+      }
+      CHECK(differs_from_alone == 0);
+      CHECK(far_from_exact == 0);
+    }
+  }
+}

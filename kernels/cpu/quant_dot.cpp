@@ -86,7 +86,8 @@ LC_AVX2 inline Codes16 fifth_bits16(uint32_t bits) {
 // The codes as the dot multiplies them: fifth bits joined, fixed offsets taken out.
 template <BlockType T>
 LC_AVX2 inline Codes16 finish_codes(Codes16 c, Codes16 fifth) {
-  if constexpr (kFifthBit<T>) c = {_mm256_or_si256(c.lo, fifth.lo), _mm256_or_si256(c.hi, fifth.hi)};
+  if constexpr (kFifthBit<T>)
+    c = {_mm256_or_si256(c.lo, fifth.lo), _mm256_or_si256(c.hi, fifth.hi)};
   constexpr int16_t kOffset = T == BlockType::Q4_0 ? 8 : T == BlockType::Q5_0 ? 16 : 0;
   if constexpr (kOffset != 0) {
     const __m256i o = _mm256_set1_epi16(kOffset);
@@ -180,91 +181,134 @@ LC_AVX2 void dot_rows_avx2(const uint8_t* w, int64_t row_bytes, const Q16Activat
 }
 
 // K-quants: super-blocks of 256 whose 32-element sub-blocks carry their own scales (and, for
-// Q4_K, mins), so each sub-block meets one activation block as the legacy formats do.
+// Q4_K, mins), so each sub-block meets one activation block as the legacy formats do. A super-
+// block's factors are unpacked into vectors once, and lane j scales sub-block j.
 LC_AVX2 inline __m256i madd_pair(__m256i lo, __m256i hi, const int16_t* x) {
   return _mm256_add_epi32(
       _mm256_madd_epi16(lo, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x))),
       _mm256_madd_epi16(hi, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x + 16))));
 }
 
-// w = d * sc * q - dmin * m, q 4-bit (gguf.md block_q4_K).
-LC_AVX2 float dot_q4_k(const uint8_t* w, const Q16Activations& x, int64_t n_blocks) {
+LC_AVX2 inline __m256 bytes_to_floats(uint64_t bytes) {
+  return _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128(int64_t(bytes))));
+}
+
+LC_AVX2 inline __m256 lane(__m256 v, int j) {
+  return _mm256_permutevar8x32_ps(v, _mm256_set1_epi32(j));
+}
+
+// The eight 6-bit scales and minimums of a Q4_K super-block, kernels::k4_scale_min on 32-bit words:
+// sub-blocks 0..3 take the low 6 bits of bytes 0..3 (scales) and 4..7 (mins); 4..7 take a nibble
+// of bytes 8..11 and, as bits 4-5, the top 2 bits of bytes 0..3 (scales) and 4..7 (mins).
+LC_AVX2 inline void k4_factors(const uint8_t* q, __m256& scales, __m256& mins) {
+  const uint32_t a = load_u32(q), b = load_u32(q + 4), c = load_u32(q + 8);
+  constexpr uint32_t kLow6 = 0x3f3f3f3f, kLow4 = 0x0f0f0f0f, kTop2 = 0x03030303;
+  const uint32_t sc_hi = (c & kLow4) | (((a >> 6) & kTop2) << 4);
+  const uint32_t m_hi = ((c >> 4) & kLow4) | (((b >> 6) & kTop2) << 4);
+  scales = bytes_to_floats(uint64_t(a & kLow6) | uint64_t(sc_hi) << 32);
+  mins = bytes_to_floats(uint64_t(b & kLow6) | uint64_t(m_hi) << 32);
+}
+
+// w = d * sc * q - dmin * m, q 4-bit (gguf.md block_q4_K), R rows at a time as the legacy blocks.
+template <int R>
+LC_AVX2 void dot_q4_k_rows(const uint8_t* w, int64_t row_bytes, const Q16Activations& x,
+                           int64_t n_blocks, float* out) {
   constexpr int kBytes = int(sizeof(kernels::BlockQ4_K));
-  const __m256i low4 = _mm256_set1_epi8(0x0f);
-  __m256 acc = _mm256_setzero_ps();
-  float offset = 0.0f;
+  const __m256i low4 = _mm256_set1_epi16(0x0f);
+  __m256 acc[R], offset[R];
+  for (int r = 0; r < R; ++r) acc[r] = offset[r] = _mm256_setzero_ps();
   for (int64_t s = 0; s < n_blocks / 8; ++s) {
-    const uint8_t* blk = w + s * kBytes;
-    _mm_prefetch(reinterpret_cast<const char*>(blk + kPrefetchBytes), _MM_HINT_T0);
-    uint16_t dh, mh;
-    std::memcpy(&dh, blk, 2);
-    std::memcpy(&mh, blk + 2, 2);
-    const float d = half_to_float(dh), dmin = half_to_float(mh);
-    for (int c = 0; c < 4; ++c) {
-      __m256i raw = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 16 + 32 * c));
-      __m256i codes[2] = {_mm256_and_si256(raw, low4),
-                          _mm256_and_si256(_mm256_srli_epi16(raw, 4), low4)};
-      for (int h = 0; h < 2; ++h) {
-        int sc, m;
-        kernels::k4_scale_min(blk + 4, 2 * c + h, sc, m);
-        const int64_t b = 8 * s + 2 * c + h;
-        __m256i lo = _mm256_cvtepu8_epi16(_mm256_castsi256_si128(codes[h]));
-        __m256i hi = _mm256_cvtepu8_epi16(_mm256_extracti128_si256(codes[h], 1));
-        __m256i p = madd_pair(lo, hi, x.q + 32 * b);
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(d * float(sc) * x.d[b]), _mm256_cvtepi32_ps(p), acc);
-        offset -= dmin * float(m) * x.d[b] * float(x.sum[b]);
+    const __m256 xd = _mm256_loadu_ps(x.d + 8 * s);
+    const __m256 xs = _mm256_mul_ps(
+        xd,
+        _mm256_cvtepi32_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.sum + 8 * s))));
+    const int16_t* xq = x.q + 256 * s;
+#pragma GCC unroll 4
+    for (int r = 0; r < R; ++r) {
+      const uint8_t* blk = w + r * row_bytes + s * kBytes;
+      _mm_prefetch(reinterpret_cast<const char*>(blk + kPrefetchBytes), _MM_HINT_T0);
+      const __m128 dm = _mm_cvtph_ps(_mm_cvtsi32_si128(int(load_u32(blk))));  // d, dmin
+      __m256 sc, m;
+      k4_factors(blk + 4, sc, m);
+      const __m256 scale = _mm256_mul_ps(_mm256_mul_ps(_mm256_broadcastss_ps(dm), xd), sc);
+      const __m256 dmin = _mm256_broadcastss_ps(_mm_movehdup_ps(dm));
+      offset[r] = _mm256_fnmadd_ps(_mm256_mul_ps(dmin, m), xs, offset[r]);
+      for (int c = 0; c < 4; ++c) {  // 32 bytes: sub-block 2c in the low nibbles, 2c + 1 high
+        const uint8_t* qs = blk + 16 + 32 * c;
+        const __m256i v0 =
+            _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(qs)));
+        const __m256i v1 =
+            _mm256_cvtepu8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(qs + 16)));
+        const __m256i p0 =
+            madd_pair(_mm256_and_si256(v0, low4), _mm256_and_si256(v1, low4), xq + 64 * c);
+        const __m256i p1 =
+            madd_pair(_mm256_srli_epi16(v0, 4), _mm256_srli_epi16(v1, 4), xq + 64 * c + 32);
+        acc[r] = _mm256_fmadd_ps(lane(scale, 2 * c), _mm256_cvtepi32_ps(p0), acc[r]);
+        acc[r] = _mm256_fmadd_ps(lane(scale, 2 * c + 1), _mm256_cvtepi32_ps(p1), acc[r]);
       }
     }
   }
-  return hsum(acc) + offset;
+  for (int r = 0; r < R; ++r) out[r] = hsum(acc[r]) + hsum(offset[r]);
 }
 
-// w = d * sc * (q - 32), q 6-bit, one int8 scale per 16 elements (gguf.md block_q6_K).
-LC_AVX2 float dot_q6_k(const uint8_t* w, const Q16Activations& x, int64_t n_blocks) {
+// w = d * sc * (q - 32), q 6-bit, one int8 scale per 16 elements (gguf.md block_q6_K): the 16
+// scales of a super-block as two vectors, scale k for half k % 2 of sub-block k / 2.
+template <int R>
+LC_AVX2 void dot_q6_k_rows(const uint8_t* w, int64_t row_bytes, const Q16Activations& x,
+                           int64_t n_blocks, float* out) {
   constexpr int kBytes = int(sizeof(kernels::BlockQ6_K));
   const __m256i low4 = _mm256_set1_epi8(0x0f), two_bits = _mm256_set1_epi8(0x30);
   const __m256i bias = _mm256_set1_epi8(32);
-  __m256 acc = _mm256_setzero_ps();
+  const __m256i first_four = _mm256_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3);
+  const __m256i last_four = _mm256_setr_epi32(4, 4, 5, 5, 6, 6, 7, 7);
+  __m256 acc[R];
+  for (int r = 0; r < R; ++r) acc[r] = _mm256_setzero_ps();
   for (int64_t s = 0; s < n_blocks / 8; ++s) {
-    const uint8_t* blk = w + s * kBytes;
-    _mm_prefetch(reinterpret_cast<const char*>(blk + kPrefetchBytes), _MM_HINT_T0);
-    uint16_t dh;
-    std::memcpy(&dh, blk + 208, 2);
-    const float d = half_to_float(dh);
-    const auto* scales = reinterpret_cast<const int8_t*>(blk + 192);
-    for (int half = 0; half < 2; ++half) {
-      const uint8_t* ql = blk + 64 * half;
-      __m256i ql0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ql));
-      __m256i ql1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ql + 32));
-      __m256i qh = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 128 + 32 * half));
-      __m256i q[4] = {
-          _mm256_or_si256(_mm256_and_si256(ql0, low4),
-                          _mm256_and_si256(_mm256_slli_epi16(qh, 4), two_bits)),
-          _mm256_or_si256(_mm256_and_si256(ql1, low4),
-                          _mm256_and_si256(_mm256_slli_epi16(qh, 2), two_bits)),
-          _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), low4),
-                          _mm256_and_si256(qh, two_bits)),
-          _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), low4),
-                          _mm256_and_si256(_mm256_srli_epi16(qh, 2), two_bits)),
-      };
-      for (int j = 0; j < 4; ++j) {
-        const int64_t b = 8 * s + 4 * half + j;
-        __m256i codes = _mm256_sub_epi8(q[j], bias);
-        __m256i lo = _mm256_cvtepi8_epi16(_mm256_castsi256_si128(codes));
-        __m256i hi = _mm256_cvtepi8_epi16(_mm256_extracti128_si256(codes, 1));
-        const int16_t* xq = x.q + 32 * b;
-        __m256i plo =
-            _mm256_madd_epi16(lo, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq)));
-        __m256i phi =
-            _mm256_madd_epi16(hi, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq + 16)));
-        const float dx = d * x.d[b];
-        const int8_t* sc = scales + 8 * half + 2 * j;
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(dx * float(sc[0])), _mm256_cvtepi32_ps(plo), acc);
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(dx * float(sc[1])), _mm256_cvtepi32_ps(phi), acc);
+    const __m256 xd = _mm256_loadu_ps(x.d + 8 * s);
+    const __m256 xd_half[2] = {_mm256_permutevar8x32_ps(xd, first_four),
+                               _mm256_permutevar8x32_ps(xd, last_four)};
+#pragma GCC unroll 4
+    for (int r = 0; r < R; ++r) {
+      const uint8_t* blk = w + r * row_bytes + s * kBytes;
+      _mm_prefetch(reinterpret_cast<const char*>(blk + kPrefetchBytes), _MM_HINT_T0);
+      const __m256 d = _mm256_set1_ps(half_to_float(uint16_t(load_u32(blk + 206) >> 16)));
+      for (int half = 0; half < 2; ++half) {
+        uint64_t sc8;
+        std::memcpy(&sc8, blk + 192 + 8 * half, 8);
+        const __m256 scale = _mm256_mul_ps(
+            _mm256_mul_ps(d, xd_half[half]),
+            _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_cvtsi64_si128(int64_t(sc8)))));
+        const uint8_t* ql = blk + 64 * half;
+        const __m256i ql0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ql));
+        const __m256i ql1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(ql + 32));
+        const __m256i qh =
+            _mm256_loadu_si256(reinterpret_cast<const __m256i*>(blk + 128 + 32 * half));
+        const __m256i q[4] = {
+            _mm256_or_si256(_mm256_and_si256(ql0, low4),
+                            _mm256_and_si256(_mm256_slli_epi16(qh, 4), two_bits)),
+            _mm256_or_si256(_mm256_and_si256(ql1, low4),
+                            _mm256_and_si256(_mm256_slli_epi16(qh, 2), two_bits)),
+            _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql0, 4), low4),
+                            _mm256_and_si256(qh, two_bits)),
+            _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(ql1, 4), low4),
+                            _mm256_and_si256(_mm256_srli_epi16(qh, 2), two_bits)),
+        };
+        for (int j = 0; j < 4; ++j) {
+          const __m256i codes = _mm256_sub_epi8(q[j], bias);
+          const int16_t* xq = x.q + 32 * (8 * s + 4 * half + j);
+          const __m256i plo =
+              _mm256_madd_epi16(_mm256_cvtepi8_epi16(_mm256_castsi256_si128(codes)),
+                                _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq)));
+          const __m256i phi =
+              _mm256_madd_epi16(_mm256_cvtepi8_epi16(_mm256_extracti128_si256(codes, 1)),
+                                _mm256_loadu_si256(reinterpret_cast<const __m256i*>(xq + 16)));
+          acc[r] = _mm256_fmadd_ps(lane(scale, 2 * j), _mm256_cvtepi32_ps(plo), acc[r]);
+          acc[r] = _mm256_fmadd_ps(lane(scale, 2 * j + 1), _mm256_cvtepi32_ps(phi), acc[r]);
+        }
       }
     }
   }
-  return hsum(acc);
+  for (int r = 0; r < R; ++r) out[r] = hsum(acc[r]);
 }
 
 bool detect_avx2() {
@@ -383,23 +427,22 @@ void quantize_q16(const float* x, int64_t n, Q16Activations out) {
 namespace {
 
 // Groups of four rows, then the rest one by one (the same arithmetic per row either way).
+template <void (*kFour)(const uint8_t*, int64_t, const Q16Activations&, int64_t, float*),
+          void (*kOne)(const uint8_t*, int64_t, const Q16Activations&, int64_t, float*)>
+void dot_grouped(const uint8_t* w, int64_t row_bytes, int64_t n_rows, const Q16Activations& x,
+                 int64_t n_blocks, float* out) {
+  int64_t r = 0;
+  for (; r + 4 <= n_rows; r += 4) kFour(w + r * row_bytes, row_bytes, x, n_blocks, out + r);
+  for (; r < n_rows; ++r) kOne(w + r * row_bytes, row_bytes, x, n_blocks, out + r);
+}
+
 template <BlockType T>
 void dot_legacy_rows(const uint8_t* w, int64_t row_bytes, int64_t n_rows, const Q16Activations& x,
                      int64_t n_blocks, float* out) {
-  int64_t r = 0;
-  for (; r + 4 <= n_rows; r += 4) {
-    if (kVnni) {
-      dot_rows_vnni<T, 4>(w + r * row_bytes, row_bytes, x, n_blocks, out + r);
-    } else {
-      dot_rows_avx2<T, 4>(w + r * row_bytes, row_bytes, x, n_blocks, out + r);
-    }
-  }
-  for (; r < n_rows; ++r) {
-    if (kVnni) {
-      dot_rows_vnni<T, 1>(w + r * row_bytes, row_bytes, x, n_blocks, out + r);
-    } else {
-      dot_rows_avx2<T, 1>(w + r * row_bytes, row_bytes, x, n_blocks, out + r);
-    }
+  if (kVnni) {
+    dot_grouped<dot_rows_vnni<T, 4>, dot_rows_vnni<T, 1>>(w, row_bytes, n_rows, x, n_blocks, out);
+  } else {
+    dot_grouped<dot_rows_avx2<T, 4>, dot_rows_avx2<T, 1>>(w, row_bytes, n_rows, x, n_blocks, out);
   }
 }
 
@@ -419,11 +462,11 @@ void dot_q16_rows(BlockType type, const uint8_t* w, int64_t row_bytes, int64_t n
     case BlockType::Q8_0:
       return dot_legacy_rows<BlockType::Q8_0>(w, row_bytes, n_rows, x, n_blocks, out);
     case BlockType::Q4_K:
-      for (int64_t r = 0; r < n_rows; ++r) out[r] = dot_q4_k(w + r * row_bytes, x, n_blocks);
-      return;
+      return dot_grouped<dot_q4_k_rows<4>, dot_q4_k_rows<1>>(w, row_bytes, n_rows, x, n_blocks,
+                                                             out);
     case BlockType::Q6_K:
-      for (int64_t r = 0; r < n_rows; ++r) out[r] = dot_q6_k(w + r * row_bytes, x, n_blocks);
-      return;
+      return dot_grouped<dot_q6_k_rows<4>, dot_q6_k_rows<1>>(w, row_bytes, n_rows, x, n_blocks,
+                                                             out);
     default:
       std::fill(out, out + n_rows, 0.0f);
   }
