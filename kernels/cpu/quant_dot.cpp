@@ -101,7 +101,9 @@ LC_AVX2 inline Codes16 finish_codes(Codes16 c, Codes16 fifth) {
 LC_AVX2 inline __m128 block_factors(const uint8_t* block, __m128 x_factors) {
   return _mm_mul_ps(_mm_cvtph_ps(_mm_cvtsi32_si128(int(load_u32(block)))), x_factors);
 }
+template <BlockType T>
 LC_AVX2 inline __m128 activation_factors(const Q16Activations& x, int64_t b) {
+  if constexpr (kSignedCodes<T>) return _mm_set_ss(x.d[b]);  // no offset: no sum needed
   return _mm_setr_ps(x.d[b], x.d[b] * float(x.sum[b]), 0.0f, 0.0f);
 }
 
@@ -124,7 +126,7 @@ LC_VNNI void dot_rows_vnni(const uint8_t* w, int64_t row_bytes, const Q16Activat
   for (int64_t b = 0; b < n_blocks; ++b) {
     const __m256i xlo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.q + 32 * b));
     const __m256i xhi = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.q + 32 * b + 16));
-    const __m128 xf = activation_factors(x, b);
+    const __m128 xf = activation_factors<T>(x, b);
 #pragma GCC unroll 4
     for (int r = 0; r < R; ++r) {
       const uint8_t* block = w + r * row_bytes + b * kBytes;
@@ -161,7 +163,7 @@ LC_AVX2 void dot_rows_avx2(const uint8_t* w, int64_t row_bytes, const Q16Activat
   for (int64_t b = 0; b < n_blocks; ++b) {
     const __m256i xlo = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.q + 32 * b));
     const __m256i xhi = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x.q + 32 * b + 16));
-    const __m128 xf = activation_factors(x, b);
+    const __m128 xf = activation_factors<T>(x, b);
 #pragma GCC unroll 4
     for (int r = 0; r < R; ++r) {
       const uint8_t* block = w + r * row_bytes + b * kBytes;
