@@ -2,10 +2,12 @@
 #include <algorithm>
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <cstring>
 #include <random>
 
 #include "kernels/common/attention_math.h"
 #include "kernels/cpu/attention.h"
+#include "kernels/cpu/attention_tile.h"
 #include "kernels/cpu/matmul.h"
 #include "kernels/cpu/quant_dot.h"
 #include "kernels/cpu/vec.h"
@@ -365,6 +367,55 @@ TEST_CASE("a page's bound against a group of query rows is the largest single-ro
       INFO("n " << n << " rows " << rows);
       CHECK(cpu::bound_dot_max(q.data(), rows, lo.data(), hi.data(), n) ==
             Approx(best).epsilon(1e-5).margin(1e-4));
+    }
+  }
+}
+
+TEST_CASE("attention tiles over groups of query rows equal each row alone, bit for bit",
+          "[kernels]") {
+  namespace tile = cpu::tile;
+  std::mt19937 rng(3);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  for (int64_t dim : {64, 80, 256}) {
+    for (int n : {32, 7}) {  // a full tile and a partial one
+      INFO("dim " << dim << ", " << n << " keys");
+      std::vector<float> rows(size_t(n * dim)), kt(size_t(tile::kKeys * dim)), v(size_t(n * dim)),
+          q(size_t(tile::kRows * dim));
+      for (auto* buf : {&rows, &v, &q})
+        for (auto& e : *buf) e = normal(rng);
+      tile::transpose(rows.data(), n, dim, kt.data());
+      for (int n_rows = 1; n_rows <= tile::kRows; ++n_rows) {
+        const float* qs[tile::kRows];
+        for (int r = 0; r < n_rows; ++r) qs[r] = q.data() + r * dim;
+        std::vector<float> grouped(size_t(tile::kRows * tile::kKeys)), alone(tile::kKeys);
+        tile::scores_rows(qs, n_rows, kt.data(), dim, 0.125f, grouped.data());
+        int differs = 0;
+        for (int r = 0; r < n_rows; ++r) {
+          tile::scores(qs[r], kt.data(), dim, 0.125f, alone.data());
+          differs += std::memcmp(alone.data(), grouped.data() + r * tile::kKeys, 4 * size_t(n));
+          // ... and both are the scaled dot products
+          for (int j = 0; j < n; ++j) {
+            double dot = 0;
+            for (int64_t d = 0; d < dim; ++d) dot += double(qs[r][d]) * rows[size_t(j * dim + d)];
+            CHECK(std::fabs(alone[size_t(j)] - 0.125 * dot) < 1e-4);
+          }
+        }
+        CHECK(differs == 0);
+        // Accumulation: each row its own probabilities, correction and running output.
+        std::vector<float> p(size_t(tile::kRows * tile::kKeys)), c(tile::kRows);
+        for (auto& e : p) e = std::fabs(normal(rng));
+        for (auto& e : c) e = 0.5f + 0.1f * std::fabs(normal(rng));
+        std::vector<float> out(size_t(tile::kRows * dim)), ref;
+        for (auto& e : out) e = normal(rng);
+        ref = out;
+        float* outs[tile::kRows];
+        for (int r = 0; r < n_rows; ++r) outs[r] = out.data() + r * dim;
+        tile::accumulate_rows(p.data(), n_rows, v.data(), n, dim, c.data(), outs);
+        for (int r = 0; r < n_rows; ++r)
+          tile::accumulate(p.data() + r * tile::kKeys, v.data(), n, dim, c[size_t(r)],
+                           ref.data() + r * dim);
+        CHECK(std::memcmp(out.data(), ref.data(), 4 * size_t(tile::kRows * dim)) == 0);
+      }
     }
   }
 }

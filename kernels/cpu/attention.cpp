@@ -20,7 +20,7 @@ constexpr int64_t kKeyTile = tile::kKeys;  // keys decoded to float together
 constexpr int64_t kQueryBlock = 32;        // queries sharing each decoded key tile, at most
 using kernels::kMaxHeadDim;
 constexpr int64_t kMinSplitKeys = 256;  // keys per split of a decode step, at least
-constexpr int64_t kTransposeRows = 8;   // rows sharing a tile from which transposing it pays
+constexpr int64_t kTransposeRows = 4;   // rows sharing a tile from which transposing it pays
 
 // Decodes the rows of `n` slots of one head to floats, [n][dim].
 void decode_rows(kernels::KvType type, const uint8_t* base, int64_t row_bytes, const int32_t* slots,
@@ -143,35 +143,50 @@ void attention(const AttentionArgs& a) {
               hi = std::max(hi, key_pos[slots[j]]);
             }
             const bool masked = hi > first_pos || (a.window > 0 && last_pos - lo >= a.window);
-            for (int64_t qi = 0; qi < nq; ++qi) {
-              const int32_t pos = a.q_pos[q0 + qi];
-              for (int64_t hh = 0; hh < group; ++hh) {
-                const int64_t h = g * group + hh;
-                const int64_t row = qi * group + hh;
-                const float* q = a.q + ((q0 + qi) * a.n_head + h) * hd;
-                alignas(64) float scores[kKeyTile], p[kKeyTile];
-                if (transposed) {
-                  tile::scores(q, kt, hd, a.scale, scores);
-                } else {
-                  for (int j = 0; j < n; ++j) scores[j] = a.scale * dot_f32(q, kt + j * hd, hd);
+            // Rows (query, head) in groups of tile::kRows sharing every load of the tile.
+            for (int64_t r0 = 0; r0 < rows; r0 += tile::kRows) {
+              const int nr = int(std::min<int64_t>(tile::kRows, rows - r0));
+              const float* q[tile::kRows];
+              for (int i = 0; i < nr; ++i) {
+                const int64_t qi = (r0 + i) / group, h = g * group + (r0 + i) % group;
+                q[i] = a.q + ((q0 + qi) * a.n_head + h) * hd;
+              }
+              alignas(64) float scores[tile::kRows * kKeyTile], p[tile::kRows * kKeyTile];
+              if (transposed) {
+                tile::scores_rows(q, nr, kt, hd, a.scale, scores);
+              } else {
+                for (int i = 0; i < nr; ++i) {
+                  for (int j = 0; j < n; ++j)
+                    scores[i * kKeyTile + j] = a.scale * dot_f32(q[i], kt + j * hd, hd);
                 }
-                if (a.softcap > 0) softcap(scores, n, a.softcap);
+              }
+              // Each row's online softmax; the rows that see a key of the tile are summed below.
+              float correction[tile::kRows];
+              float* out[tile::kRows];
+              int active = 0;
+              for (int i = 0; i < nr; ++i) {
+                const int64_t row = r0 + i;
+                float* s_row = scores + i * kKeyTile;
+                if (a.softcap > 0) softcap(s_row, n, a.softcap);
                 if (masked) {
+                  const int32_t pos = a.q_pos[q0 + row / group];
                   for (int j = 0; j < n; ++j) {
                     if (!kernels::key_visible(key_pos[slots[j]], pos, a.window))
-                      scores[j] = -INFINITY;
+                      s_row[j] = -INFINITY;
                   }
                 }
-                const float tile_max = tile::max(scores, n);
+                const float tile_max = tile::max(s_row, n);
                 if (std::isinf(tile_max)) continue;
                 RowState& st = state[row];
                 const float new_max = std::max(st.max, tile_max);
                 // Rescales what was summed under the old maximum (nothing yet: any factor).
-                const float correction = std::isinf(st.max) ? 1.0f : std::exp(st.max - new_max);
+                correction[active] = std::isinf(st.max) ? 1.0f : std::exp(st.max - new_max);
                 st.max = new_max;
-                st.denom = st.denom * correction + tile::exp_sum(scores, n, new_max, p);
-                tile::accumulate(p, vf, n, hd, correction, acc + row * hd);
+                st.denom = st.denom * correction[active] +
+                           tile::exp_sum(s_row, n, new_max, p + active * kKeyTile);
+                out[active++] = acc + row * hd;
               }
+              tile::accumulate_rows(p, active, vf, n, hd, correction, out);
             }
           }
         }

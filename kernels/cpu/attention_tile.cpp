@@ -1,5 +1,6 @@
 #include "kernels/cpu/attention_tile.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include <immintrin.h>
@@ -113,34 +114,40 @@ __attribute__((target("avx2,fma"))) void accumulate_avx2(const float* p, const f
 }
 
 // --- AVX-512 ----------------------------------------------------------------------------------
-// Eight running sums: four dimensions at a time, each covering the 32 keys in two registers.
-__attribute__((target("avx512f"))) void scores_avx512(const float* q, const float* kt, int64_t dim,
-                                                      float scale, float* s) {
-  __m512 a0 = _mm512_setzero_ps(), a1 = a0, b0 = a0, b1 = a0, c0 = a0, c1 = a0, e0 = a0, e1 = a0;
+// R query rows against one transposed tile, each row's sums in four registers: even and odd
+// dimensions, keys 0-15 and 16-31. A row's arithmetic is the same whatever R is (R = 4 shares each
+// tile load among the rows and keeps 16 multiply-add chains in flight; R = 1 serves the rest).
+template <int R>
+__attribute__((target("avx512f"))) void scores_rows_avx512(const float* const* q, const float* kt,
+                                                           int64_t dim, float scale, float* s) {
+  __m512 even[R][2], odd[R][2];
+  for (int r = 0; r < R; ++r) even[r][0] = even[r][1] = odd[r][0] = odd[r][1] = _mm512_setzero_ps();
   int64_t d = 0;
-  for (; d + 4 <= dim; d += 4) {
+  for (; d + 2 <= dim; d += 2) {
     const float* k = kt + d * kKeys;
-    __m512 qa = _mm512_set1_ps(q[d]), qb = _mm512_set1_ps(q[d + 1]);
-    __m512 qc = _mm512_set1_ps(q[d + 2]), qe = _mm512_set1_ps(q[d + 3]);
-    a0 = _mm512_fmadd_ps(qa, _mm512_loadu_ps(k), a0);
-    a1 = _mm512_fmadd_ps(qa, _mm512_loadu_ps(k + 16), a1);
-    b0 = _mm512_fmadd_ps(qb, _mm512_loadu_ps(k + 32), b0);
-    b1 = _mm512_fmadd_ps(qb, _mm512_loadu_ps(k + 48), b1);
-    c0 = _mm512_fmadd_ps(qc, _mm512_loadu_ps(k + 64), c0);
-    c1 = _mm512_fmadd_ps(qc, _mm512_loadu_ps(k + 80), c1);
-    e0 = _mm512_fmadd_ps(qe, _mm512_loadu_ps(k + 96), e0);
-    e1 = _mm512_fmadd_ps(qe, _mm512_loadu_ps(k + 112), e1);
+    const __m512 k0 = _mm512_loadu_ps(k), k1 = _mm512_loadu_ps(k + 16);
+    const __m512 k2 = _mm512_loadu_ps(k + 32), k3 = _mm512_loadu_ps(k + 48);
+    for (int r = 0; r < R; ++r) {
+      const __m512 qa = _mm512_set1_ps(q[r][d]), qb = _mm512_set1_ps(q[r][d + 1]);
+      even[r][0] = _mm512_fmadd_ps(qa, k0, even[r][0]);
+      even[r][1] = _mm512_fmadd_ps(qa, k1, even[r][1]);
+      odd[r][0] = _mm512_fmadd_ps(qb, k2, odd[r][0]);
+      odd[r][1] = _mm512_fmadd_ps(qb, k3, odd[r][1]);
+    }
   }
   for (; d < dim; ++d) {
-    __m512 qa = _mm512_set1_ps(q[d]);
-    a0 = _mm512_fmadd_ps(qa, _mm512_loadu_ps(kt + d * kKeys), a0);
-    a1 = _mm512_fmadd_ps(qa, _mm512_loadu_ps(kt + d * kKeys + 16), a1);
+    const __m512 k0 = _mm512_loadu_ps(kt + d * kKeys), k1 = _mm512_loadu_ps(kt + d * kKeys + 16);
+    for (int r = 0; r < R; ++r) {
+      const __m512 qa = _mm512_set1_ps(q[r][d]);
+      even[r][0] = _mm512_fmadd_ps(qa, k0, even[r][0]);
+      even[r][1] = _mm512_fmadd_ps(qa, k1, even[r][1]);
+    }
   }
-  __m512 vs = _mm512_set1_ps(scale);
-  __m512 lo = _mm512_add_ps(_mm512_add_ps(a0, b0), _mm512_add_ps(c0, e0));
-  __m512 hi = _mm512_add_ps(_mm512_add_ps(a1, b1), _mm512_add_ps(c1, e1));
-  _mm512_storeu_ps(s, _mm512_mul_ps(vs, lo));
-  _mm512_storeu_ps(s + 16, _mm512_mul_ps(vs, hi));
+  const __m512 vs = _mm512_set1_ps(scale);
+  for (int r = 0; r < R; ++r) {
+    _mm512_storeu_ps(s + r * kKeys, _mm512_mul_ps(vs, _mm512_add_ps(even[r][0], odd[r][0])));
+    _mm512_storeu_ps(s + r * kKeys + 16, _mm512_mul_ps(vs, _mm512_add_ps(even[r][1], odd[r][1])));
+  }
 }
 
 __attribute__((target("avx512f"))) float exp_sum_avx512(const float* s, int n, float max,
@@ -227,6 +234,49 @@ __attribute__((target("avx512f"))) inline void accumulate_chunk(const float* p, 
   for (int r = 0; r < R; ++r) _mm512_storeu_ps(out + 16 * r, acc[r]);
 }
 
+// The same for R rows at once: each value load serves every row. Lane by lane the operations are
+// accumulate_chunk's, so a row's sums do not depend on the rows beside it.
+template <int R, int C>
+__attribute__((target("avx512f"))) inline void accumulate_rows_chunk(const float* p, const float* v,
+                                                                     int n, int64_t dim,
+                                                                     const float* c,
+                                                                     float* const* out,
+                                                                     int64_t d0) {
+  __m512 acc[R][C];
+  for (int r = 0; r < R; ++r) {
+    const __m512 cr = _mm512_set1_ps(c[r]);
+    for (int i = 0; i < C; ++i)
+      acc[r][i] = _mm512_mul_ps(cr, _mm512_loadu_ps(out[r] + d0 + 16 * i));
+  }
+  for (int j = 0; j < n; ++j) {
+    const float* vj = v + j * dim + d0;
+    __m512 vv[C];
+    for (int i = 0; i < C; ++i) vv[i] = _mm512_loadu_ps(vj + 16 * i);
+    for (int r = 0; r < R; ++r) {
+      const __m512 pj = _mm512_set1_ps(p[r * kKeys + j]);
+      for (int i = 0; i < C; ++i) acc[r][i] = _mm512_fmadd_ps(pj, vv[i], acc[r][i]);
+    }
+  }
+  for (int r = 0; r < R; ++r)
+    for (int i = 0; i < C; ++i) _mm512_storeu_ps(out[r] + d0 + 16 * i, acc[r][i]);
+}
+
+template <int R>
+__attribute__((target("avx512f"))) void accumulate_rows_avx512(const float* p, const float* v,
+                                                               int n, int64_t dim, const float* c,
+                                                               float* const* out) {
+  int64_t d = 0;
+  for (; d + 64 <= dim; d += 64) accumulate_rows_chunk<R, 4>(p, v, n, dim, c, out, d);
+  for (; d + 16 <= dim; d += 16) accumulate_rows_chunk<R, 1>(p, v, n, dim, c, out, d);
+  for (; d < dim; ++d) {
+    for (int r = 0; r < R; ++r) {
+      float a = c[r] * out[r][d];
+      for (int j = 0; j < n; ++j) a += p[r * kKeys + j] * v[j * dim + d];
+      out[r][d] = a;
+    }
+  }
+}
+
 __attribute__((target("avx512f"))) void accumulate_avx512(const float* p, const float* v, int n,
                                                           int64_t dim, float c, float* out) {
   __m512 vc = _mm512_set1_ps(c);
@@ -254,7 +304,7 @@ void transpose(const float* rows, int n, int64_t dim, float* kt) {
 
 void scores(const float* q, const float* kt, int64_t dim, float scale, float* s) {
   if (avx512()) {
-    scores_avx512(q, kt, dim, scale, s);
+    scores_rows_avx512<1>(&q, kt, dim, scale, s);
   } else if (avx2()) {
     scores_avx2(q, kt, dim, scale, s);
   } else {
@@ -285,6 +335,29 @@ void accumulate(const float* p, const float* v, int n, int64_t dim, float c, flo
   } else {
     accumulate_portable(p, v, n, dim, c, out);
   }
+}
+
+void scores_rows(const float* const* q, int rows, const float* kt, int64_t dim, float scale,
+                 float* s) {
+  if (avx512() && rows == kRows) return scores_rows_avx512<kRows>(q, kt, dim, scale, s);
+  for (int r = 0; r < rows; ++r) scores(q[r], kt, dim, scale, s + r * kKeys);
+}
+
+void accumulate_rows(const float* p, int rows, const float* v, int n, int64_t dim, const float* c,
+                     float* const* out) {
+  if (avx512()) {
+    switch (rows) {
+      case 4:
+        return accumulate_rows_avx512<4>(p, v, n, dim, c, out);
+      case 3:
+        return accumulate_rows_avx512<3>(p, v, n, dim, c, out);
+      case 2:
+        return accumulate_rows_avx512<2>(p, v, n, dim, c, out);
+      default:
+        break;
+    }
+  }
+  for (int r = 0; r < rows; ++r) accumulate(p + r * kKeys, v, n, dim, c[r], out[r]);
 }
 
 }  // namespace longctx::cpu::tile

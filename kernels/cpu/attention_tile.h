@@ -26,4 +26,17 @@ float exp_sum(const float* s, int n, float max, float* p);
 // online softmax's correction and adds the tile, keeping the output row in registers.
 void accumulate(const float* p, const float* v, int n, int64_t dim, float c, float* out);
 
+// Query rows handled together by the two functions below (on AVX-512; elsewhere row by row).
+inline constexpr int kRows = 4;
+
+// scores() for rows <= kRows query rows q[r], into s[r * kKeys + j]; each row's result is the same
+// as scores() gives it alone.
+void scores_rows(const float* const* q, int rows, const float* kt, int64_t dim, float scale,
+                 float* s);
+
+// accumulate() for rows <= kRows rows, row r with p[r * kKeys + j], correction c[r] and output
+// out[r]; each row's result is the same as accumulate() gives it alone.
+void accumulate_rows(const float* p, int rows, const float* v, int n, int64_t dim, const float* c,
+                     float* const* out);
+
 }  // namespace longctx::cpu::tile
