@@ -175,6 +175,11 @@ nlohmann::ordered_json describe(const Described& d) {
            {"local_rope_scaling_factor", ls.factor}};
   }
   j["sliding_window"] = swa;
+  // Layers without rotary embedding (SmolLM3's NoPE layers): empty where every layer rotates.
+  std::vector<int64_t> nope;
+  for (int64_t il = 0; il < c.n_layer; ++il)
+    if (!c.rotates(il)) nope.push_back(il);
+  j["nope_layers"] = nope;
   j["tokenizer"] = {
       {"model", tok.model},
       {"pre", tok.pre},
@@ -262,6 +267,13 @@ void print_human(const nlohmann::ordered_json& j, std::FILE* out) {
     };
     line("soft-caps:",
          "attention " + cap(j["attention_softcap"]) + ", final logits " + cap(j["final_softcap"]));
+  }
+  if (!j["nope_layers"].empty()) {
+    std::vector<bool> nope(size_t(j["layers"].get<int64_t>()), false);
+    for (int64_t il : j["nope_layers"]) nope[size_t(il)] = true;
+    line("no rope (NoPE):", layer_ranges(nope, true) + " (" +
+                                std::to_string(j["nope_layers"].size()) + " of " +
+                                std::to_string(nope.size()) + " layers)");
   }
   if (j["sliding_window"].is_null()) {
     line("sliding window:", "none (full attention in every layer)");

@@ -84,6 +84,7 @@ constexpr HfClass kQwen3Hf[] = {{"Qwen3ForCausalLM", HfWindow::Flagged}};
 constexpr HfClass kPhi3Hf[] = {{"Phi3ForCausalLM", HfWindow::AllLayers}};
 constexpr HfClass kGemma2Hf[] = {{"Gemma2ForCausalLM", HfWindow::LayerTypes}};
 constexpr HfClass kGemma3Hf[] = {{"Gemma3ForCausalLM", HfWindow::LayerTypes}};
+constexpr HfClass kSmolLM3Hf[] = {{"SmolLM3ForCausalLM", HfWindow::NoRopeLayers}};
 
 constexpr std::array kArchs = {
     // llama.cpp's converter permutes llama's q/k rows to interleaved pairs.
@@ -126,6 +127,13 @@ constexpr std::array kArchs = {
              .default_chat_template = "gemma",
              .gguf_query_scale_by_embd_layers = 62,
              .softcaps = true},
+    // smollm3: llama's layer (the converter permutes q/k the same way) with every 4th layer
+    // without RoPE (transformers' SmolLM3Attention.use_rope, llama.cpp's smollm3 graph).
+    ArchInfo{.name = "smollm3",
+             .hf = kSmolLM3Hf,
+             .tensors = kLlamaTensors,
+             .gguf_rope = RopeType::Norm,
+             .nope_period = 4},
 };
 
 }  // namespace

@@ -59,6 +59,9 @@ enum class HfWindow {
   AllLayers,   // sliding_window, when not null, masks every layer (Mistral)
   Flagged,     // only with use_sliding_window: layers from max_window_layers on (Qwen2, Qwen3)
   LayerTypes,  // layer_types, or every swa_period-th layer global (Gemma 3)
+  // Only with use_sliding_window and a sliding_window: the layers layer_types marks, by default the
+  // layers without RoPE (SmolLM3Config).
+  NoRopeLayers,
 };
 
 struct HfClass {
@@ -98,6 +101,11 @@ struct ArchInfo {
   std::string_view default_chat_template;  // a chat family for files without a template
   // A layer count at which GGUF files scale queries by 1/sqrt(n_embd / n_head) (Gemma 2 and 3 27B).
   int64_t gguf_query_scale_by_embd_layers = 0;
+  // Every nope_period-th layer (the nope_period-th, the 2 nope_period-th, ...) attends without
+  // rotary embedding (SmolLM3's NoPE layers). GGUF files carry no key for it: llama.cpp fixes the
+  // step at 4 for smollm3 (hparams n_no_rope_layer_step). A config.json lists the layers in
+  // no_rope_layers (1: rope, 0: none), else gives no_rope_layer_interval, this by default.
+  int nope_period = 0;
   // Reads attention and final logit soft-caps (GGUF <arch>.attn_logit_softcapping and
   // <arch>.final_logit_softcapping; config.json attn_logit_softcapping, final_logit_softcapping).
   bool softcaps = false;
@@ -122,7 +130,7 @@ const ArchInfo* find_arch(std::string_view name);
 // The row of a config.json "architectures" entry; nullptr when unsupported.
 const ArchInfo* find_hf_arch(std::string_view hf_class);
 const HfClass* find_hf_class(std::string_view hf_class);
-std::string supported_arch_names();      // "llama, qwen2, qwen3, phi3, gemma2, gemma3"
+std::string supported_arch_names();      // "llama, qwen2, qwen3, phi3, gemma2, gemma3, smollm3"
 std::string supported_hf_class_names();  // "LlamaForCausalLM, MistralForCausalLM, ..."
 
 }  // namespace longctx

@@ -149,6 +149,11 @@ const RopeScaling& ModelConfig::layer_scaling(int64_t layer) const {
 }
 
 LayerRope ModelConfig::layer_rope(int64_t layer, int64_t n_ctx) const {
+  if (!rotates(layer)) {  // NoPE: nor any scaling's attention factor (transformers skips the rope)
+    LayerRope none;
+    none.inv_freq.assign(size_t(n_rot / 2), 0.0f);
+    return none;
+  }
   const double base = layer_is_local[size_t(layer)] ? rope_base_local : rope_base;
   const RopeScaling& s = layer_scaling(layer);
   const int64_t half = n_rot / 2;
@@ -358,6 +363,15 @@ ModelConfig read_config(const gguf::File& f) {
         c.layer_is_local[size_t(il)] = period > 0 ? (il % period < period - 1) : true;
       }
     }
+  }
+  c.layer_no_rope.assign(size_t(c.n_layer), false);
+  if (const int period = c.arch->nope_period; period > 0) {
+    for (int64_t il = 0; il < c.n_layer; ++il) c.layer_no_rope[size_t(il)] = (il + 1) % period == 0;
+    // llama.cpp runs these architectures without a window whatever the file says.
+    if (c.sliding_window > 0)
+      f.fail_key(window_key, f.find(window_key),
+                 "is set, but llama.cpp runs " + std::string(c.arch->name) +
+                     " without a sliding window; longctx will not guess which layers take it");
   }
   if (auto problem = find_config_problem(c)) {
     const std::string key = gguf_key(problem->field, p, f);

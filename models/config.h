@@ -76,12 +76,18 @@ struct ModelConfig {
   float attention_scale = 0.0f;      // multiplies q·k
   int64_t sliding_window = 0;        // 0 = none
   std::vector<bool> layer_is_local;  // per layer: sliding-window attention
+  // Per layer: no rotary embedding (NoPE). Such a layer's rotation has every frequency 0: angle 0,
+  // cos 1, sin 0, the identity exactly, in the forward pass and in every re-rotation of its keys.
+  std::vector<bool> layer_no_rope;
   // Soft-capping (Gemma 2): attention scores (after the scale) and output logits become
   // cap * tanh(x / cap). 0: none.
   float attn_softcap = 0.0f;
   float final_softcap = 0.0f;
 
   int64_t n_local_layers() const;
+  bool rotates(int64_t layer) const {
+    return layer_no_rope.empty() || !layer_no_rope[size_t(layer)];
+  }
   // The scaling that applies to a layer (the architecture's LocalRope rule).
   const RopeScaling& layer_scaling(int64_t layer) const;
   // One layer's rotation in a context of n_ctx tokens: base^(-2i/n_rot) for i < n_rot/2,

@@ -121,6 +121,30 @@ constexpr int64_t kGemmaDefaultWindow = 4096;
 // transformers' Qwen2Config / Qwen3Config default for max_window_layers.
 constexpr int64_t kQwenMaxWindowLayers = 28;
 
+// The layers without rotary embedding (ArchInfo::nope_period), as SmolLM3Config reads them:
+// no_rope_layers, one entry per layer (transformers allows more), else every
+// no_rope_layer_interval-th layer.
+void read_hf_no_rope(const ConfigReader& r, ModelConfig& c) {
+  c.layer_no_rope.assign(size_t(c.n_layer), false);
+  if (c.arch->nope_period == 0) return;
+  const json& j = r.raw();
+  auto list = j.find("no_rope_layers");
+  if (list != j.end() && !list->is_null()) {
+    if (!list->is_array() || int64_t(list->size()) < c.n_layer)
+      r.fail("no_rope_layers", "must hold a 0 or 1 for each of num_hidden_layers layers");
+    for (int64_t il = 0; il < c.n_layer; ++il) {
+      const json& v = (*list)[size_t(il)];
+      if (!v.is_number_integer() || (v != 0 && v != 1))
+        r.fail("no_rope_layers", "entries must be 1 (rope) or 0 (no rope), got " + v.dump());
+      c.layer_no_rope[size_t(il)] = v == 0;
+    }
+    return;
+  }
+  const int64_t interval = r.integer("no_rope_layer_interval", c.arch->nope_period);
+  if (interval < 1) r.fail("no_rope_layer_interval", "must be at least 1");
+  for (int64_t il = 0; il < c.n_layer; ++il) c.layer_no_rope[size_t(il)] = (il + 1) % interval == 0;
+}
+
 // Which layers attend through a sliding window, and its width, by the class's rule (HfWindow).
 void read_hf_window(const ConfigReader& r, const HfClass& hf, ModelConfig& c) {
   const json& j = r.raw();
@@ -143,6 +167,20 @@ void read_hf_window(const ConfigReader& r, const HfClass& hf, ModelConfig& c) {
       const int64_t first = r.integer("max_window_layers", kQwenMaxWindowLayers);
       for (int64_t il = std::max<int64_t>(first, 0); il < c.n_layer; ++il)
         c.layer_is_local[size_t(il)] = true;
+      return;
+    }
+    case HfWindow::NoRopeLayers: {
+      if (!r.boolean("use_sliding_window", false) || !r.present("sliding_window")) return;
+      window();
+      auto types = j.find("layer_types");
+      if (types == j.end() || !types->is_array()) {
+        c.layer_is_local = c.layer_no_rope;
+        return;
+      }
+      if (int64_t(types->size()) != c.n_layer)
+        r.fail("layer_types", "length differs from num_hidden_layers");
+      for (size_t il = 0; il < types->size(); ++il)
+        c.layer_is_local[il] = (*types)[il] == "sliding_attention";
       return;
     }
     case HfWindow::LayerTypes:
@@ -326,6 +364,7 @@ ModelConfig read_hf_config(const ConfigReader& r, const std::function<size_t()>&
       *cap = float(v);
     }
   }
+  read_hf_no_rope(r, c);
   read_hf_window(r, *find_hf_class(hf_arch), c);
   read_hf_activation(r, c);
   if (auto problem = find_config_problem(c)) r.fail(hf_key(problem->field, c), problem->message);

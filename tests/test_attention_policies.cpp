@@ -2,6 +2,7 @@
 // the context reproducing dense attention exactly on a real model.
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <random>
 
@@ -532,4 +533,69 @@ TEST_CASE("a prefix adopted from a dense session gives a separate run's results,
       }
     }
   }
+}
+
+// SmolLM3 (every 4th layer without RoPE), as a folder and as the converter's GGUF: every policy
+// with a budget that covers the context is dense, bit for bit, NoPE layers included.
+TEST_CASE("every policy with a full budget gives dense logits on a model with NoPE layers",
+          "[model][attention]") {
+  for (const char* file : {"tiny/tiny-smollm3", "tiny/tiny-smollm3.gguf"}) {
+    auto model = load_or_fail(file);
+    REQUIRE(!model->config.rotates(3));
+    std::vector<int32_t> ids;
+    for (int32_t i = 0; i < 40; ++i) ids.push_back(int32_t((i * 7919 + 13) % 49152));
+    auto dense = logits_under(*model, ids, "dense", 6);
+    for (const char* spec :
+         {"streaming:sinks=4,window=124", "recycled:k=128,stride=2", "dhsa:budget=128",
+          "quest:budget=128", "h2o:budget=128", "snapkv:budget=128,window=8"}) {
+      INFO(file << " " << spec);
+      CHECK(logits_under(*model, ids, spec, 6) == dense);
+    }
+  }
+}
+
+// Streaming moves the kept keys to new positions by rotating them back; a layer without RoPE has
+// nothing to rotate, so its rows stay what they were, bit for bit, while a RoPE layer's change.
+TEST_CASE("streaming's position shift leaves a NoPE layer's keys as they were",
+          "[model][attention]") {
+  auto model = load_or_fail("tiny/tiny-smollm3");
+  const int64_t nope = 3, rope = 0, hd = model->config.head_dim;
+  REQUIRE(!model->config.rotates(nope));
+  REQUIRE(model->config.rotates(rope));
+  Session s(*model,
+            SessionOptions{128, 64,
+                           policies_for_all_layers("streaming:sinks=4,window=16,evict_every=1",
+                                                   model->config.n_layer)});
+  std::vector<int32_t> ids;
+  for (int32_t i = 0; i < 20; ++i) ids.push_back(int32_t((i * 104729 + 7) % 49152));
+  s.eval(ids);  // 4 sinks and 16 tokens: nothing evicted yet
+  REQUIRE(s.book().used(nope) == 20);
+  auto rows_of = [&](int64_t layer) {
+    std::vector<float> all(size_t(20 * model->config.n_head_kv * hd));
+    for (int64_t g = 0; g < model->config.n_head_kv; ++g)
+      for (int64_t slot = 0; slot < 20; ++slot)
+        s.rows().key(layer, g, slot, all.data() + (g * 20 + slot) * hd);
+    return all;
+  };
+  const auto nope_before = rows_of(nope), rope_before = rows_of(rope);
+  for (int32_t t : {11, 22, 33, 44}) {  // four tokens: the window's four oldest leave
+    int32_t one[1] = {t};
+    s.eval(one);
+  }
+  REQUIRE(s.book().used(nope) == 20);
+  for (int32_t slot = 0; slot < 20; ++slot) CHECK(s.book().positions(nope)[slot] == slot);
+  const auto nope_after = rows_of(nope), rope_after = rows_of(rope);
+  // Window slots 4..15 now hold the tokens that were in slots 8..19, four positions earlier.
+  int nope_changed = 0, rope_changed = 0;
+  for (int64_t g = 0; g < model->config.n_head_kv; ++g) {
+    for (int64_t slot = 4; slot < 16; ++slot) {
+      const float* was = nope_before.data() + (g * 20 + slot + 4) * hd;
+      const float* now = nope_after.data() + (g * 20 + slot) * hd;
+      nope_changed += std::memcmp(was, now, size_t(hd) * 4) != 0;
+      rope_changed += std::memcmp(rope_before.data() + (g * 20 + slot + 4) * hd,
+                                  rope_after.data() + (g * 20 + slot) * hd, size_t(hd) * 4) != 0;
+    }
+  }
+  CHECK(nope_changed == 0);
+  CHECK(rope_changed == 24);  // every moved row of the RoPE layer was re-rotated
 }

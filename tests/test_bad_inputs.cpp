@@ -264,6 +264,29 @@ TEST_CASE("Gemma 3's sliding_window_pattern of 0 is refused, not divided by", "[
              Catch::Contains("key 'sliding_window_pattern' must be at least 1"));
 }
 
+TEST_CASE("SmolLM3's NoPE layer list and interval out of range are refused", "[bad_input]") {
+  auto smollm3_error = [](const char* key, const json& value) {
+    test::HfFolder folder;  // one layer
+    folder.config["architectures"] = {"SmolLM3ForCausalLM"};
+    folder.config[key] = value;
+    return load_error(folder);
+  };
+  CHECK(smollm3_error("no_rope_layers", json::array({0})).empty());
+  CHECK(smollm3_error("no_rope_layers", json::array({1, 0, 1})).empty());  // longer: allowed
+  const std::string per_layer = "key 'no_rope_layers' must hold a 0 or 1 for each of";
+  CHECK_THAT(smollm3_error("no_rope_layers", json::array()), Catch::Contains(per_layer));
+  CHECK_THAT(smollm3_error("no_rope_layers", "all"), Catch::Contains(per_layer));
+  CHECK_THAT(
+      smollm3_error("no_rope_layers", json::array({2})),
+      Catch::Contains("key 'no_rope_layers' entries must be 1 (rope) or 0 (no rope), got 2"));
+  CHECK_THAT(smollm3_error("no_rope_layers", json::array({true})),
+             Catch::Contains("entries must be 1 (rope) or 0 (no rope), got true"));
+  CHECK_THAT(smollm3_error("no_rope_layer_interval", 0),
+             Catch::Contains("key 'no_rope_layer_interval' must be at least 1"));
+  CHECK_THAT(smollm3_error("no_rope_layer_interval", "4"),
+             Catch::Contains("key 'no_rope_layer_interval'"));
+}
+
 TEST_CASE("a weight_map shard outside the folder is refused", "[bad_input]") {
   for (const char* shard : {"/etc/passwd", "../model.safetensors", "sub/model.safetensors", ".."}) {
     INFO(shard);

@@ -152,3 +152,30 @@ TEST_CASE("tiny gemma3 with linear scaling on its global layers only equals tran
           "[model][hf][rope]") {
   check_tiny("tiny-gemma3-linear", "gemma3");
 }
+// SmolLM3: layer 3 of 4 without RoPE (no_rope_layers), yarn at 4x its original context (128
+// tokens against 32). The GGUF carries no key for the NoPE layers (llama.cpp fixes every 4th).
+// Rotating layer 3 as well moves the logits past the tolerance.
+TEST_CASE("tiny smollm3 with a NoPE layer and yarn equals transformers, folder and GGUF",
+          "[model][hf][rope]") {
+  check_tiny("tiny-smollm3", "smollm3");
+  check_tiny("tiny-smollm3", "smollm3", ".gguf");
+  for (const char* file : {"", ".gguf"}) {
+    auto model = load_model(test::model_path("tiny/tiny-smollm3") + file);
+    CHECK(model->config.layer_no_rope == std::vector<bool>{false, false, false, true});
+    CHECK(model->config.n_local_layers() == 0);
+    // The NoPE layer's rotation is the identity: no frequency, no yarn attention factor.
+    const LayerRope r = model->config.layer_rope(3, 128);
+    CHECK(std::all_of(r.inv_freq.begin(), r.inv_freq.end(), [](float f) { return f == 0.0f; }));
+    CHECK(r.amplitude == 1.0f);
+    CHECK(model->config.layer_rope(2, 128).amplitude > 1.0f);
+  }
+}
+// With use_sliding_window and only no_rope_layer_interval 2 given, transformers derives
+// no_rope_layers [1, 0, 1, 0] and puts the window (16 of 64 tokens) on the layers without RoPE.
+TEST_CASE("tiny smollm3 with its window on the NoPE layers equals transformers", "[model][hf]") {
+  check_tiny("tiny-smollm3-window", "smollm3");
+  auto model = load_model(test::model_path("tiny/tiny-smollm3-window"));
+  CHECK(model->config.layer_no_rope == std::vector<bool>{false, true, false, true});
+  CHECK(model->config.layer_is_local == std::vector<bool>{false, true, false, true});
+  CHECK(model->config.sliding_window == 16);
+}
