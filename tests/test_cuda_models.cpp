@@ -147,9 +147,11 @@ void test_models() {
         // A q8_0 cache rounds each key to 1/127 of its block's largest element: a last-bit
         // difference in a key before it is stored (the products sum in another order on the
         // device) can move a stored value by a whole step. Measured on the CPU execution of the
-        // CUDA code, 150-token prompts: SmolLM2 0.006, Gemma 3 0.022 (f16: 0.0001, 0.0007).
+        // CUDA code, 150-token prompts: SmolLM2 0.006, Gemma 3 0.022 (f16: 0.0001, 0.0007); the
+        // largest over the 32 positions after a truncate: SmolLM2 0.012, Gemma 3 0.053 (with the
+        // CPU's grouped-row kernels; a wrong kernel is off by the logits' own size).
         const double tolerance =
-            kv == kernels::KvType::Q8_0 ? std::max(r.tolerance, 5e-2) : r.tolerance;
+            kv == kernels::KvType::Q8_0 ? std::max(r.tolerance, 8e-2) : r.tolerance;
         try {
           test_model(m, kv, r.policy, r.gemm, tolerance);
         } catch (const std::exception& e) {
