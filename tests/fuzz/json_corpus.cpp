@@ -136,10 +136,17 @@ int main(int argc, char** argv) {
   }
 
   // config.json of the newer architectures and rope scalings, so their keys are damaged too:
-  // Gemma 2's soft-caps and alternating windows, llama3 and yarn rope_scaling.
+  // Gemma 2's soft-caps and alternating windows, llama3 and yarn rope_scaling, SmolLM3's NoPE
+  // layer list and its window on them.
   {
-    Tally t{"config.json (gemma2, llama3, yarn)"};
-    longctx::test::HfFolder gemma2 = base, llama3 = base, yarn = base;
+    Tally t{"config.json (gemma2, llama3, yarn, smollm3)"};
+    longctx::test::HfFolder gemma2 = base, llama3 = base, yarn = base, smollm3 = base;
+    smollm3.config["architectures"] = {"SmolLM3ForCausalLM"};
+    smollm3.config["no_rope_layers"] = {0};
+    smollm3.config["no_rope_layer_interval"] = 4;
+    smollm3.config["use_sliding_window"] = true;
+    smollm3.config["sliding_window"] = 4;
+    smollm3.config["layer_types"] = {"sliding_attention"};
     gemma2.config["architectures"] = {"Gemma2ForCausalLM"};
     gemma2.config["head_dim"] = 4;
     gemma2.config["sliding_window"] = 4;
@@ -154,7 +161,10 @@ int main(int argc, char** argv) {
     yarn.config["rope_scaling"] = {
         {"rope_type", "yarn"}, {"factor", 4.0}, {"original_max_position_embeddings", 64}};
     for (size_t i = 0; i < runs; ++i) {
-      const longctx::test::HfFolder& f = i % 3 == 0 ? gemma2 : i % 3 == 1 ? llama3 : yarn;
+      const longctx::test::HfFolder& f = i % 4 == 0   ? gemma2
+                                         : i % 4 == 1 ? llama3
+                                         : i % 4 == 2 ? yarn
+                                                      : smollm3;
       f.write(dir / "model");
       std::ofstream(dir / "model" / "config.json") << damage(f.config);
       t.run([&] { (void)longctx::load_model((dir / "model").string()); });
