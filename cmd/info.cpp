@@ -180,6 +180,25 @@ nlohmann::ordered_json describe(const Described& d) {
   for (int64_t il = 0; il < c.n_layer; ++il)
     if (!c.rotates(il)) nope.push_back(il);
   j["nope_layers"] = nope;
+  j["experts"] = nullptr;
+  if (c.routed()) {
+    // Every expert is resident (mapped or uploaded); a token reads `used` of each layer's.
+    int64_t expert_bytes = 0, all_bytes = 0;
+    for (const TensorRow& t : d.tensors) {
+      all_bytes += t.bytes;
+      if (t.name.find("_exps.") != std::string::npos ||
+          t.name.find(".experts.") != std::string::npos)
+        expert_bytes += t.bytes;
+    }
+    const ExpertFfn& e = c.experts;
+    j["experts"] = {
+        {"count", e.count},
+        {"used", e.used},
+        {"feed_forward_length", e.n_ff},
+        {"renormalize", e.renormalize},
+        {"expert_bytes", expert_bytes},
+        {"bytes_per_token", all_bytes - expert_bytes + expert_bytes * e.used / e.count}};
+  }
   j["tokenizer"] = {
       {"model", tok.model},
       {"pre", tok.pre},
@@ -274,6 +293,16 @@ void print_human(const nlohmann::ordered_json& j, std::FILE* out) {
     line("no rope (NoPE):", layer_ranges(nope, true) + " (" +
                                 std::to_string(j["nope_layers"].size()) + " of " +
                                 std::to_string(nope.size()) + " layers)");
+  }
+  if (const auto& e = j["experts"]; !e.is_null()) {
+    std::snprintf(buf, sizeof buf, "%lld per layer, %lld used per token (weights %s), %lld wide",
+                  (long long)e["count"].get<int64_t>(), (long long)e["used"].get<int64_t>(),
+                  e["renormalize"].get<bool>() ? "renormalised" : "as the softmax gives them",
+                  (long long)e["feed_forward_length"].get<int64_t>());
+    line("experts:", buf);
+    line("  memory:", "all experts resident: " + human_bytes(e["expert_bytes"].get<double>()) +
+                          "; a token reads " + human_bytes(e["bytes_per_token"].get<double>()) +
+                          " of the weights at most (its experts, every other tensor whole)");
   }
   if (j["sliding_window"].is_null()) {
     line("sliding window:", "none (full attention in every layer)");

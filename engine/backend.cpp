@@ -25,6 +25,20 @@ const BackendKind& find_backend(const std::string& name) {
   throw Error("--device " + name + ": expected one of " + known);
 }
 
+void ExpertGroups::size(int64_t count, int64_t n_batch, int64_t used) {
+  first.assign(size_t(count + 1), 0);
+  at.assign(size_t(count), 0);
+  slots.assign(size_t(n_batch * used), 0);
+}
+
+void ExpertGroups::group(const int32_t* ids, int64_t choices) {
+  std::fill(first.begin(), first.end(), 0);
+  for (int64_t s = 0; s < choices; ++s) ++first[size_t(ids[s]) + 1];
+  for (size_t x = 1; x < first.size(); ++x) first[x] += first[x - 1];
+  std::copy(first.begin(), first.end() - 1, at.begin());
+  for (int64_t s = 0; s < choices; ++s) slots[size_t(at[size_t(ids[s])]++)] = int32_t(s);
+}
+
 kernels::AttentionArgs attention_args(const AttendStep& step, const KvLayout& layout,
                                       const ModelConfig& c) {
   kernels::AttentionArgs a;

@@ -46,15 +46,34 @@ struct KeyRotation {
 
 // A chunk's activations, n tokens each (the sizes are the model's).
 enum class Act {
-  X,     // [n][n_embd] the residual stream
-  H,     // [n][n_embd] a normed copy, input of the products
-  Q,     // [n][n_head * head_dim]
-  K,     // [n][n_head_kv * head_dim]
-  V,     // [n][n_head_kv * value_dim]
-  Attn,  // [n][n_head * value_dim] attention's output
-  O,     // [n][n_embd] a block's output, before the residual add
-  Gate,  // [n][n_ff]
-  Up,    // [n][n_ff]
+  X,       // [n][n_embd] the residual stream
+  H,       // [n][n_embd] a normed copy, input of the products
+  Q,       // [n][n_head * head_dim]
+  K,       // [n][n_head_kv * head_dim]
+  V,       // [n][n_head_kv * value_dim]
+  Attn,    // [n][n_head * value_dim] attention's output
+  O,       // [n][n_embd] a block's output, before the residual add
+  Gate,    // [n][n_ff]
+  Up,      // [n][n_ff]
+  Router,  // [n][experts.count] the router's logits (routed experts only)
+};
+
+// Each token's routed experts, as route() chose them: ids[t * used + j] and weights likewise, the
+// ids in descending order of probability (ties: the lower id first).
+struct Routes {
+  std::vector<int32_t> ids;
+  std::vector<float> weights;
+};
+
+// The tokens routed to each expert, for backends that run the experts one at a time: a counting
+// sort of a chunk's choices (slot t * used + j is token t's j-th expert), token order kept within
+// each expert. Sized once; group() allocates nothing.
+struct ExpertGroups {
+  std::vector<int32_t> first;  // [count + 1]: expert x's choices are slots[first[x] .. first[x+1])
+  std::vector<int32_t> slots;  // [n_batch * used]
+  std::vector<int32_t> at;     // scratch [count]
+  void size(int64_t count, int64_t n_batch, int64_t used);
+  void group(const int32_t* ids, int64_t choices);
 };
 
 // One product of a set sharing their input: out[t][r] = sum_c w[r][c] * in[t][c].
@@ -110,6 +129,14 @@ class Backend {
   virtual void copy_rows(const Backend& from) = 0;
   // gate = act(gate) * up over `count` elements.
   virtual void gated_activation(Activation act, int64_t count) = 0;
+  // Routed experts. route(): from Router's first n rows, each token's experts.used experts of
+  // highest softmax probability and their weights (renormalised to sum to one when
+  // experts.renormalize), kept for experts(). routes(): a host copy of them (tests; a device
+  // backend synchronises). experts(): O[t] = sum over t's experts x of weight *
+  // down_x(act(gate_x H[t]) * up_x H[t]), the experts' matrices those of `layer`.
+  virtual void route(int64_t n) = 0;
+  virtual Routes routes(int64_t n) = 0;
+  virtual void experts(const LayerWeights& layer, Activation act, int64_t n) = 0;
   virtual void add(Act dst, Act src, int64_t count) = 0;  // dst += src: the residual add
   // out[t - first][vocab] = the output projection of rows [first, n) of `in`, on the host.
   virtual void output(Act in, int64_t first, int64_t n, float* out) = 0;

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "engine/backend.h"
+#include "kernels/common/routing.h"
 #include "kernels/cpu/attention.h"
 #include "kernels/cpu/matmul.h"
 #include "kernels/cpu/ops.h"
@@ -39,7 +40,12 @@ class CpuBackend final : public Backend {
     if (!cpu) throw Error("internal: CPU rows copied from another kind of backend");
     rows_ = cpu->rows_;
   }
-  void gated_activation(Activation act, int64_t count) override;
+  void gated_activation(Activation act, int64_t count) override {
+    gated(act, buf(Act::Gate), buf(Act::Up), count);
+  }
+  void route(int64_t n) override;
+  Routes routes(int64_t n) override;
+  void experts(const LayerWeights& layer, Activation act, int64_t n) override;
   void add(Act dst, Act src, int64_t count) override { cpu::add(buf(dst), buf(src), count); }
   void output(Act in, int64_t first, int64_t n, float* out) override;
   void write(Act a, const float* src, int64_t count) override;
@@ -50,6 +56,7 @@ class CpuBackend final : public Backend {
 
  private:
   float* buf(Act a) { return acts_[size_t(a)].data(); }
+  static void gated(Activation act, float* gate, const float* up, int64_t count);
   kernels::AttentionArgs args(const AttendStep& step, const KvBook& book);
 
   const Model& model_;
@@ -59,6 +66,11 @@ class CpuBackend final : public Backend {
   std::vector<std::vector<float>> acts_;  // by Act, sized for n_batch tokens
   std::vector<float> lse_;
   std::vector<int32_t> pos_;  // positions of the last kv_append(): the queries'
+  // Routed experts: the last route() ([n][used] ids and weights), the tokens of each expert, and
+  // one expert's rows gathered, its gate, up and output.
+  std::vector<int32_t> route_ids_;
+  ExpertGroups groups_;
+  std::vector<float> route_weights_, expert_in_, expert_gate_, expert_up_, expert_out_;
   std::chrono::steady_clock::time_point attention_start_;
   double attention_ms_ = 0;
 };
@@ -67,7 +79,7 @@ CpuBackend::CpuBackend(const Model& model, int64_t n_batch, const KvLayout& layo
                        const RopeTable& rope)
     : model_(model), c_(model.config), rope_(rope), rows_(layout) {
   const int64_t b = n_batch;
-  acts_.resize(size_t(Act::Up) + 1);
+  acts_.resize(size_t(Act::Router) + 1);
   acts_[size_t(Act::X)].resize(size_t(b * c_.n_embd));
   acts_[size_t(Act::H)].resize(size_t(b * c_.n_embd));
   acts_[size_t(Act::O)].resize(size_t(b * c_.n_embd));
@@ -79,6 +91,16 @@ CpuBackend::CpuBackend(const Model& model, int64_t n_batch, const KvLayout& layo
   acts_[size_t(Act::Up)].resize(size_t(b * c_.n_ff));
   lse_.resize(size_t(b * c_.n_head));
   pos_.resize(size_t(b));
+  if (const ExpertFfn& e = c_.experts; e.count > 0) {
+    acts_[size_t(Act::Router)].resize(size_t(b * e.count));
+    route_ids_.resize(size_t(b * e.used));
+    route_weights_.resize(size_t(b * e.used));
+    groups_.size(e.count, b, e.used);
+    expert_in_.resize(size_t(b * c_.n_embd));
+    expert_out_.resize(size_t(b * c_.n_embd));
+    expert_gate_.resize(size_t(b * e.n_ff));
+    expert_up_.resize(size_t(b * e.n_ff));
+  }
 }
 
 void CpuBackend::embed(const int32_t* tokens, int64_t n) {
@@ -140,11 +162,55 @@ void CpuBackend::attention_mass(const AttendStep& step, const KvBook& book, int6
   cpu::attention_mass(args(step, book), q_begin, mass);
 }
 
-void CpuBackend::gated_activation(Activation act, int64_t count) {
+void CpuBackend::gated(Activation act, float* gate, const float* up, int64_t count) {
   if (act == Activation::GeluTanh) {
-    cpu::geglu_tanh(buf(Act::Gate), buf(Act::Up), count);
+    cpu::geglu_tanh(gate, up, count);
   } else {
-    cpu::swiglu(buf(Act::Gate), buf(Act::Up), count);
+    cpu::swiglu(gate, up, count);
+  }
+}
+
+void CpuBackend::route(int64_t n) {
+  const ExpertFfn& e = c_.experts;
+  const float* logits = buf(Act::Router);
+  for (int64_t t = 0; t < n; ++t)
+    kernels::route_token(logits + t * e.count, int32_t(e.count), int32_t(e.used), e.renormalize,
+                         route_ids_.data() + t * e.used, route_weights_.data() + t * e.used);
+}
+
+Routes CpuBackend::routes(int64_t n) {
+  const size_t k = size_t(n * c_.experts.used);
+  return {{route_ids_.begin(), route_ids_.begin() + k},
+          {route_weights_.begin(), route_weights_.begin() + k}};
+}
+
+// Each expert in turn over the rows routed to it (a product of as many rows as it has tokens),
+// its output added to each token's in the order of the experts' ids: a token's sum does not depend
+// on the other tokens of the chunk, nor on the thread count.
+void CpuBackend::experts(const LayerWeights& L, Activation act, int64_t n) {
+  const ExpertFfn& e = c_.experts;
+  const int64_t d = c_.n_embd, k = e.used;
+  groups_.group(route_ids_.data(), n * k);
+  float* out = buf(Act::O);
+  std::fill(out, out + n * d, 0.0f);
+  const float* h = buf(Act::H);
+  for (int64_t x = 0; x < e.count; ++x) {
+    const int32_t first = groups_.first[size_t(x)], m = groups_.first[size_t(x + 1)] - first;
+    if (m == 0) continue;
+    for (int32_t i = 0; i < m; ++i) {
+      const int64_t t = groups_.slots[size_t(first + i)] / k;
+      std::copy(h + t * d, h + (t + 1) * d, expert_in_.begin() + i * d);
+    }
+    const cpu::MatmulOut gate_up[] = {{&L.gate_exps[size_t(x)], expert_gate_.data()},
+                                      {&L.up_exps[size_t(x)], expert_up_.data()}};
+    cpu::matmul_shared_input(gate_up, expert_in_.data(), m);
+    gated(act, expert_gate_.data(), expert_up_.data(), m * e.n_ff);
+    cpu::matmul(L.down_exps[size_t(x)], expert_gate_.data(), m, expert_out_.data());
+    for (int32_t i = 0; i < m; ++i) {
+      const int32_t slot = groups_.slots[size_t(first + i)];
+      const int64_t t = slot / k;
+      cpu::axpy_f32(route_weights_[size_t(slot)], expert_out_.data() + i * d, out + t * d, d);
+    }
   }
 }
 

@@ -97,6 +97,13 @@ class CudaBackend final : public Backend {
   void gated_activation(Activation act, int64_t count) override {
     cuda::gated(buf(Act::Gate), buf(Act::Up), count, act == Activation::GeluTanh);
   }
+  void route(int64_t n) override {
+    const ExpertFfn& e = c_.experts;
+    cuda::route(buf(Act::Router), n, e.count, e.used, e.renormalize, route_ids_.get(),
+                route_weights_.get());
+  }
+  Routes routes(int64_t n) override;
+  void experts(const LayerWeights& layer, Activation act, int64_t n) override;
   void add(Act dst, Act src, int64_t count) override { cuda::add(buf(dst), buf(src), count); }
   void output(Act in, int64_t first, int64_t n, float* out) override;
   void write(Act a, const float* src, int64_t count) override {
@@ -143,6 +150,12 @@ class CudaBackend final : public Backend {
   const int32_t* offsets_dev_ = nullptr;
   int64_t max_selected_ = 0;
   std::vector<float> host_act_, host_k_, host_v_, host_mass_;
+  // Routed experts: the last route() on the device, its ids on the host grouped by expert, and
+  // one expert's gathered rows, gate, up and output.
+  Buffer<int32_t> route_ids_;
+  Buffer<float> route_weights_, expert_in_, expert_gate_, expert_up_, expert_out_;
+  std::vector<int32_t> host_ids_;
+  ExpertGroups groups_;
   cuda::MatmulWorkspace matmul_ws_;
   cuda::AttentionWorkspace attention_ws_;
   cuda::KvMoveWorkspace move_ws_;
@@ -182,11 +195,14 @@ CudaModel::CudaModel(const Model& model) : model_(model) {
     upload(L.bq, q_dim);
     upload(L.bk, kv_dim);
     upload(L.bv, c.n_head_kv * c.value_dim);
+    upload(L.router);
+    for (const auto* experts : {&L.gate_exps, &L.up_exps, &L.down_exps})
+      for (const MatrixView& m : *experts) upload(m);
   }
 }
 
 void CudaModel::upload(const MatrixView& m) {
-  if (matrices_.count(m.data)) return;
+  if (!m.data || matrices_.count(m.data)) return;
   Buffer<uint8_t> blocks;
   blocks.upload(m.data, size_t(m.rows * m.row_bytes));
   uploaded_bytes_ += m.rows * m.row_bytes;
@@ -245,7 +261,7 @@ CudaBackend::CudaBackend(std::shared_ptr<const CudaModel> weights, int64_t n_bat
     layers_.push_back(std::move(d));
   }
   const int64_t b = n_batch;
-  acts_.resize(size_t(Act::Up) + 1);
+  acts_.resize(size_t(Act::Router) + 1);
   acts_[size_t(Act::X)].resize(size_t(b * c.n_embd));
   acts_[size_t(Act::H)].resize(size_t(b * c.n_embd));
   acts_[size_t(Act::O)].resize(size_t(b * c.n_embd));
@@ -255,6 +271,16 @@ CudaBackend::CudaBackend(std::shared_ptr<const CudaModel> weights, int64_t n_bat
   acts_[size_t(Act::Attn)].resize(size_t(b * c.n_head * c.value_dim));
   acts_[size_t(Act::Gate)].resize(size_t(b * c.n_ff));
   acts_[size_t(Act::Up)].resize(size_t(b * c.n_ff));
+  if (const ExpertFfn& e = c.experts; e.count > 0) {
+    acts_[size_t(Act::Router)].resize(size_t(b * e.count));
+    route_ids_.resize(size_t(b * e.used));
+    route_weights_.resize(size_t(b * e.used));
+    expert_in_.resize(size_t(b * c.n_embd));
+    expert_out_.resize(size_t(b * c.n_embd));
+    expert_gate_.resize(size_t(b * e.n_ff));
+    expert_up_.resize(size_t(b * e.n_ff));
+    groups_.size(e.count, b, e.used);
+  }
   lse_.resize(size_t(b * c.n_head));
   mass_.resize(size_t(c.n_head_kv * layout.max_capacity()));
   tokens_.resize(size_t(b));
@@ -308,6 +334,40 @@ void CudaBackend::kv_append(int64_t il, int64_t slot, int64_t n, const int32_t* 
                   L.key_pos.get());
   cuda::kv_append(layout_.type, buf(Act::V), n, c_.n_head_kv, hd, L.v.get(), cap, slot, pos_dev,
                   L.key_pos.get());
+}
+
+Routes CudaBackend::routes(int64_t n) {
+  const size_t k = size_t(n * c_.experts.used);
+  Routes r{std::vector<int32_t>(k), std::vector<float>(k)};
+  route_ids_.download(r.ids.data(), k);
+  route_weights_.download(r.weights.data(), k);
+  return r;
+}
+
+// The experts one at a time over the rows routed to each, as the CPU backend runs them (the same
+// order of additions per token). Which rows go where is read back to the host once per layer
+// (a synchronisation): the grouping is a counting sort of n * used ids.
+void CudaBackend::experts(const LayerWeights& L, Activation act, int64_t n) {
+  const ExpertFfn& e = c_.experts;
+  const int64_t d = c_.n_embd, k = e.used;
+  host_ids_.resize(size_t(n * k));
+  route_ids_.download(host_ids_.data(), host_ids_.size());
+  groups_.group(host_ids_.data(), n * k);
+  const int32_t* slots = staging_.put(groups_.slots.data(), size_t(n * k));
+  cuda::check(cudaMemsetAsync(buf(Act::O), 0, size_t(n * d) * sizeof(float), 0), "cudaMemset");
+  for (int64_t x = 0; x < e.count; ++x) {
+    const int32_t first = groups_.first[size_t(x)], m = groups_.first[size_t(x + 1)] - first;
+    if (m == 0) continue;
+    cuda::gather_rows(buf(Act::H), slots + first, m, k, d, expert_in_.get());
+    cuda::matmul(device(L.gate_exps[size_t(x)]), expert_in_.get(), m, expert_gate_.get(),
+                 matmul_ws_);
+    cuda::matmul(device(L.up_exps[size_t(x)]), expert_in_.get(), m, expert_up_.get(), matmul_ws_);
+    cuda::gated(expert_gate_.get(), expert_up_.get(), m * e.n_ff, act == Activation::GeluTanh);
+    cuda::matmul(device(L.down_exps[size_t(x)]), expert_gate_.get(), m, expert_out_.get(),
+                 matmul_ws_);
+    cuda::add_weighted_rows(expert_out_.get(), slots + first, route_weights_.get(), m, k, d,
+                            buf(Act::O));
+  }
 }
 
 const float* CudaBackend::read(Act a, int64_t count) {

@@ -44,13 +44,20 @@ void Session::forward_chunk(const int32_t* tokens, int64_t n, float* logits_out,
     if (L.post_attn_norm) ops.rms_norm(Act::O, L.post_attn_norm, eps, n, d, Act::O);
     ops.add(Act::X, Act::O, n * d);
 
-    // Feed-forward: norm, gated activation, down projection.
+    // Feed-forward: norm, then the dense gated FFN or the routed experts.
     ops.rms_norm(Act::X, L.ffn_norm, eps, n, d, Act::H);
-    const Product gate_up[] = {{&L.w_gate, Act::Gate}, {&L.w_up, Act::Up}};
-    ops.matmul(gate_up, Act::H, n);                     // Gate, Up [n][n_ff]
-    ops.gated_activation(arch.activation, n * c.n_ff);  // Gate = act(Gate) * Up
-    const Product down[] = {{&L.w_down, Act::O}};
-    ops.matmul(down, Act::Gate, n);  // O [n][d]
+    if (c.routed()) {
+      const Product router[] = {{&L.router, Act::Router}};
+      ops.matmul(router, Act::H, n);  // Router [n][experts]
+      ops.route(n);
+      ops.experts(L, arch.activation, n);  // O [n][d]
+    } else {
+      const Product gate_up[] = {{&L.w_gate, Act::Gate}, {&L.w_up, Act::Up}};
+      ops.matmul(gate_up, Act::H, n);                     // Gate, Up [n][n_ff]
+      ops.gated_activation(arch.activation, n * c.n_ff);  // Gate = act(Gate) * Up
+      const Product down[] = {{&L.w_down, Act::O}};
+      ops.matmul(down, Act::Gate, n);  // O [n][d]
+    }
     if (L.post_ffn_norm) ops.rms_norm(Act::O, L.post_ffn_norm, eps, n, d, Act::O);
     ops.add(Act::X, Act::O, n * d);
   }

@@ -90,7 +90,12 @@ double session_host_bytes(const Model& model, const SessionOptions& options) {
   const double per_token =
       double(3 * c.n_embd + c.n_head * c.head_dim + c.n_head_kv * (c.head_dim + c.value_dim) +
              c.n_head * c.value_dim + 2 * c.n_ff + c.n_head + c.n_vocab) *
-      sizeof(float);
+          sizeof(float) +
+      // Routed experts: the router's logits, the choice, one expert's rows in and out, gate, up.
+      (c.routed()
+           ? double(c.experts.count + 2 * c.experts.used + 2 * c.n_embd + 2 * c.experts.n_ff) *
+                 sizeof(float)
+           : 0.0);
   // Attention recall's float copy of every key of the layers it measures.
   double recall = 0;
   if (options.attention_recall)

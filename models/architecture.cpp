@@ -73,25 +73,60 @@ constexpr TensorName kGemma2Tensors[] = {
     {PostFfnNorm, "post_ffw_norm.weight", "post_feedforward_layernorm.weight", R},
     LONGCTX_GATED_FFN,
 };
+// Qwen3-MoE: Qwen3's attention, then only the routed FFN.
+constexpr TensorName kQwen3MoeTensors[] = {
+    LONGCTX_ATTENTION(O),
+    {QNorm, "attn_q_norm.weight", "self_attn.q_norm.weight", R},
+    {KNorm, "attn_k_norm.weight", "self_attn.k_norm.weight", R},
+    {FfnNorm, "ffn_norm.weight", "post_attention_layernorm.weight", R},
+};
 #undef LONGCTX_ATTENTION
 #undef LONGCTX_GATED_FFN
 
+// Routed experts as llama.cpp's converter stacks them (ffn_*_exps: [experts][rows][cols]) and as
+// the Hugging Face checkpoints hold them, one matrix per expert.
+constexpr TensorName kQwenMoeExperts[] = {
+    {Router, "ffn_gate_inp.weight", "mlp.gate.weight", R},
+    {GateExps, "ffn_gate_exps.weight", "mlp.experts.{e}.gate_proj.weight", R},
+    {UpExps, "ffn_up_exps.weight", "mlp.experts.{e}.up_proj.weight", R},
+    {DownExps, "ffn_down_exps.weight", "mlp.experts.{e}.down_proj.weight", R},
+};
+// Mixtral: w1 is the gate, w3 the up and w2 the down projection.
+constexpr TensorName kMixtralExperts[] = {
+    {Router, "ffn_gate_inp.weight", "block_sparse_moe.gate.weight", R},
+    {GateExps, "ffn_gate_exps.weight", "block_sparse_moe.experts.{e}.w1.weight", R},
+    {UpExps, "ffn_up_exps.weight", "block_sparse_moe.experts.{e}.w3.weight", R},
+    {DownExps, "ffn_down_exps.weight", "block_sparse_moe.experts.{e}.w2.weight", R},
+};
+
 // Mistral's checkpoints are llama's layout; GGUF files of them say "llama".
 constexpr HfClass kLlamaHf[] = {{"LlamaForCausalLM", HfWindow::None},
-                                {"MistralForCausalLM", HfWindow::AllLayers}};
+                                {"MistralForCausalLM", HfWindow::AllLayers},
+                                {"MixtralForCausalLM", HfWindow::AllLayers, true}};
 constexpr HfClass kQwen2Hf[] = {{"Qwen2ForCausalLM", HfWindow::Flagged}};
 constexpr HfClass kQwen3Hf[] = {{"Qwen3ForCausalLM", HfWindow::Flagged}};
+constexpr HfClass kQwen3MoeHf[] = {{"Qwen3MoeForCausalLM", HfWindow::FlaggedAll, true}};
 constexpr HfClass kPhi3Hf[] = {{"Phi3ForCausalLM", HfWindow::AllLayers}};
 constexpr HfClass kGemma2Hf[] = {{"Gemma2ForCausalLM", HfWindow::LayerTypes}};
 constexpr HfClass kGemma3Hf[] = {{"Gemma3ForCausalLM", HfWindow::LayerTypes}};
 constexpr HfClass kSmolLM3Hf[] = {{"SmolLM3ForCausalLM", HfWindow::NoRopeLayers}};
 
 constexpr std::array kArchs = {
-    // llama.cpp's converter permutes llama's q/k rows to interleaved pairs.
-    ArchInfo{
-        .name = "llama", .hf = kLlamaHf, .tensors = kLlamaTensors, .gguf_rope = RopeType::Norm},
+    // llama.cpp's converter permutes llama's q/k rows to interleaved pairs. Mixtral is llama with
+    // routed experts (its GGUF files say "llama").
+    ArchInfo{.name = "llama",
+             .hf = kLlamaHf,
+             .tensors = kLlamaTensors,
+             .expert_tensors = kMixtralExperts,
+             .gguf_rope = RopeType::Norm},
     ArchInfo{.name = "qwen2", .hf = kQwen2Hf, .tensors = kQwen2Tensors},
     ArchInfo{.name = "qwen3", .hf = kQwen3Hf, .tensors = kQwen3Tensors},
+    ArchInfo{.name = "qwen3moe",
+             .hf = kQwen3MoeHf,
+             .tensors = kQwen3MoeTensors,
+             .expert_tensors = kQwenMoeExperts,
+             .experts_only = true,
+             .hf_expert_norm_key = "norm_topk_prob"},
     ArchInfo{.name = "phi3", .hf = kPhi3Hf, .tensors = kPhi3Tensors},
     // gemma2: local and global layers alternate, local first (llama.cpp set_swa_pattern(2),
     // transformers' layer_types); one rope base; attention and final logits soft-capped. The 27B

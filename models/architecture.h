@@ -49,6 +49,13 @@ enum class LayerTensor {
   PostFfnNorm,  // on the FFN's output, before the residual add
   Wqkv,         // q, k and v stacked in one matrix (Phi-3): the loader splits it into Wq, Wk, Wv
   GateUp,       // gate then up in one matrix (Phi-3): split into Gate, Up
+  // A routed-expert FFN (ModelConfig::experts): the router, and each expert's gated FFN. GGUF
+  // stacks the experts in one 3-D tensor; a Hugging Face folder holds one matrix per expert, its
+  // name with "{e}" for the expert's number.
+  Router,
+  GateExps,
+  UpExps,
+  DownExps,
 };
 
 enum class Need { Optional, Required };
@@ -58,6 +65,7 @@ enum class HfWindow {
   None,        // the class has no sliding window (a config key is ignored, as transformers does)
   AllLayers,   // sliding_window, when not null, masks every layer (Mistral)
   Flagged,     // only with use_sliding_window: layers from max_window_layers on (Qwen2, Qwen3)
+  FlaggedAll,  // only with use_sliding_window: every layer (Qwen3-MoE)
   LayerTypes,  // layer_types, or every swa_period-th layer global (Gemma 3)
   // Only with use_sliding_window and a sliding_window: the layers layer_types marks, by default the
   // layers without RoPE (SmolLM3Config).
@@ -67,6 +75,7 @@ enum class HfWindow {
 struct HfClass {
   std::string_view name;  // a config.json "architectures" entry
   HfWindow window;
+  bool routed = false;  // its FFN is the row's routed experts (MixtralForCausalLM)
 };
 
 // One layer tensor's names: "blk.<i>." + gguf in a GGUF file, "model.layers.<i>." + hf in a
@@ -82,6 +91,16 @@ struct ArchInfo {
   std::string_view name;                // general.architecture
   std::span<const HfClass> hf;          // config.json "architectures" entries
   std::span<const TensorName> tensors;  // the layer's tensors; the ones not listed are absent
+  // The FFN's variant with routed experts: read instead of Gate, Up and Down when the file gives
+  // experts (Mixtral is a llama GGUF with experts), else absent.
+  std::span<const TensorName> expert_tensors;
+  // Every layer's FFN is routed: a file without experts is refused (qwen3moe). GGUF files without
+  // <arch>.expert_feed_forward_length then give each expert feed_forward_length / experts used
+  // (llama.cpp's rule); otherwise an expert is feed_forward_length wide.
+  bool experts_only = false;
+  // The config.json key saying whether the chosen experts' probabilities are renormalised to sum
+  // to one (Qwen3-MoE's norm_topk_prob, false by default); empty: always (Mixtral).
+  std::string_view hf_expert_norm_key;
   // Rope layout. Hugging Face stores q_proj/k_proj rows in rotate_half (NeoX) order; llama.cpp's
   // converter permutes llama's to interleaved pairs, which GGUF llama runs as "norm" rope.
   // longctx reads HF weights unpermuted and runs NeoX rope on them (the same result).

@@ -60,6 +60,55 @@ void require_positive(const gguf::File& f, const std::string& key, int64_t value
 // rope.scaling.* as llama.cpp writes and reads them (llama-arch.cpp, llama-model.cpp): none,
 // linear, and yarn with llama.cpp's defaults. Anything else, or a yarn key longctx does not
 // implement set to other than its neutral value, is refused naming the key: never run unscaled.
+// Routed experts as llama.cpp's converter writes them (<arch>.expert_count, expert_used_count,
+// expert_feed_forward_length). What llama.cpp's variants add (shared experts, sigmoid gating,
+// grouped routing, a scale on the weights) longctx does not run: refused naming the key.
+ExpertFfn read_gguf_experts(const gguf::File& f, const std::string& p, const ModelConfig& c) {
+  ExpertFfn e;
+  const std::string count_key = p + "expert_count", used_key = p + "expert_used_count";
+  e.count = f.find_int<int64_t>(count_key).value_or(0);
+  if (e.count == 0) {
+    if (c.arch->experts_only) f.fail_key(count_key, f.find(count_key), "is missing or 0");
+    if (f.find(used_key)) f.fail_key(used_key, f.find(used_key), "is set without experts");
+    return e;
+  }
+  if (c.arch->expert_tensors.empty())
+    f.fail_key(
+        count_key, f.find(count_key),
+        "gives routed experts, which longctx runs for llama (Mixtral) and qwen3moe only, not " +
+            std::string(c.arch->name));
+  if (e.count < 0 || e.count > kMaxExperts)
+    f.fail_key(count_key, f.find(count_key),
+               "must be 1 to " + std::to_string(kMaxExperts) + ", got " + std::to_string(e.count));
+  e.used = f.get_int<int64_t>(used_key);
+  if (e.used < 1 || e.used > std::min(e.count, kMaxExpertsUsed))
+    f.fail_key(used_key, f.find(used_key),
+               "must be 1 to " + std::to_string(std::min(e.count, kMaxExpertsUsed)) + ", got " +
+                   std::to_string(e.used));
+  const std::string ff_key = p + "expert_feed_forward_length";
+  e.n_ff = f.find(ff_key) ? f.get_int<int64_t>(ff_key)
+                          : (c.arch->experts_only ? c.n_ff / e.used : c.n_ff);
+  require_positive(f, ff_key, e.n_ff);
+  // llama.cpp's softmax gating is 1; 0 is "not set".
+  if (auto gating = f.find_int<int64_t>(p + "expert_gating_func"); gating && *gating > 1)
+    f.fail_key(p + "expert_gating_func", f.find(p + "expert_gating_func"),
+               "is " + std::to_string(*gating) + "; longctx routes by softmax (1) only");
+  for (const char* key : {"expert_shared_count", "expert_shared_feed_forward_length",
+                          "expert_group_count", "expert_group_used_count"}) {
+    if (f.find_int<int64_t>(p + key).value_or(0) != 0)
+      f.fail_key(p + key, f.find(p + key), "is set; longctx does not implement it");
+  }
+  if (auto scale = f.find_float(p + "expert_weights_scale"); scale && *scale != 0 && *scale != 1)
+    f.fail_key(p + "expert_weights_scale", f.find(p + "expert_weights_scale"),
+               "scales the experts' weights; longctx does not implement it");
+  // llama.cpp renormalises the chosen experts' weights of both architectures.
+  if (f.find_bool(p + "expert_weights_norm") == false)
+    f.fail_key(p + "expert_weights_norm", f.find(p + "expert_weights_norm"),
+               "is false; llama.cpp renormalises " + std::string(c.arch->name) +
+                   "'s experts' weights and longctx does the same");
+  return e;
+}
+
 RopeScaling read_rope_scaling(const gguf::File& f, const std::string& p, int64_t n_ctx_train) {
   RopeScaling s;
   const std::string type_key = p + "rope.scaling.type";
@@ -290,6 +339,7 @@ ModelConfig read_config(const gguf::File& f) {
                    std::to_string(f.tensors().size()) + " tensors");
   }
   c.n_ff = per_layer_scalar(f, p + "feed_forward_length", c.n_layer);
+  c.experts = read_gguf_experts(f, p, c);
   c.n_head = per_layer_scalar(f, p + "attention.head_count", c.n_layer);
   require_positive(f, p + "attention.head_count", c.n_head);
   c.n_head_kv = f.find(p + "attention.head_count_kv")

@@ -51,6 +51,20 @@ struct LayerRope {
   float amplitude = 1.0f;
 };
 
+// A routed-expert FFN (mixture of experts) in every layer: the router's softmax over `count`
+// experts, each token's `used` most probable ones, their probabilities renormalised to sum to one
+// when `renormalize` (else the softmax's own), each expert a gated FFN `n_ff` wide. count 0: the
+// dense gated FFN. (transformers' Qwen3MoeTopKRouter and MixtralTopKRouter; llama.cpp's
+// build_moe_ffn with softmax gating.)
+struct ExpertFfn {
+  int64_t count = 0, used = 0, n_ff = 0;
+  bool renormalize = true;
+};
+// Bounds a file's expert counts must keep (every published model is far inside them: Qwen3-235B
+// has 128 experts, 8 used); the CPU and CUDA routers keep a token's choice on the stack.
+inline constexpr int64_t kMaxExperts = 1024;
+inline constexpr int64_t kMaxExpertsUsed = 32;
+
 struct ModelConfig {
   const ArchInfo* arch = nullptr;
   std::string name;  // general.name, if any
@@ -83,6 +97,9 @@ struct ModelConfig {
   // cap * tanh(x / cap). 0: none.
   float attn_softcap = 0.0f;
   float final_softcap = 0.0f;
+  ExpertFfn experts;
+
+  bool routed() const { return experts.count > 0; }
 
   int64_t n_local_layers() const;
   bool rotates(int64_t layer) const {

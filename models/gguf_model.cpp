@@ -30,6 +30,24 @@ class GgufTensors final : public TensorSource {
     return {kernels::BlockType(t.type.id), t.data, rows, cols, t.row_bytes()};
   }
 
+  // GGUF writes a stack of `count` [rows][cols] matrices with the shape [cols, rows, count].
+  std::vector<MatrixView> stacked(const std::string& name, int64_t count, int64_t rows,
+                                  int64_t cols) override {
+    const gguf::TensorInfo& t = f_.tensor(name);
+    expect_shape(t, {cols, rows, count});
+    if (!t.type.decodable) {
+      throw Error(f_.source() + ": tensor '" + name + "' has type " + std::string(t.type.name) +
+                  ", which longctx cannot compute with");
+    }
+    if (cols > 32768) throw Error(f_.source() + ": tensor '" + name + "' rows are too long");
+    std::vector<MatrixView> out;
+    const int64_t row_bytes = t.row_bytes();
+    for (int64_t e = 0; e < count; ++e)
+      out.push_back(
+          {kernels::BlockType(t.type.id), t.data + e * rows * row_bytes, rows, cols, row_bytes});
+    return out;
+  }
+
   // GGUF norms already hold what the recipe multiplies by (the converters add Gemma's one).
   const float* vector(const std::string& name, int64_t n, bool) override {
     const gguf::TensorInfo* t = &f_.tensor(name);  // throws "missing"

@@ -161,6 +161,11 @@ void read_hf_window(const ConfigReader& r, const HfClass& hf, ModelConfig& c) {
       window();
       c.layer_is_local.assign(size_t(c.n_layer), true);
       return;
+    case HfWindow::FlaggedAll:
+      if (!r.boolean("use_sliding_window", false) || !r.present("sliding_window")) return;
+      window();
+      c.layer_is_local.assign(size_t(c.n_layer), true);
+      return;
     case HfWindow::Flagged: {
       if (!r.boolean("use_sliding_window", false)) return;
       window();
@@ -200,6 +205,32 @@ void read_hf_window(const ConfigReader& r, const HfClass& hf, ModelConfig& c) {
     for (int64_t il = 0; il < c.n_layer; ++il)
       c.layer_is_local[size_t(il)] = il % period < period - 1;
   }
+}
+
+// Routed experts as transformers' Qwen3MoeConfig and MixtralConfig give them. Layers with a dense
+// FFN among routed ones (Qwen3-MoE's decoder_sparse_step, mlp_only_layers) are refused: every
+// published Qwen3-MoE routes every layer.
+ExpertFfn read_hf_experts(const ConfigReader& r, const HfClass& hf, const ModelConfig& c) {
+  ExpertFfn e;
+  if (!hf.routed) return e;
+  const char* count_key = r.present("num_local_experts") ? "num_local_experts" : "num_experts";
+  e.count = r.integer(count_key);
+  if (e.count < 1 || e.count > kMaxExperts)
+    r.fail(count_key, "must be 1 to " + std::to_string(kMaxExperts));
+  e.used = r.integer("num_experts_per_tok");
+  if (e.used < 1 || e.used > std::min(e.count, kMaxExpertsUsed))
+    r.fail("num_experts_per_tok",
+           "must be 1 to " + std::to_string(std::min(e.count, kMaxExpertsUsed)));
+  e.n_ff = r.present("moe_intermediate_size") ? r.integer("moe_intermediate_size") : c.n_ff;
+  if (e.n_ff <= 0) r.fail("moe_intermediate_size", "must be positive");
+  const std::string norm_key(c.arch->hf_expert_norm_key);
+  e.renormalize = norm_key.empty() || r.boolean(norm_key, false);
+  if (r.integer("decoder_sparse_step", 1) != 1)
+    r.fail("decoder_sparse_step", "must be 1 (every layer routed); longctx runs no mixed layers");
+  if (const json* dense = r.present("mlp_only_layers");
+      dense && !(dense->is_array() && dense->empty()))
+    r.fail("mlp_only_layers", "must be empty (every layer routed); longctx runs no mixed layers");
+  return e;
 }
 
 // The config.json key that holds a validated field.
@@ -364,6 +395,7 @@ ModelConfig read_hf_config(const ConfigReader& r, const std::function<size_t()>&
       *cap = float(v);
     }
   }
+  c.experts = read_hf_experts(r, *find_hf_class(hf_arch), c);
   read_hf_no_rope(r, c);
   read_hf_window(r, *find_hf_class(hf_arch), c);
   read_hf_activation(r, c);

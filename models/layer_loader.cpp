@@ -47,6 +47,13 @@ Shape shape_of(LayerTensor role, const ModelConfig& c) {
       return {q_dim + kv_dim + v_dim, d};
     case LayerTensor::GateUp:
       return {2 * c.n_ff, d};
+    case LayerTensor::Router:
+      return {c.experts.count, d};
+    case LayerTensor::GateExps:
+    case LayerTensor::UpExps:
+      return {c.experts.n_ff, d};
+    case LayerTensor::DownExps:
+      return {d, c.experts.n_ff};
   }
   throw Error("unknown layer tensor");
 }
@@ -102,8 +109,14 @@ void assign(LayerWeights& L, LayerTensor role, const MatrixView& m, const float*
     case LayerTensor::PostFfnNorm:
       L.post_ffn_norm = v;
       break;
+    case LayerTensor::Router:
+      L.router = m;
+      break;
     case LayerTensor::Wqkv:  // split by load_weights
     case LayerTensor::GateUp:
+    case LayerTensor::GateExps:  // one view per expert: read by load_weights
+    case LayerTensor::UpExps:
+    case LayerTensor::DownExps:
       break;
   }
 }
@@ -124,7 +137,29 @@ bool derived_buffer(const std::string& name) {
          name.compare(name.size() - suffix.size(), suffix.size(), suffix) == 0;
 }
 
+bool dense_ffn(LayerTensor role) {
+  return role == LayerTensor::Gate || role == LayerTensor::Up || role == LayerTensor::Down ||
+         role == LayerTensor::GateUp;
+}
+
+std::vector<MatrixView>* experts_of(LayerWeights& L, LayerTensor role) {
+  switch (role) {
+    case LayerTensor::GateExps:
+      return &L.gate_exps;
+    case LayerTensor::UpExps:
+      return &L.up_exps;
+    case LayerTensor::DownExps:
+      return &L.down_exps;
+    default:
+      return nullptr;
+  }
+}
+
 }  // namespace
+
+std::vector<MatrixView> TensorSource::stacked(const std::string& name, int64_t, int64_t, int64_t) {
+  throw Error(where() + ": tensor '" + name + "': this format holds no stacked experts");
+}
 
 void load_weights(Model& model, TensorSource& src, bool hf, std::optional<bool> tied) {
   const ModelConfig& c = model.config;
@@ -150,11 +185,28 @@ void load_weights(Model& model, TensorSource& src, bool hf, std::optional<bool> 
   for (int64_t il = 0; il < c.n_layer; ++il) {
     const std::string prefix = (hf ? "model.layers." : "blk.") + std::to_string(il) + ".";
     LayerWeights L;
-    for (const TensorName& t : arch.tensors) {
+    // The FFN's variant point: the dense gated FFN's tensors, or the routed experts'.
+    std::vector<TensorName> tensors;
+    for (const TensorName& t : arch.tensors)
+      if (!(c.routed() && dense_ffn(t.role))) tensors.push_back(t);
+    if (c.routed())
+      tensors.insert(tensors.end(), arch.expert_tensors.begin(), arch.expert_tensors.end());
+    for (const TensorName& t : tensors) {
       const std::string name = prefix + std::string(hf ? t.hf : t.gguf);
       if (t.need == Need::Optional && !src.has(name)) continue;
       const Shape s = shape_of(t.role, c);
-      if (t.role == LayerTensor::Wqkv) {
+      if (std::vector<MatrixView>* experts = experts_of(L, t.role)) {
+        const size_t mark = name.find("{e}");
+        if (mark == std::string::npos) {  // one tensor stacking them
+          *experts = src.stacked(take(name), c.experts.count, s.rows, s.cols);
+        } else {  // one tensor each
+          for (int64_t e = 0; e < c.experts.count; ++e) {
+            std::string each = name;
+            each.replace(mark, 3, std::to_string(e));
+            experts->push_back(src.matrix(take(each), s.rows, s.cols));
+          }
+        }
+      } else if (t.role == LayerTensor::Wqkv) {
         const MatrixView m = src.matrix(take(name), s.rows, s.cols);
         const int64_t q = c.n_head * c.head_dim, k = c.n_head_kv * c.head_dim;
         L.wq = rows_of(m, 0, q);

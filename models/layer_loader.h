@@ -19,6 +19,9 @@ class TensorSource {
   // Throws longctx::Error naming the tensor when it is missing, has another shape, or a type
   // longctx cannot compute with.
   virtual MatrixView matrix(const std::string& name, int64_t rows, int64_t cols) = 0;
+  // `count` matrices of [rows][cols] stacked in one tensor (GGUF's routed experts), one view each.
+  virtual std::vector<MatrixView> stacked(const std::string& name, int64_t count, int64_t rows,
+                                          int64_t cols);
   // A float vector of n; `norm` marks a norm's weight (the format may store it shifted).
   virtual const float* vector(const std::string& name, int64_t n, bool norm) = 0;
   // Every tensor the file holds, for the check that the recipe reads all of them.

@@ -25,8 +25,12 @@ struct LayerWeights {
   const float* k_norm = nullptr;
   const float* post_attn_norm = nullptr;  // gemma3 sandwich norms
   const float* ffn_norm = nullptr;
-  MatrixView w_gate, w_up, w_down;
+  MatrixView w_gate, w_up, w_down;  // the dense gated FFN
   const float* post_ffn_norm = nullptr;
+  // Routed experts (ModelConfig::experts): the router [count][n_embd] and each expert's matrices,
+  // one view per expert (a GGUF's 3-D tensor sliced: every expert's rows are contiguous).
+  MatrixView router;
+  std::vector<MatrixView> gate_exps, up_exps, down_exps;
 };
 
 struct ModelFiles;

@@ -179,3 +179,36 @@ TEST_CASE("tiny smollm3 with its window on the NoPE layers equals transformers",
   CHECK(model->config.layer_is_local == std::vector<bool>{false, true, false, true});
   CHECK(model->config.sliding_window == 16);
 }
+
+// Routed experts. Qwen3-MoE: every layer's FFN 8 experts of 16, 2 per token renormalised
+// (norm_topk_prob), yarn at 4x its original context; the GGUF stacks the experts in 3-D tensors
+// (ffn_*_exps) as llama.cpp's converter does. A router taking only its first choice, or weights
+// left unrenormalised, moves the logits past the tolerance.
+TEST_CASE("tiny qwen3-moe with routed experts and yarn equals transformers, folder and GGUF",
+          "[model][hf][moe]") {
+  check_tiny("tiny-qwen3moe", "qwen3moe");
+  check_tiny("tiny-qwen3moe", "qwen3moe", ".gguf");
+  for (const char* file : {"", ".gguf"}) {
+    auto model = load_model(test::model_path("tiny/tiny-qwen3moe") + file);
+    const ExpertFfn& e = model->config.experts;
+    CHECK((e.count == 8 && e.used == 2 && e.n_ff == 16 && e.renormalize));
+    const LayerWeights& L = model->layers[1];
+    REQUIRE(L.gate_exps.size() == 8);
+    CHECK((L.down_exps[7].rows == 32 && L.down_exps[7].cols == 16));
+    CHECK(L.w_gate.data == nullptr);  // no dense FFN
+  }
+}
+// transformers' default for Qwen3-MoE: the chosen experts keep their softmax probabilities.
+TEST_CASE("tiny qwen3-moe with norm_topk_prob false keeps the softmax's weights",
+          "[model][hf][moe]") {
+  check_tiny("tiny-qwen3moe-unnormed", "qwen3moe");
+  CHECK_FALSE(
+      load_model(test::model_path("tiny/tiny-qwen3moe-unnormed"))->config.experts.renormalize);
+}
+// Mixtral: MixtralForCausalLM's block_sparse_moe (w1 gate, w3 up, w2 down) in a folder, llama
+// with expert keys and tensors in a GGUF.
+TEST_CASE("tiny mixtral equals transformers, as a folder and as a llama GGUF with experts",
+          "[model][hf][moe]") {
+  check_tiny("tiny-mixtral", "llama");
+  check_tiny("tiny-mixtral", "llama", ".gguf");
+}

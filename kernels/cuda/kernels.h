@@ -63,6 +63,18 @@ void scale(float* y, float alpha, int64_t n);
 // gate[i] = act(gate[i]) * up[i], act = GELU (tanh form) or SiLU.
 void gated(float* gate, const float* up, int64_t n, bool gelu);
 
+// --- routed experts (ops.cu) ---------------------------------------------------------------------
+// Each of n tokens' `used` experts of the largest logits [t][count] and their softmax weights,
+// renormalised over the chosen ones when asked: ids, weights [t][used] (kernels::route_token).
+void route(const float* logits, int64_t n, int64_t count, int64_t used, bool renormalize,
+           int32_t* ids, float* weights);
+// out[i] = row slots[i] / used of x (rows of dim), i < m: the tokens routed to one expert.
+void gather_rows(const float* x, const int32_t* slots, int64_t m, int64_t used, int64_t dim,
+                 float* out);
+// y[slots[i] / used] += weights[slots[i]] * x[i] (rows of dim), i < m; the m tokens distinct.
+void add_weighted_rows(const float* x, const int32_t* slots, const float* weights, int64_t m,
+                       int64_t used, int64_t dim, float* y);
+
 // --- KV cache and attention (attention.cu) -----------------------------------------------------
 // Writes n_tokens rows of each KV head, src [t][n_kv_head][dim], into the cache
 // [n_kv_head][capacity] rows at slots first_slot + t, in the cache's precision, and their

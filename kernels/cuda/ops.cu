@@ -1,5 +1,6 @@
 // Norms, rotary embedding, activations and element-wise arithmetic on the device, following the
 // CPU versions in kernels/cpu/ops.cpp operation for operation where the order matters.
+#include "kernels/common/routing.h"
 #include "kernels/cuda/kernels.h"
 #include "kernels/cuda/launch.h"
 
@@ -74,7 +75,57 @@ __global__ void gated_kernel(float* gate, const float* up, int64_t n, bool gelu)
   gate[i] = g / (1.0f + expf(z)) * up[i];
 }
 
+// One thread per token: its experts and their weights (kernels::route_token, as the CPU).
+__global__ void route_kernel(const float* logits, int64_t n, int64_t count, int64_t used,
+                             bool renormalize, int32_t* ids, float* weights) {
+  const int64_t t = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (t >= n) return;
+  kernels::route_token(logits + t * count, int32_t(count), int32_t(used), renormalize,
+                       ids + t * used, weights + t * used);
+}
+
+// One thread per element of the m gathered rows: row i is x's row slots[i] / used.
+__global__ void gather_rows_kernel(const float* x, const int32_t* slots, int64_t m, int64_t used,
+                                   int64_t dim, float* out) {
+  const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= m * dim) return;
+  out[i] = x[int64_t(slots[i / dim]) / used * dim + i % dim];
+}
+
+// One thread per element: y's row slots[i] / used += weights[slots[i]] * x's row i. The rows of
+// one launch are distinct tokens (a token routes to an expert once): no two threads add to one.
+__global__ void add_weighted_rows_kernel(const float* x, const int32_t* slots, const float* weights,
+                                         int64_t m, int64_t used, int64_t dim, float* y) {
+  const int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
+  if (i >= m * dim) return;
+  const int32_t slot = slots[i / dim];
+  y[int64_t(slot) / used * dim + i % dim] += weights[slot] * x[i];
+}
+
 }  // namespace
+
+void route(const float* logits, int64_t n, int64_t count, int64_t used, bool renormalize,
+           int32_t* ids, float* weights) {
+  if (n == 0) return;
+  LC_LAUNCH(grid_for(n), kThreads, 0, route_kernel)
+  (logits, n, count, used, renormalize, ids, weights);
+  check_launch("route");
+}
+
+void gather_rows(const float* x, const int32_t* slots, int64_t m, int64_t used, int64_t dim,
+                 float* out) {
+  if (m == 0) return;
+  LC_LAUNCH(grid_for(m * dim), kThreads, 0, gather_rows_kernel)(x, slots, m, used, dim, out);
+  check_launch("gather_rows");
+}
+
+void add_weighted_rows(const float* x, const int32_t* slots, const float* weights, int64_t m,
+                       int64_t used, int64_t dim, float* y) {
+  if (m == 0) return;
+  LC_LAUNCH(grid_for(m * dim), kThreads, 0, add_weighted_rows_kernel)
+  (x, slots, weights, m, used, dim, y);
+  check_launch("add_weighted_rows");
+}
 
 void rms_norm(const float* x, const float* w, float eps, int64_t n_rows, int64_t dim, float* y) {
   if (n_rows == 0) return;
