@@ -14,39 +14,15 @@
 #include "support/error.h"
 #include "tests/fixtures.h"
 #include "tests/host_cache.h"
+#include "tests/session_runs.h"
 #include "tokenizer/tokenizer.h"
 
 using namespace longctx;
+using test::load_or_fail;
+using test::logits_under;
+using test::prompt_and_decode;
 
 namespace {
-
-// Logits of a prompt and of `steps` greedy decode steps in a session.
-std::vector<float> prompt_and_decode(Session& s, const std::vector<int32_t>& ids, int steps) {
-  std::vector<float> all;
-  auto l = s.eval(ids);
-  all.insert(all.end(), l.begin(), l.end());
-  for (int i = 0; i < steps; ++i) {  // decode steps, where the sparse policies plan
-    int32_t one[1] = {int32_t(std::max_element(l.begin(), l.end()) - l.begin())};
-    l = s.eval(one);
-    all.insert(all.end(), l.begin(), l.end());
-  }
-  return all;
-}
-
-// The same under one policy for all layers, in a fresh session.
-std::vector<float> logits_under(const Model& model, const std::vector<int32_t>& ids,
-                                const std::string& attn, int steps, KvType kv = KvType::F16) {
-  Session s(model,
-            SessionOptions{128, 64, policies_for_all_layers(attn, model.config.n_layer), kv});
-  return prompt_and_decode(s, ids, steps);
-}
-
-// A real model from the cache, or a failure that says how to get it.
-std::unique_ptr<Model> load_or_fail(const std::string& file) {
-  std::string path = test::model_path(file);
-  if (!std::filesystem::exists(path)) FAIL("model " << path << " is missing: run scripts/setup");
-  return load_model(path);
-}
 
 // One decode step (the newest cached token's query) of layer 0 over everything `cache` holds.
 StepInfo decode_step(const test::HostCache& cache, const float* q, int64_t n_head,

@@ -26,9 +26,14 @@ constexpr double kTolerance = 1e-4;
 // The rotated dimensions' factor the rope operation is tested with (yarn's attention factor).
 constexpr double kRopeAmplitude = 1.25;
 
+// The routed experts of the tiny model: 6 of 32 wide (the CUDA products take rows of whole
+// 32-element blocks), 2 per token.
+constexpr int64_t kExperts = 6, kExpertsUsed = 2, kExpertFf = 32;
+
 struct TinyModel {
   Model model;
-  explicit TinyModel(RopeType rope) {
+  // `renormalize`: whether the routed experts' weights are renormalised over the chosen ones.
+  TinyModel(RopeType rope, bool renormalize) {
     ModelConfig& c = model.config;
     c.arch = find_arch("llama");
     c.n_ctx_train = 64;
@@ -45,6 +50,7 @@ struct TinyModel {
     c.rope_base = 10000.0;
     c.attention_scale = float(1.0 / std::sqrt(16.0));
     c.layer_is_local = {false};
+    c.experts = {kExperts, kExpertsUsed, kExpertFf, renormalize};
     std::mt19937 rng(7);
     std::normal_distribution<float> normal(0.0f, 0.5f);
     auto matrix = [&](int64_t rows, int64_t cols) {
@@ -58,7 +64,7 @@ struct TinyModel {
       for (float& x : v) x = 1.0f + normal(rng);
       return v.data();
     };
-    model.owned.reserve(32);  // views point into the vectors: no reallocation
+    model.owned.reserve(64);  // views point into the vectors: no reallocation
     model.token_embd = matrix(c.n_vocab, c.n_embd);
     model.output = matrix(c.n_vocab, c.n_embd);
     model.output_norm = vector(c.n_embd);
@@ -73,6 +79,12 @@ struct TinyModel {
     L.w_gate = matrix(c.n_ff, c.n_embd);
     L.w_up = matrix(c.n_ff, c.n_embd);
     L.w_down = matrix(c.n_embd, c.n_ff);
+    L.router = matrix(kExperts, c.n_embd);
+    for (int64_t e = 0; e < kExperts; ++e) {
+      L.gate_exps.push_back(matrix(kExpertFf, c.n_embd));
+      L.up_exps.push_back(matrix(kExpertFf, c.n_embd));
+      L.down_exps.push_back(matrix(c.n_embd, kExpertFf));
+    }
     model.layers.push_back(L);
   }
   const float* row(const MatrixView& m, int64_t r) const {
@@ -356,6 +368,82 @@ std::vector<OpCase> op_table(const TinyModel& tm) {
                    for (size_t i = 0; i < x.size(); ++i) out.push_back(double(x[i]) + h[i]);
                    return out;
                  }});
+  // Routing: token 0's two largest logits tie (the lower id first), token 1 has all equal.
+  std::vector<float> router = random_floats(n * kExperts, 8);
+  router[1] = router[4] = 3.0f;
+  for (int64_t x = 0; x < kExperts; ++x) router[size_t(kExperts + x)] = 0.5f;
+  // The reference choice: ids by descending logit (ties: lower id), softmax over every expert in
+  // double, renormalised over the chosen ones when the model says so.
+  auto route_ref = [=](int64_t t, std::vector<int64_t>& ids, std::vector<double>& w) {
+    const float* l = router.data() + t * kExperts;
+    ids.resize(size_t(kExperts));
+    for (int64_t x = 0; x < kExperts; ++x) ids[size_t(x)] = x;
+    std::stable_sort(ids.begin(), ids.end(), [l](int64_t a, int64_t b) { return l[a] > l[b]; });
+    ids.resize(size_t(kExpertsUsed));
+    double z = 0, chosen = 0;
+    for (int64_t x = 0; x < kExperts; ++x) z += std::exp(double(l[x]));
+    w.clear();
+    for (int64_t id : ids) chosen += w.emplace_back(std::exp(double(l[id])) / z);
+    if (c.experts.renormalize)
+      for (double& e : w) e /= chosen;
+  };
+  ops.push_back({"route (softmax top-k)",
+                 [=](Backend& b, KvBook&) {
+                   b.write(Act::Router, router.data(), n * kExperts);
+                   b.route(n);
+                   const Routes r = b.routes(n);
+                   std::vector<float> out(r.ids.begin(), r.ids.end());
+                   out.insert(out.end(), r.weights.begin(), r.weights.end());
+                   return out;
+                 },
+                 [=] {
+                   std::vector<double> ids, weights;
+                   for (int64_t t = 0; t < n; ++t) {
+                     std::vector<int64_t> id;
+                     std::vector<double> w;
+                     route_ref(t, id, w);
+                     ids.insert(ids.end(), id.begin(), id.end());
+                     weights.insert(weights.end(), w.begin(), w.end());
+                   }
+                   ids.insert(ids.end(), weights.begin(), weights.end());
+                   return ids;
+                 }});
+  ops.push_back({"route + experts",
+                 [=](Backend& b, KvBook&) {
+                   b.write(Act::Router, router.data(), n * kExperts);
+                   b.write(Act::H, h.data(), n * d);
+                   b.route(n);
+                   b.experts(L, Activation::Silu, n);
+                   return read(b, Act::O, n * d);
+                 },
+                 [=] {
+                   std::vector<double> out(size_t(n * d), 0.0);
+                   for (int64_t t = 0; t < n; ++t) {
+                     std::vector<int64_t> ids;
+                     std::vector<double> w;
+                     route_ref(t, ids, w);
+                     const std::vector<float> in(h.begin() + t * d, h.begin() + (t + 1) * d);
+                     for (size_t j = 0; j < ids.size(); ++j) {
+                       const size_t x = size_t(ids[j]);
+                       std::vector<double> act(static_cast<size_t>(kExpertFf));
+                       for (int64_t r = 0; r < kExpertFf; ++r) {
+                         double g = 0, u = 0;
+                         for (int64_t i = 0; i < d; ++i) {
+                           g += double(tiny->row(L.gate_exps[x], r)[i]) * in[size_t(i)];
+                           u += double(tiny->row(L.up_exps[x], r)[i]) * in[size_t(i)];
+                         }
+                         act[size_t(r)] = g / (1.0 + std::exp(-g)) * u;
+                       }
+                       for (int64_t r = 0; r < d; ++r) {
+                         double y = 0;
+                         for (int64_t i = 0; i < kExpertFf; ++i)
+                           y += double(tiny->row(L.down_exps[x], r)[i]) * act[size_t(i)];
+                         out[size_t(t * d + r)] += w[j] * y;
+                       }
+                     }
+                   }
+                   return out;
+                 }});
   ops.push_back({"output from row 1",
                  [=](Backend& b, KvBook&) {
                    b.write(Act::H, h.data(), n * d);
@@ -379,7 +467,8 @@ KvLayout layout_of(const ModelConfig& c) {
 
 TEST_CASE("every backend operation equals its reference, on every backend present", "[backend]") {
   for (RopeType rope : {RopeType::Norm, RopeType::Neox}) {
-    TinyModel tm(rope);
+    // The two models cover both routings: weights renormalised over the chosen experts or not.
+    TinyModel tm(rope, rope == RopeType::Neox);
     const ModelConfig& c = tm.model.config;
     // The CPU backend against double precision; every other registered backend this machine can
     // run against the CPU.

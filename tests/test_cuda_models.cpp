@@ -1,5 +1,6 @@
-// Whole models on the CUDA backend against the CPU session: both real GGUF models and two tiny
-// Hugging Face folders, dense and every attention policy. Part of test_cuda (tests/cuda_check.h).
+// Whole models on the CUDA backend against the CPU session: both real GGUF models and tiny
+// Hugging Face models (two dense, two with routed experts), dense and every attention policy. Part
+// of test_cuda (tests/cuda_check.h).
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
@@ -137,7 +138,9 @@ void test_models() {
   // LONGCTX_CUDA_TEST_MODELS=NAME: only the models whose file name contains NAME ("tiny": the
   // tiny folders; the sanitized CPU execution runs "tiny-llama").
   const std::string only = which ? which : "";
-  for (const char* m : {kSmolLM2, kGemma3, "tiny/tiny-llama", "tiny/tiny-gemma3"}) {
+  // The tiny routed-expert models: Qwen3-MoE's folder and Mixtral's GGUF (3-D expert tensors).
+  for (const char* m : {kSmolLM2, kGemma3, "tiny/tiny-llama", "tiny/tiny-gemma3",
+                        "tiny/tiny-qwen3moe", "tiny/tiny-mixtral.gguf"}) {
     const bool tiny = std::string(m).rfind("tiny/", 0) == 0;
     if (!only.empty() && std::string(m).find(only) == std::string::npos) continue;
     for (const Run& r : runs) {

@@ -191,10 +191,10 @@ TEST_CASE("tiny qwen3-moe with routed experts and yarn equals transformers, fold
   for (const char* file : {"", ".gguf"}) {
     auto model = load_model(test::model_path("tiny/tiny-qwen3moe") + file);
     const ExpertFfn& e = model->config.experts;
-    CHECK((e.count == 8 && e.used == 2 && e.n_ff == 16 && e.renormalize));
+    CHECK((e.count == 8 && e.used == 2 && e.n_ff == 32 && e.renormalize));
     const LayerWeights& L = model->layers[1];
     REQUIRE(L.gate_exps.size() == 8);
-    CHECK((L.down_exps[7].rows == 32 && L.down_exps[7].cols == 16));
+    CHECK((L.down_exps[7].rows == 32 && L.down_exps[7].cols == 32));
     CHECK(L.w_gate.data == nullptr);  // no dense FFN
   }
 }
