@@ -21,8 +21,9 @@ struct HfFolder {
 
   static constexpr int64_t kEmbd = 8, kHeads = 2, kHeadDim = 4, kFf = 16, kVocab = 16;
 
-  // `extra`: more tensors of kEmbd floats, beyond what a llama layer has.
-  explicit HfFolder(const std::vector<std::string>& extra = {}) {
+  // `extra`: more tensors of kEmbd floats, beyond what a llama layer has. `experts` > 0: a
+  // Mixtral folder, the FFN that many routed experts (2 per token) of kFf.
+  explicit HfFolder(const std::vector<std::string>& extra = {}, int64_t experts = 0) {
     config = {{"architectures", {"LlamaForCausalLM"}},
               {"hidden_size", kEmbd},
               {"num_hidden_layers", 1},
@@ -69,9 +70,22 @@ struct HfFolder {
     add(p + "self_attn.v_proj.weight", {q, kEmbd});
     add(p + "self_attn.o_proj.weight", {kEmbd, q});
     add(p + "post_attention_layernorm.weight", {kEmbd});
-    add(p + "mlp.gate_proj.weight", {kFf, kEmbd});
-    add(p + "mlp.up_proj.weight", {kFf, kEmbd});
-    add(p + "mlp.down_proj.weight", {kEmbd, kFf});
+    if (experts > 0) {
+      config["architectures"] = {"MixtralForCausalLM"};
+      config["num_local_experts"] = experts;
+      config["num_experts_per_tok"] = 2;
+      add(p + "block_sparse_moe.gate.weight", {experts, kEmbd});
+      for (int64_t e = 0; e < experts; ++e) {
+        const std::string x = p + "block_sparse_moe.experts." + std::to_string(e) + ".";
+        add(x + "w1.weight", {kFf, kEmbd});
+        add(x + "w3.weight", {kFf, kEmbd});
+        add(x + "w2.weight", {kEmbd, kFf});
+      }
+    } else {
+      add(p + "mlp.gate_proj.weight", {kFf, kEmbd});
+      add(p + "mlp.up_proj.weight", {kFf, kEmbd});
+      add(p + "mlp.down_proj.weight", {kEmbd, kFf});
+    }
     for (const std::string& name : extra) add(name, {kEmbd});
     weights = build_safetensors(t, {{"format", "pt"}});
   }

@@ -287,6 +287,47 @@ TEST_CASE("SmolLM3's NoPE layer list and interval out of range are refused", "[b
              Catch::Contains("key 'no_rope_layer_interval'"));
 }
 
+// Routed experts (transformers' Qwen3MoeConfig, MixtralConfig): counts out of range, and layers
+// with a dense FFN among routed ones, are refused by key; a folder whose config routes but whose
+// weights are dense names the router it misses.
+TEST_CASE("expert counts out of range and mixed dense layers are refused by key", "[bad_input]") {
+  auto moe_error = [](const char* arch, const json& keys) {
+    test::HfFolder folder;  // one layer, llama's dense tensors
+    folder.config["architectures"] = {arch};
+    for (const auto& [key, value] : keys.items()) folder.config[key] = value;
+    return load_error(folder);
+  };
+  const json qwen = {{"num_experts", 8}, {"num_experts_per_tok", 2}};
+  auto with = [](json base, const char* key, const json& value) {
+    base[key] = value;
+    return base;
+  };
+  const char* q = "Qwen3MoeForCausalLM";
+  const test::HfFolder mixtral({}, 4);  // a whole one loads, with its experts
+  CHECK(load_error(mixtral).empty());
+  CHECK_THAT(moe_error(q, with(qwen, "num_experts", 0)),
+             Catch::Contains("key 'num_experts' must be 1 to 1024"));
+  CHECK_THAT(moe_error(q, with(qwen, "num_experts", 1 << 20)),
+             Catch::Contains("key 'num_experts' must be 1 to 1024"));
+  CHECK_THAT(moe_error(q, with(qwen, "num_experts_per_tok", 9)),
+             Catch::Contains("key 'num_experts_per_tok' must be 1 to 8"));
+  CHECK_THAT(moe_error(q, with(qwen, "moe_intermediate_size", -1)),
+             Catch::Contains("key 'moe_intermediate_size' must be positive"));
+  CHECK_THAT(moe_error(q, with(qwen, "decoder_sparse_step", 2)),
+             Catch::Contains("key 'decoder_sparse_step' must be 1 (every layer routed)"));
+  CHECK_THAT(moe_error(q, with(qwen, "mlp_only_layers", json::array({0}))),
+             Catch::Contains("key 'mlp_only_layers' must be empty"));
+  CHECK_THAT(moe_error(q, with(qwen, "norm_topk_prob", "yes")),
+             Catch::Contains("key 'norm_topk_prob' is not true or false"));
+  CHECK_THAT(moe_error(q, json{{"num_experts", 8}}), Catch::Contains("num_experts_per_tok"));
+  CHECK_THAT(moe_error(q, qwen), Catch::Contains("' is missing"));  // its q_norm, first
+  CHECK_THAT(moe_error("MixtralForCausalLM", json{{"num_local_experts", "8"}}),
+             Catch::Contains("key 'num_local_experts' is not an integer"));
+  CHECK_THAT(
+      moe_error("MixtralForCausalLM", json{{"num_local_experts", 4}, {"num_experts_per_tok", 2}}),
+      Catch::Contains("'model.layers.0.block_sparse_moe.gate.weight' is missing"));
+}
+
 TEST_CASE("a weight_map shard outside the folder is refused", "[bad_input]") {
   for (const char* shard : {"/etc/passwd", "../model.safetensors", "sub/model.safetensors", ".."}) {
     INFO(shard);

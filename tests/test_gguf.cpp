@@ -359,3 +359,59 @@ TEST_CASE("hostile values of the right type in GGUF metadata are refused by key"
     CHECK_NOTHROW(read_config(gguf::File::from_bytes("unset.gguf", b.build())));
   }
 }
+
+// Routed experts as llama.cpp's converter writes them (Mixtral: llama with expert keys), and the
+// variants of llama.cpp's MoE graph longctx does not run, refused by key.
+TEST_CASE("expert keys are read, and the MoE variants longctx does not run are refused by key") {
+  using VT = gguf::ValueType;
+  using Add = std::function<void(GgufBuilder&)>;
+  auto u32 = [](const std::string& key, uint32_t v) -> Add {
+    return [=](GgufBuilder& b) { b.kv(key, VT::UINT32, v); };
+  };
+  auto config_with = [](const std::vector<Add>& adds) {
+    GgufBuilder b;
+    test::rich_gguf(&b);
+    for (const Add& add : adds) add(b);
+    return read_config(gguf::File::from_bytes("moe.gguf", b.build()));
+  };
+  const Add eight = u32("llama.expert_count", 8), two = u32("llama.expert_used_count", 2);
+  const ModelConfig c = config_with({eight, two});
+  CHECK((c.experts.count == 8 && c.experts.used == 2 && c.experts.renormalize));
+  CHECK(c.experts.n_ff == c.n_ff);  // llama's experts are feed_forward_length wide
+  CHECK(config_with({eight, two, u32("llama.expert_feed_forward_length", 48)}).experts.n_ff == 48);
+  CHECK_FALSE(config_with({}).routed());
+  struct Case {
+    std::vector<Add> adds;
+    std::string key, expect;
+  };
+  const Case cases[] = {
+      {{eight, u32("llama.expert_used_count", 0)}, "llama.expert_used_count", "must be 1 to 8"},
+      {{eight, u32("llama.expert_used_count", 9)}, "llama.expert_used_count", "must be 1 to 8"},
+      {{u32("llama.expert_count", 5000), two}, "llama.expert_count", "must be 1 to 1024"},
+      {{two}, "llama.expert_used_count", "is set without experts"},
+      {{eight}, "llama.expert_used_count", "missing"},
+      {{eight, two, u32("llama.expert_feed_forward_length", 0)},
+       "llama.expert_feed_forward_length",
+       "must be positive"},
+      {{eight, two, u32("llama.expert_gating_func", 2)},
+       "llama.expert_gating_func",
+       "longctx routes by softmax (1) only"},
+      {{eight, two, u32("llama.expert_shared_count", 1)},
+       "llama.expert_shared_count",
+       "does not implement it"},
+      {{eight, two, u32("llama.expert_group_count", 4)},
+       "llama.expert_group_count",
+       "does not implement it"},
+      {{eight, two, [](GgufBuilder& b) { b.kv("llama.expert_weights_scale", VT::FLOAT32, 2.5f); }},
+       "llama.expert_weights_scale",
+       "does not implement it"},
+      {{eight, two, [](GgufBuilder& b) { b.kv("llama.expert_weights_norm", VT::BOOL, false); }},
+       "llama.expert_weights_norm",
+       "llama.cpp renormalises"},
+  };
+  for (const Case& k : cases) {
+    INFO(k.key << ": " << k.expect);
+    CHECK_THROWS_WITH(config_with(k.adds), Catch::Contains("moe.gguf") && Catch::Contains(k.key) &&
+                                               Catch::Contains(k.expect));
+  }
+}

@@ -137,10 +137,11 @@ int main(int argc, char** argv) {
 
   // config.json of the newer architectures and rope scalings, so their keys are damaged too:
   // Gemma 2's soft-caps and alternating windows, llama3 and yarn rope_scaling, SmolLM3's NoPE
-  // layer list and its window on them.
+  // layer list and its window on them, Mixtral's routed experts.
   {
-    Tally t{"config.json (gemma2, llama3, yarn, smollm3)"};
+    Tally t{"config.json (gemma2, llama3, yarn, smollm3, mixtral)"};
     longctx::test::HfFolder gemma2 = base, llama3 = base, yarn = base, smollm3 = base;
+    const longctx::test::HfFolder mixtral({}, 4);
     smollm3.config["architectures"] = {"SmolLM3ForCausalLM"};
     smollm3.config["no_rope_layers"] = {0};
     smollm3.config["no_rope_layer_interval"] = 4;
@@ -161,10 +162,11 @@ int main(int argc, char** argv) {
     yarn.config["rope_scaling"] = {
         {"rope_type", "yarn"}, {"factor", 4.0}, {"original_max_position_embeddings", 64}};
     for (size_t i = 0; i < runs; ++i) {
-      const longctx::test::HfFolder& f = i % 4 == 0   ? gemma2
-                                         : i % 4 == 1 ? llama3
-                                         : i % 4 == 2 ? yarn
-                                                      : smollm3;
+      const longctx::test::HfFolder& f = i % 5 == 0   ? gemma2
+                                         : i % 5 == 1 ? llama3
+                                         : i % 5 == 2 ? yarn
+                                         : i % 5 == 3 ? smollm3
+                                                      : mixtral;
       f.write(dir / "model");
       std::ofstream(dir / "model" / "config.json") << damage(f.config);
       t.run([&] { (void)longctx::load_model((dir / "model").string()); });
