@@ -104,7 +104,7 @@ TEST_CASE("an unknown architecture is a clear error naming the supported ones") 
   auto f = gguf::File::from_bytes("mamba.gguf", b.build());
   CHECK_THROWS_WITH(read_config(f),
                     Catch::Contains("unknown architecture 'mamba'") &&
-                        Catch::Contains("llama, qwen2, qwen3, phi3, gemma2, gemma3"));
+                        Catch::Contains("llama, qwen2, qwen3, qwen3moe, phi3, gemma2, gemma3"));
 }
 
 // Gemma 2's soft-caps: read when positive, refused by key otherwise (a cap of 0 would divide by
