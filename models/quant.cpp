@@ -26,7 +26,7 @@ constexpr std::array kTypes = {
     TypeInfo{26, "I32", 1, 4, false},        TypeInfo{27, "I64", 1, 8, false},
     TypeInfo{28, "F64", 1, 8, false},        TypeInfo{29, "IQ1_M", 256, 56, false},
     TypeInfo{30, "BF16", 1, 2, true},        TypeInfo{34, "TQ1_0", 256, 54, false},
-    TypeInfo{35, "TQ2_0", 256, 66, false},   TypeInfo{39, "MXFP4", 32, 17, false},
+    TypeInfo{35, "TQ2_0", 256, 66, false},   TypeInfo{39, "MXFP4", 32, 17, true},
 };
 
 }  // namespace

@@ -30,8 +30,8 @@ TEST_CASE("the type table agrees with the block structs") {
 }
 
 TEST_CASE("dequantization equals the gguf package bit for bit") {
-  const char* types[] = {"F32",  "F16",  "BF16", "Q4_0", "Q4_1", "Q5_0", "Q5_1",
-                         "Q8_0", "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K", "Q8_K"};
+  const char* types[] = {"F32",  "F16",  "BF16", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0",
+                         "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K", "Q8_K", "MXFP4"};
   for (const char* name : types) {
     INFO(name);
     std::vector<uint8_t> blocks = test::read_fixture(std::string("quant/") + name + ".blocks");
@@ -61,8 +61,8 @@ TEST_CASE("dequantization equals the gguf package bit for bit") {
 }
 
 TEST_CASE("32-element pieces of a block decode as the whole block does, bit for bit") {
-  for (const char* name :
-       {"Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0", "Q2_K", "Q3_K", "Q4_K", "Q5_K", "Q6_K", "Q8_K"}) {
+  for (const char* name : {"Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q8_0", "Q2_K", "Q3_K", "Q4_K", "Q5_K",
+                           "Q6_K", "Q8_K", "MXFP4"}) {
     INFO(name);
     const quant::TypeInfo* info = nullptr;
     for (const auto& t : quant::all_types()) {

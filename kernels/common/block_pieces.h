@@ -29,6 +29,7 @@ LC_HD bool dequantize_piece(BlockType type, const uint8_t* block, int piece, flo
     case BlockType::Q5_0:
     case BlockType::Q5_1:
     case BlockType::Q8_0:
+    case BlockType::MXFP4:
       return dequantize_blocks(type, block, y, 1);  // one piece, the block
     case BlockType::Q2_K: {
       const float d = fp16_at(block + offsetof(BlockQ2_K, d));

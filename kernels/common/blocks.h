@@ -28,6 +28,7 @@ enum class BlockType : int32_t {
   Q6_K = 14,
   Q8_K = 15,
   BF16 = 30,
+  MXFP4 = 39,
 };
 
 inline constexpr int kQK = 32;     // elements in a legacy block
@@ -55,6 +56,12 @@ struct BlockQ5_1 {
 struct BlockQ8_0 {
   uint16_t d;
   int8_t qs[kQK];
+};
+// OCP microscaling FP4 (gpt-oss's expert weights): 32 E2M1 values and one shared E8M0 exponent.
+// Element j < 16 is the low nibble of qs[j], element j + 16 its high nibble (ggml's block_mxfp4).
+struct BlockMXFP4 {
+  uint8_t e;
+  uint8_t qs[kQK / 2];
 };
 struct BlockQ2_K {
   uint8_t scales[kQK_K / 16];  // low nibble scale, high nibble min
@@ -93,6 +100,7 @@ struct BlockQ8_K {
 static_assert(sizeof(BlockQ4_0) == 18 && sizeof(BlockQ4_1) == 20);
 static_assert(sizeof(BlockQ5_0) == 22 && sizeof(BlockQ5_1) == 24 && sizeof(BlockQ8_0) == 34);
 static_assert(sizeof(BlockQ2_K) == 84 && sizeof(BlockQ3_K) == 110 && sizeof(BlockQ4_K) == 144);
+static_assert(sizeof(BlockMXFP4) == 17);
 static_assert(sizeof(BlockQ5_K) == 176 && sizeof(BlockQ6_K) == 210 && sizeof(BlockQ8_K) == 292);
 
 // Elements and bytes per block of each decodable type (F32/F16/BF16 count as 1-element blocks).
@@ -131,6 +139,8 @@ LC_HD constexpr BlockShape block_shape(BlockType type) {
       return {kQK_K, int(sizeof(BlockQ6_K))};
     case BlockType::Q8_K:
       return {kQK_K, int(sizeof(BlockQ8_K))};
+    case BlockType::MXFP4:
+      return {kQK, int(sizeof(BlockMXFP4))};
   }
   return {0, 0};
 }
@@ -182,6 +192,30 @@ LC_HD void dequantize_block(const BlockQ5_1& b, float* y) {
 LC_HD void dequantize_block(const BlockQ8_0& b, float* y) {
   float d = fp16_to_float(b.d);
   for (int j = 0; j < kQK; ++j) y[j] = mul_rn(float(b.qs[j]), d);
+}
+
+// E2M1 codes doubled (0, 0.5, 1, 1.5, 2, 3, 4, 6 and their negatives, times 2), so that the block's
+// scale is half its E8M0 exponent's power of two (ggml's kvalues_mxfp4, ggml_e8m0_to_fp32_half).
+LC_HD float mxfp4_code(int nibble) {
+  constexpr int8_t kValues[16] = {0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12};
+  return float(kValues[nibble & 15]);
+}
+
+// 2^(e - 128) as a float, subnormal for e < 2 (the `gguf` package's e8m0_to_fp32_half).
+LC_HD float e8m0_half(uint8_t e) {
+  const uint32_t bits = e < 2 ? uint32_t(0x00200000) << e : uint32_t(e - 1) << 23;
+  float f;
+  memcpy(&f, &bits, 4);
+  return f;
+}
+
+// Each value is a power of two times a small integer: the products are exact.
+LC_HD void dequantize_block(const BlockMXFP4& b, float* y) {
+  const float d = e8m0_half(b.e);
+  for (int j = 0; j < kQK / 2; ++j) {
+    y[j] = mul_rn(d, mxfp4_code(b.qs[j] & 0x0f));
+    y[j + kQK / 2] = mul_rn(d, mxfp4_code(b.qs[j] >> 4));
+  }
 }
 
 LC_HD void dequantize_block(const BlockQ2_K& b, float* y) {
@@ -319,6 +353,7 @@ LC_HD bool dequantize_blocks(BlockType type, const uint8_t* src, float* dst, int
     LC_DEQUANT_CASE(Q5_K, BlockQ5_K, kQK_K)
     LC_DEQUANT_CASE(Q6_K, BlockQ6_K, kQK_K)
     LC_DEQUANT_CASE(Q8_K, BlockQ8_K, kQK_K)
+    LC_DEQUANT_CASE(MXFP4, BlockMXFP4, kQK)
 #undef LC_DEQUANT_CASE
     case BlockType::F32:
       memcpy(dst, src, size_t(n_blocks) * 4);

@@ -113,6 +113,7 @@ void with_block_type(kernels::BlockType type, F&& f) {
     LC_TYPE_CASE(Q5_K)
     LC_TYPE_CASE(Q6_K)
     LC_TYPE_CASE(Q8_K)
+    LC_TYPE_CASE(MXFP4)
 #undef LC_TYPE_CASE
   }
   throw Error("CUDA matmul: a weight type without a decoder");

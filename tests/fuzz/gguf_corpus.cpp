@@ -111,14 +111,14 @@ int main(int argc, char** argv) {
   GgufBuilder gemma2;
   auto gemma2_bytes = longctx::test::gemma2_gguf(50.0f, 30.0f, &gemma2);
   mutate_seed(s, gemma2_bytes, gemma2, random_runs / 10);
-  // Mixtral's expert keys and a 3-D expert tensor (llama with experts).
+  // Mixtral's expert keys and a 3-D expert tensor in MXFP4 (gpt-oss's expert format).
   GgufBuilder moe;
   longctx::test::rich_gguf(&moe);
   moe.kv("llama.expert_count", longctx::gguf::ValueType::UINT32, uint32_t{4})
       .kv("llama.expert_used_count", longctx::gguf::ValueType::UINT32, uint32_t{2})
       .kv("llama.expert_feed_forward_length", longctx::gguf::ValueType::UINT32, uint32_t{8})
-      .tensor("blk.0.ffn_gate_exps.weight", 0 /*F32*/, {64, 8, 4},
-              std::vector<uint8_t>(64 * 8 * 4 * 4, 0));
+      .tensor("blk.0.ffn_gate_exps.weight", 39 /*MXFP4*/, {64, 8, 4},
+              std::vector<uint8_t>(64 * 8 * 4 / 32 * 17, 0x5a));
   mutate_seed(s, moe.build(), moe, random_runs / 10);
   run(s, {}, "empty");
   std::printf(
