@@ -17,6 +17,7 @@
 #include "engine/kv_book.h"
 #include "kernels/common/page_selection.h"
 #include "kernels/common/rope.h"
+#include "kernels/common/routing.h"
 #include "kernels/cpu/attention.h"
 #include "kernels/cpu/matmul.h"
 #include "kernels/cpu/ops.h"
@@ -147,6 +148,58 @@ void test_ops(std::mt19937& rng) {
     auto dg = to_device(g), du = to_device(u);
     cuda::gated(dg.get(), du.get(), int64_t(g.size()), gelu);
     report(gelu ? "geglu_tanh" : "swiglu", rel_diff(to_host(dg, g.size()), cref), 1e-5);
+  }
+  // Routed experts: each of 37 tokens' 4 of 64 experts (one token with tied logits), renormalised
+  // and not, against the shared routing function on the host; then one expert's rows gathered and
+  // its outputs added back, weighted, to the tokens routed to it.
+  const int64_t n_tok = 37, count = 64, used = 4, width = 96;
+  auto logits = random_vector(size_t(n_tok * count), rng, 2.0f);
+  logits[3] = logits[9] = logits[40] = 9.0f;  // token 0: a three-way tie for its first choices
+  for (bool renormalize : {true, false}) {
+    std::vector<int32_t> ids(size_t(n_tok * used));
+    std::vector<float> weights(ids.size());
+    for (int64_t t = 0; t < n_tok; ++t)
+      kernels::route_token(logits.data() + t * count, int32_t(count), int32_t(used), renormalize,
+                           ids.data() + t * used, weights.data() + t * used);
+    auto dl = to_device(logits);
+    cuda::Buffer<int32_t> did(ids.size());
+    cuda::Buffer<float> dwt(ids.size());
+    cuda::route(dl.get(), n_tok, count, used, renormalize, did.get(), dwt.get());
+    std::vector<int32_t> got(ids.size());
+    did.download(got.data(), got.size());
+    const bool same_ids = got == ids;
+    std::printf("%-8s %-40s %s\n", same_ids ? "ok" : "FAIL",
+                renormalize ? "route ids (renormalised)" : "route ids",
+                same_ids ? "equal" : "differ");
+    cuda_failures += !same_ids;
+    report(renormalize ? "route weights (renormalised)" : "route weights",
+           rel_diff(to_host(dwt, weights.size()), weights), 1e-6);
+    if (!renormalize) continue;
+    // The choices of expert ids[0]'s tokens (slot t * used + j), as the backends group them.
+    const int32_t expert = ids[0];
+    std::vector<int32_t> slots;
+    for (int64_t s = 0; s < n_tok * used; ++s)
+      if (ids[size_t(s)] == expert) slots.push_back(int32_t(s));
+    const int64_t m = int64_t(slots.size());
+    auto h = random_vector(size_t(n_tok * width), rng), out = random_vector(size_t(m * width), rng);
+    auto y = random_vector(size_t(n_tok * width), rng);
+    std::vector<float> gathered(size_t(m * width)), added = y;
+    for (int64_t i = 0; i < m; ++i) {
+      const int64_t t = slots[size_t(i)] / used;
+      for (int64_t c = 0; c < width; ++c) {
+        gathered[size_t(i * width + c)] = h[size_t(t * width + c)];
+        added[size_t(t * width + c)] +=
+            weights[size_t(slots[size_t(i)])] * out[size_t(i * width + c)];
+      }
+    }
+    auto dh = to_device(h), dout = to_device(out), dy = to_device(y);
+    auto dslots = to_device(slots);
+    cuda::Buffer<float> dg(gathered.size());
+    cuda::gather_rows(dh.get(), dslots.get(), m, used, width, dg.get());
+    report("gather_rows (one expert's tokens)", rel_diff(to_host(dg, gathered.size()), gathered),
+           0.0);
+    cuda::add_weighted_rows(dout.get(), dslots.get(), dwt.get(), m, used, width, dy.get());
+    report("add_weighted_rows", rel_diff(to_host(dy, y.size()), added), 1e-6);
   }
 }
 
