@@ -5,6 +5,9 @@
 // tests/test_backend_ops.cpp.
 #include <catch2/catch.hpp>
 #include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
 
 #include "tests/session_runs.h"
 
@@ -55,5 +58,29 @@ TEST_CASE("a prompt in one chunk and token by token give the same logits with ro
     for (size_t i = 0; i < a.size(); ++i) worst = std::max(worst, std::fabs(a[i] - b[i]));
     INFO(file << ": largest difference " << worst);
     CHECK(worst < 1e-3f);
+  }
+}
+
+// Qwen3-MoE's window (Qwen3MoeAttention): with use_sliding_window, sliding_window on every layer
+// (no max_window_layers, unlike Qwen2/Qwen3); without it, none whatever sliding_window says.
+TEST_CASE("Qwen3-MoE's sliding window covers every layer only when switched on", "[model][moe]") {
+  const std::filesystem::path src = test::model_path("tiny/tiny-qwen3moe");
+  if (!std::filesystem::exists(src)) FAIL(src << " is missing: run scripts/setup");
+  const auto dir = std::filesystem::temp_directory_path() / "longctx-qwen3moe-window";
+  std::filesystem::remove_all(dir);
+  std::filesystem::create_directories(dir);
+  for (const auto& f : std::filesystem::directory_iterator(src))
+    std::filesystem::create_symlink(f.path(), dir / f.path().filename());
+  auto config = nlohmann::json::parse(std::ifstream(src / "config.json"));
+  for (bool on : {true, false}) {
+    config["use_sliding_window"] = on;
+    config["sliding_window"] = 16;
+    config["max_window_layers"] = 1;  // ignored by Qwen3-MoE
+    std::filesystem::remove(dir / "config.json");
+    std::ofstream(dir / "config.json") << config.dump();
+    auto model = load_model(dir.string());
+    INFO("use_sliding_window " << on);
+    CHECK(model->config.layer_is_local == std::vector<bool>(2, on));
+    CHECK(model->config.sliding_window == (on ? 16 : 0));
   }
 }
